@@ -1,0 +1,103 @@
+# fluxloop - experiment runner for AI agents (C core, Lua 5.4 layer).
+# Objects go under build/; `make deps` installs the Debian packages the build needs.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+CC      ?= cc
+BUILD   ?= build
+
+PKGS    := lua5.4 yaml-0.1 libcjson libffi
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings
+CFLAGS  ?= -O2 -g
+ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) \
+              -Iinclude -Isrc $(PKG_CFLAGS)
+# -Wl,-E lets Lua C modules and native agents loaded with dlopen see our symbols.
+ALL_LDFLAGS := -Wl,-E $(LDFLAGS)
+LIBS    := $(PKG_LIBS) -ldl -lm -lpthread
+
+# Every src/*.c except the two program entry points is part of the core.
+ENTRY   := src/main.c src/interp.c
+CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
+LUA_SRC := $(sort $(wildcard lua/fluxloop/*.lua))
+
+OBJ     := $(BUILD)/obj
+GEN     := $(BUILD)/gen
+CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJ)/%.o) $(OBJ)/embedded_lua.o $(OBJ)/modules.o
+
+BIN     := $(BUILD)/fluxloop
+INTERP  := $(BUILD)/fluxloop-lua
+
+.PHONY: all deps demo test test-asan bench install clean fixtures
+all: $(BIN) $(INTERP)
+
+deps:
+	@sh src/tools/install-deps.sh
+
+$(OBJ) $(GEN):
+	@mkdir -p $@
+
+$(OBJ)/%.o: src/%.c $(wildcard src/*.h) | $(OBJ)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# The Lua layer is compiled in as source, one entry per module.
+$(BUILD)/embed_lua: src/tools/embed_lua.c | $(OBJ)
+	$(CC) -std=c99 -O1 $(WARN) $< -o $@
+
+$(GEN)/embedded_lua.c: $(LUA_SRC) $(BUILD)/embed_lua | $(GEN)
+	$(BUILD)/embed_lua $@ $(LUA_SRC)
+
+# The table of C modules is found from the luaopen_fluxloop_* definitions themselves.
+$(GEN)/modules.c: $(CORE_SRC) src/tools/gen_modules.sh | $(GEN)
+	sh src/tools/gen_modules.sh $(CORE_SRC) > $@
+
+$(OBJ)/embedded_lua.o: $(GEN)/embedded_lua.c | $(OBJ)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(OBJ)/modules.o: $(GEN)/modules.c | $(OBJ)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BIN): $(OBJ)/main.o $(CORE_OBJ)
+	$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+
+$(INTERP): $(OBJ)/interp.o $(CORE_OBJ)
+	$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+
+# C fixtures for the specs (native agents, etc.).
+FIXTURE_SRC := $(wildcard spec/fixtures/*.c)
+FIXTURES := $(FIXTURE_SRC:spec/fixtures/%.c=$(BUILD)/spec/%.so)
+$(BUILD)/spec/%.so: spec/fixtures/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 $(WARN) -O1 -shared -fPIC -Iinclude $< -o $@
+fixtures: $(FIXTURES)
+
+demo: all
+	$(BIN) run experiment --iterations 2
+
+test: all fixtures
+	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
+	  sh spec/run.sh $(abspath $(INTERP)) spec
+
+# The integration specs again, against a binary built with ASan and UBSan.
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/fluxloop
+	@$(MAKE) --no-print-directory all fixtures
+	@FLUXLOOP_BIN=$(abspath $(BUILD)/asan/fluxloop) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
+	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
+
+bench: all
+	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fluxloop
+	install -m 644 include/fluxloop/agent.h $(DESTDIR)$(PREFIX)/include/fluxloop/agent.h
+
+clean:
+	rm -rf $(BUILD)

@@ -1,0 +1,270 @@
+-- cli.lua - parses the fluxloop command line and holds its help texts.
+local util = require("fluxloop.util")
+
+local M = {}
+
+-- Flags of `run experiment`: field in cmd.flags, and what the value is.
+local FLAGS = {
+  ["--iterations"] = { field = "iterations", kind = "int", min = 1 },
+  ["--inputs"] = { field = "inputs", kind = "string" },
+  ["--output-dir"] = { field = "output_dir", kind = "string" },
+  ["--name"] = { field = "name", kind = "string" },
+  ["--config"] = { field = "config", kind = "string" },
+  ["--parallel"] = { field = "parallel", kind = "int", min = 1 },
+  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0 },
+  ["--isolate"] = { field = "isolate", kind = "bool" },
+  ["--hooks"] = { field = "hooks", kind = "string" },
+  ["--script"] = { field = "script", kind = "string" },
+  ["--lua-path"] = { field = "lua_path", kind = "list" },
+  ["--resume"] = { field = "resume", kind = "string" },
+  ["--retry-failed"] = { field = "retry_failed", kind = "string" },
+  ["--quiet"] = { field = "quiet", kind = "bool" },
+  ["--no-progress"] = { field = "no_progress", kind = "bool" },
+}
+
+local FLAG_NAMES = {
+  "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
+  "--timeout", "--isolate", "--hooks", "--script", "--lua-path", "--resume",
+  "--retry-failed", "--quiet", "--no-progress", "--help",
+}
+
+local HELP_WORDS = { ["--help"] = true, ["-h"] = true, help = true }
+
+local HELP = {}
+
+HELP.top = [[
+fluxloop - run an agent over a set of inputs, N times each, and record every run.
+
+Usage:
+  fluxloop run experiment [OPTIONS]   run the experiment of the project in this folder
+  fluxloop --version                  print the version (-v with it: build details)
+  fluxloop --help                     this text
+
+Commands:
+  run experiment   Load configs/simulation.yaml and the inputs, call runner.target for
+                   every input `iterations` times, and write the traces to
+                   experiments/<name>_<YYYYMMDD_HHMMSS>/.
+
+Run 'fluxloop run experiment --help' for its options.
+
+Exit codes:
+  0    the experiment completed and no run failed
+  1    it completed and some runs failed
+  2    critical error (usage, invalid config, missing file, unresolvable target);
+       nothing was run
+  130  interrupted; what finished is on disk
+]]
+
+HELP.run = [[
+Usage: fluxloop run experiment [OPTIONS]
+
+Commands:
+  experiment   Execute a simulation experiment with your agent.
+
+Run 'fluxloop run experiment --help' for its options.
+]]
+
+HELP.experiment = [[
+Usage: fluxloop run experiment [OPTIONS]
+
+Execute a simulation experiment with your agent: every input of the inputs file is
+given to runner.target `iterations` times, and each run is recorded.
+Options override the config (configs/simulation.yaml); paths are relative to the
+current folder.
+
+Options:
+  --iterations N      Runs per input (integer >= 1).          Default: from config, else 10
+  --inputs FILE       Inputs file (generated_inputs:, inputs: or a top-level list).
+                      Default: the config's inputs.file, else inputs/generated.yaml
+  --output-dir DIR    Folder that receives the results folder.  Default: experiments/
+  --name NAME         Experiment name, the prefix of the results folder.
+                      Default: the config's name, else the target's module name
+  --config FILE       Config file.                  Default: configs/simulation.yaml
+  --parallel N        Runs at the same time (integer >= 1).    Default: from config, else 1
+  --timeout MS        Fail a run that takes longer than MS milliseconds (0 = no limit).
+                      Default: runner.timeout_ms, else 0
+  --isolate           Run agents in forked worker processes, so a crash fails only
+                      that run (runner.isolation: process).
+  --hooks FILE        Lua hooks file (filter_input, transform_input, before_run, ...).
+  --script FILE       Run your own Lua orchestration instead of the default one.
+  --lua-path DIR      Look for Lua modules in DIR first (repeatable).
+  --resume DIR        Finish an interrupted experiment in its results folder DIR.
+  --retry-failed DIR  Run the failed traces of results folder DIR again, in place.
+  --quiet             Print only warnings and errors.
+  --no-progress       No progress bar; [INFO] lines only.
+  -h, --help          This text.
+
+Each option takes its value as `--option VALUE` or `--option=VALUE`.
+
+Examples:
+  fluxloop run experiment
+  fluxloop run experiment --iterations 20
+  fluxloop run experiment --name "baseline-test"
+  fluxloop run experiment --inputs my-custom-inputs.yaml
+  fluxloop run experiment --inputs inputs/batch1.yaml --name batch1
+  fluxloop run experiment --parallel 4 --timeout 30000
+
+Results (experiments/<name>_<YYYYMMDD_HHMMSS>/):
+  summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml
+
+Exit codes:
+  0    the experiment completed and no run failed
+  1    it completed and some runs failed
+  2    critical error (usage, invalid config, missing file, unresolvable target);
+       nothing was run
+  130  interrupted (Ctrl-C); what finished is on disk, summary.json says
+       "interrupted": true, and --resume DIR finishes it
+]]
+
+-- The usage text of a topic: nil (top level), "run" or "run experiment".
+function M.help(topic)
+  if topic == "run experiment" or topic == "experiment" then return HELP.experiment end
+  if topic == "run" then return HELP.run end
+  return HELP.top
+end
+
+local function suggest(word, candidates)
+  local guess = util.closest(word, candidates)
+  if guess then return " (did you mean '" .. guess .. "'?)" end
+  return ""
+end
+
+local function new_flags()
+  return { lua_path = {}, isolate = false, quiet = false, no_progress = false }
+end
+
+local function parse_int(name, value, min)
+  local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
+  if not n or n < min then
+    local what = min == 0 and "expected an integer >= 0 (milliseconds; 0 = no limit)"
+      or "expected an integer >= " .. min
+    return nil, name .. ": " .. what .. ", got '" .. value .. "'"
+  end
+  return n
+end
+
+local SEE_RUN = "; see 'fluxloop run experiment --help'"
+
+-- Parses the arguments after `run experiment`.
+local function parse_experiment(argv, i)
+  local flags = new_flags()
+  -- --help anywhere wins, so a half-typed command line still gets its help.
+  for j = i, #argv do
+    if argv[j] == "--" then break end
+    if argv[j] == "--help" or argv[j] == "-h" then
+      return { command = "help", topic = "run experiment", verbose = false, flags = flags }
+    end
+  end
+  local n = #argv
+  while i <= n do
+    local arg = argv[i]
+    i = i + 1
+    if arg == "--" then
+      if i <= n then return nil, "unexpected argument '" .. argv[i] .. "'" .. SEE_RUN end
+      break
+    end
+    if arg:sub(1, 1) ~= "-" or arg == "-" then
+      return nil, "unexpected argument '" .. arg .. "'" .. SEE_RUN
+    end
+    local name, value = arg:match("^(%-%-[^=]+)=(.*)$")
+    name = name or arg
+    local spec = FLAGS[name]
+    if spec == nil then
+      return nil, "unknown option '" .. name .. "'" .. suggest(name, FLAG_NAMES) .. SEE_RUN
+    end
+    if spec.kind == "bool" then
+      if value ~= nil then return nil, name .. " takes no value" end
+      flags[spec.field] = true
+    else
+      if value == nil then
+        value = argv[i]
+        if value == nil or value:sub(1, 2) == "--" then
+          return nil, name .. " needs a value"
+        end
+        i = i + 1
+      end
+      if value == "" then return nil, name .. " needs a value" end
+      if spec.kind == "int" then
+        local v, err = parse_int(name, value, spec.min)
+        if v == nil then return nil, err end
+        flags[spec.field] = v
+      elseif spec.kind == "list" then
+        table.insert(flags[spec.field], value)
+      else
+        flags[spec.field] = value
+      end
+    end
+  end
+  if flags.resume and flags.retry_failed then
+    return nil, "--resume and --retry-failed cannot be used together" .. SEE_RUN
+  end
+  return { command = "run_experiment", verbose = false, flags = flags }
+end
+
+-- Parses argv (a list of strings without the program name). Returns cmd =
+-- { command = "run_experiment" | "version" | "help", topic = ..., verbose = bool,
+--   flags = {...} } or nil and a usage message.
+function M.parse(argv)
+  local n = #argv
+  local i = 1
+  local long_version, short_v, help = false, false, false
+  -- Top-level options come before the command.
+  while i <= n and argv[i]:sub(1, 1) == "-" do
+    local arg = argv[i]
+    if arg == "--version" or arg == "-V" then
+      long_version = true
+    elseif arg == "-v" then
+      -- -v alone is the Python tool's --version; beside --version it asks for details.
+      short_v = true
+    elseif arg == "--help" or arg == "-h" then
+      help = true
+    else
+      return nil, "unknown option '" .. arg .. "'"
+        .. suggest(arg, { "--version", "--help" }) .. "; see 'fluxloop --help'"
+    end
+    i = i + 1
+  end
+  local flags = new_flags()
+  if help then return { command = "help", topic = nil, verbose = false, flags = flags } end
+  if long_version or short_v then
+    return { command = "version", verbose = long_version and short_v, flags = flags }
+  end
+
+  local word = argv[i]
+  if word == nil then
+    return nil, "missing command; try 'fluxloop run experiment', or see 'fluxloop --help'"
+  end
+  i = i + 1
+  if word == "help" then
+    local topic = argv[i]
+    if topic == "run" then
+      if argv[i + 1] == "experiment" then topic = "run experiment" end
+    elseif topic == "experiment" then
+      topic = "run experiment"
+    elseif topic ~= nil then
+      return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"
+    end
+    return { command = "help", topic = topic, verbose = false, flags = flags }
+  end
+  if word ~= "run" then
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help" })
+      .. "; see 'fluxloop --help'"
+  end
+
+  local sub = argv[i]
+  if sub == nil then
+    return nil, "missing command after 'run'; try 'fluxloop run experiment' "
+      .. "(see 'fluxloop run --help')"
+  end
+  i = i + 1
+  if HELP_WORDS[sub] then
+    return { command = "help", topic = "run", verbose = false, flags = flags }
+  end
+  if sub ~= "experiment" then
+    return nil, "unknown command 'run " .. sub .. "'" .. suggest(sub, { "experiment" })
+      .. "; see 'fluxloop run --help'"
+  end
+  return parse_experiment(argv, i)
+end
+
+return M

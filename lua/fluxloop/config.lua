@@ -1,0 +1,696 @@
+-- config.lua - finds, loads, validates and snapshots configs/simulation.yaml.
+local util = require("fluxloop.util")
+
+local M = {}
+
+local DEFAULT_CONFIG = "configs/simulation.yaml"
+local NOT_FOUND_HINT = "(run fluxloop from your project folder, which holds "
+  .. "configs/simulation.yaml, or pass --config FILE)"
+local TARGET_HINT = '"module.path:function" (for example examples.my_agent:run)'
+
+-- Keys the runner reads, per mapping path ("" is the top level).
+local KNOWN = {
+  [""] = { "name", "runner", "output", "inputs", "hooks", "replay_args", "personas",
+    "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
+  runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
+    "module_path", "function_name", "environment_vars" },
+  output = { "directory", "format" },
+  inputs = { "file" },
+  replay_args = { "enabled", "recording_file", "override_param_path", "select" },
+}
+
+-- Keys of the Python fluxloop that are accepted and have no effect here.
+local IGNORED = {
+  [""] = { "description", "version", "save_traces", "save_aggregated_metrics", "seed",
+    "multi_turn", "evaluators", "collector_url", "collector_api_key", "tags", "metadata",
+    "variation_strategies", "variation_count", "variation_temperature", "variation_model",
+    "custom_variation_prompt", "base_inputs", "input_template", "input_generation",
+    "source_root" },
+  runner = { "working_directory", "python_path", "timeout_seconds", "max_retries",
+    "retry_delay", "factory", "factory_kwargs", "stream_output_path", "requirements_file",
+    "setup_commands", "use_docker", "docker_image", "docker_build_context",
+    "docker_volumes" },
+  replay_args = { "callable_providers" },
+}
+
+local function set_of(list)
+  local s = {}
+  for _, v in ipairs(list) do s[v] = true end
+  return s
+end
+
+local KNOWN_SET, IGNORED_SET = {}, {}
+for section, keys in pairs(KNOWN) do KNOWN_SET[section] = set_of(keys) end
+for section, keys in pairs(IGNORED) do IGNORED_SET[section] = set_of(keys) end
+
+local SECRET_PARTS = set_of({ "key", "apikey", "token", "password", "passwd", "secret",
+  "auth", "authorization", "credential", "credentials" })
+
+local function yaml() return require("fluxloop.yaml") end
+local function null() return require("fluxloop.json").null end
+
+local function fs_module()
+  local ok, fs = pcall(require, "fluxloop.fs")
+  if ok and type(fs) == "table" then return fs end
+  return nil
+end
+
+local function exists(p)
+  local fs = fs_module()
+  if fs and fs.exists then return fs.exists(p) and true or false end
+  local f = io.open(p, "r")
+  if f then f:close() return true end
+  return false
+end
+
+local function isdir(p)
+  local fs = fs_module()
+  if fs and fs.isdir then return fs.isdir(p) and true or false end
+  local f = io.open(p, "r")
+  if not f then return false end
+  local _, _, code = f:read(1)
+  f:close()
+  return code == 21 -- EISDIR
+end
+
+local function read_file(p)
+  local f, err = io.open(p, "rb")
+  if not f then return nil, err end
+  local text, rerr = f:read("a")
+  f:close()
+  if text == nil then return nil, rerr end
+  return text
+end
+
+-- Joins a display folder and a file name without a leading "./".
+local function display_join(dir, name)
+  if dir == "." then return name end
+  return util.join_path(dir, name)
+end
+
+local function project_dir_of(abs)
+  local dir = util.dirname(abs)
+  if util.basename(dir) == "configs" then return util.dirname(dir) end
+  return dir
+end
+
+-- Finds the config file. Returns its absolute path, the project folder and the
+-- path as the user would write it (for messages); or nil and a message.
+function M.locate(config_flag, cwd)
+  cwd = cwd or util.getcwd()
+  local display = config_flag or DEFAULT_CONFIG
+  local path = util.abspath(display, cwd)
+  if config_flag and isdir(path) then
+    -- A project folder (or a configs/ folder) was named.
+    for _, rel in ipairs({ "configs/simulation.yaml", "simulation.yaml" }) do
+      local p = util.join_path(path, rel)
+      if exists(p) and not isdir(p) then
+        return p, project_dir_of(p), display_join(config_flag:gsub("/+$", ""), rel)
+      end
+    end
+    return nil, "config file not found: " .. display_join(config_flag:gsub("/+$", ""),
+      "configs/simulation.yaml") .. " " .. NOT_FOUND_HINT
+  end
+  if not exists(path) then
+    return nil, "config file not found: " .. display .. " " .. NOT_FOUND_HINT
+  end
+  return path, project_dir_of(path), display
+end
+
+-- A short rendering of a value for "got ..." in messages.
+local function got(v)
+  local t = type(v)
+  if t == "string" then
+    if #v > 60 then v = v:sub(1, 57) .. "..." end
+    return "'" .. v .. "'"
+  elseif t == "number" or t == "boolean" then
+    return tostring(v)
+  elseif t == "table" then
+    return util.is_array(v) and "a list" or "a mapping"
+  elseif v == null() then
+    return "null"
+  end
+  return t
+end
+
+local function join_key(path, key)
+  if path == "" then return tostring(key) end
+  return path .. "." .. tostring(key)
+end
+
+-- Merging of Python multi-section configs ------------------------------------
+
+local function tag_marks(marks, file)
+  for _, m in pairs(marks) do m.file = file end
+  return marks
+end
+
+local function has_prefix(p, prefix)
+  return p == prefix or p:sub(1, #prefix + 1) == prefix .. "."
+end
+
+-- Deep-merges src into dst (both mappings at path): mappings merge, anything
+-- else from src replaces; marks follow the value that won.
+local function merge_into(dst, dmarks, src, smarks, path)
+  local skeys = (smarks[path] and smarks[path].keys) or util.sorted_keys(src)
+  local dmark = dmarks[path]
+  if dmark == nil then
+    dmark = { line = 1, col = 1, keys = {} }
+    dmarks[path] = dmark
+  end
+  dmark.keys = dmark.keys or {}
+  for _, k in ipairs(skeys) do
+    local p = join_key(path, k)
+    local dv, sv = dst[k], src[k]
+    if util.is_mapping(dv) and util.is_mapping(sv) then
+      merge_into(dv, dmarks, sv, smarks, p)
+    else
+      if dv == nil then dmark.keys[#dmark.keys + 1] = k end
+      dst[k] = sv
+      for mp in pairs(dmarks) do
+        if has_prefix(mp, p) then dmarks[mp] = nil end
+      end
+      for mp, m in pairs(smarks) do
+        if has_prefix(mp, p) then dmarks[mp] = m end
+      end
+    end
+  end
+end
+
+-- Reads and decodes one file; returns doc, marks or nil, message.
+local function decode_file(abs, display)
+  local text, err = read_file(abs)
+  if text == nil then
+    if not exists(abs) then
+      return nil, "config file not found: " .. display .. " " .. NOT_FOUND_HINT
+    end
+    return nil, "cannot read " .. display .. ": " .. tostring(err)
+  end
+  local doc, marks = yaml().decode(text, display, true)
+  if doc == nil then return nil, marks end
+  return doc, tag_marks(marks or {}, display)
+end
+
+-- The sections a Python project splits its config into, merged in the order
+-- project -> input -> simulation when simulation.yaml sits in configs/.
+-- Returns doc, marks or nil, message.
+function M.load_sections(abs, display)
+  local sections = {}
+  local dir = util.dirname(abs)
+  if util.basename(abs) == "simulation.yaml" and util.basename(dir) == "configs" then
+    for _, name in ipairs({ "project.yaml", "input.yaml" }) do
+      local p = util.join_path(dir, name)
+      if exists(p) then
+        sections[#sections + 1] = { abs = p, display = display_join(util.dirname(display), name) }
+      end
+    end
+  end
+  sections[#sections + 1] = { abs = abs, display = display }
+  local doc, marks
+  local all_empty = true
+  for _, s in ipairs(sections) do
+    local d, m = decode_file(s.abs, s.display)
+    if d == nil then return nil, m end
+    if d ~= null() then
+      all_empty = false
+      if not util.is_mapping(d) then
+        local mark = m[""] or { line = 1, col = 1 }
+        return nil, string.format("%s:%d:%d: the config must be a mapping of keys "
+          .. "(runner:, output:, ...), got %s", s.display, mark.line, mark.col, got(d))
+      end
+      if doc == nil then
+        doc, marks = d, m
+      else
+        merge_into(doc, marks, d, m, "")
+      end
+    end
+  end
+  if all_empty then
+    return nil, display .. ": the config is empty; it needs at least runner.target"
+  end
+  return doc, marks
+end
+
+-- Validation ------------------------------------------------------------------
+
+-- A validation pass over one decoded document.
+local Checker = {}
+Checker.__index = Checker
+
+local function new_checker(doc, marks, display)
+  return setmetatable({ doc = doc, marks = marks, display = display,
+    errors = {}, warnings = {}, notice = {}, seq = 0 }, Checker)
+end
+
+-- "FILE:LINE:COL" of the value at path (or of its key, when at_key).
+function Checker:where(path, at_key)
+  local m = self.marks[path]
+  while m == nil and path ~= "" do
+    path = path:match("^(.*)%.[^.]*$") or ""
+    m = self.marks[path]
+    at_key = true
+  end
+  m = m or {}
+  local line, col = m.line or 1, m.col or 1
+  if at_key and m.key_line then line, col = m.key_line, m.key_col end
+  return m.file or self.display, line, col
+end
+
+function Checker:add(list, path, at_key, text)
+  local file, line, col = self:where(path, at_key)
+  self.seq = self.seq + 1
+  list[#list + 1] = { file = file, line = line, col = col, seq = self.seq,
+    text = string.format("%s:%d:%d: %s", file, line, col, text) }
+end
+
+function Checker:error(path, text, at_key)
+  self:add(self.errors, path, at_key, path .. ": " .. text)
+end
+
+function Checker:warn(path, text, at_key)
+  self:add(self.warnings, path, at_key, "warning: " .. text)
+end
+
+-- Value at a dotted path of plain keys, nil when absent or null.
+function Checker:get(path)
+  local v = self.doc
+  for part in path:gmatch("[^.]+") do
+    if type(v) ~= "table" then return nil end
+    v = v[part]
+  end
+  if v == null() then return nil end
+  return v
+end
+
+-- Keys of the mapping at path in document order.
+function Checker:keys_of(path, t)
+  local m = self.marks[path]
+  if m and m.keys then
+    local keys, seen = {}, {}
+    for _, k in ipairs(m.keys) do
+      if t[k] ~= nil and not seen[k] then keys[#keys + 1] = k seen[k] = true end
+    end
+    for _, k in ipairs(util.sorted_keys(t)) do
+      if not seen[k] then keys[#keys + 1] = k end
+    end
+    return keys
+  end
+  return util.sorted_keys(t)
+end
+
+-- Reports unknown keys (with a suggestion) and collects the ignored Python keys
+-- of the mapping at path.
+function Checker:scan_keys(path, t)
+  local known, ignored = KNOWN_SET[path], IGNORED_SET[path] or {}
+  local candidates = {}
+  for _, k in ipairs(KNOWN[path]) do candidates[#candidates + 1] = k end
+  for _, k in ipairs(IGNORED[path] or {}) do candidates[#candidates + 1] = k end
+  for _, k in ipairs(self:keys_of(path, t)) do
+    local p = join_key(path, k)
+    if ignored[k] then
+      self.notice[#self.notice + 1] = p
+    elseif not known[k] then
+      local guess = type(k) == "string" and util.closest(k, candidates) or nil
+      local text = "unknown key '" .. p .. "'"
+      if guess then text = text .. " (did you mean '" .. join_key(path, guess) .. "'?)" end
+      self:warn(p, text, true)
+    end
+  end
+end
+
+-- The mapping at path, nil when unset; an error when it is something else.
+function Checker:mapping(path, example)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if not util.is_mapping(v) then
+    self:error(path, "expected a mapping (" .. example .. "), got " .. got(v))
+    return nil
+  end
+  self:scan_keys(path, v)
+  return v
+end
+
+function Checker:integer(path, min, hint)
+  local v = self:get(path)
+  if v == nil then return nil end
+  local n = v
+  if math.type(n) == "float" and n == math.floor(n) and n > -2^53 and n < 2^53 then
+    n = math.tointeger(n)
+  end
+  if math.type(n) ~= "integer" or n < min then
+    self:error(path, "expected an integer >= " .. min .. (hint or "") .. ", got " .. got(v))
+    return nil
+  end
+  return n
+end
+
+function Checker:number(path, min)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if type(v) ~= "number" or v ~= v or v < min or v == math.huge then
+    self:error(path, "expected a number >= " .. min .. ", got " .. got(v))
+    return nil
+  end
+  return v
+end
+
+function Checker:string(path, what)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if type(v) == "number" then return tostring(v) end
+  if type(v) ~= "string" or v == "" then
+    self:error(path, "expected " .. (what or "a string") .. ", got " .. got(v))
+    return nil
+  end
+  return v
+end
+
+function Checker:boolean(path)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if type(v) ~= "boolean" then
+    self:error(path, "expected true or false, got " .. got(v))
+    return nil
+  end
+  return v
+end
+
+function Checker:choice(path, choices)
+  local v = self:get(path)
+  if v == nil then return nil end
+  for _, c in ipairs(choices) do
+    if v == c then return v end
+  end
+  local text = "expected " .. table.concat(choices, " or ") .. ", got " .. got(v)
+  if type(v) == "string" then
+    local guess = util.closest(v, choices)
+    if guess then text = text .. " (did you mean '" .. guess .. "'?)" end
+  end
+  self:error(path, text)
+  return nil
+end
+
+-- The value of a flat Python alias or of its runner.* key; the latter wins.
+function Checker:aliased(new_path, old_path, read)
+  local new, old = read(new_path), read(old_path)
+  if new ~= nil and old ~= nil and new ~= old then
+    self:warn(old_path, "both '" .. old_path .. "' and '" .. new_path .. "' are set; using "
+      .. new_path, true)
+  end
+  if new ~= nil then return new end
+  return old
+end
+
+function Checker:env_from(path, env)
+  local t = self:mapping(path, "NAME: value lines")
+  if t == nil then return end
+  for _, k in ipairs(util.sorted_keys(t)) do
+    local v = t[k]
+    local vt = type(v)
+    if vt == "string" or vt == "number" or vt == "boolean" then
+      env[tostring(k)] = tostring(v)
+    elseif v ~= null() then
+      self:error(join_key(path, k), "expected a string, number or boolean, got " .. got(v))
+    end
+  end
+end
+
+function Checker:personas()
+  local v = self:get("personas")
+  local out = {}
+  if v == nil then return out end
+  local function add(name, persona, path)
+    if out[name] ~= nil then
+      self:warn(path, "persona '" .. name .. "' is defined twice; the last one is used")
+    end
+    out[name] = persona
+  end
+  if util.is_array(v) then
+    for i, item in ipairs(v) do
+      local p = "personas." .. i
+      if not util.is_mapping(item) then
+        self:error(p, "expected a mapping with a 'name' key, got " .. got(item))
+      else
+        local name = item.name
+        if type(name) == "number" then name = tostring(name) end
+        if name == nil or name == null() then
+          self:error(p, "missing 'name'")
+        elseif type(name) ~= "string" or name == "" then
+          self:error(p .. ".name", "expected a string, got " .. got(name))
+        else
+          add(name, util.deep_copy(item), p)
+        end
+      end
+    end
+  elseif util.is_mapping(v) then
+    for _, name in ipairs(self:keys_of("personas", v)) do
+      local item, p = v[name], "personas." .. name
+      if item == null() then
+        add(name, { name = name }, p)
+      elseif not util.is_mapping(item) then
+        self:error(p, "expected a mapping (description:, characteristics:, ...), got "
+          .. got(item))
+      else
+        local persona = util.deep_copy(item)
+        if persona.name == nil or persona.name == null() then persona.name = name end
+        add(name, persona, p)
+      end
+    end
+  else
+    self:error("personas", "expected a list of mappings with 'name' (or a mapping of "
+      .. "name: persona), got " .. got(v))
+  end
+  return out
+end
+
+local function resolve(p, project_dir)
+  if p == nil then return nil end
+  return util.abspath(p, project_dir)
+end
+
+-- Builds cfg from the document, collecting every error.
+function Checker:build(abs, project_dir)
+  local c = self
+  local root = c.doc
+  c:scan_keys("", root)
+  local cfg = { config_file = abs, project_dir = project_dir, doc = root, marks = c.marks }
+  cfg.name = c:string("name")
+
+  local runner = c:mapping("runner", "target:, iterations:, ...")
+  local target
+  if c:get("runner.target") ~= nil then
+    target = c:string("runner.target", TARGET_HINT)
+    if target ~= nil and not target:match("^[^:].*:.*[^:]$") then
+      c:error("runner.target", "expected " .. TARGET_HINT .. ", got " .. got(target))
+      target = nil
+    end
+  elseif c:get("runner.module_path") ~= nil then
+    local module_path = c:string("runner.module_path", "a module path (examples.my_agent)")
+    local fn = c:string("runner.function_name", "a function name") or "run"
+    if module_path then target = module_path .. ":" .. fn end
+  elseif runner ~= nil or c:get("runner") == nil then
+    local file, line, col = c.display, 1, 1
+    if c.marks["runner"] then file, line, col = c:where("runner", true) end
+    c.seq = c.seq + 1
+    table.insert(c.errors, { file = file, line = line, col = col, seq = c.seq,
+      text = string.format("%s:%d:%d: runner.target: missing; set it to %s", file, line, col,
+        TARGET_HINT) })
+  end
+
+  local function int1(p) return c:integer(p, 1) end
+  local env = {}
+  c:env_from("runner.environment_vars", env)
+  c:env_from("runner.env", env)
+  cfg.runner = {
+    target = target,
+    iterations = c:aliased("runner.iterations", "iterations", int1) or 10,
+    parallel = c:aliased("runner.parallel", "parallel_runs", int1) or 1,
+    timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)") or 0,
+    isolation = c:choice("runner.isolation", { "thread", "process" }) or "thread",
+    env = env,
+  }
+
+  c:mapping("output", "directory:, format:")
+  local function str(p) return c:string(p, "a folder path") end
+  local out_dir = c:aliased("output.directory", "output_directory", str)
+  cfg.output = {
+    directory = resolve(out_dir or "experiments", project_dir),
+    format = c:choice("output.format", { "jsonl" }) or "jsonl",
+  }
+
+  c:mapping("inputs", "file: inputs/generated.yaml")
+  local function file(p) return c:string(p, "a file path") end
+  cfg.inputs_file = resolve(c:aliased("inputs.file", "inputs_file", file), project_dir)
+  cfg.hooks = resolve(c:string("hooks", "a Lua file path"), project_dir)
+
+  c:mapping("replay_args", "enabled:, recording_file:, ...")
+  local replay = {
+    enabled = c:boolean("replay_args.enabled") or false,
+    recording_file = resolve(c:string("replay_args.recording_file", "a file path"),
+      project_dir),
+    override_param_path = c:string("replay_args.override_param_path", "a dotted path")
+      or "data.content",
+    select = c:choice("replay_args.select", { "last", "first", "cycle" }) or "last",
+  }
+  if replay.enabled and replay.recording_file == nil
+      and c:get("replay_args.recording_file") == nil then
+    c:error("replay_args.recording_file", "missing; replay_args.enabled is true, so set it "
+      .. "to the JSONL recording (for example recordings/args.jsonl)", true)
+  end
+  cfg.replay_args = replay
+
+  cfg.personas = c:personas()
+  cfg.run_delay_seconds = c:number("run_delay_seconds", 0) or 0
+  return cfg
+end
+
+local function sorted_texts(list, files)
+  table.sort(list, function(a, b)
+    local fa, fb = files[a.file] or 0, files[b.file] or 0
+    if fa ~= fb then return fa < fb end
+    if a.line ~= b.line then return a.line < b.line end
+    if a.col ~= b.col then return a.col < b.col end
+    return a.seq < b.seq
+  end)
+  local out = {}
+  for i, e in ipairs(list) do out[i] = e.text end
+  return out
+end
+
+-- Loads and validates the config at path. Returns cfg, warnings (a list of
+-- lines; the one starting "notice:" lists the Python keys that have no effect)
+-- or nil and every error, one per line.
+function M.load(path, project_dir, display_name)
+  assert(type(path) == "string", "config.load: path must be a string")
+  local display = display_name or path
+  local abs = util.abspath(path)
+  project_dir = project_dir and util.abspath(project_dir) or project_dir_of(abs)
+  local doc, marks = M.load_sections(abs, display)
+  if doc == nil then return nil, marks end
+  local c = new_checker(doc, marks, display)
+  local cfg = c:build(abs, project_dir)
+  -- Order messages by file (project, input, simulation), then position.
+  local files, n = {}, 0
+  for _, name in ipairs({ "project.yaml", "input.yaml" }) do
+    n = n + 1
+    files[display_join(util.dirname(display), name)] = n
+  end
+  files[display] = n + 1
+  if #c.errors > 0 then
+    return nil, table.concat(sorted_texts(c.errors, files), "\n")
+  end
+  local warnings = sorted_texts(c.warnings, files)
+  if #c.notice > 0 then
+    warnings[#warnings + 1] = "notice: these Python fluxloop keys have no effect here: "
+      .. table.concat(c.notice, ", ")
+  end
+  return cfg, warnings
+end
+
+-- Overrides from the command line ---------------------------------------------
+
+local function present(t, key)
+  return type(t) == "table" and t[key] ~= nil and t[key] ~= null()
+end
+
+-- Writes v into doc at the keys the user used: "section.key" and/or the flat
+-- alias when present, else "section.key".
+local function write_doc(doc, section, key, alias, v)
+  local sec = doc[section]
+  local wrote = false
+  if alias and present(doc, alias) then
+    doc[alias] = v
+    wrote = true
+  end
+  if present(sec, key) or not wrote then
+    if not util.is_mapping(sec) then
+      sec = {}
+      doc[section] = sec
+    end
+    sec[key] = v
+  end
+end
+
+-- Applies the command-line flags to cfg (and to cfg.doc, so the snapshot shows
+-- them). Paths in flags must already be absolute.
+function M.apply_overrides(cfg, flags)
+  local doc = cfg.doc
+  if flags.iterations ~= nil then
+    cfg.runner.iterations = flags.iterations
+    write_doc(doc, "runner", "iterations", "iterations", flags.iterations)
+  end
+  if flags.parallel ~= nil then
+    cfg.runner.parallel = flags.parallel
+    write_doc(doc, "runner", "parallel", "parallel_runs", flags.parallel)
+  end
+  if flags.timeout_ms ~= nil then
+    cfg.runner.timeout_ms = flags.timeout_ms
+    write_doc(doc, "runner", "timeout_ms", nil, flags.timeout_ms)
+  end
+  if flags.isolate then
+    cfg.runner.isolation = "process"
+    write_doc(doc, "runner", "isolation", nil, "process")
+  end
+  if flags.inputs ~= nil then
+    cfg.inputs_file = flags.inputs
+    write_doc(doc, "inputs", "file", "inputs_file", flags.inputs)
+  end
+  if flags.output_dir ~= nil then
+    cfg.output.directory = flags.output_dir
+    write_doc(doc, "output", "directory", "output_directory", flags.output_dir)
+  end
+  if flags.name ~= nil then
+    cfg.name = flags.name
+    doc.name = flags.name
+  end
+  if flags.hooks ~= nil then
+    cfg.hooks = flags.hooks
+    doc.hooks = flags.hooks
+  end
+  return cfg
+end
+
+-- Secrets -----------------------------------------------------------------------
+
+-- True when a key name looks like it holds a secret (DESIGN "Details > Secrets").
+function M.is_secret_key(name)
+  name = tostring(name):lower()
+  for part in name:gmatch("[^_%-%.]+") do
+    if SECRET_PARTS[part] or part:sub(-3) == "key" or part:sub(-5) == "token" then
+      return true
+    end
+  end
+  return false
+end
+
+local function mask_all(v)
+  if type(v) == "table" then
+    local c = setmetatable({}, getmetatable(v))
+    for k, x in pairs(v) do c[k] = mask_all(x) end
+    return c
+  end
+  if v == null() then return v end
+  return "***"
+end
+
+-- A copy of v with the value of every secret-looking key masked, at any depth.
+function M.mask(v)
+  if type(v) ~= "table" then return v end
+  local c = setmetatable({}, getmetatable(v))
+  local array = util.is_array(v)
+  for k, x in pairs(v) do
+    if not array and M.is_secret_key(k) then
+      c[k] = mask_all(x)
+    else
+      c[k] = M.mask(x)
+    end
+  end
+  return c
+end
+
+-- The resolved config as YAML text, secrets masked, keys in the user's order.
+function M.snapshot(cfg)
+  return yaml().encode(M.mask(cfg.doc), { order = cfg.marks })
+end
+
+return M

@@ -1,0 +1,68 @@
+-- context.lua - the `ctx` an agent receives: run facts plus observe() and span() that feed the recorder.
+local M = {}
+
+-- The observation types of the Python fluxloop SDK.
+M.TYPES = { span = true, event = true, generation = true, tool = true, agent = true,
+  chain = true, evaluation = true }
+
+local function type_list()
+  local names = {}
+  for k in pairs(M.TYPES) do names[#names + 1] = k end
+  table.sort(names)
+  return table.concat(names, ", ")
+end
+
+local function check_type(method, t)
+  if not M.TYPES[t] then
+    error(("ctx:%s: unknown observation type '%s' (use one of %s)"):format(method, tostring(t), type_list()), 3)
+  end
+end
+
+-- class(rec) -> metatable for contexts recording into rec.
+-- A ctx table carries persona, persona_info, iteration, metadata, trace_id, entry, args.
+function M.class(rec)
+  local Ctx = {}
+  Ctx.__index = Ctx
+
+  -- ctx:observe{ type=, name=, input=, output=, metadata=, duration_ms= } -> observation id
+  function Ctx:observe(o)
+    if type(o) ~= "table" then
+      error("ctx:observe expects a table: ctx:observe{type = \"tool\", name = ..., input = ..., output = ...}", 2)
+    end
+    local t = o.type or "event"
+    check_type("observe", t)
+    if o.name ~= nil and type(o.name) ~= "string" then error("ctx:observe: name must be a string", 2) end
+    return rec:observe(t, o.name, o.input, o.output, o.metadata, o.duration_ms)
+  end
+
+  local function finish_span(slot, ok, ...)
+    if ok then
+      rec:span_close(slot, (...), nil, nil)
+      return ...
+    end
+    local err = ...
+    rec:span_close(slot, nil, type(err) == "table" and (err.message or "error") or tostring(err), nil)
+    error(err, 0) -- the agent's error goes on unchanged
+  end
+
+  -- ctx:span(name | {name=, type=, metadata=}, fn, ...) -> fn(...)'s results.
+  -- Times fn; observations made inside it become its children.
+  function Ctx:span(name, fn, ...)
+    local t = "span"
+    if type(name) == "table" then
+      t = name.type or "span"
+      name = name.name
+    end
+    check_type("span", t)
+    if type(fn) ~= "function" then error("ctx:span: second argument must be a function", 2) end
+    local n = select("#", ...)
+    local input
+    if n == 1 then input = (...) elseif n > 1 then input = { ... } end
+    local slot = rec:span_open(t, name, input)
+    return finish_span(slot, pcall(fn, ...))
+  end
+
+  return Ctx
+end
+
+return M

@@ -1,0 +1,132 @@
+-- main.lua - the fluxloop command: parses argv, loads config, inputs and target, runs.
+-- Exit codes: 0 all runs succeeded, 1 some runs failed, 2 critical error (nothing run), 130 interrupted.
+local M = {}
+
+local EXIT_CRITICAL = 2
+
+local function say(...)
+  io.stderr:write(...)
+  io.stderr:write("\n")
+end
+
+local function critical(msg)
+  say("fluxloop: error: ", (msg:gsub("\n", "\nfluxloop: error: ")))
+  return EXIT_CRITICAL
+end
+
+-- Puts the project's own folders on package.path after the --lua-path/FLUXLOOP_LUA_PATH
+-- prefix: <project>/lua overrides embedded modules, <project> holds agent modules.
+local function add_project_path(project_dir)
+  local prefix = package.fluxloop_user_path or ""
+  local rest = package.path:sub(#prefix + 1)
+  local p = project_dir
+  package.path = table.concat({ prefix, p, "/lua/?.lua;", p, "/lua/?/init.lua;", p, "/?.lua;", p, "/?/init.lua;", rest })
+end
+
+-- Features the command line names that later versions bring; refusing them beats
+-- silently running something else than was asked for.
+local UNBUILT_FLAGS = { "hooks", "script", "resume", "retry_failed", "isolate" }
+
+local function refuse_unbuilt(flags, cfg, p)
+  for _, f in ipairs(UNBUILT_FLAGS) do
+    if flags[f] then
+      return ("--%s is not available in fluxloop %s yet"):format(f:gsub("_", "-"), require("fluxloop.host").version)
+    end
+  end
+  if cfg.hooks then return "hooks: Lua hooks are not available in this version yet; remove the key to run" end
+  if cfg.replay_args and cfg.replay_args.enabled then
+    return "replay_args.enabled: argument replay is not available in this version yet; set it to false to run"
+  end
+  if (flags.parallel or cfg.runner.parallel or 1) > 1 then
+    p:warn("fluxloop: warning: parallel runs are not available in this version yet; running one at a time")
+  end
+  if (flags.timeout_ms or cfg.runner.timeout_ms or 0) > 0 then
+    p:warn("fluxloop: warning: per-run timeouts are not enforced in this version yet")
+  end
+  if cfg.runner.isolation == "process" then
+    return "runner.isolation: process isolation is not available in this version yet; use \"thread\""
+  end
+end
+
+local function experiment_name(flags, cfg, info)
+  return flags.name or cfg.name or (info and info.name) or "experiment"
+end
+
+function M.run_experiment(flags)
+  local fs = require("fluxloop.fs")
+  local util = require("fluxloop.util")
+  local config = require("fluxloop.config")
+  local progress = require("fluxloop.progress")
+  local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
+
+  local cwd = assert(fs.getcwd())
+  local function arg_path(v) return v and util.abspath(v, cwd) or nil end
+
+  local config_path, project_dir = config.locate(arg_path(flags.config), cwd)
+  if not config_path then return critical(project_dir) end
+  add_project_path(project_dir)
+
+  local cfg, warnings = config.load(config_path, project_dir)
+  if not cfg then return critical(warnings) end
+  for _, w in ipairs(warnings or {}) do
+    local notice = w:match("^notice:")
+    if not (notice and flags.quiet) then say(notice and "fluxloop: " .. w or w) end
+  end
+  config.apply_overrides(cfg, {
+    iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
+    name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms,
+  })
+  local refusal = refuse_unbuilt(flags, cfg, p)
+  if refusal then return critical(refusal) end
+
+  local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
+  local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
+  if not entries then return critical(ierr) end
+
+  local agent, info = require("fluxloop.target").resolve(cfg.runner.target)
+  if not agent then return critical(info) end
+
+  local code, summary, dir, err = require("fluxloop.run").experiment({
+    cfg = cfg, entries = entries, agent = agent, target = info, progress = p,
+    name = experiment_name(flags, cfg, info), inputs_file = inputs_file,
+    config_snapshot = config.snapshot(cfg),
+  })
+  if err then return critical(err) end
+  if not flags.quiet then
+    say(("[INFO] Done: %d runs, %d succeeded, %d failed. Results: %s")
+      :format(summary.total_traces, summary.successful, summary.failed, util.relpath and util.relpath(dir, cwd) or dir))
+  end
+  return code
+end
+
+local function version_text(verbose)
+  local host = require("fluxloop.host")
+  local lines = { ("fluxloop %s (%s)"):format(host.version, _VERSION) }
+  if verbose then
+    for _, name in ipairs(host.embedded_modules()) do
+      local path = package.searchpath(name, package.path)
+      lines[#lines + 1] = ("  %-22s %s"):format(name, path or "(embedded)")
+    end
+  end
+  return table.concat(lines, "\n") .. "\n"
+end
+
+-- main(argv) -> exit status
+function M.main(argv)
+  local cli = require("fluxloop.cli")
+  local cmd, err = cli.parse(argv)
+  if not cmd then
+    say("fluxloop: ", err)
+    return EXIT_CRITICAL
+  end
+  if cmd.command == "help" then
+    io.stdout:write(cli.help(cmd.topic))
+    return 0
+  elseif cmd.command == "version" then
+    io.stdout:write(version_text(cmd.verbose))
+    return 0
+  end
+  return M.run_experiment(cmd.flags)
+end
+
+return M

@@ -1,0 +1,70 @@
+-- output.lua - the experiment folder, summary.json and config.yaml.
+local clock = require("fluxloop.clock")
+local fs = require("fluxloop.fs")
+local json = require("fluxloop.json")
+
+local M = {}
+
+-- create_dir(base, name [, wall_ns]) -> path | nil, message
+-- Makes <base>/<name>_<YYYYMMDD_HHMMSS>; an existing folder is never reused: _2, _3, ... are tried.
+function M.create_dir(base, name, wall_ns)
+  local ok, err = fs.mkdirs(base)
+  if not ok then return nil, ("cannot create the output directory: %s"):format(err) end
+  local stem = ("%s/%s_%s"):format(base, name, clock.local_stamp(wall_ns))
+  for i = 1, 1000 do
+    local path = i == 1 and stem or ("%s_%d"):format(stem, i)
+    local made, merr, code = fs.mkdir(path)
+    if made then return path end
+    if code ~= "EEXIST" then return nil, ("cannot create the experiment folder: %s"):format(merr) end
+  end
+  return nil, ("cannot create the experiment folder: %s and 999 others exist"):format(stem)
+end
+
+-- write_file(path, text) -> true | nil, message. Written to a temporary name then renamed,
+-- so a reader never sees half a file.
+function M.write_file(path, text)
+  local tmp = path .. ".tmp"
+  local f, err = io.open(tmp, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then
+    os.remove(tmp)
+    return nil, ("%s: %s"):format(path, werr or cerr)
+  end
+  local renamed, rerr = os.rename(tmp, path)
+  if not renamed then return nil, rerr end
+  return true
+end
+
+function M.write_json(path, value)
+  return M.write_file(path, json.encode(value, { indent = 2 }) .. "\n")
+end
+
+-- summary{...} -> the summary.json table (DESIGN "Output" and "Details > Summary").
+function M.summary(s)
+  local st = s.stats
+  local total = st.count
+  return {
+    name = s.name,
+    total_traces = total,
+    successful = st.successful,
+    failed = st.failed,
+    success_rate = total > 0 and st.successful / total or 0,
+    avg_duration_ms = st.mean,
+    duration_ms = { min = st.min, mean = st.mean, p50 = st.p50, p90 = st.p90, p95 = st.p95,
+      p99 = st.p99, max = st.max, stddev = st.stddev },
+    started_at = s.started_at,
+    completed_at = s.completed_at,
+    iterations = s.iterations,
+    inputs = s.inputs,
+    inputs_file = s.inputs_file,
+    planned_traces = s.planned_traces,
+    interrupted = s.interrupted or false,
+    config_file = s.config_file,
+    target = s.target,
+    fluxloop_version = require("fluxloop.host").version,
+  }
+end
+
+return M

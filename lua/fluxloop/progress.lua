@@ -1,0 +1,99 @@
+-- progress.lua - the [INFO] lines and the progress bar on stderr.
+-- On a terminal the bar is redrawn in place (at most ten times a second); on a pipe
+-- or file a plain line is printed at each tenth of the work, never once per run.
+local clock = require("fluxloop.clock")
+local fs = require("fluxloop.fs")
+
+local M = {}
+local Progress = {}
+Progress.__index = Progress
+
+local BAR_WIDTH = 10
+local REDRAW_NS = 100 * 1000000
+local PIPE_EVERY_NS = 30 * 1000000000
+
+-- new{ quiet = bool, bar = bool (false for --no-progress), stream = file (default io.stderr),
+--      tty = bool (default: whether stderr is a terminal) }
+function M.new(opts)
+  opts = opts or {}
+  local self = setmetatable({}, Progress)
+  self.stream = opts.stream or io.stderr
+  self.quiet = opts.quiet or false
+  self.bar = opts.bar ~= false and not self.quiet
+  if opts.tty == nil then self.tty = fs.isatty(2) else self.tty = opts.tty end
+  self.total, self.done = 0, 0
+  self.drawn = false
+  return self
+end
+
+function M.format_duration(seconds)
+  seconds = math.max(0, math.floor(seconds + 0.5))
+  if seconds < 60 then return ("%ds"):format(seconds) end
+  if seconds < 3600 then return ("%dm %ds"):format(seconds // 60, seconds % 60) end
+  return ("%dh %dm"):format(seconds // 3600, seconds % 3600 // 60)
+end
+
+function M.bar_line(done, total, elapsed_s)
+  local frac = total > 0 and done / total or 1
+  local filled = math.floor(frac * BAR_WIDTH + 1e-9)
+  local eta = "--"
+  if done > 0 and done < total then
+    eta = M.format_duration(elapsed_s / done * (total - done))
+  elseif done >= total then
+    eta = "0s"
+  end
+  return ("[%s%s] %d/%d (%d%%) - ETA: %s"):format(("▓"):rep(filled), ("░"):rep(BAR_WIDTH - filled),
+    done, total, math.floor(frac * 100 + 1e-9), eta)
+end
+
+function Progress:write(line)
+  if self.drawn then self.stream:write("\r\27[K") self.drawn = false end
+  self.stream:write(line, "\n")
+  self.stream:flush()
+end
+
+-- info(msg): an [INFO] line (hidden by --quiet).
+function Progress:info(msg)
+  if not self.quiet then self:write("[INFO] " .. msg) end
+end
+
+-- warn(msg): always shown, even with --quiet.
+function Progress:warn(msg)
+  self:write(msg)
+end
+
+function Progress:start(total)
+  self.total = total
+  self.started = clock.now_ns()
+  self.last_draw = 0
+  self.next_tenth = 1
+  self.last_line = self.started
+end
+
+-- update(done): called after every run; cheap unless it is time to draw.
+function Progress:update(done)
+  self.done = done
+  if not self.bar then return end
+  local now = clock.now_ns()
+  if self.tty then
+    if now - self.last_draw < REDRAW_NS and done < self.total then return end
+    self.last_draw = now
+    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9), "\27[K")
+    self.stream:flush()
+    self.drawn = true
+  else
+    local tenth = self.total > 0 and done * 10 // self.total or 10
+    if tenth >= self.next_tenth or now - self.last_line >= PIPE_EVERY_NS then
+      if tenth >= self.next_tenth then self.next_tenth = tenth + 1 end
+      self.last_line = now
+      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9))
+    end
+  end
+end
+
+-- finish(): ends the bar line on a terminal.
+function Progress:finish()
+  if self.drawn then self.stream:write("\n") self.stream:flush() self.drawn = false end
+end
+
+return M

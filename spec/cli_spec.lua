@@ -1,0 +1,172 @@
+-- cli_spec.lua - specs for fluxloop.cli: commands, flags, usage errors and help.
+local cli = require("fluxloop.cli")
+
+local function run(...)
+  return cli.parse({ "run", "experiment", ... })
+end
+
+describe("cli.parse commands", function()
+  it("parses run experiment with no flags and defaults", function()
+    local cmd = assert(run())
+    assert.equal("run_experiment", cmd.command)
+    assert.same({ lua_path = {}, isolate = false, quiet = false, no_progress = false }, cmd.flags)
+  end)
+
+  it("parses --version, -V and -v", function()
+    assert.same({ "version", false }, { cli.parse({ "--version" }).command,
+      cli.parse({ "--version" }).verbose })
+    assert.equal("version", cli.parse({ "-V" }).command)
+    assert.equal("version", cli.parse({ "-v" }).command)
+    assert.is_false(cli.parse({ "-v" }).verbose)
+    assert.is_true(cli.parse({ "-v", "--version" }).verbose)
+    assert.is_true(cli.parse({ "--version", "-v" }).verbose)
+  end)
+
+  it("gives help at each level", function()
+    for _, argv in ipairs({ { "--help" }, { "-h" }, { "help" } }) do
+      local cmd = cli.parse(argv)
+      assert.equal("help", cmd.command)
+      assert.is_nil(cmd.topic)
+    end
+    for _, argv in ipairs({ { "run", "--help" }, { "run", "-h" }, { "run", "help" },
+      { "help", "run" } }) do
+      local cmd = cli.parse(argv)
+      assert.equal("help", cmd.command)
+      assert.equal("run", cmd.topic)
+    end
+    for _, argv in ipairs({ { "run", "experiment", "--help" }, { "run", "experiment", "-h" },
+      { "help", "run", "experiment" }, { "run", "experiment", "--iterations", "5", "--help" } }) do
+      local cmd = cli.parse(argv)
+      assert.equal("help", cmd.command)
+      assert.equal("run experiment", cmd.topic)
+    end
+  end)
+
+  it("names an unknown command and suggests the closest", function()
+    local cmd, err = cli.parse({ "rn", "experiment" })
+    assert.is_nil(cmd)
+    assert.equal("unknown command 'rn' (did you mean 'run'?); see 'fluxloop --help'", err)
+    cmd, err = cli.parse({ "run", "experimnt" })
+    assert.is_nil(cmd)
+    assert.equal("unknown command 'run experimnt' (did you mean 'experiment'?); "
+      .. "see 'fluxloop run --help'", err)
+    cmd, err = cli.parse({ "generate", "inputs" })
+    assert.is_nil(cmd)
+    assert.equal("unknown command 'generate'; see 'fluxloop --help'", err)
+  end)
+
+  it("rejects a missing command and unknown top-level options", function()
+    local cmd, err = cli.parse({})
+    assert.is_nil(cmd)
+    assert.matches("missing command", err)
+    cmd, err = cli.parse({ "run" })
+    assert.is_nil(cmd)
+    assert.matches("missing command after 'run'", err)
+    cmd, err = cli.parse({ "--verison" })
+    assert.is_nil(cmd)
+    assert.equal("unknown option '--verison' (did you mean '--version'?); see 'fluxloop --help'",
+      err)
+  end)
+end)
+
+describe("cli.parse run experiment flags", function()
+  it("reads every flag in both --flag value and --flag=value forms", function()
+    local cmd = assert(run("--iterations", "20", "--inputs", "my-inputs.yaml",
+      "--output-dir=out", "--name", "baseline-test", "--config=configs/other.yaml",
+      "--parallel", "4", "--timeout=30000", "--isolate", "--hooks", "hooks.lua",
+      "--script", "main.lua", "--lua-path", "lib", "--lua-path=vendor", "--resume", "exp/a",
+      "--quiet", "--no-progress"))
+    assert.same({
+      iterations = 20, inputs = "my-inputs.yaml", output_dir = "out", name = "baseline-test",
+      config = "configs/other.yaml", parallel = 4, timeout_ms = 30000, isolate = true,
+      hooks = "hooks.lua", script = "main.lua", lua_path = { "lib", "vendor" },
+      resume = "exp/a", quiet = true, no_progress = true,
+    }, cmd.flags)
+    cmd = assert(run("--retry-failed", "exp/b"))
+    assert.equal("exp/b", cmd.flags.retry_failed)
+  end)
+
+  it("keeps the last value of a repeated flag", function()
+    assert.equal(7, run("--iterations", "3", "--iterations=7").flags.iterations)
+  end)
+
+  it("accepts a timeout of 0 and values that start with one dash", function()
+    assert.equal(0, run("--timeout", "0").flags.timeout_ms)
+    assert.equal("-odd-", run("--name", "-odd-").flags.name)
+  end)
+
+  it("validates numbers at parse time", function()
+    local cases = {
+      { { "--parallel", "0" }, "--parallel: expected an integer >= 1, got '0'" },
+      { { "--iterations=ten" }, "--iterations: expected an integer >= 1, got 'ten'" },
+      { { "--iterations", "2.5" }, "--iterations: expected an integer >= 1, got '2.5'" },
+      { { "--iterations", "99999999999999999999" },
+        "--iterations: expected an integer >= 1, got '99999999999999999999'" },
+      { { "--timeout", "-1" },
+        "--timeout: expected an integer >= 0 (milliseconds; 0 = no limit), got '-1'" },
+    }
+    for _, case in ipairs(cases) do
+      local cmd, err = run(table.unpack(case[1]))
+      assert.is_nil(cmd)
+      assert.equal(case[2], err)
+    end
+  end)
+
+  it("names an unknown option with the closest one", function()
+    local cmd, err = run("--iteratons", "3")
+    assert.is_nil(cmd)
+    assert.equal("unknown option '--iteratons' (did you mean '--iterations'?); "
+      .. "see 'fluxloop run experiment --help'", err)
+    cmd, err = run("--output-directory=x")
+    assert.is_nil(cmd)
+    assert.equal("unknown option '--output-directory' (did you mean '--output-dir'?); "
+      .. "see 'fluxloop run experiment --help'", err)
+    cmd, err = run("--frobnicate")
+    assert.is_nil(cmd)
+    assert.equal("unknown option '--frobnicate'; see 'fluxloop run experiment --help'", err)
+  end)
+
+  it("reports a missing value", function()
+    local cmd, err = run("--inputs")
+    assert.is_nil(cmd)
+    assert.equal("--inputs needs a value", err)
+    cmd, err = run("--inputs", "--quiet")
+    assert.is_nil(cmd)
+    assert.equal("--inputs needs a value", err)
+    cmd, err = run("--name=")
+    assert.is_nil(cmd)
+    assert.equal("--name needs a value", err)
+  end)
+
+  it("rejects a value on a switch, stray arguments and conflicting flags", function()
+    local cmd, err = run("--quiet=yes")
+    assert.is_nil(cmd)
+    assert.equal("--quiet takes no value", err)
+    cmd, err = run("extra")
+    assert.is_nil(cmd)
+    assert.equal("unexpected argument 'extra'; see 'fluxloop run experiment --help'", err)
+    cmd, err = run("--resume", "a", "--retry-failed", "b")
+    assert.is_nil(cmd)
+    assert.matches("cannot be used together", err)
+  end)
+end)
+
+describe("cli.help", function()
+  it("describes every flag of run experiment with exit codes and examples", function()
+    local text = cli.help("run experiment")
+    for _, flag in ipairs({ "--iterations", "--inputs", "--output-dir", "--name", "--config",
+      "--parallel", "--timeout", "--isolate", "--hooks", "--script", "--lua-path",
+      "--resume", "--retry-failed", "--quiet", "--no-progress" }) do
+      assert.truthy(text:find(flag, 1, true), flag)
+    end
+    assert.truthy(text:find("fluxloop run experiment --iterations 20", 1, true))
+    assert.truthy(text:find("130", 1, true))
+    assert.truthy(text:find("configs/simulation.yaml", 1, true))
+  end)
+
+  it("has a top-level and a run text", function()
+    assert.truthy(cli.help():find("fluxloop run experiment", 1, true))
+    assert.truthy(cli.help():find("--version", 1, true))
+    assert.truthy(cli.help("run"):find("experiment", 1, true))
+  end)
+end)

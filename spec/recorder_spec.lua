@@ -1,0 +1,129 @@
+local recorder = require("fluxloop.recorder")
+local P = require("support.project")
+
+describe("fluxloop.recorder", function()
+  local dir
+  before_each(function() dir = P.new() end)
+  after_each(function() P.remove(dir) end)
+
+  local function trace(id, extra)
+    local t = { trace_id = id, input = "in", output = "out", success = true, iteration = 0, metadata = {} }
+    for k, v in pairs(extra or {}) do t[k] = v end
+    return t
+  end
+
+  it("writes one line per trace to each file, observations nested in spans", function()
+    local rec = assert(recorder.open(dir))
+    rec:begin("trace_001")
+    local slot = rec:span_open("agent", "outer", { q = 1 })
+    assert.are.equal("trace_001.2", rec:observe("tool", "inner", "a", "b", { k = true }, 1.5))
+    rec:span_close(slot, "done", nil, nil)
+    rec:observe("event", "after")
+    local ms = rec:stop()
+    assert.is_true(ms >= 0)
+    assert.is_true(rec:write(trace("trace_001", { persona = "p" })))
+    assert.is_true(rec:close())
+
+    local sum = P.read_jsonl(dir .. "/trace_summary.jsonl")
+    assert.are.equal(1, #sum)
+    assert.are.same({ "trace_id", "input", "output", "duration_ms", "iteration", "persona", "success", "error" },
+      (function()
+        local keys = {}
+        for k in P.read(dir .. "/trace_summary.jsonl"):gmatch('"([%w_]+)":') do keys[#keys + 1] = k end
+        return keys
+      end)())
+    local obs = P.read_jsonl(dir .. "/observations.jsonl")
+    assert.are.equal(3, #obs)
+    assert.are.equal("trace_001.1", obs[1].id)
+    assert.are.equal(require("fluxloop.json").null, obs[1].parent_id)
+    assert.are.same({ q = 1 }, obs[1].input)
+    assert.are.equal("done", obs[1].output)
+    assert.are.equal("trace_001.1", obs[2].parent_id)
+    assert.are.equal(1.5, obs[2].duration_ms)
+    assert.are.same({ k = true }, obs[2].metadata)
+    assert.are.equal(require("fluxloop.json").null, obs[3].parent_id)
+    local tr = P.read_jsonl(dir .. "/traces.jsonl")[1]
+    assert.are.same(obs, tr.observations)
+  end)
+
+  it("closes spans left open when the run stops", function()
+    local rec = assert(recorder.open(dir))
+    rec:begin("trace_001")
+    rec:span_open("span", "never closed")
+    rec:stop()
+    rec:write(trace("trace_001"))
+    rec:close()
+    local ob = P.read_jsonl(dir .. "/observations.jsonl")[1]
+    assert.truthy(ob.error:find("not closed", 1, true))
+  end)
+
+  it("writes the full error object to traces.jsonl and its message to trace_summary.jsonl", function()
+    local rec = assert(recorder.open(dir))
+    rec:begin("trace_001")
+    rec:stop()
+    rec:write(trace("trace_001", { success = false, output = nil,
+      error = { type = "error", message = "boom", traceback = "tb" } }))
+    rec:close()
+    assert.are.equal("boom", P.read_jsonl(dir .. "/trace_summary.jsonl")[1].error)
+    assert.are.same({ type = "error", message = "boom", traceback = "tb" }, P.read_jsonl(dir .. "/traces.jsonl")[1].error)
+  end)
+
+  it("leaves no partial line when a value cannot be encoded", function()
+    local rec = assert(recorder.open(dir))
+    local cyclic = {}
+    cyclic.self = cyclic
+    rec:begin("trace_001")
+    rec:stop()
+    assert.has_error(function() rec:write(trace("trace_001", { output = cyclic })) end)
+    rec:write(trace("trace_001"))
+    rec:close()
+    assert.are.equal(1, #P.read_jsonl(dir .. "/traces.jsonl"))
+    assert.are.equal(1, #P.read_jsonl(dir .. "/trace_summary.jsonl"))
+  end)
+
+  it("raises inside the agent when an observation cannot be encoded, keeping earlier ones", function()
+    local rec = assert(recorder.open(dir))
+    local cyclic = {}
+    cyclic[1] = cyclic
+    rec:begin("trace_001")
+    rec:observe("event", "fine")
+    assert.has_error(function() rec:observe("event", "bad", cyclic) end)
+    rec:stop()
+    rec:write(trace("trace_001"))
+    rec:close()
+    assert.are.equal(1, #P.read_jsonl(dir .. "/observations.jsonl"))
+  end)
+
+  it("computes exact percentiles over every run", function()
+    local rec = assert(recorder.open(dir))
+    for i = 1, 100 do
+      rec:begin("t")
+      rec:write(trace(("trace_%03d"):format(i), { duration_ms = i, success = i % 10 ~= 0 }))
+    end
+    local s = rec:stats()
+    rec:close()
+    assert.are.equal(100, s.count)
+    assert.are.equal(90, s.successful)
+    assert.are.equal(10, s.failed)
+    assert.are.equal(1, s.min)
+    assert.are.equal(100, s.max)
+    assert.are.equal(50.5, s.mean)
+    assert.are.equal(50.5, s.p50)
+    assert.is_true(math.abs(s.p90 - 90.1) < 1e-9)
+    assert.is_true(math.abs(s.p99 - 99.01) < 1e-9)
+    assert.is_true(math.abs(s.stddev - 28.866070047722) < 1e-6)
+  end)
+
+  it("reports a folder it cannot write to as fail, message, code", function()
+    local rec, msg, code = recorder.open(dir .. "/missing/sub")
+    assert.is_nil(rec)
+    assert.truthy(msg:find("trace_summary.jsonl", 1, true))
+    assert.are.equal("EIO", code)
+  end)
+
+  it("refuses use after close", function()
+    local rec = assert(recorder.open(dir))
+    rec:close()
+    assert.has_error(function() rec:begin("x") end, "attempt to use a closed recorder")
+  end)
+end)

@@ -1,0 +1,21 @@
+/* jsonl.h - an append-only line file with a large buffer; only whole lines reach the disk. */
+#ifndef FLUXLOOP_JSONL_H
+#define FLUXLOOP_JSONL_H
+
+#include "buf.h"
+
+typedef struct jsonl_file {
+  int fd;       /* -1 when closed */
+  buf_t buf;    /* whole lines not yet written */
+  int err;      /* first errno seen by a write, 0 if none */
+} jsonl_file;
+
+/* Opens (creating, appending) path; returns 0 or -1 with errno set. */
+int jsonl_open(jsonl_file *f, const char *path);
+/* Writes the buffered lines; returns 0 or -1 with f->err set. A failed write
+ * keeps the unwritten bytes buffered. */
+int jsonl_flush(jsonl_file *f);
+/* Flushes, fsyncs and closes; safe to call twice. Returns 0 or -1 (f->err). */
+int jsonl_close(jsonl_file *f);
+
+#endif

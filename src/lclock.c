@@ -1,0 +1,56 @@
+/* lclock.c - the fluxloop.clock module: monotonic ns, UTC ISO time, local folder stamp, sleep. */
+#include <lauxlib.h>
+#include <lua.h>
+
+#include "clock.h"
+
+/* now_ns() -> integer nanoseconds of the monotonic clock (for durations). */
+static int clock_now_ns(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)clock_mono_ns());
+  return 1;
+}
+
+/* wall_ns() -> integer nanoseconds since the epoch. */
+static int clock_wall(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)clock_wall_ns());
+  return 1;
+}
+
+/* utc_iso([wall_ns]) -> "2026-11-25T17:00:00.000012Z" (now when no argument). */
+static int clock_utc_iso(lua_State *L) {
+  char out[CLOCK_ISO_SIZE];
+  int64_t ns = lua_isnoneornil(L, 1) ? clock_wall_ns() : (int64_t)luaL_checkinteger(L, 1);
+  lua_pushlstring(L, out, clock_format_utc(ns, out));
+  return 1;
+}
+
+/* local_stamp([wall_ns]) -> "YYYYMMDD_HHMMSS" in local time. */
+static int clock_local_stamp(lua_State *L) {
+  char out[16];
+  int64_t ns = lua_isnoneornil(L, 1) ? clock_wall_ns() : (int64_t)luaL_checkinteger(L, 1);
+  lua_pushlstring(L, out, clock_format_local_stamp(ns, out));
+  return 1;
+}
+
+/* sleep(ms): blocks this worker for ms milliseconds. */
+static int clock_sleep(lua_State *L) {
+  lua_Number ms = luaL_checknumber(L, 1);
+  luaL_argcheck(L, ms >= 0, 1, "expected milliseconds >= 0");
+  clock_sleep_ms((double)ms);
+  return 0;
+}
+
+static const luaL_Reg clock_funcs[] = {
+  { "now_ns", clock_now_ns },
+  { "wall_ns", clock_wall },
+  { "utc_iso", clock_utc_iso },
+  { "local_stamp", clock_local_stamp },
+  { "sleep", clock_sleep },
+  { NULL, NULL }
+};
+
+int luaopen_fluxloop_clock(lua_State *L); /* the module's only export */
+int luaopen_fluxloop_clock(lua_State *L) {
+  luaL_newlib(L, clock_funcs);
+  return 1;
+}

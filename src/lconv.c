@@ -1,0 +1,799 @@
+/* lconv.c - Lua <-> JSON: null sentinel, array marker, streaming encoder, cJSON-checked decoder. */
+#include "lconv.h"
+
+#include <cJSON.h>
+#include <lauxlib.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ARRAY_MT "fluxloop.array"
+
+/* Only its address matters: the same pointer in every state. */
+static const char null_sentinel = 0;
+
+void lconv_push_null(lua_State *L) {
+  lua_pushlightuserdata(L, (void *)&null_sentinel);
+}
+
+int lconv_isnull(lua_State *L, int idx) {
+  return lua_type(L, idx) == LUA_TLIGHTUSERDATA &&
+         lua_touserdata(L, idx) == (const void *)&null_sentinel;
+}
+
+void lconv_push_array_mt(lua_State *L) {
+  luaL_newmetatable(L, ARRAY_MT); /* also sets __name */
+}
+
+void lconv_mark_array(lua_State *L) {
+  lconv_push_array_mt(L);
+  lua_setmetatable(L, -2);
+}
+
+/* ---- numbers ---------------------------------------------------------- */
+
+/* Writes v in decimal to out (>= 21 bytes); returns the length. */
+static size_t fmt_integer(char *out, lua_Integer v) {
+  char tmp[24], *p = tmp + sizeof tmp;
+  lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
+  size_t n;
+  do {
+    *--p = (char)('0' + (int)(u % 10));
+    u /= 10;
+  } while (u != 0);
+  if (v < 0) *--p = '-';
+  n = (size_t)(tmp + sizeof tmp - p);
+  memcpy(out, p, n);
+  return n;
+}
+
+/* Writes finite d to out (>= 40 bytes) with the fewest of 15..17 digits that
+ * read back as d, always with a '.' or an exponent so it stays a float. */
+static size_t fmt_float(char *out, double d) {
+  int prec, n = 0, plain = 1, i;
+  for (prec = 15; prec <= 17; prec++) {
+    n = snprintf(out, 40, "%.*g", prec, d);
+    if (prec == 17 || strtod(out, NULL) == d) break;
+  }
+  for (i = 0; i < n; i++) {
+    char c = out[i];
+    if (c == 'e' || c == 'E') plain = 0;
+    else if (!(c >= '0' && c <= '9') && c != '-' && c != '+') {
+      out[i] = '.'; /* the decimal point, whatever the locale says */
+      plain = 0;
+    }
+  }
+  if (plain) {
+    out[n++] = '.';
+    out[n++] = '0';
+  }
+  return (size_t)n;
+}
+
+/* ---- strings ---------------------------------------------------------- */
+
+/* Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80),
+ * or 0: overlongs, surrogates, > U+10FFFF and truncated sequences are bad. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
+  unsigned c = p[0], lo = 0x80, hi = 0xBF;
+  size_t avail = (size_t)(end - p);
+  if (c < 0xC2) return 0;
+  if (c < 0xE0) return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
+  if (c < 0xF0) {
+    if (c == 0xE0) lo = 0xA0;
+    else if (c == 0xED) hi = 0x9F;
+    return (avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80) ? 3 : 0;
+  }
+  if (c < 0xF5) {
+    if (c == 0xF0) lo = 0x90;
+    else if (c == 0xF4) hi = 0x8F;
+    return (avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
+            (p[3] & 0xC0) == 0x80) ? 4 : 0;
+  }
+  return 0;
+}
+
+static void put_escape(buf_t *b, unsigned c) {
+  static const char hex[] = "0123456789abcdef";
+  char e[6] = { '\\', 'u', '0', '0', 0, 0 };
+  switch (c) {
+  case '"': buf_put(b, "\\\"", 2); return;
+  case '\\': buf_put(b, "\\\\", 2); return;
+  case '\n': buf_put(b, "\\n", 2); return;
+  case '\t': buf_put(b, "\\t", 2); return;
+  case '\r': buf_put(b, "\\r", 2); return;
+  case '\b': buf_put(b, "\\b", 2); return;
+  case '\f': buf_put(b, "\\f", 2); return;
+  default:
+    e[4] = hex[c >> 4];
+    e[5] = hex[c & 15];
+    buf_put(b, e, 6);
+  }
+}
+
+#define ONES 0x0101010101010101u
+#define HIGHS 0x8080808080808080u
+/* Nonzero when some byte of w is not plain printable ASCII or is '"' or '\\'. */
+#define HAS_SPECIAL(w) \
+  ((((w) - ONES * 0x20) & ~(w) & HIGHS) | ((w) & HIGHS) | \
+   ((((w) ^ (ONES * '"')) - ONES) & ~((w) ^ (ONES * '"')) & HIGHS) | \
+   ((((w) ^ (ONES * '\\')) - ONES) & ~((w) ^ (ONES * '\\')) & HIGHS))
+
+void lconv_put_json_string(buf_t *b, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
+  if (buf_reserve(b, n + 2) != 0) return;
+  b->data[b->len++] = '"';
+  while (p < end) {
+    unsigned c;
+    size_t k;
+    /* Plain ASCII and valid UTF-8 extend the current run, copied in one go. */
+    while (end - p >= 8) {
+      uint64_t w;
+      memcpy(&w, p, 8);
+      if (HAS_SPECIAL(w)) break;
+      p += 8;
+    }
+    if (p >= end) break;
+    c = *p;
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+      p++;
+      continue;
+    }
+    if (c >= 0x80 && (k = utf8_len(p, end)) != 0) {
+      p += k;
+      continue;
+    }
+    if (p > run) buf_put(b, run, (size_t)(p - run));
+    if (c >= 0x80) buf_put(b, "\xEF\xBF\xBD", 3); /* U+FFFD for each bad byte */
+    else put_escape(b, c);
+    run = ++p;
+  }
+  if (p > run) buf_put(b, run, (size_t)(p - run));
+  buf_putc(b, '"');
+}
+
+/* ---- encoder ---------------------------------------------------------- */
+
+typedef struct enc {
+  lua_State *L;
+  buf_t *b;
+  int indent; /* < 0: one line */
+  int mt;     /* stack index of the array metatable */
+  int depth;  /* containers open */
+} enc_t;
+
+/* One object member: key text (anchored on the Lua stack at pos, value at pos + 1). */
+typedef struct member {
+  const char *s;
+  size_t len;
+  int kind; /* original key type: 0 string, 1 number, 2 boolean; breaks ties */
+  int pos;
+} member_t;
+
+#define LOCAL_MEMBERS 16
+
+static int enc_value(enc_t *e, int idx);
+
+static int enc_fail(enc_t *e, const char *msg) {
+  lua_pushstring(e->L, msg);
+  return -1;
+}
+
+static void enc_newline(enc_t *e, int depth) {
+  buf_t *b = e->b;
+  size_t k;
+  if (e->indent < 0) return;
+  k = (size_t)e->indent * (size_t)depth;
+  if (buf_reserve(b, k + 1) != 0) return;
+  b->data[b->len++] = '\n';
+  memset(b->data + b->len, ' ', k);
+  b->len += k;
+}
+
+static void enc_number(enc_t *e, int idx) {
+  char tmp[48];
+  size_t n;
+  if (lua_isinteger(e->L, idx)) {
+    n = fmt_integer(tmp, lua_tointeger(e->L, idx));
+  } else {
+    double d = (double)lua_tonumber(e->L, idx);
+    if (!isfinite(d)) {
+      buf_put(e->b, "null", 4);
+      return;
+    }
+    n = fmt_float(tmp, d);
+  }
+  buf_put(e->b, tmp, n);
+}
+
+/* A non-empty table whose keys are exactly the integers 1..n. */
+static int is_sequence(lua_State *L, int idx, lua_Unsigned n) {
+  lua_Unsigned count = 0;
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    lua_Integer k;
+    if (!lua_isinteger(L, -2) || (k = lua_tointeger(L, -2)) < 1 || (lua_Unsigned)k > n) {
+      lua_pop(L, 2);
+      return 0;
+    }
+    count++;
+    lua_pop(L, 1);
+  }
+  return count == n; /* n distinct keys within 1..n */
+}
+
+static int enc_array(enc_t *e, int idx, lua_Unsigned n) {
+  lua_State *L = e->L;
+  lua_Unsigned i;
+  if (n == 0) {
+    buf_put(e->b, "[]", 2);
+    return 0;
+  }
+  buf_putc(e->b, '[');
+  for (i = 1; i <= n; i++) {
+    if (i > 1) buf_putc(e->b, ',');
+    enc_newline(e, e->depth);
+    lua_rawgeti(L, idx, (lua_Integer)i);
+    if (enc_value(e, lua_gettop(L)) != 0) return -1;
+    lua_pop(L, 1);
+    if (e->b->failed) return enc_fail(e, "not enough memory");
+  }
+  enc_newline(e, e->depth - 1);
+  buf_putc(e->b, ']');
+  return 0;
+}
+
+static int member_cmp(const void *pa, const void *pb) {
+  const member_t *a = pa, *b = pb;
+  size_t n = a->len < b->len ? a->len : b->len;
+  int c = memcmp(a->s, b->s, n);
+  if (c != 0) return c;
+  if (a->len != b->len) return a->len < b->len ? -1 : 1;
+  return a->kind - b->kind;
+}
+
+static void sort_members(member_t *m, size_t n) {
+  size_t i, j;
+  if (n > LOCAL_MEMBERS) {
+    qsort(m, n, sizeof *m, member_cmp);
+    return;
+  }
+  for (i = 1; i < n; i++) {
+    member_t t = m[i];
+    for (j = i; j > 0 && member_cmp(&m[j - 1], &t) > 0; j--) m[j] = m[j - 1];
+    m[j] = t;
+  }
+}
+
+/* Turns the key at kpos into its text in place (the slot keeps it alive). */
+static int member_key(enc_t *e, int kpos, member_t *m) {
+  lua_State *L = e->L;
+  char tmp[48];
+  size_t n;
+  m->pos = kpos;
+  switch (lua_type(L, kpos)) {
+  case LUA_TSTRING:
+    m->kind = 0;
+    m->s = lua_tolstring(L, kpos, &m->len);
+    return 0;
+  case LUA_TNUMBER:
+    m->kind = 1;
+    if (lua_isinteger(L, kpos)) {
+      n = fmt_integer(tmp, lua_tointeger(L, kpos));
+    } else {
+      double d = (double)lua_tonumber(L, kpos);
+      if (isfinite(d)) n = fmt_float(tmp, d);
+      else n = (size_t)snprintf(tmp, sizeof tmp, "%s", d < 0 ? "-inf" : "inf");
+    }
+    lua_pushlstring(L, tmp, n);
+    break;
+  case LUA_TBOOLEAN:
+    m->kind = 2;
+    lua_pushstring(L, lua_toboolean(L, kpos) ? "true" : "false");
+    break;
+  default:
+    lua_pushfstring(L, "cannot encode value: table key of type %s", luaL_typename(L, kpos));
+    return -1;
+  }
+  lua_replace(L, kpos);
+  m->s = lua_tolstring(L, kpos, &m->len);
+  return 0;
+}
+
+static int enc_object(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  member_t local[LOCAL_MEMBERS], *m = local;
+  size_t count = 0, cap = LOCAL_MEMBERS, i;
+  int base = lua_gettop(L);
+  /* Stack: base+1 holds the member array once it outgrows `local`, then key/value pairs. */
+  lua_pushnil(L);
+  lua_pushnil(L);
+  while (lua_next(L, idx)) {
+    if (!lua_checkstack(L, 4)) return enc_fail(e, "cannot encode value: table has too many keys");
+    if (count == cap) {
+      member_t *bigger = lua_newuserdatauv(L, 2 * cap * sizeof *m, 0);
+      memcpy(bigger, m, count * sizeof *m);
+      lua_replace(L, base + 1); /* the old array (if any) is garbage now */
+      m = bigger;
+      cap *= 2;
+    }
+    lua_pushvalue(L, -2); /* a copy of the key for lua_next: key value key */
+    if (member_key(e, lua_gettop(L) - 2, &m[count]) != 0) return -1;
+    count++;
+  }
+  if (count == 0) {
+    lua_settop(L, base);
+    buf_put(e->b, "{}", 2);
+    return 0;
+  }
+  sort_members(m, count);
+  buf_putc(e->b, '{');
+  for (i = 0; i < count; i++) {
+    if (i > 0) buf_putc(e->b, ',');
+    enc_newline(e, e->depth);
+    lconv_put_json_string(e->b, m[i].s, m[i].len);
+    if (e->indent >= 0) buf_put(e->b, ": ", 2);
+    else buf_putc(e->b, ':');
+    if (enc_value(e, m[i].pos + 1) != 0) return -1;
+    if (e->b->failed) return enc_fail(e, "not enough memory");
+  }
+  enc_newline(e, e->depth - 1);
+  buf_putc(e->b, '}');
+  lua_settop(L, base);
+  return 0;
+}
+
+static int enc_table(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  lua_Unsigned n;
+  int array = 0, r;
+  if (e->depth >= LCONV_MAX_DEPTH) {
+    lua_pushfstring(L, "cannot encode value: nested deeper than %d levels (is there a cycle?)",
+                    LCONV_MAX_DEPTH);
+    return -1;
+  }
+  if (!lua_checkstack(L, 8)) return enc_fail(e, "not enough memory");
+  if (lua_getmetatable(L, idx)) {
+    array = lua_rawequal(L, -1, e->mt);
+    lua_pop(L, 1);
+  }
+  n = lua_rawlen(L, idx);
+  if (!array && n > 0) array = is_sequence(L, idx, n);
+  e->depth++;
+  r = array ? enc_array(e, idx, n) : enc_object(e, idx);
+  e->depth--;
+  return r;
+}
+
+static int enc_value(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  const char *s;
+  size_t n;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL:
+    buf_put(e->b, "null", 4);
+    return 0;
+  case LUA_TBOOLEAN:
+    if (lua_toboolean(L, idx)) buf_put(e->b, "true", 4);
+    else buf_put(e->b, "false", 5);
+    return 0;
+  case LUA_TNUMBER:
+    enc_number(e, idx);
+    return 0;
+  case LUA_TSTRING:
+    s = lua_tolstring(L, idx, &n);
+    lconv_put_json_string(e->b, s, n);
+    return 0;
+  case LUA_TTABLE:
+    return enc_table(e, idx);
+  case LUA_TLIGHTUSERDATA:
+    if (lconv_isnull(L, idx)) {
+      buf_put(e->b, "null", 4);
+      return 0;
+    }
+    /* fall through */
+  default: /* functions, userdata, threads: their tostring text */
+    if (!lua_checkstack(L, 4)) return enc_fail(e, "not enough memory");
+    s = luaL_tolstring(L, idx, &n);
+    lconv_put_json_string(e->b, s, n);
+    lua_pop(L, 1);
+    return 0;
+  }
+}
+
+int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
+  enc_t e;
+  int top, r;
+  size_t len0 = b->len;
+  idx = lua_absindex(L, idx);
+  top = lua_gettop(L);
+  lconv_push_array_mt(L);
+  e.L = L;
+  e.b = b;
+  e.indent = indent;
+  e.mt = lua_gettop(L);
+  e.depth = 0;
+  r = enc_value(&e, idx);
+  if (r == 0 && b->failed) r = enc_fail(&e, "not enough memory");
+  if (r != 0) {
+    /* Keep only the message; drop the partial text. */
+    lua_replace(L, top + 1);
+    lua_settop(L, top + 1);
+    if (!b->failed) b->len = len0;
+    return -1;
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+/* ---- decoder ---------------------------------------------------------- */
+
+/* cJSON decides whether the text is JSON and where it is not (it skips every
+ * byte <= ' ' as white space, and a leading BOM).  The text is then converted
+ * by the walker below, which reads strings and numbers from the text itself:
+ * cJSON's tree loses bytes after a \u0000 and the spelling of numbers, and
+ * JSON "1.0" must stay a float, 2^63-1 an exact integer. */
+
+enum { DEC_SYNTAX = 1, DEC_DEPTH, DEC_STACK };
+
+typedef struct dec {
+  lua_State *L;
+  const char *p, *end;
+  const char *err_at; /* position of the problem, when one was found */
+  int err;            /* DEC_* */
+  int depth;
+  int mt; /* stack index of the array metatable */
+} dec_t;
+
+static int dec_value(dec_t *d);
+
+static int dec_fail(dec_t *d, int err, const char *at) {
+  d->err = err;
+  d->err_at = at;
+  return -1;
+}
+
+static void skip_ws(dec_t *d) {
+  while (d->p < d->end && (unsigned char)*d->p <= ' ') d->p++;
+}
+
+static int hex4(const char *p, unsigned *out) {
+  unsigned v = 0;
+  int i;
+  for (i = 0; i < 4; i++) {
+    char c = p[i];
+    v <<= 4;
+    if (c >= '0' && c <= '9') v |= (unsigned)(c - '0');
+    else if (c >= 'a' && c <= 'f') v |= (unsigned)(c - 'a' + 10);
+    else if (c >= 'A' && c <= 'F') v |= (unsigned)(c - 'A' + 10);
+    else return 0;
+  }
+  *out = v;
+  return 1;
+}
+
+static size_t utf8_encode(char *out, unsigned cp) {
+  if (cp < 0x80) {
+    out[0] = (char)cp;
+    return 1;
+  }
+  if (cp < 0x800) {
+    out[0] = (char)(0xC0 | (cp >> 6));
+    out[1] = (char)(0x80 | (cp & 0x3F));
+    return 2;
+  }
+  if (cp < 0x10000) {
+    out[0] = (char)(0xE0 | (cp >> 12));
+    out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[2] = (char)(0x80 | (cp & 0x3F));
+    return 3;
+  }
+  out[0] = (char)(0xF0 | (cp >> 18));
+  out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+  out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+  out[3] = (char)(0x80 | (cp & 0x3F));
+  return 4;
+}
+
+/* Reads the \u escape at p (p[0] == '\\', p[1] == 'u'), surrogate pairs joined. */
+static const char *dec_unicode(dec_t *d, const char *p, unsigned *cp) {
+  unsigned lo;
+  if (d->end - p < 6 || !hex4(p + 2, cp)) return NULL;
+  p += 6;
+  if (*cp >= 0xDC00 && *cp <= 0xDFFF) return NULL;
+  if (*cp >= 0xD800 && *cp <= 0xDBFF) {
+    if (d->end - p < 6 || p[0] != '\\' || p[1] != 'u' || !hex4(p + 2, &lo) ||
+        lo < 0xDC00 || lo > 0xDFFF)
+      return NULL;
+    *cp = 0x10000 + ((*cp - 0xD800) << 10) + (lo - 0xDC00);
+    p += 6;
+  }
+  return p;
+}
+
+/* Pushes the string starting at the opening quote d->p. */
+static int dec_string(dec_t *d) {
+  lua_State *L = d->L;
+  const char *p = d->p + 1, *run = p, *end = d->end;
+  luaL_Buffer B;
+  while (p < end && *p != '"' && *p != '\\') p++;
+  if (p >= end) return dec_fail(d, DEC_SYNTAX, d->p);
+  if (*p == '"') { /* no escapes: the common case */
+    lua_pushlstring(L, run, (size_t)(p - run));
+    d->p = p + 1;
+    return 0;
+  }
+  luaL_buffinit(L, &B);
+  for (;;) {
+    char c, u[4];
+    unsigned cp;
+    size_t n;
+    const char *q;
+    while (p < end && *p != '"' && *p != '\\') p++;
+    if (p >= end) return dec_fail(d, DEC_SYNTAX, d->p);
+    luaL_addlstring(&B, run, (size_t)(p - run));
+    if (*p == '"') break;
+    if (p + 1 >= end) return dec_fail(d, DEC_SYNTAX, p);
+    switch (p[1]) {
+    case '"': c = '"'; break;
+    case '\\': c = '\\'; break;
+    case '/': c = '/'; break;
+    case 'b': c = '\b'; break;
+    case 'f': c = '\f'; break;
+    case 'n': c = '\n'; break;
+    case 'r': c = '\r'; break;
+    case 't': c = '\t'; break;
+    case 'u':
+      if ((q = dec_unicode(d, p, &cp)) == NULL) return dec_fail(d, DEC_SYNTAX, p);
+      n = utf8_encode(u, cp);
+      luaL_addlstring(&B, u, n);
+      run = p = q;
+      continue;
+    default:
+      return dec_fail(d, DEC_SYNTAX, p);
+    }
+    luaL_addchar(&B, c);
+    run = p += 2;
+  }
+  luaL_pushresult(&B);
+  d->p = p + 1;
+  return 0;
+}
+
+static int is_number_char(char c) {
+  return (c >= '0' && c <= '9') || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E';
+}
+
+/* Integers stay integers when they fit in 64 bits; anything with '.', an
+ * exponent, or too many digits is a float (Lua's own reading of the text). */
+static int dec_number(dec_t *d) {
+  lua_State *L = d->L;
+  const char *start = d->p, *p = d->p;
+  char tmp[64];
+  size_t n, ok;
+  while (p < d->end && is_number_char(*p)) p++;
+  n = (size_t)(p - start);
+  if (n < sizeof tmp) {
+    memcpy(tmp, start, n);
+    tmp[n] = '\0';
+    ok = lua_stringtonumber(L, tmp);
+  } else {
+    lua_pushlstring(L, start, n);
+    ok = lua_stringtonumber(L, lua_tostring(L, -1));
+    if (ok) lua_remove(L, -2);
+    else lua_pop(L, 1);
+  }
+  if (ok == 0) return dec_fail(d, DEC_SYNTAX, start);
+  d->p = p;
+  return 0;
+}
+
+static int dec_open(dec_t *d) {
+  if (d->depth >= LCONV_MAX_DEPTH) return dec_fail(d, DEC_DEPTH, d->p);
+  if (!lua_checkstack(d->L, 6)) return dec_fail(d, DEC_STACK, d->p);
+  d->depth++;
+  d->p++;
+  skip_ws(d);
+  return 0;
+}
+
+static int dec_array(dec_t *d) {
+  lua_State *L = d->L;
+  lua_Integer i;
+  if (dec_open(d) != 0) return -1;
+  lua_newtable(L);
+  lua_pushvalue(L, d->mt);
+  lua_setmetatable(L, -2);
+  if (d->p < d->end && *d->p == ']') {
+    d->p++;
+    d->depth--;
+    return 0;
+  }
+  for (i = 1;; i++) {
+    if (dec_value(d) != 0) return -1;
+    lua_rawseti(L, -2, i);
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+      d->p++;
+      continue;
+    }
+    if (d->p < d->end && *d->p == ']') break;
+    return dec_fail(d, DEC_SYNTAX, d->p);
+  }
+  d->p++;
+  d->depth--;
+  return 0;
+}
+
+static int dec_object(dec_t *d) {
+  lua_State *L = d->L;
+  if (dec_open(d) != 0) return -1;
+  lua_newtable(L);
+  if (d->p < d->end && *d->p == '}') {
+    d->p++;
+    d->depth--;
+    return 0;
+  }
+  for (;;) {
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != '"') return dec_fail(d, DEC_SYNTAX, d->p);
+    if (dec_string(d) != 0) return -1;
+    skip_ws(d);
+    if (d->p >= d->end || *d->p != ':') return dec_fail(d, DEC_SYNTAX, d->p);
+    d->p++;
+    if (dec_value(d) != 0) return -1;
+    lua_rawset(L, -3); /* a repeated key: the last one wins */
+    skip_ws(d);
+    if (d->p < d->end && *d->p == ',') {
+      d->p++;
+      continue;
+    }
+    if (d->p < d->end && *d->p == '}') break;
+    return dec_fail(d, DEC_SYNTAX, d->p);
+  }
+  d->p++;
+  d->depth--;
+  return 0;
+}
+
+static int dec_literal(dec_t *d, const char *word, size_t n) {
+  if ((size_t)(d->end - d->p) < n || memcmp(d->p, word, n) != 0)
+    return dec_fail(d, DEC_SYNTAX, d->p);
+  d->p += n;
+  return 0;
+}
+
+static int dec_value(dec_t *d) {
+  lua_State *L = d->L;
+  skip_ws(d);
+  if (d->p >= d->end) return dec_fail(d, DEC_SYNTAX, d->p);
+  switch (*d->p) {
+  case '{': return dec_object(d);
+  case '[': return dec_array(d);
+  case '"': return dec_string(d);
+  case 't':
+    if (dec_literal(d, "true", 4) != 0) return -1;
+    lua_pushboolean(L, 1);
+    return 0;
+  case 'f':
+    if (dec_literal(d, "false", 5) != 0) return -1;
+    lua_pushboolean(L, 0);
+    return 0;
+  case 'n':
+    if (dec_literal(d, "null", 4) != 0) return -1;
+    lconv_push_null(L);
+    return 0;
+  default:
+    if (*d->p == '-' || (*d->p >= '0' && *d->p <= '9')) return dec_number(d);
+    return dec_fail(d, DEC_SYNTAX, d->p);
+  }
+}
+
+/* The first point in [p, end) where containers nest deeper than the limit, or NULL. */
+static const char *too_deep(const char *p, const char *end) {
+  int depth = 0, in_string = 0;
+  for (; p < end; p++) {
+    char c = *p;
+    if (in_string) {
+      if (c == '\\') p++;
+      else if (c == '"') in_string = 0;
+    } else if (c == '"') {
+      in_string = 1;
+    } else if (c == '[' || c == '{') {
+      if (++depth > LCONV_MAX_DEPTH) return p;
+    } else if (c == ']' || c == '}') {
+      depth--;
+    }
+  }
+  return NULL;
+}
+
+/* Pushes "name:line:col: problem" for position at of text (1-based, columns in characters). */
+static void push_error(lua_State *L, const char *name, const char *text, const char *end,
+                       const char *at, int err) {
+  int line = 1, col = 1;
+  const char *q;
+  char near[24];
+  size_t n = 0;
+  for (q = text; q < at; q++) {
+    if (*q == '\n') {
+      line++;
+      col = 1;
+    } else if ((*q & 0xC0) != 0x80) {
+      col++;
+    }
+  }
+  if (err == DEC_DEPTH) {
+    lua_pushfstring(L, "%s:%d:%d: nested deeper than %d levels", name, line, col, LCONV_MAX_DEPTH);
+    return;
+  }
+  if (err == DEC_STACK) {
+    lua_pushfstring(L, "%s:%d:%d: not enough memory", name, line, col);
+    return;
+  }
+  if (at >= end) {
+    lua_pushfstring(L, "%s:%d:%d: invalid JSON at end of text", name, line, col);
+    return;
+  }
+  /* Up to 20 bytes of context, on one line, not cutting a UTF-8 character. */
+  while (n < 20 && at + n < end && at[n] != '\n' && at[n] != '\r') {
+    near[n] = (unsigned char)at[n] < ' ' ? '?' : at[n];
+    n++;
+  }
+  if (at + n < end)
+    while (n > 0 && (at[n] & 0xC0) == 0x80) n--;
+  near[n] = '\0';
+  lua_pushfstring(L, "%s:%d:%d: invalid JSON near '%s'", name, line, col, near);
+}
+
+int lconv_decode_json(lua_State *L, const char *text, size_t len, const char *name) {
+  const char *end = text + len, *start = text, *parse_end = NULL;
+  cJSON *root;
+  dec_t d;
+  int base;
+  if (name == NULL) name = "json";
+  if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) start += 3;
+  d.p = start;
+  d.end = end;
+  skip_ws(&d);
+  if (d.p >= end) {
+    lua_pushfstring(L, "%s:1:1: empty JSON text", name);
+    return -1;
+  }
+
+  root = cJSON_ParseWithLengthOpts(text, len, &parse_end, 0);
+  if (root == NULL) {
+    const char *at = parse_end, *deep;
+    if (at == NULL || at < text || at > end) at = text;
+    deep = too_deep(start, at + (at < end));
+    if (deep != NULL) push_error(L, name, start, end, deep, DEC_DEPTH);
+    else push_error(L, name, start, end, at, DEC_SYNTAX);
+    return -1;
+  }
+  cJSON_Delete(root);
+  d.p = parse_end != NULL ? parse_end : end;
+  skip_ws(&d);
+  if (d.p < end) { /* a second value after the first */
+    push_error(L, name, start, end, d.p, DEC_SYNTAX);
+    return -1;
+  }
+
+  base = lua_gettop(L);
+  lconv_push_array_mt(L);
+  d.L = L;
+  d.p = start;
+  d.end = end;
+  d.err = 0;
+  d.err_at = NULL;
+  d.depth = 0;
+  d.mt = base + 1;
+  if (dec_value(&d) != 0) {
+    lua_settop(L, base);
+    push_error(L, name, start, end, d.err_at, d.err);
+    return -1;
+  }
+  lua_replace(L, base + 1); /* the value takes the metatable's slot */
+  return 0;
+}

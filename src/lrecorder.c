@@ -1,0 +1,603 @@
+/* lrecorder.c - the fluxloop.recorder module: times runs, collects observations and streams
+ * trace_summary.jsonl, traces.jsonl and observations.jsonl, one whole line per record. */
+#include <errno.h>
+#include <lauxlib.h>
+#include <lua.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "jsonl.h"
+#include "lconv.h"
+#include "stats.h"
+
+#define RECORDER_MT "fluxloop.Recorder"
+/* Lines are written when a buffer holds this much, or FLUSH_NS after the last write,
+ * so a crash loses at most a fraction of a second of finished runs. */
+#define FLUSH_BYTES (64 * 1024)
+#define FLUSH_NS (100 * 1000000LL)
+#define TRACE_ID_MAX 128
+
+enum { F_SUMMARY, F_TRACES, F_OBSERVATIONS, F_COUNT };
+static const char *const file_names[F_COUNT] = {
+  "trace_summary.jsonl", "traces.jsonl", "observations.jsonl"
+};
+
+/* One observation of the current trace. Its JSON text lives in the arena as a head
+ * (written when it starts) and a tail (written when it ends). */
+typedef struct obs_slot {
+  size_t head_off, head_len;
+  size_t input_off, input_len;
+  size_t tail_off, tail_len;
+  int64_t mono_start;
+  int parent; /* slot index, or -1 */
+  int open;
+} obs_slot;
+
+typedef struct recorder {
+  jsonl_file files[F_COUNT];
+  char *paths[F_COUNT];
+  stats_t stats;
+  buf_t arena;        /* observation text of the current trace */
+  buf_t scratch;      /* input and output JSON of the trace being written */
+  obs_slot *obs;
+  size_t nobs, obs_cap;
+  int open_top;       /* innermost open span, or -1 */
+  char trace_id[TRACE_ID_MAX];
+  size_t trace_id_len;
+  int64_t wall_start, mono_start, mono_end;
+  int64_t last_flush;
+  int closed;
+} recorder;
+
+static recorder *check_recorder(lua_State *L) {
+  recorder *r = luaL_checkudata(L, 1, RECORDER_MT);
+  if (r->closed) luaL_error(L, "attempt to use a closed recorder");
+  return r;
+}
+
+/* Pushes fail, "path: strerror(err)", "ECODE". */
+static int push_io_error(lua_State *L, const char *path, int err) {
+  luaL_pushfail(L);
+  lua_pushfstring(L, "%s: %s", path, strerror(err));
+  lua_pushstring(L, err == ENOSPC ? "ENOSPC" : err == EDQUOT ? "EDQUOT" : err == EFBIG ? "EFBIG" : "EIO");
+  return 3;
+}
+
+/* ---- number and string formatting ------------------------------------- */
+
+/* Milliseconds with nanosecond resolution: "245.0", "0.000512". */
+static void put_ms(buf_t *b, double ms) {
+  char tmp[64];
+  int n = snprintf(tmp, sizeof tmp, "%.6f", ms);
+  while (n > 2 && tmp[n - 1] == '0' && tmp[n - 2] != '.') n--;
+  buf_put(b, tmp, (size_t)n);
+}
+
+static void put_int(buf_t *b, long long v) {
+  char tmp[32];
+  int n = snprintf(tmp, sizeof tmp, "%lld", v);
+  buf_put(b, tmp, (size_t)n);
+}
+
+static void put_time(buf_t *b, int64_t wall_ns) {
+  char iso[CLOCK_ISO_SIZE];
+  buf_putc(b, '"');
+  buf_put(b, iso, clock_format_utc(wall_ns, iso));
+  buf_putc(b, '"');
+}
+
+#define PUT_LIT(b, s) buf_put((b), (s), sizeof(s) - 1)
+
+/* Encodes the value at idx (none/nil -> null); on failure raises after the caller's rollback. */
+static int put_value(lua_State *L, int idx, buf_t *b) {
+  if (lua_isnoneornil(L, idx)) { PUT_LIT(b, "null"); return 0; }
+  return lconv_encode_json(L, idx, b, -1);
+}
+
+/* ---- open / close ----------------------------------------------------- */
+
+static int recorder_close_files(recorder *r, int *err_index) {
+  int rc = 0;
+  /* Observations first, trace summaries last: a summary line implies the rest are on disk. */
+  for (int i = F_COUNT - 1; i >= 0; i--) {
+    if (jsonl_close(&r->files[i]) != 0 && rc == 0) { rc = -1; *err_index = i; }
+  }
+  return rc;
+}
+
+static void recorder_release(recorder *r) {
+  int ignored;
+  if (r->closed) return;
+  r->closed = 1;
+  recorder_close_files(r, &ignored);
+  for (int i = 0; i < F_COUNT; i++) { free(r->paths[i]); r->paths[i] = NULL; }
+  stats_free(&r->stats);
+  buf_free(&r->arena);
+  buf_free(&r->scratch);
+  free(r->obs);
+  r->obs = NULL;
+}
+
+/* __gc and __close: releases everything once, flushing what is buffered. */
+static int recorder_gc(lua_State *L) {
+  recorder_release(luaL_checkudata(L, 1, RECORDER_MT));
+  return 0;
+}
+
+/* close() -> true | fail, msg, code: flushes, fsyncs and closes the three files. */
+static int recorder_close(lua_State *L) {
+  recorder *r = check_recorder(L);
+  int bad = 0;
+  if (recorder_close_files(r, &bad) != 0) {
+    int n = push_io_error(L, r->paths[bad], r->files[bad].err);
+    recorder_release(r);
+    return n;
+  }
+  recorder_release(r);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* open(dir) -> recorder | fail, msg, code. Appends to DIR/{trace_summary,traces,observations}.jsonl. */
+static int recorder_open(lua_State *L) {
+  size_t dlen;
+  const char *dir = luaL_checklstring(L, 1, &dlen);
+  recorder *r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  r->closed = 1; /* consistent for __gc until every part is set up */
+  for (int i = 0; i < F_COUNT; i++) r->files[i].fd = -1;
+  luaL_setmetatable(L, RECORDER_MT);
+  stats_init(&r->stats);
+  buf_init(&r->arena);
+  buf_init(&r->scratch);
+  r->open_top = -1;
+  r->closed = 0;
+  for (int i = 0; i < F_COUNT; i++) {
+    size_t n = dlen + strlen(file_names[i]) + 2;
+    r->paths[i] = malloc(n);
+    if (r->paths[i] == NULL) { recorder_release(r); return luaL_error(L, "not enough memory"); }
+    snprintf(r->paths[i], n, "%s/%s", dir, file_names[i]);
+    if (jsonl_open(&r->files[i], r->paths[i]) != 0) {
+      int err = errno, n3;
+      lua_pushstring(L, r->paths[i]);
+      recorder_release(r);
+      n3 = push_io_error(L, lua_tostring(L, -1), err);
+      return n3;
+    }
+  }
+  r->last_flush = clock_mono_ns();
+  return 1;
+}
+
+/* flush() -> true | fail, msg, code: writes every buffered line now. */
+static int recorder_flush_all(lua_State *L, recorder *r) {
+  for (int i = F_COUNT - 1; i >= 0; i--) {
+    if (jsonl_flush(&r->files[i]) != 0) return push_io_error(L, r->paths[i], r->files[i].err);
+  }
+  r->last_flush = clock_mono_ns();
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+static int recorder_flush(lua_State *L) {
+  return recorder_flush_all(L, check_recorder(L));
+}
+
+/* ---- one trace -------------------------------------------------------- */
+
+/* begin(trace_id): starts timing a run and clears the observations of the last one. */
+static int recorder_begin(lua_State *L) {
+  recorder *r = check_recorder(L);
+  size_t n;
+  const char *id = luaL_checklstring(L, 2, &n);
+  luaL_argcheck(L, n < TRACE_ID_MAX, 2, "trace id too long");
+  memcpy(r->trace_id, id, n + 1);
+  r->trace_id_len = n;
+  r->nobs = 0;
+  r->open_top = -1;
+  buf_reset(&r->arena);
+  r->wall_start = clock_wall_ns();
+  r->mono_start = clock_mono_ns();
+  r->mono_end = 0;
+  return 0;
+}
+
+static obs_slot *new_slot(lua_State *L, recorder *r) {
+  obs_slot *s;
+  if (r->nobs == r->obs_cap) {
+    size_t cap = r->obs_cap ? r->obs_cap * 2 : 16;
+    obs_slot *p = realloc(r->obs, cap * sizeof *p);
+    if (p == NULL) luaL_error(L, "not enough memory");
+    r->obs = p;
+    r->obs_cap = cap;
+  }
+  s = &r->obs[r->nobs++];
+  memset(s, 0, sizeof *s);
+  s->parent = r->open_top;
+  return s;
+}
+
+/* Writes the fields every observation starts with: trace_id .. started_at. */
+static void put_obs_head(recorder *r, buf_t *b, size_t n, int parent, const char *type, size_t tlen,
+                         lua_State *L, int name_idx, int64_t wall) {
+  PUT_LIT(b, "{\"trace_id\":");
+  lconv_put_json_string(b, r->trace_id, r->trace_id_len);
+  PUT_LIT(b, ",\"id\":\"");
+  buf_put(b, r->trace_id, r->trace_id_len);
+  buf_putc(b, '.');
+  put_int(b, (long long)n);
+  PUT_LIT(b, "\",\"parent_id\":");
+  if (parent < 0) {
+    PUT_LIT(b, "null");
+  } else {
+    buf_putc(b, '"');
+    buf_put(b, r->trace_id, r->trace_id_len);
+    buf_putc(b, '.');
+    put_int(b, (long long)parent + 1);
+    buf_putc(b, '"');
+  }
+  PUT_LIT(b, ",\"type\":");
+  lconv_put_json_string(b, type, tlen);
+  PUT_LIT(b, ",\"name\":");
+  if (lua_type(L, name_idx) == LUA_TSTRING) {
+    size_t nl;
+    const char *name = lua_tolstring(L, name_idx, &nl);
+    lconv_put_json_string(b, name, nl);
+  } else {
+    PUT_LIT(b, "null");
+  }
+  PUT_LIT(b, ",\"started_at\":");
+  put_time(b, wall);
+}
+
+/* Raises the encoder's message after undoing a half-written observation. */
+static int obs_fail(lua_State *L, recorder *r, size_t arena_len) {
+  r->nobs--;
+  r->arena.len = arena_len;
+  return lua_error(L);
+}
+
+/* observe(type, name, input, output, metadata [, duration_ms]) -> id
+ * Records a finished observation (an event, or a call the agent timed itself). */
+static int recorder_observe(lua_State *L) {
+  recorder *r = check_recorder(L);
+  size_t tlen, mark = r->arena.len;
+  const char *type = luaL_optlstring(L, 2, "event", &tlen);
+  double ms = luaL_optnumber(L, 7, 0);
+  obs_slot *s = new_slot(L, r);
+  buf_t *b = &r->arena;
+  s->head_off = b->len;
+  put_obs_head(r, b, r->nobs, s->parent, type, tlen, L, 3, clock_wall_ns());
+  PUT_LIT(b, ",\"duration_ms\":");
+  put_ms(b, ms);
+  PUT_LIT(b, ",\"input\":");
+  if (put_value(L, 4, b) != 0) return obs_fail(L, r, mark);
+  PUT_LIT(b, ",\"output\":");
+  if (put_value(L, 5, b) != 0) return obs_fail(L, r, mark);
+  PUT_LIT(b, ",\"metadata\":");
+  if (put_value(L, 6, b) != 0) return obs_fail(L, r, mark);
+  buf_putc(b, '}');
+  s->head_len = b->len - s->head_off;
+  if (b->failed) return luaL_error(L, "not enough memory");
+  lua_pushfstring(L, "%s.%d", r->trace_id, (int)r->nobs);
+  return 1;
+}
+
+/* span_open(type, name, input) -> slot: starts a timed observation; later ones nest under it. */
+static int recorder_span_open(lua_State *L) {
+  recorder *r = check_recorder(L);
+  size_t tlen, mark = r->arena.len;
+  const char *type = luaL_optlstring(L, 2, "span", &tlen);
+  obs_slot *s = new_slot(L, r);
+  buf_t *b = &r->arena;
+  s->head_off = b->len;
+  put_obs_head(r, b, r->nobs, s->parent, type, tlen, L, 3, clock_wall_ns());
+  s->head_len = b->len - s->head_off;
+  s->input_off = b->len;
+  if (put_value(L, 4, b) != 0) return obs_fail(L, r, mark);
+  s->input_len = b->len - s->input_off;
+  if (b->failed) return luaL_error(L, "not enough memory");
+  s->open = 1;
+  s->mono_start = clock_mono_ns();
+  r->open_top = (int)(r->nobs - 1);
+  lua_pushinteger(L, (lua_Integer)r->nobs);
+  return 1;
+}
+
+/* Writes a span's tail: duration, input, output, metadata, and error if it failed. */
+static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, int out_idx,
+                      int err_idx, int meta_idx) {
+  buf_t *b = &r->arena;
+  size_t mark = b->len;
+  s->tail_off = b->len;
+  PUT_LIT(b, ",\"duration_ms\":");
+  put_ms(b, (double)(mono_end - s->mono_start) / 1e6);
+  PUT_LIT(b, ",\"input\":");
+  if (buf_reserve(b, s->input_len) == 0) {
+    memcpy(b->data + b->len, b->data + s->input_off, s->input_len); /* arena is one block */
+    b->len += s->input_len;
+  }
+  PUT_LIT(b, ",\"output\":");
+  if (put_value(L, out_idx, b) != 0) { b->len = mark; return -1; }
+  PUT_LIT(b, ",\"metadata\":");
+  if (put_value(L, meta_idx, b) != 0) { b->len = mark; return -1; }
+  if (!lua_isnoneornil(L, err_idx)) {
+    size_t el;
+    const char *e = luaL_tolstring(L, err_idx, &el);
+    PUT_LIT(b, ",\"error\":");
+    lconv_put_json_string(b, e, el);
+    lua_pop(L, 1);
+  }
+  buf_putc(b, '}');
+  s->tail_len = b->len - s->tail_off;
+  s->open = 0;
+  return 0;
+}
+
+/* span_close(slot, output, error, metadata): ends a span (and any still open inside it). */
+static int recorder_span_close(lua_State *L) {
+  recorder *r = check_recorder(L);
+  lua_Integer slot = luaL_checkinteger(L, 2);
+  int64_t now = clock_mono_ns();
+  obs_slot *s;
+  luaL_argcheck(L, slot >= 1 && (size_t)slot <= r->nobs, 2, "no such span in this trace");
+  s = &r->obs[slot - 1];
+  luaL_argcheck(L, s->open, 2, "span already closed");
+  if (close_slot(L, r, s, now, 3, 4, 5) != 0) {
+    /* The output cannot be stored: close with the reason instead, then raise it. */
+    lua_pushnil(L);
+    lua_replace(L, 3);
+    lua_insert(L, 4); /* message becomes the error argument */
+    lua_pushnil(L);
+    lua_replace(L, 6);
+    close_slot(L, r, s, now, 3, 4, 6);
+    return lua_error(L);
+  }
+  r->open_top = s->parent;
+  return 0;
+}
+
+/* stop() -> duration_ms: ends the run's timing and closes any span left open. */
+static int recorder_stop(lua_State *L) {
+  recorder *r = check_recorder(L);
+  r->mono_end = clock_mono_ns();
+  lua_settop(L, 1);
+  lua_pushnil(L); /* 2: no output */
+  lua_pushliteral(L, "span was not closed before the run ended"); /* 3 */
+  lua_pushnil(L); /* 4: no metadata */
+  for (size_t i = r->nobs; i-- > 0;) {
+    if (r->obs[i].open) close_slot(L, r, &r->obs[i], r->mono_end, 2, 3, 4);
+  }
+  r->open_top = -1;
+  lua_pushnumber(L, (lua_Number)(r->mono_end - r->mono_start) / 1e6);
+  return 1;
+}
+
+/* Appends observation i (head + tail) to b. */
+static void put_obs(buf_t *b, const recorder *r, size_t i) {
+  const obs_slot *s = &r->obs[i];
+  buf_put(b, r->arena.data + s->head_off, s->head_len);
+  buf_put(b, r->arena.data + s->tail_off, s->tail_len);
+}
+
+/* Reads trace field `key` of the table at index 2 onto the stack; returns its type. */
+static int field(lua_State *L, const char *key) {
+  return lua_getfield(L, 2, key);
+}
+
+/* Encodes field `key` into the scratch buffer; returns its [off, len) or -1 on failure. */
+static int scratch_value(lua_State *L, recorder *r, const char *key, size_t *off, size_t *len) {
+  field(L, key);
+  *off = r->scratch.len;
+  if (put_value(L, -1, &r->scratch) != 0) return -1;
+  *len = r->scratch.len - *off;
+  lua_pop(L, 1);
+  return 0;
+}
+
+static void put_string_field(lua_State *L, buf_t *b, int idx) {
+  if (lua_type(L, idx) == LUA_TSTRING) {
+    size_t n;
+    const char *s = lua_tolstring(L, idx, &n);
+    lconv_put_json_string(b, s, n);
+  } else {
+    PUT_LIT(b, "null");
+  }
+}
+
+/* The fields trace_summary.jsonl and traces.jsonl share, from "{" to "success"; stack
+ * slots 6 (iteration) and 7 (persona) are read by recorder_write. */
+static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *tid, size_t tid_len,
+                              size_t in_off, size_t in_len, size_t out_off, size_t out_len,
+                              double ms, int success) {
+  PUT_LIT(b, "{\"trace_id\":");
+  lconv_put_json_string(b, tid, tid_len);
+  PUT_LIT(b, ",\"input\":");
+  buf_put(b, r->scratch.data + in_off, in_len);
+  PUT_LIT(b, ",\"output\":");
+  buf_put(b, r->scratch.data + out_off, out_len);
+  PUT_LIT(b, ",\"duration_ms\":");
+  put_ms(b, ms);
+  PUT_LIT(b, ",\"iteration\":");
+  put_int(b, (long long)lua_tointeger(L, 6));
+  PUT_LIT(b, ",\"persona\":");
+  put_string_field(L, b, 7);
+  PUT_LIT(b, ",\"success\":");
+  if (success) PUT_LIT(b, "true"); else PUT_LIT(b, "false");
+}
+
+/* write(trace) -> true | fail, msg, code
+ * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
+ *           iteration, persona, metadata, args, duration_ms (optional override) }.
+ * Appends one line to each trace file and the trace's observations; all or nothing:
+ * a value that cannot be encoded raises and leaves no partial line. */
+static int recorder_write(lua_State *L) {
+  recorder *r = check_recorder(L);
+  buf_t *sum = &r->files[F_SUMMARY].buf, *tr = &r->files[F_TRACES].buf, *ob = &r->files[F_OBSERVATIONS].buf;
+  size_t mark[F_COUNT] = { sum->len, tr->len, ob->len };
+  size_t in_off, in_len, out_off, out_len, tid_len;
+  const char *tid;
+  int success, top;
+  double ms;
+  int64_t mono_end = r->mono_end ? r->mono_end : clock_mono_ns();
+  luaL_checktype(L, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+
+  buf_reset(&r->scratch);
+  if (scratch_value(L, r, "input", &in_off, &in_len) != 0) goto encode_error;
+  if (scratch_value(L, r, "output", &out_off, &out_len) != 0) goto encode_error;
+
+  field(L, "trace_id"); /* 3 */
+  tid = lua_tolstring(L, 3, &tid_len);
+  if (tid == NULL) return luaL_error(L, "trace.trace_id must be a string");
+  field(L, "success"); /* 4 */
+  success = lua_toboolean(L, 4);
+  field(L, "duration_ms"); /* 5 */
+  ms = lua_isnumber(L, 5) ? (double)lua_tonumber(L, 5) : (double)(mono_end - r->mono_start) / 1e6;
+  field(L, "iteration"); /* 6 */
+  field(L, "persona"); /* 7 */
+  field(L, "error"); /* 8 */
+  top = lua_gettop(L);
+
+  /* trace_summary.jsonl: the fields both files share, then the error message. */
+  put_shared_fields(L, r, sum, tid, tid_len, in_off, in_len, out_off, out_len, ms, success);
+  PUT_LIT(sum, ",\"error\":");
+  if (lua_istable(L, 8)) {
+    lua_getfield(L, 8, "message");
+    put_string_field(L, sum, -1);
+    lua_pop(L, 1);
+  } else {
+    PUT_LIT(sum, "null");
+  }
+  PUT_LIT(sum, "}\n");
+
+  /* traces.jsonl: the shared fields, the whole error, then everything else. */
+  put_shared_fields(L, r, tr, tid, tid_len, in_off, in_len, out_off, out_len, ms, success);
+  PUT_LIT(tr, ",\"error\":");
+  if (lua_istable(L, 8)) {
+    PUT_LIT(tr, "{\"type\":");
+    lua_getfield(L, 8, "type");
+    put_string_field(L, tr, -1);
+    PUT_LIT(tr, ",\"message\":");
+    lua_getfield(L, 8, "message");
+    put_string_field(L, tr, -1);
+    PUT_LIT(tr, ",\"traceback\":");
+    lua_getfield(L, 8, "traceback");
+    put_string_field(L, tr, -1);
+    lua_pop(L, 3);
+    buf_putc(tr, '}');
+  } else {
+    PUT_LIT(tr, "null");
+  }
+  PUT_LIT(tr, ",\"metadata\":");
+  field(L, "metadata");
+  if (lua_isnoneornil(L, -1)) PUT_LIT(tr, "{}");
+  else if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
+  lua_settop(L, top);
+  PUT_LIT(tr, ",\"started_at\":");
+  put_time(tr, r->wall_start);
+  PUT_LIT(tr, ",\"completed_at\":");
+  put_time(tr, r->wall_start + (int64_t)(ms * 1e6));
+  PUT_LIT(tr, ",\"observations\":[");
+  for (size_t i = 0; i < r->nobs; i++) {
+    size_t start = ob->len;
+    if (i > 0) buf_putc(tr, ',');
+    put_obs(ob, r, i);
+    buf_put(tr, ob->data + start, ob->len - start);
+    buf_putc(ob, '\n');
+  }
+  buf_putc(tr, ']');
+  if (field(L, "args") != LUA_TNIL) {
+    PUT_LIT(tr, ",\"args\":");
+    if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
+  }
+  PUT_LIT(tr, "}\n");
+
+  if (sum->failed || tr->failed || ob->failed) {
+    lua_pushliteral(L, "not enough memory to write the trace");
+    goto encode_error;
+  }
+  if (stats_add(&r->stats, ms, success) != 0) {
+    lua_pushliteral(L, "not enough memory for run statistics");
+    goto encode_error;
+  }
+  r->nobs = 0;
+  if (sum->len >= FLUSH_BYTES || tr->len >= FLUSH_BYTES || ob->len >= FLUSH_BYTES ||
+      mono_end - r->last_flush >= FLUSH_NS)
+    return recorder_flush_all(L, r);
+  lua_pushboolean(L, 1);
+  return 1;
+
+encode_error:
+  /* Undo the partial lines; the message from the encoder is on top of the stack. */
+  sum->len = mark[F_SUMMARY]; sum->failed = 0;
+  tr->len = mark[F_TRACES]; tr->failed = 0;
+  ob->len = mark[F_OBSERVATIONS]; ob->failed = 0;
+  return lua_error(L);
+}
+
+/* stats() -> { count, successful, failed, min, mean, p50, p90, p95, p99, max, stddev } (ms). */
+static int recorder_stats(lua_State *L) {
+  recorder *r = check_recorder(L);
+  stats_summary_t s;
+  stats_summarize(&r->stats, &s);
+  lua_createtable(L, 0, 11);
+  lua_pushinteger(L, (lua_Integer)s.count); lua_setfield(L, -2, "count");
+  lua_pushinteger(L, (lua_Integer)s.successful); lua_setfield(L, -2, "successful");
+  lua_pushinteger(L, (lua_Integer)s.failed); lua_setfield(L, -2, "failed");
+  lua_pushnumber(L, s.min); lua_setfield(L, -2, "min");
+  lua_pushnumber(L, s.mean); lua_setfield(L, -2, "mean");
+  lua_pushnumber(L, s.p50); lua_setfield(L, -2, "p50");
+  lua_pushnumber(L, s.p90); lua_setfield(L, -2, "p90");
+  lua_pushnumber(L, s.p95); lua_setfield(L, -2, "p95");
+  lua_pushnumber(L, s.p99); lua_setfield(L, -2, "p99");
+  lua_pushnumber(L, s.max); lua_setfield(L, -2, "max");
+  lua_pushnumber(L, s.stddev); lua_setfield(L, -2, "stddev");
+  return 1;
+}
+
+static int recorder_tostring(lua_State *L) {
+  recorder *r = luaL_checkudata(L, 1, RECORDER_MT);
+  lua_pushfstring(L, "fluxloop.Recorder (%s)", r->closed ? "closed" : "open");
+  return 1;
+}
+
+static const luaL_Reg recorder_methods[] = {
+  { "begin", recorder_begin },
+  { "observe", recorder_observe },
+  { "span_open", recorder_span_open },
+  { "span_close", recorder_span_close },
+  { "stop", recorder_stop },
+  { "write", recorder_write },
+  { "flush", recorder_flush },
+  { "stats", recorder_stats },
+  { "close", recorder_close },
+  { NULL, NULL }
+};
+
+static const luaL_Reg recorder_meta[] = {
+  { "__gc", recorder_gc },
+  { "__close", recorder_gc },
+  { "__tostring", recorder_tostring },
+  { NULL, NULL }
+};
+
+static const luaL_Reg recorder_funcs[] = {
+  { "open", recorder_open },
+  { NULL, NULL }
+};
+
+int luaopen_fluxloop_recorder(lua_State *L); /* the module's only export */
+int luaopen_fluxloop_recorder(lua_State *L) {
+  if (luaL_newmetatable(L, RECORDER_MT)) {
+    luaL_setfuncs(L, recorder_meta, 0);
+    luaL_newlib(L, recorder_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, recorder_funcs);
+  return 1;
+}

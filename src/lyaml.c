@@ -1,0 +1,1041 @@
+/* lyaml.c - the fluxloop.yaml module: YAML text <-> Lua values through libyaml, with source marks. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "buf.h"
+#include "lconv.h"
+
+#define PARSER_MT "fluxloop.yaml.parser"
+#define EMITTER_MT "fluxloop.yaml.emitter"
+#define TAG_PREFIX "tag:yaml.org,2002:"
+
+/* ---------------------------------------------------------------- scalars */
+
+/* What a plain scalar means (YAML 1.1 / PyYAML-like, see resolve notes below). */
+enum { K_STR, K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT };
+
+static int is_word(const char *s, size_t n, const char *const *words) {
+  for (; *words; words++)
+    if (strlen(*words) == n && memcmp(s, *words, n) == 0) return 1;
+  return 0;
+}
+
+static const char *const null_words[] = { "~", "null", "Null", "NULL", NULL };
+static const char *const true_words[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
+                                          "on", "On", "ON", NULL };
+static const char *const false_words[] = { "false", "False", "FALSE", "no", "No", "NO",
+                                           "off", "Off", "OFF", NULL };
+static const char *const inf_words[] = { ".inf", ".Inf", ".INF", NULL };
+static const char *const nan_words[] = { ".nan", ".NaN", ".NAN", NULL };
+
+static int digit_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return 99;
+}
+
+/* [0-9_]* digits of `base` from s[i]; returns the index after them and counts real digits. */
+static size_t scan_digits(const char *s, size_t i, size_t n, int base, size_t *ndigits) {
+  *ndigits = 0;
+  for (; i < n; i++) {
+    if (s[i] == '_') continue;
+    if (digit_value(s[i]) >= base) break;
+    (*ndigits)++;
+  }
+  return i;
+}
+
+/* Integers: [-+]? then 0x/0o/0b with digits, or decimal [0-9][0-9_]*.  A leading zero does
+ * NOT mean octal (YAML 1.1 reads 0755 as 493, YAML 1.2 and most people as 755): we choose
+ * decimal, so "0755" is 755; write 0o755 for octal.  Sexagesimal (1:30) stays a string.
+ * Floats: [-+]? then digits '.' digits?, '.' digits, or digits with an exponent (1e3),
+ * each with an optional [eE][-+]?[0-9]+; plus [-+]?.inf and .nan in three spellings. */
+static int scalar_kind(const char *s, size_t n) {
+  size_t i = 0, nd, nd2;
+  if (n == 0 || is_word(s, n, null_words)) return K_NULL;
+  if (is_word(s, n, true_words)) return K_TRUE;
+  if (is_word(s, n, false_words)) return K_FALSE;
+  if (is_word(s, n, nan_words)) return K_FLOAT;
+  if (s[0] == '-' || s[0] == '+') i = 1;
+  if (is_word(s + i, n - i, inf_words)) return K_FLOAT;
+  if (i == n) return K_STR;
+  if (n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'o' || s[i + 1] == 'b')) {
+    int base = s[i + 1] == 'x' ? 16 : s[i + 1] == 'o' ? 8 : 2;
+    size_t end = scan_digits(s, i + 2, n, base, &nd);
+    return end == n && nd > 0 ? K_INT : K_STR;
+  }
+  if (s[i] >= '0' && s[i] <= '9') {
+    i = scan_digits(s, i, n, 10, &nd);
+    if (i == n) return K_INT;
+    if (s[i] == '.') i = scan_digits(s, i + 1, n, 10, &nd2);
+    else if (s[i] != 'e' && s[i] != 'E') return K_STR;
+  } else if (s[i] == '.' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9') {
+    i = scan_digits(s, i + 1, n, 10, &nd2);
+  } else {
+    return K_STR;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    i++;
+    if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+    if (i == n) return K_STR;
+    for (; i < n; i++)
+      if (s[i] < '0' || s[i] > '9') return K_STR;
+  }
+  return i == n ? K_FLOAT : K_STR;
+}
+
+/* Pushes s without underscores converted by Lua (decimal ints that overflow become floats). */
+static void push_cleaned_number(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  size_t i;
+  luaL_buffinit(L, &b);
+  for (i = 0; i < n; i++)
+    if (s[i] != '_') luaL_addchar(&b, s[i]);
+  luaL_pushresult(&b);
+  if (lua_stringtonumber(L, lua_tostring(L, -1)) == 0) lua_pushvalue(L, -1); /* cannot happen */
+  lua_remove(L, -2);
+}
+
+/* Pushes the value of a scalar of kind k (K_INT/K_FLOAT checked by scalar_kind). */
+static void push_kind(lua_State *L, int k, const char *s, size_t n) {
+  switch (k) {
+  case K_NULL: lconv_push_null(L); return;
+  case K_TRUE: lua_pushboolean(L, 1); return;
+  case K_FALSE: lua_pushboolean(L, 0); return;
+  case K_STR: lua_pushlstring(L, s, n); return;
+  default: break;
+  }
+  {
+    int neg = s[0] == '-', i = (s[0] == '-' || s[0] == '+');
+    if (is_word(s + i, n - i, inf_words)) { lua_pushnumber(L, neg ? -HUGE_VAL : HUGE_VAL); return; }
+    if (is_word(s, n, nan_words)) { lua_pushnumber(L, (lua_Number)NAN); return; }
+    if (k == K_INT && n - i > 2 && s[i] == '0' && s[i + 1] != '_' && digit_value(s[i + 1]) > 9) {
+      /* 0x / 0o / 0b: exact while it fits in 64 bits, else a float */
+      int base = s[i + 1] == 'x' ? 16 : s[i + 1] == 'o' ? 8 : 2, over = 0;
+      unsigned long long u = 0;
+      double d = 0;
+      size_t j;
+      for (j = (size_t)i + 2; j < n; j++) {
+        int v = digit_value(s[j]);
+        if (s[j] == '_') continue;
+        if (u > (~0ULL - (unsigned)v) / (unsigned)base) over = 1;
+        u = u * (unsigned)base + (unsigned)v;
+        d = d * base + v;
+      }
+      if (!over && !neg && u <= (unsigned long long)LUA_MAXINTEGER)
+        lua_pushinteger(L, (lua_Integer)u);
+      else if (!over && neg && u <= (unsigned long long)LUA_MAXINTEGER + 1ULL)
+        lua_pushinteger(L, (lua_Integer)(0ULL - u));
+      else
+        lua_pushnumber(L, neg ? -d : d);
+      return;
+    }
+    push_cleaned_number(L, s, n);
+    if (k == K_FLOAT && lua_isinteger(L, -1)) lua_pushnumber(L, (lua_Number)lua_tointeger(L, -1)), lua_remove(L, -2);
+  }
+}
+
+/* ---------------------------------------------------------------- decoder */
+
+/* The parser and its current event, released by one idempotent close (__gc and __close). */
+typedef struct {
+  yaml_parser_t parser;
+  yaml_event_t event;
+  int parser_ok, has_event;
+} yparse_t;
+
+static int parser_close(lua_State *L) {
+  yparse_t *p = (yparse_t *)luaL_checkudata(L, 1, PARSER_MT);
+  if (p->has_event) yaml_event_delete(&p->event);
+  if (p->parser_ok) yaml_parser_delete(&p->parser);
+  p->has_event = p->parser_ok = 0;
+  return 0;
+}
+
+typedef struct {
+  lua_State *L;
+  yparse_t *p;
+  const char *name, *text;
+  size_t len;
+  int marks;            /* building marks? */
+  int anchors;          /* stack index: anchor name -> { v=, m=, s= } or false while being built */
+  lua_Integer nodes;    /* nodes parsed, bounds the marks that aliases may expand to */
+  lua_Integer nmarks;
+} dstate;
+
+static l_noret derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
+  lua_State *L = d->L;
+  va_list ap;
+  lua_pushfstring(L, "%s:%d:%d: ", d->name, (int)m.line + 1, (int)m.column + 1);
+  va_start(ap, fmt);
+  lua_pushvfstring(L, fmt, ap);
+  va_end(ap);
+  lua_concat(L, 2);
+  lua_error(L);
+}
+
+static l_noret parser_error(dstate *d) {
+  yaml_parser_t *ps = &d->p->parser;
+  yaml_mark_t m = ps->problem_mark;
+  const char *problem = ps->problem ? ps->problem : "cannot parse";
+  if (ps->error == YAML_MEMORY_ERROR) luaL_error(d->L, "%s: out of memory", d->name);
+  if (ps->error == YAML_READER_ERROR) { /* only a byte offset is known: count lines up to it */
+    size_t i, off = ps->problem_offset < d->len ? ps->problem_offset : d->len;
+    memset(&m, 0, sizeof m);
+    for (i = 0; i < off; i++) {
+      if (d->text[i] == '\n') m.line++, m.column = 0;
+      else if (((unsigned char)d->text[i] & 0xC0) != 0x80) m.column++;
+    }
+  }
+  if (ps->context && (ps->context_mark.line != m.line || ps->context_mark.column != m.column))
+    derror(d, m, "%s (%s at %d:%d)", problem, ps->context, (int)ps->context_mark.line + 1,
+           (int)ps->context_mark.column + 1);
+  if (ps->context) derror(d, m, "%s (%s)", problem, ps->context);
+  derror(d, m, "%s", problem);
+}
+
+/* Replaces the current event with the next one. */
+static yaml_event_t *next_event(dstate *d) {
+  yparse_t *p = d->p;
+  if (p->has_event) yaml_event_delete(&p->event);
+  p->has_event = 0;
+  if (!yaml_parser_parse(&p->parser, &p->event)) parser_error(d);
+  p->has_event = 1;
+  return &p->event;
+}
+
+static void parse_node(dstate *d, int depth);
+
+/* Pushes a mark record { line=, col= } for a node starting at m. */
+static void new_rec(dstate *d, yaml_mark_t m) {
+  lua_createtable(d->L, 0, 4);
+  lua_pushinteger(d->L, (lua_Integer)m.line + 1);
+  lua_setfield(d->L, -2, "line");
+  lua_pushinteger(d->L, (lua_Integer)m.column + 1);
+  lua_setfield(d->L, -2, "col");
+}
+
+static int is_tag(const yaml_char_t *tag, const char *suffix) {
+  size_t n = sizeof TAG_PREFIX - 1;
+  return tag && strncmp((const char *)tag, TAG_PREFIX, n) == 0 &&
+         strcmp((const char *)tag + n, suffix) == 0;
+}
+
+/* Pushes the value of the current scalar event: plain untagged scalars are resolved,
+ * quoted and block scalars are strings, !!str/!!int/!!float/!!bool/!!null are honoured. */
+static void push_scalar_value(dstate *d) {
+  yaml_event_t *ev = &d->p->event;
+  const char *s = (const char *)ev->data.scalar.value;
+  size_t n = ev->data.scalar.length;
+  const yaml_char_t *tag = ev->data.scalar.tag;
+  int k;
+  if (tag == NULL) {
+    push_kind(d->L, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? scalar_kind(s, n) : K_STR, s, n);
+    return;
+  }
+  if (strcmp((const char *)tag, "!") == 0 || is_tag(tag, "str")) { lua_pushlstring(d->L, s, n); return; }
+  k = scalar_kind(s, n);
+  if ((is_tag(tag, "int") && k == K_INT) || (is_tag(tag, "null") && k == K_NULL) ||
+      (is_tag(tag, "bool") && (k == K_TRUE || k == K_FALSE))) {
+    push_kind(d->L, k, s, n);
+  } else if (is_tag(tag, "float") && (k == K_INT || k == K_FLOAT)) {
+    push_kind(d->L, K_FLOAT, s, n);
+  } else if (is_tag(tag, "int") || is_tag(tag, "null") || is_tag(tag, "bool") || is_tag(tag, "float")) {
+    derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1, s);
+  } else {
+    derror(d, ev->start_mark, "unsupported tag '%s'", (const char *)tag);
+  }
+}
+
+/* Anchors: the name is pushed at the start of the node (returns its index, or 0), then
+ * end_anchor stores { v = value, m = rec, s = text } and removes the name from the stack. */
+static int begin_anchor(dstate *d, const yaml_char_t *anchor) {
+  if (anchor == NULL) return 0;
+  lua_pushstring(d->L, (const char *)anchor);
+  lua_pushvalue(d->L, -1);
+  lua_pushboolean(d->L, 0);
+  lua_rawset(d->L, d->anchors);
+  return lua_gettop(d->L);
+}
+
+/* Stack: name value [rec] -> value [rec]; `text` is the scalar text (or NULL). */
+static void end_anchor(dstate *d, int name, const char *text, size_t len) {
+  lua_State *L = d->L;
+  int v = name + 1;
+  if (name == 0) return;
+  lua_pushvalue(L, name);
+  lua_createtable(L, 0, 3);
+  lua_pushvalue(L, v);
+  lua_setfield(L, -2, "v");
+  if (d->marks) {
+    lua_pushvalue(L, v + 1);
+    lua_setfield(L, -2, "m");
+  }
+  if (text) {
+    lua_pushlstring(L, text, len);
+    lua_setfield(L, -2, "s");
+  }
+  lua_rawset(L, d->anchors);
+  lua_remove(L, name);
+}
+
+/* Pushes the anchor entry named by the current alias event; raises when unknown. */
+static void push_anchor_entry(dstate *d) {
+  yaml_event_t *ev = &d->p->event;
+  const char *name = (const char *)ev->data.alias.anchor;
+  lua_getfield(d->L, d->anchors, name);
+  if (lua_isnil(d->L, -1)) derror(d, ev->start_mark, "unknown alias '*%s'", name);
+  if (!lua_toboolean(d->L, -1)) derror(d, ev->start_mark, "alias '*%s' refers to a node that contains it", name);
+}
+
+static void parse_alias(dstate *d) {
+  lua_State *L = d->L;
+  yaml_mark_t m = d->p->event.start_mark;
+  push_anchor_entry(d);
+  lua_getfield(L, -1, "v");
+  if (d->marks) { /* a fresh record at the alias that shares what is below the anchored node */
+    new_rec(d, m);
+    lua_getfield(L, -3, "m");
+    lua_getfield(L, -1, "keys");
+    lua_setfield(L, -3, "keys");
+    lua_getfield(L, -1, "kids");
+    lua_setfield(L, -3, "kids");
+    lua_pop(L, 1);
+  }
+  lua_remove(L, d->marks ? -3 : -2);
+}
+
+static void parse_scalar(dstate *d) {
+  yaml_event_t *ev = &d->p->event;
+  int name = begin_anchor(d, ev->data.scalar.anchor);
+  push_scalar_value(d);
+  if (d->marks) new_rec(d, ev->start_mark);
+  end_anchor(d, name, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+}
+
+static void check_container(dstate *d, int depth, const yaml_char_t *tag, const char *kind) {
+  yaml_mark_t m = d->p->event.start_mark;
+  if (depth > LCONV_MAX_DEPTH) derror(d, m, "nested deeper than %d levels", LCONV_MAX_DEPTH);
+  if (!lua_checkstack(d->L, 16)) derror(d, m, "out of stack space");
+  if (tag && strcmp((const char *)tag, "!") != 0 && !is_tag(tag, kind))
+    derror(d, m, "unsupported tag '%s' on a %s", (const char *)tag, kind);
+}
+
+static void parse_sequence(dstate *d, int depth) {
+  lua_State *L = d->L;
+  yaml_event_t *ev = &d->p->event;
+  int name = begin_anchor(d, ev->data.sequence_start.anchor), t, kids = 0;
+  lua_Integer n = 0;
+  check_container(d, depth, ev->data.sequence_start.tag, "seq");
+  lua_newtable(L);
+  lconv_mark_array(L);
+  t = lua_gettop(L);
+  if (d->marks) {
+    new_rec(d, ev->start_mark);
+    lua_newtable(L);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, "kids");
+    kids = lua_gettop(L);
+  }
+  while (next_event(d)->type != YAML_SEQUENCE_END_EVENT) {
+    parse_node(d, depth); /* value [rec] */
+    n++;
+    if (d->marks) lua_rawseti(L, kids, n);
+    lua_rawseti(L, t, n);
+  }
+  if (d->marks) lua_pop(L, 1);
+  end_anchor(d, name, NULL, 0);
+}
+
+/* Pushes the key of a mapping entry as a string (the scalar's own text); returns 1 for
+ * a merge key `<<`.  Anchored scalar keys are registered like any scalar. */
+static int push_key(dstate *d) {
+  lua_State *L = d->L;
+  yaml_event_t *ev = &d->p->event;
+  if (ev->type == YAML_ALIAS_EVENT) {
+    push_anchor_entry(d);
+    lua_getfield(L, -1, "s");
+    if (!lua_isstring(L, -1)) derror(d, ev->start_mark, "mapping keys must be scalars");
+    lua_remove(L, -2);
+    return 0;
+  }
+  if (ev->type != YAML_SCALAR_EVENT) derror(d, ev->start_mark, "mapping keys must be scalars");
+  lua_pushlstring(L, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+  if (ev->data.scalar.anchor) {
+    parse_scalar(d);
+    lua_pop(L, d->marks ? 2 : 1);
+  }
+  return is_tag(ev->data.scalar.tag, "merge") ||
+         (ev->data.scalar.tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
+          strcmp((const char *)ev->data.scalar.value, "<<") == 0);
+}
+
+/* Stack: value [rec] of a `<<` entry -> (popped), each mapping appended to merges as (t, rec). */
+static void add_merge(dstate *d, int merges, yaml_mark_t m) {
+  lua_State *L = d->L;
+  int v = d->marks ? -2 : -1;
+  lua_Integer n = (lua_Integer)lua_rawlen(L, merges), i, len;
+  if (lua_type(L, v) != LUA_TTABLE) goto bad;
+  if (!lua_getmetatable(L, v)) { /* one mapping */
+    lua_pushvalue(L, v);
+    lua_rawseti(L, merges, n + 1);
+    if (d->marks) lua_pushvalue(L, -1); else lua_pushboolean(L, 0);
+    lua_rawseti(L, merges, n + 2);
+  } else { /* a list of mappings */
+    lua_pop(L, 1);
+    len = (lua_Integer)lua_rawlen(L, v);
+    for (i = 1; i <= len; i++) {
+      lua_rawgeti(L, v, i);
+      if (lua_type(L, -1) != LUA_TTABLE || lua_getmetatable(L, -1)) goto bad;
+      lua_rawseti(L, merges, n + 2 * i - 1);
+      if (d->marks) {
+        lua_getfield(L, -1, "kids");
+        lua_rawgeti(L, -1, i);
+        lua_remove(L, -2);
+      } else {
+        lua_pushboolean(L, 0);
+      }
+      lua_rawseti(L, merges, n + 2 * i);
+    }
+  }
+  lua_pop(L, d->marks ? 2 : 1);
+  return;
+bad:
+  derror(d, m, "'<<' needs a mapping or a list of mappings");
+}
+
+/* Adds the members of the merged mappings that the mapping t lacks (earlier sources win);
+ * with marks, their records and names (inserted into keys at position pos). */
+static void apply_merges(dstate *d, int t, int kids, int keys, int merges, lua_Integer pos) {
+  lua_State *L = d->L;
+  lua_Integer i, j, n = (lua_Integer)lua_rawlen(L, merges), added = 0, nkeys;
+  int nk = 0;
+  if (d->marks) {
+    lua_newtable(L);
+    nk = lua_gettop(L);
+  }
+  for (i = 1; i < n; i += 2) {
+    lua_rawgeti(L, merges, i);     /* src */
+    lua_rawgeti(L, merges, i + 1); /* srcrec | false */
+    if (d->marks) {
+      lua_getfield(L, -1, "keys");
+      lua_getfield(L, -2, "kids");
+      for (j = 1; lua_rawgeti(L, -2, j) != LUA_TNIL; j++) { /* src srcrec skeys skids k */
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, t) == LUA_TNIL) {
+          lua_pushvalue(L, -2);
+          lua_pushvalue(L, -1);
+          lua_rawget(L, -8);
+          lua_rawset(L, t);
+          lua_pushvalue(L, -2);
+          lua_pushvalue(L, -1);
+          lua_rawget(L, -5);
+          lua_rawset(L, kids);
+          lua_pushvalue(L, -2);
+          lua_rawseti(L, nk, ++added);
+        }
+        lua_pop(L, 2);
+      }
+      lua_pop(L, 3);
+    } else {
+      lua_pushnil(L);
+      while (lua_next(L, -3)) { /* src false k v */
+        lua_pushvalue(L, -2);
+        if (lua_rawget(L, t) == LUA_TNIL) {
+          lua_pushvalue(L, -3);
+          lua_pushvalue(L, -3);
+          lua_rawset(L, t);
+        }
+        lua_pop(L, 2);
+      }
+    }
+    lua_pop(L, 2);
+  }
+  if (!d->marks) return;
+  /* keys = keys[1..pos] .. merged .. keys[pos+1..] */
+  nkeys = (lua_Integer)lua_rawlen(L, keys);
+  for (j = nkeys; j > pos; j--) {
+    lua_rawgeti(L, keys, j);
+    lua_rawseti(L, keys, j + added);
+  }
+  for (j = 1; j <= added; j++) {
+    lua_rawgeti(L, nk, j);
+    lua_rawseti(L, keys, pos + j);
+  }
+  lua_pop(L, 1);
+}
+
+static void parse_mapping(dstate *d, int depth) {
+  lua_State *L = d->L;
+  yaml_event_t *ev = &d->p->event;
+  int name = begin_anchor(d, ev->data.mapping_start.anchor), t, keys = 0, kids = 0, merges;
+  lua_Integer nkeys = 0, merge_pos = -1;
+  check_container(d, depth, ev->data.mapping_start.tag, "map");
+  lua_newtable(L);
+  t = lua_gettop(L);
+  if (d->marks) {
+    new_rec(d, ev->start_mark);
+    lua_newtable(L);
+    keys = lua_gettop(L);
+    lua_newtable(L);
+    kids = lua_gettop(L);
+    lua_pushvalue(L, kids);
+    lua_setfield(L, t + 1, "kids");
+  }
+  lua_newtable(L);
+  merges = lua_gettop(L);
+  while (next_event(d)->type != YAML_MAPPING_END_EVENT) {
+    yaml_mark_t km = ev->start_mark, vm;
+    int merge = push_key(d); /* key */
+    if (merge) {
+      if (merge_pos >= 0) derror(d, km, "duplicate key '<<'");
+      merge_pos = nkeys;
+      lua_pop(L, 1);
+      vm = next_event(d)->start_mark;
+      parse_node(d, depth);
+      add_merge(d, merges, vm);
+      continue;
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, t) != LUA_TNIL) derror(d, km, "duplicate key '%s'", lua_tostring(L, -2));
+    lua_pop(L, 1);
+    next_event(d);
+    parse_node(d, depth); /* key value [rec] */
+    if (d->marks) {
+      lua_pushinteger(L, (lua_Integer)km.line + 1);
+      lua_setfield(L, -2, "key_line");
+      lua_pushinteger(L, (lua_Integer)km.column + 1);
+      lua_setfield(L, -2, "key_col");
+      lua_pushvalue(L, -3);
+      lua_rawseti(L, keys, ++nkeys);
+      lua_pushvalue(L, -3);
+      lua_insert(L, -2);
+      lua_rawset(L, kids);
+    }
+    lua_rawset(L, t);
+  }
+  if (merge_pos >= 0) apply_merges(d, t, kids, keys, merges, merge_pos);
+  lua_settop(L, merges - 1);
+  if (d->marks) {
+    lconv_mark_array(L);
+    lua_setfield(L, t + 1, "keys");
+    lua_pop(L, 1); /* kids, already in rec */
+  }
+  end_anchor(d, name, NULL, 0);
+}
+
+/* The current event starts a node: pushes its value, and its mark record when marking. */
+static void parse_node(dstate *d, int depth) {
+  yaml_event_t *ev = &d->p->event;
+  d->nodes++;
+  switch (ev->type) {
+  case YAML_ALIAS_EVENT: parse_alias(d); break;
+  case YAML_SCALAR_EVENT: parse_scalar(d); break;
+  case YAML_SEQUENCE_START_EVENT: parse_sequence(d, depth + 1); break;
+  case YAML_MAPPING_START_EVENT: parse_mapping(d, depth + 1); break;
+  default: derror(d, ev->start_mark, "unexpected event %d", (int)ev->type);
+  }
+}
+
+/* Turns the record tree at the top into out[path] = { line, col, key_line, key_col, keys }
+ * for every node; aliases share records, so the count is bounded against alias bombs. */
+static void flatten(dstate *d, int out, const char *path) {
+  lua_State *L = d->L;
+  int rec = lua_gettop(L), keys;
+  lua_Integer i;
+  static const char *const fields[] = { "line", "col", "key_line", "key_col", NULL };
+  const char *const *f;
+  if (++d->nmarks > 10 * d->nodes + 100000)
+    luaL_error(L, "%s:1:1: aliases expand to too many nodes", d->name);
+  if (!lua_checkstack(L, 12)) luaL_error(L, "%s: out of stack space", d->name);
+  lua_createtable(L, 0, 5);
+  for (f = fields; *f; f++) {
+    lua_getfield(L, rec, *f);
+    lua_setfield(L, -2, *f);
+  }
+  lua_getfield(L, rec, "keys");
+  keys = lua_gettop(L);
+  if (!lua_isnil(L, keys)) {
+    lua_newtable(L);
+    for (i = 1; lua_rawgeti(L, keys, i) != LUA_TNIL; i++) lua_rawseti(L, -2, i);
+    lua_pop(L, 1);
+    lconv_mark_array(L);
+    lua_setfield(L, -3, "keys");
+  }
+  lua_pushstring(L, path);
+  lua_pushvalue(L, -3);
+  lua_rawset(L, out);
+  lua_getfield(L, rec, "kids"); /* rec entry keys kids */
+  if (!lua_isnil(L, -1)) {
+    for (i = 1;; i++) {
+      const char *k;
+      if (!lua_isnil(L, keys)) {
+        if (lua_rawgeti(L, keys, i) == LUA_TNIL) { lua_pop(L, 1); break; }
+        k = lua_tostring(L, -1);
+        lua_pushstring(L, *path ? lua_pushfstring(L, "%s.%s", path, k) : k);
+        lua_remove(L, -2);
+        lua_pushvalue(L, -2);
+        lua_rawget(L, -5); /* ... k childpath childrec */
+      } else {
+        if (lua_rawgeti(L, -1, i) == LUA_TNIL) { lua_pop(L, 1); break; }
+        lua_pushinteger(L, i);
+        if (*path) lua_pushfstring(L, "%s.%I", path, (LUAI_UACINT)i);
+        else lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+        lua_remove(L, -2);
+        lua_insert(L, -2); /* ... rec childpath childrec */
+      }
+      flatten(d, out, lua_tostring(L, -2));
+      lua_pop(L, lua_isnil(L, keys) ? 2 : 3);
+    }
+  }
+  lua_settop(L, rec - 1);
+}
+
+/* Protected body of decode: (text, name, want_marks) -> value [, marks]. */
+static int decode_run(lua_State *L) {
+  dstate d;
+  yparse_t *p;
+  yaml_event_t *ev;
+  memset(&d, 0, sizeof d);
+  d.L = L;
+  d.text = lua_tolstring(L, 1, &d.len);
+  d.name = lua_tostring(L, 2);
+  d.marks = lua_toboolean(L, 3);
+  lua_settop(L, 3);
+  p = (yparse_t *)lua_newuserdatauv(L, sizeof *p, 0);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, PARSER_MT);
+  lua_toclose(L, 4);
+  if (!yaml_parser_initialize(&p->parser)) return luaL_error(L, "%s: out of memory", d.name);
+  p->parser_ok = 1;
+  yaml_parser_set_input_string(&p->parser, (const unsigned char *)d.text, d.len);
+  d.p = p;
+  lua_newtable(L);
+  d.anchors = lua_gettop(L); /* 5 */
+  next_event(&d);          /* stream start */
+  ev = next_event(&d);
+  if (ev->type == YAML_STREAM_END_EVENT) { /* no document at all */
+    lconv_push_null(L);
+    if (d.marks) new_rec(&d, ev->start_mark);
+  } else {
+    next_event(&d);
+    parse_node(&d, 0);
+    if (next_event(&d)->type != YAML_DOCUMENT_END_EVENT)
+      derror(&d, p->event.start_mark, "expected the end of the document");
+  }
+  if (!d.marks) return 1;
+  lua_newtable(L); /* value rec out */
+  lua_insert(L, -2);
+  flatten(&d, lua_gettop(L) - 1, "");
+  return 2;
+}
+
+/* decode(text [, name [, want_marks]]) -> value [, marks] | nil, "name:line:col: problem" */
+static int yaml_decode(lua_State *L) {
+  int want, status;
+  luaL_checkstring(L, 1);
+  luaL_optstring(L, 2, "yaml");
+  want = lua_toboolean(L, 3);
+  lua_pushcfunction(L, decode_run);
+  lua_pushvalue(L, 1);
+  if (lua_isnoneornil(L, 2)) lua_pushliteral(L, "yaml"); else lua_pushvalue(L, 2);
+  lua_pushboolean(L, want);
+  status = lua_pcall(L, 3, 2, 0);
+  if (status == LUA_OK) return want ? 2 : 1;
+  if (status != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
+/* ---------------------------------------------------------------- encoder */
+
+typedef struct {
+  yaml_emitter_t emitter;
+  buf_t out;
+  int emitter_ok;
+} yemit_t;
+
+static int emitter_close(lua_State *L) {
+  yemit_t *e = (yemit_t *)luaL_checkudata(L, 1, EMITTER_MT);
+  if (e->emitter_ok) yaml_emitter_delete(&e->emitter);
+  e->emitter_ok = 0;
+  buf_free(&e->out);
+  return 0;
+}
+
+static int write_out(void *data, unsigned char *s, size_t n) {
+  buf_t *b = (buf_t *)data;
+  buf_put(b, s, n);
+  return !b->failed;
+}
+
+typedef struct {
+  lua_State *L;
+  yemit_t *e;
+  int order;    /* stack index of opts.order, or 0 */
+  int array_mt; /* stack index */
+} estate;
+
+static void emit(estate *s, yaml_event_t *ev, int ok) {
+  if (!ok) luaL_error(s->L, "yaml.encode: out of memory");
+  if (!yaml_emitter_emit(&s->e->emitter, ev))
+    luaL_error(s->L, "yaml.encode: %s", s->e->emitter.problem ? s->e->emitter.problem : "emitter failed");
+}
+
+/* Shortest %g text that reads back as x, always with a '.' so it stays a float. */
+static size_t format_float(char *out, double x) {
+  int prec;
+  char *e;
+  if (x != x) return (size_t)sprintf(out, ".nan");
+  if (isinf(x)) return (size_t)sprintf(out, x > 0 ? ".inf" : "-.inf");
+  for (prec = 15; prec < 17; prec++) {
+    sprintf(out, "%.*g", prec, x);
+    if (strtod(out, NULL) == x) break;
+  }
+  sprintf(out, "%.*g", prec, x);
+  if (strchr(out, '.') == NULL) {
+    e = strchr(out, 'e');
+    if (e) {
+      memmove(e + 2, e, strlen(e) + 1);
+      memcpy(e, ".0", 2);
+    } else {
+      strcat(out, ".0");
+    }
+  }
+  return strlen(out);
+}
+
+static int valid_utf8(const unsigned char *s, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i], w, v, k;
+    if (c < 0x80) { i++; continue; }
+    if (c >= 0xC2 && c <= 0xDF) w = 2, v = c & 0x1F;
+    else if (c >= 0xE0 && c <= 0xEF) w = 3, v = c & 0x0F;
+    else if (c >= 0xF0 && c <= 0xF4) w = 4, v = c & 0x07;
+    else return 0;
+    if (n - i < w) return 0;
+    for (k = 1; k < w; k++) {
+      if ((s[i + k] & 0xC0) != 0x80) return 0;
+      v = (v << 6) | (s[i + k] & 0x3F);
+    }
+    if ((w == 3 && v < 0x800) || (w == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
+      return 0;
+    i += w;
+  }
+  return 1;
+}
+
+/* Pushes s with each byte that is not part of valid UTF-8 replaced by U+FFFD. */
+static void push_utf8_repaired(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  size_t i = 0, w;
+  luaL_buffinit(L, &b);
+  while (i < n) {
+    for (w = 1; w <= 4 && i + w <= n; w++)
+      if (valid_utf8((const unsigned char *)s + i, w)) break;
+    if (w <= 4 && i + w <= n) luaL_addlstring(&b, s + i, w), i += w;
+    else luaL_addstring(&b, "\xEF\xBF\xBD"), i++;
+  }
+  luaL_pushresult(&b);
+}
+
+/* A string must be quoted when plain text would read back as something else (or would
+ * surprise other YAML 1.1 readers: y/n, dates, times, versions, the merge key). */
+static int needs_quotes(const char *s, size_t n) {
+  size_t i = (n > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+  if (scalar_kind(s, n) != K_STR) return 1;
+  if (n == 1 && strchr("yYnN", s[0])) return 1;
+  if (n == 2 && memcmp(s, "<<", 2) == 0) return 1;
+  if (i < n && s[i] == '.') i++;
+  return i < n && s[i] >= '0' && s[i] <= '9';
+}
+
+static void emit_scalar(estate *s, const char *text, size_t n, yaml_scalar_style_t style) {
+  yaml_event_t ev;
+  if (n > 0x7fffffff) luaL_error(s->L, "yaml.encode: string too long");
+  emit(s, &ev, yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)n, 1, 1, style));
+}
+
+static void emit_string(estate *s, const char *text, size_t n) {
+  yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
+  if (!valid_utf8((const unsigned char *)text, n)) {
+    push_utf8_repaired(s->L, text, n);
+    text = lua_tolstring(s->L, -1, &n);
+  }
+  if (needs_quotes(text, n) || memchr(text, '\r', n)) style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+  else if (memchr(text, '\n', n)) style = YAML_LITERAL_SCALAR_STYLE; /* libyaml falls back when unfit */
+  emit_scalar(s, text, n, style);
+}
+
+/* Pushes the text used for table key k (at index idx): strings and numbers only. */
+static void push_key_text(estate *s, int idx) {
+  lua_State *L = s->L;
+  char num[64];
+  switch (lua_type(L, idx)) {
+  case LUA_TSTRING: lua_pushvalue(L, idx); break;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx)) lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, idx));
+    else lua_pushlstring(L, num, format_float(num, (double)lua_tonumber(L, idx)));
+    break;
+  case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false"); break;
+  default: luaL_error(L, "yaml.encode: cannot use a %s as a mapping key", luaL_typename(L, idx));
+  }
+}
+
+/* Pushes the path of a child (only when ordering): parent "" -> "k", else "parent.k". */
+static int push_child_path(estate *s, int path, int key) {
+  if (!path) return 0;
+  if (lua_rawlen(s->L, path) == 0) lua_pushvalue(s->L, key);
+  else lua_pushfstring(s->L, "%s.%s", lua_tostring(s->L, path), lua_tostring(s->L, key));
+  return lua_gettop(s->L);
+}
+
+typedef struct { const char *s; size_t n; } kref;
+
+static int kref_cmp(const void *a, const void *b) {
+  const kref *x = (const kref *)a, *y = (const kref *)b;
+  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+  return c ? c : (x->n > y->n) - (x->n < y->n);
+}
+
+static void emit_value(estate *s, int idx, int depth, int path);
+
+/* Emits key text at top (and t[kmap[key]]), once: seen[key] = true.  Pops the key. */
+static void emit_member(estate *s, int t, int kmap, int seen, int depth, int path) {
+  lua_State *L = s->L;
+  int key = lua_gettop(L), cp;
+  size_t n;
+  const char *k = lua_tolstring(L, key, &n);
+  lua_pushvalue(L, key);
+  lua_pushboolean(L, 1);
+  lua_rawset(L, seen);
+  emit_string(s, k, n);
+  lua_settop(L, key);
+  cp = push_child_path(s, path, key);
+  lua_pushvalue(L, key);
+  lua_rawget(L, kmap);
+  lua_rawget(L, t);
+  emit_value(s, lua_gettop(L), depth + 1, cp);
+  lua_settop(L, key - 1);
+}
+
+static void emit_mapping(estate *s, int t, int depth, int path) {
+  lua_State *L = s->L;
+  yaml_event_t ev;
+  int list, kmap, seen;
+  lua_Integer n = 0, i;
+  kref *refs;
+  lua_newtable(L);
+  list = lua_gettop(L);
+  lua_newtable(L);
+  kmap = lua_gettop(L);
+  lua_newtable(L);
+  seen = lua_gettop(L);
+  lua_pushnil(L);
+  while (lua_next(L, t)) { /* k v */
+    push_key_text(s, -2);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, kmap) != LUA_TNIL)
+      luaL_error(L, "yaml.encode: two keys read as '%s'", lua_tostring(L, -2));
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_rawseti(L, list, ++n);
+    lua_pushvalue(L, -3);
+    lua_rawset(L, kmap);
+    lua_pop(L, 1);
+  }
+  emit(s, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                   n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE));
+  if (s->order && path) { /* order[path].keys first */
+    if (lua_getfield(L, s->order, lua_tostring(L, path)) == LUA_TTABLE &&
+        lua_getfield(L, -1, "keys") == LUA_TTABLE) {
+      int keys = lua_gettop(L);
+      for (i = 1; lua_rawgeti(L, keys, i) != LUA_TNIL; i++) {
+        if (lua_type(L, -1) == LUA_TSTRING) {
+          lua_pushvalue(L, -1);
+          int known = lua_rawget(L, kmap) != LUA_TNIL;
+          lua_pushvalue(L, -2);
+          known = known && lua_rawget(L, seen) == LUA_TNIL;
+          lua_pop(L, 2);
+          if (known) { emit_member(s, t, kmap, seen, depth, path); continue; }
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_settop(L, seen);
+  }
+  refs = (kref *)lua_newuserdatauv(L, sizeof(kref) * (size_t)(n ? n : 1), 0);
+  for (i = 1; i <= n; i++) {
+    lua_rawgeti(L, list, i);
+    refs[i - 1].s = lua_tolstring(L, -1, &refs[i - 1].n); /* kept alive by list */
+    lua_pop(L, 1);
+  }
+  qsort(refs, (size_t)n, sizeof *refs, kref_cmp);
+  for (i = 0; i < n; i++) {
+    lua_pushlstring(L, refs[i].s, refs[i].n);
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, seen) == LUA_TNIL) {
+      lua_pop(L, 1);
+      emit_member(s, t, kmap, seen, depth, path);
+    } else {
+      lua_pop(L, 2);
+    }
+  }
+  emit(s, &ev, yaml_mapping_end_event_initialize(&ev));
+  lua_settop(L, list - 1);
+}
+
+/* Length of t as a sequence: array-marked -> its length; else n when the keys are exactly
+ * 1..n with n > 0; else -1 (a mapping). */
+static lua_Integer sequence_length(estate *s, int t) {
+  lua_State *L = s->L;
+  lua_Integer n = 0;
+  if (lua_getmetatable(L, t)) {
+    int arr = lua_rawequal(L, -1, s->array_mt);
+    lua_pop(L, 1);
+    if (arr) return (lua_Integer)lua_rawlen(L, t);
+  }
+  lua_pushnil(L);
+  while (lua_next(L, t)) {
+    lua_pop(L, 1);
+    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) { lua_pop(L, 1); return -1; }
+    n++;
+  }
+  return n > 0 && (lua_Integer)lua_rawlen(L, t) == n ? n : -1;
+}
+
+static void emit_value(estate *s, int idx, int depth, int path) {
+  lua_State *L = s->L;
+  yaml_event_t ev;
+  char num[64];
+  size_t n;
+  const char *text;
+  lua_Integer len, i;
+  switch (lua_type(L, idx)) {
+  case LUA_TNIL: emit_scalar(s, "null", 4, YAML_PLAIN_SCALAR_STYLE); return;
+  case LUA_TBOOLEAN:
+    emit_scalar(s, lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5,
+                YAML_PLAIN_SCALAR_STYLE);
+    return;
+  case LUA_TNUMBER:
+    if (lua_isinteger(L, idx))
+      n = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
+    else
+      n = format_float(num, (double)lua_tonumber(L, idx));
+    emit_scalar(s, num, n, YAML_PLAIN_SCALAR_STYLE);
+    return;
+  case LUA_TSTRING:
+    text = lua_tolstring(L, idx, &n);
+    emit_string(s, text, n);
+    lua_settop(L, idx > lua_gettop(L) ? lua_gettop(L) : lua_gettop(L)); /* repaired copy may stay */
+    return;
+  case LUA_TTABLE: break;
+  default:
+    if (lconv_isnull(L, idx)) { emit_scalar(s, "null", 4, YAML_PLAIN_SCALAR_STYLE); return; }
+    text = luaL_tolstring(L, idx, &n);
+    emit_string(s, text, n);
+    return;
+  }
+  if (depth > LCONV_MAX_DEPTH)
+    luaL_error(L, "yaml.encode: nested deeper than %d levels (or a table contains itself)", LCONV_MAX_DEPTH);
+  luaL_checkstack(L, 16, "yaml.encode: nested too deep");
+  len = sequence_length(s, idx);
+  if (len < 0) { emit_mapping(s, idx, depth, path); return; }
+  emit(s, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                                    len ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE));
+  for (i = 1; i <= len; i++) {
+    int top = lua_gettop(L), cp = 0;
+    if (path) {
+      lua_pushinteger(L, i);
+      cp = push_child_path(s, path, lua_gettop(L));
+    }
+    lua_rawgeti(L, idx, i);
+    emit_value(s, lua_gettop(L), depth + 1, cp);
+    lua_settop(L, top);
+  }
+  emit(s, &ev, yaml_sequence_end_event_initialize(&ev));
+}
+
+/* encode(value [, { order = marks }]) -> YAML text (block style, UTF-8). */
+static int yaml_encode(lua_State *L) {
+  estate s;
+  yaml_event_t ev;
+  int path = 0;
+  luaL_checkany(L, 1);
+  luaL_opt(L, luaL_checktype, 2, LUA_TTABLE);
+  lua_settop(L, 2);
+  s.L = L;
+  s.order = 0;
+  if (lua_istable(L, 2) && lua_getfield(L, 2, "order") == LUA_TTABLE) {
+    s.order = lua_gettop(L);
+    lua_pushliteral(L, "");
+    path = lua_gettop(L);
+  }
+  lconv_push_array_mt(L);
+  s.array_mt = lua_gettop(L);
+  s.e = (yemit_t *)lua_newuserdatauv(L, sizeof *s.e, 0);
+  memset(s.e, 0, sizeof *s.e);
+  buf_init(&s.e->out);
+  luaL_setmetatable(L, EMITTER_MT);
+  lua_toclose(L, -1);
+  if (!yaml_emitter_initialize(&s.e->emitter)) return luaL_error(L, "yaml.encode: out of memory");
+  s.e->emitter_ok = 1;
+  yaml_emitter_set_output(&s.e->emitter, write_out, &s.e->out);
+  yaml_emitter_set_unicode(&s.e->emitter, 1);
+  yaml_emitter_set_width(&s.e->emitter, -1); /* never fold long lines */
+  yaml_emitter_set_indent(&s.e->emitter, 2);
+  emit(&s, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
+  emit(&s, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
+  emit_value(&s, 1, 0, path);
+  emit(&s, &ev, yaml_document_end_event_initialize(&ev, 1));
+  emit(&s, &ev, yaml_stream_end_event_initialize(&ev));
+  if (!yaml_emitter_flush(&s.e->emitter) || s.e->out.failed) return luaL_error(L, "yaml.encode: out of memory");
+  lua_pushlstring(L, s.e->out.data, s.e->out.len);
+  return 1;
+}
+
+/* array(t) -> t, marked so that it encodes as a sequence even when empty. */
+static int yaml_array(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  lconv_mark_array(L);
+  return 1;
+}
+
+static const luaL_Reg yaml_funcs[] = {
+  { "decode", yaml_decode },
+  { "encode", yaml_encode },
+  { "array", yaml_array },
+  { NULL, NULL }
+};
+
+int luaopen_fluxloop_yaml(lua_State *L); /* the module's only export */
+int luaopen_fluxloop_yaml(lua_State *L) {
+  static const luaL_Reg closers[] = { { "__gc", NULL }, { "__close", NULL }, { NULL, NULL } };
+  const char *const mts[] = { PARSER_MT, EMITTER_MT };
+  lua_CFunction fns[] = { parser_close, emitter_close };
+  int i;
+  (void)closers;
+  for (i = 0; i < 2; i++) {
+    luaL_newmetatable(L, mts[i]);
+    lua_pushcfunction(L, fns[i]);
+    lua_setfield(L, -2, "__gc");
+    lua_pushcfunction(L, fns[i]);
+    lua_setfield(L, -2, "__close");
+    lua_pop(L, 1);
+  }
+  luaL_newlib(L, yaml_funcs);
+  lconv_push_null(L);
+  lua_setfield(L, -2, "null");
+  lconv_push_array_mt(L);
+  lua_setfield(L, -2, "array_mt");
+  return 1;
+}

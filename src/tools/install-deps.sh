@@ -1,0 +1,14 @@
+#!/bin/sh
+# install-deps.sh - installs the Debian packages fluxloop builds and tests with, when missing.
+set -e
+pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libyaml-dev libcjson-dev libffi-dev lua-busted"
+missing=""
+for p in $pkgs; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+echo "installing:$missing"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
