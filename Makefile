@@ -7,16 +7,16 @@ CC      ?= cc
 BUILD   ?= build
 
 PKGS    := lua5.4 yaml-0.1 libcjson libffi
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings
 CFLAGS  ?= -O2 -g
-ALL_CFLAGS := -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) \
+ALL_CFLAGS = -std=c99 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE $(WARN) $(CFLAGS) \
               -Iinclude -Isrc $(PKG_CFLAGS)
 # -Wl,-E lets Lua C modules and native agents loaded with dlopen see our symbols.
 ALL_LDFLAGS := -Wl,-E $(LDFLAGS)
-LIBS    := $(PKG_LIBS) -ldl -lm -lpthread
+LIBS = $(PKG_LIBS) -ldl -lm -lpthread
 
 # Every src/*.c except the two program entry points is part of the core.
 ENTRY   := src/main.c src/interp.c
@@ -39,31 +39,36 @@ deps:
 $(OBJ) $(GEN):
 	@mkdir -p $@
 
+# Compile lines are shortened to "CC file"; `make V=1` shows them whole.
+Q := $(if $(V),,@)
 $(OBJ)/%.o: src/%.c $(wildcard src/*.h) | $(OBJ)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 # The Lua layer is compiled in as source, one entry per module.
 $(BUILD)/embed_lua: src/tools/embed_lua.c | $(OBJ)
-	$(CC) -std=c99 -O1 $(WARN) $< -o $@
+	$(Q)$(CC) -std=c99 -O1 $(WARN) $< -o $@
 
 $(GEN)/embedded_lua.c: $(LUA_SRC) $(BUILD)/embed_lua | $(GEN)
-	$(BUILD)/embed_lua $@ $(LUA_SRC)
+	$(Q)$(BUILD)/embed_lua $@ $(LUA_SRC)
 
 # The table of C modules is found from the luaopen_fluxloop_* definitions themselves.
 $(GEN)/modules.c: $(CORE_SRC) src/tools/gen_modules.sh | $(GEN)
-	sh src/tools/gen_modules.sh $(CORE_SRC) > $@
+	$(Q)sh src/tools/gen_modules.sh $(CORE_SRC) > $@
 
 $(OBJ)/embedded_lua.o: $(GEN)/embedded_lua.c | $(OBJ)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(OBJ)/modules.o: $(GEN)/modules.c | $(OBJ)
-	$(CC) $(ALL_CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BIN): $(OBJ)/main.o $(CORE_OBJ)
-	$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
 $(INTERP): $(OBJ)/interp.o $(CORE_OBJ)
-	$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_LDFLAGS) $^ $(LIBS) -o $@
 
 # C fixtures for the specs (native agents, etc.).
 FIXTURE_SRC := $(wildcard spec/fixtures/*.c)

@@ -13,14 +13,36 @@ describe("fluxloop.progress", function()
     assert.are.equal("[▓▓▓▓▓▓▓▓▓▓] 10/10 (100%) - ETA: 0s", progress.bar_line(10, 10, 3))
   end)
 
-  it("prints about ten lines on a pipe, not one per run", function()
+  local function fake_clock(step_ns)
+    local t = 0
+    return function() t = t + step_ns return t end
+  end
+
+  it("prints a line per tenth of a slow experiment on a pipe, not one per run", function()
     local out = capture()
-    local p = progress.new({ stream = out, tty = false })
+    local p = progress.new({ stream = out, tty = false, now = fake_clock(200 * 1000000) })
+    p:start(1000)
+    for i = 1, 1000 do p:update(i) end
+    p:finish()
+    local lines = select(2, out.text:gsub("\n", ""))
+    assert.are.equal(10, lines)
+  end)
+
+  it("prints only the final line for a fast experiment on a pipe", function()
+    local out = capture()
+    local p = progress.new({ stream = out, tty = false, now = fake_clock(1000) })
     p:start(10000)
     for i = 1, 10000 do p:update(i) end
     p:finish()
-    local lines = select(2, out.text:gsub("\n", ""))
-    assert.is_true(lines >= 10 and lines <= 11, tostring(lines))
+    assert.are.equal("[▓▓▓▓▓▓▓▓▓▓] 10000/10000 (100%) - ETA: 0s\n", out.text)
+  end)
+
+  it("prints a line every 30 s when a tenth takes longer", function()
+    local out = capture()
+    local p = progress.new({ stream = out, tty = false, now = fake_clock(10 * 1000000000) })
+    p:start(100)
+    for i = 1, 9 do p:update(i) end
+    assert.are.equal(3, select(2, out.text:gsub("\n", "")))
   end)
 
   it("redraws in place on a terminal", function()

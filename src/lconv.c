@@ -52,7 +52,42 @@ static size_t fmt_integer(char *out, lua_Integer v) {
 /* Writes finite d to out (>= 40 bytes) with the fewest of 15..17 digits that
  * read back as d, always with a '.' or an exponent so it stays a float. */
 static size_t fmt_float(char *out, double d) {
-  int prec, n = 0, plain = 1, i;
+  static const double pow10[] = { 1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8,
+                                  1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15 };
+  int prec, n = 0, plain = 1, i, k;
+  double a = fabs(d);
+  /* Fast path, no printf: the fewest decimals k such that m / 10^k == d for an
+   * integer m.  Both are exact doubles, so the division is correctly rounded,
+   * i.e. it is what strtod makes of the text "m with k decimals". */
+  if (a >= 1e-4 && a < 1e15) {
+    for (k = 0; k < (int)(sizeof pow10 / sizeof pow10[0]); k++) {
+      double m = floor(a * pow10[k] + 0.5);
+      if (m >= 9007199254740992.0) break; /* 2^53: m would not be exact */
+      if (m / pow10[k] == a) {
+        char digits[24];
+        size_t nd = fmt_integer(digits, (lua_Integer)m), pos = 0;
+        if (d < 0) out[pos++] = '-';
+        if (nd <= (size_t)k) { /* 0.000ddd */
+          out[pos++] = '0';
+          out[pos++] = '.';
+          memset(out + pos, '0', (size_t)k - nd);
+          pos += (size_t)k - nd;
+          memcpy(out + pos, digits, nd);
+          return pos + nd;
+        }
+        memcpy(out + pos, digits, nd - (size_t)k);
+        pos += nd - (size_t)k;
+        out[pos++] = '.';
+        if (k == 0) {
+          out[pos++] = '0';
+        } else {
+          memcpy(out + pos, digits + nd - (size_t)k, (size_t)k);
+          pos += (size_t)k;
+        }
+        return pos;
+      }
+    }
+  }
   for (prec = 15; prec <= 17; prec++) {
     n = snprintf(out, 40, "%.*g", prec, d);
     if (prec == 17 || strtod(out, NULL) == d) break;
@@ -430,13 +465,13 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
 
 /* ---- decoder ---------------------------------------------------------- */
 
-/* cJSON decides whether the text is JSON and where it is not (it skips every
- * byte <= ' ' as white space, and a leading BOM).  The text is then converted
- * by the walker below, which reads strings and numbers from the text itself:
- * cJSON's tree loses bytes after a \u0000 and the spelling of numbers, and
- * JSON "1.0" must stay a float, 2^63-1 an exact integer. */
+/* cJSON checks the text (it skips every byte <= ' ' as white space, and a
+ * leading BOM; the walker does the same).  The walker below then builds the
+ * Lua value from the text itself, because cJSON's tree loses the bytes after
+ * a \u0000, reads "\uZZZZ" as U+0000, and keeps no spelling of numbers:
+ * JSON 1.0 must stay a float and 2^63-1 an exact integer. */
 
-enum { DEC_SYNTAX = 1, DEC_DEPTH, DEC_STACK };
+enum { DEC_SYNTAX = 1, DEC_STRING, DEC_DEPTH, DEC_STACK };
 
 typedef struct dec {
   lua_State *L;
@@ -519,7 +554,7 @@ static int dec_string(dec_t *d) {
   const char *p = d->p + 1, *run = p, *end = d->end;
   luaL_Buffer B;
   while (p < end && *p != '"' && *p != '\\') p++;
-  if (p >= end) return dec_fail(d, DEC_SYNTAX, d->p);
+  if (p >= end) return dec_fail(d, DEC_STRING, d->p);
   if (*p == '"') { /* no escapes: the common case */
     lua_pushlstring(L, run, (size_t)(p - run));
     d->p = p + 1;
@@ -532,7 +567,7 @@ static int dec_string(dec_t *d) {
     size_t n;
     const char *q;
     while (p < end && *p != '"' && *p != '\\') p++;
-    if (p >= end) return dec_fail(d, DEC_SYNTAX, d->p);
+    if (p >= end) return dec_fail(d, DEC_STRING, d->p);
     luaL_addlstring(&B, run, (size_t)(p - run));
     if (*p == '"') break;
     if (p + 1 >= end) return dec_fail(d, DEC_SYNTAX, p);
@@ -691,25 +726,6 @@ static int dec_value(dec_t *d) {
   }
 }
 
-/* The first point in [p, end) where containers nest deeper than the limit, or NULL. */
-static const char *too_deep(const char *p, const char *end) {
-  int depth = 0, in_string = 0;
-  for (; p < end; p++) {
-    char c = *p;
-    if (in_string) {
-      if (c == '\\') p++;
-      else if (c == '"') in_string = 0;
-    } else if (c == '"') {
-      in_string = 1;
-    } else if (c == '[' || c == '{') {
-      if (++depth > LCONV_MAX_DEPTH) return p;
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return NULL;
-}
-
 /* Pushes "name:line:col: problem" for position at of text (1-based, columns in characters). */
 static void push_error(lua_State *L, const char *name, const char *text, const char *end,
                        const char *at, int err) {
@@ -727,6 +743,10 @@ static void push_error(lua_State *L, const char *name, const char *text, const c
   }
   if (err == DEC_DEPTH) {
     lua_pushfstring(L, "%s:%d:%d: nested deeper than %d levels", name, line, col, LCONV_MAX_DEPTH);
+    return;
+  }
+  if (err == DEC_STRING) {
+    lua_pushfstring(L, "%s:%d:%d: unterminated string", name, line, col);
     return;
   }
   if (err == DEC_STACK) {
@@ -752,7 +772,7 @@ int lconv_decode_json(lua_State *L, const char *text, size_t len, const char *na
   const char *end = text + len, *start = text, *parse_end = NULL;
   cJSON *root;
   dec_t d;
-  int base;
+  int base, valid;
   if (name == NULL) name = "json";
   if (len >= 3 && memcmp(text, "\xEF\xBB\xBF", 3) == 0) start += 3;
   d.p = start;
@@ -762,38 +782,33 @@ int lconv_decode_json(lua_State *L, const char *text, size_t len, const char *na
     lua_pushfstring(L, "%s:1:1: empty JSON text", name);
     return -1;
   }
-
   root = cJSON_ParseWithLengthOpts(text, len, &parse_end, 0);
-  if (root == NULL) {
-    const char *at = parse_end, *deep;
-    if (at == NULL || at < text || at > end) at = text;
-    deep = too_deep(start, at + (at < end));
-    if (deep != NULL) push_error(L, name, start, end, deep, DEC_DEPTH);
-    else push_error(L, name, start, end, at, DEC_SYNTAX);
-    return -1;
-  }
+  valid = root != NULL;
   cJSON_Delete(root);
-  d.p = parse_end != NULL ? parse_end : end;
-  skip_ws(&d);
-  if (d.p < end) { /* a second value after the first */
-    push_error(L, name, start, end, d.p, DEC_SYNTAX);
-    return -1;
-  }
 
   base = lua_gettop(L);
   lconv_push_array_mt(L);
   d.L = L;
   d.p = start;
-  d.end = end;
   d.err = 0;
   d.err_at = NULL;
   d.depth = 0;
   d.mt = base + 1;
-  if (dec_value(&d) != 0) {
-    lua_settop(L, base);
-    push_error(L, name, start, end, d.err_at, d.err);
-    return -1;
+  if (dec_value(&d) == 0) {
+    skip_ws(&d);
+    if (d.p < end) { /* something after the value */
+      dec_fail(&d, DEC_SYNTAX, d.p);
+    } else if (!valid) { /* never seen: the walker is the stricter of the two */
+      if (parse_end < text || parse_end > end) parse_end = text;
+      dec_fail(&d, DEC_SYNTAX, parse_end);
+    } else {
+      lua_replace(L, base + 1); /* the value takes the metatable's slot */
+      return 0;
+    }
   }
-  lua_replace(L, base + 1); /* the value takes the metatable's slot */
-  return 0;
+  /* The walker's position is exact where cJSON's is not (at the end of the text
+   * it names the last byte), so errors are reported from the walker. */
+  lua_settop(L, base);
+  push_error(L, name, start, end, d.err_at, d.err);
+  return -1;
 }

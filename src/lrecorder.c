@@ -346,14 +346,17 @@ static int recorder_span_close(lua_State *L) {
   luaL_argcheck(L, slot >= 1 && (size_t)slot <= r->nobs, 2, "no such span in this trace");
   s = &r->obs[slot - 1];
   luaL_argcheck(L, s->open, 2, "span already closed");
+  lua_settop(L, 5); /* self, slot, output, error, metadata */
   if (close_slot(L, r, s, now, 3, 4, 5) != 0) {
-    /* The output cannot be stored: close with the reason instead, then raise it. */
+    /* The output cannot be stored: close with the encoder's message (slot 6) as the
+     * span's error and no output or metadata, then raise that message. */
     lua_pushnil(L);
     lua_replace(L, 3);
-    lua_insert(L, 4); /* message becomes the error argument */
+    lua_copy(L, 6, 4);
     lua_pushnil(L);
-    lua_replace(L, 6);
-    close_slot(L, r, s, now, 3, 4, 6);
+    lua_replace(L, 5);
+    close_slot(L, r, s, now, 3, 4, 5);
+    r->open_top = s->parent;
     return lua_error(L);
   }
   r->open_top = s->parent;

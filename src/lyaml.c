@@ -2,6 +2,7 @@
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,7 +116,7 @@ static void push_kind(lua_State *L, int k, const char *s, size_t n) {
     int neg = s[0] == '-', i = (s[0] == '-' || s[0] == '+');
     if (is_word(s + i, n - i, inf_words)) { lua_pushnumber(L, neg ? -HUGE_VAL : HUGE_VAL); return; }
     if (is_word(s, n, nan_words)) { lua_pushnumber(L, (lua_Number)NAN); return; }
-    if (k == K_INT && n - i > 2 && s[i] == '0' && s[i + 1] != '_' && digit_value(s[i + 1]) > 9) {
+    if (k == K_INT && n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'o' || s[i + 1] == 'b')) {
       /* 0x / 0o / 0b: exact while it fits in 64 bits, else a float */
       int base = s[i + 1] == 'x' ? 16 : s[i + 1] == 'o' ? 8 : 2, over = 0;
       unsigned long long u = 0;
@@ -137,7 +138,10 @@ static void push_kind(lua_State *L, int k, const char *s, size_t n) {
       return;
     }
     push_cleaned_number(L, s, n);
-    if (k == K_FLOAT && lua_isinteger(L, -1)) lua_pushnumber(L, (lua_Number)lua_tointeger(L, -1)), lua_remove(L, -2);
+    if (k == K_FLOAT && lua_isinteger(L, -1)) { /* !!float 1 */
+      lua_pushnumber(L, (lua_Number)lua_tointeger(L, -1));
+      lua_remove(L, -2);
+    }
   }
 }
 
@@ -169,7 +173,8 @@ typedef struct {
   lua_Integer nmarks;
 } dstate;
 
-static l_noret derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
+/* Raises "name:line:col: message" (never returns). */
+static void derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
   lua_State *L = d->L;
   va_list ap;
   lua_pushfstring(L, "%s:%d:%d: ", d->name, (int)m.line + 1, (int)m.column + 1);
@@ -180,7 +185,7 @@ static l_noret derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
   lua_error(L);
 }
 
-static l_noret parser_error(dstate *d) {
+static void parser_error(dstate *d) {
   yaml_parser_t *ps = &d->p->parser;
   yaml_mark_t m = ps->problem_mark;
   const char *problem = ps->problem ? ps->problem : "cannot parse";
@@ -227,6 +232,14 @@ static int is_tag(const yaml_char_t *tag, const char *suffix) {
          strcmp((const char *)tag + n, suffix) == 0;
 }
 
+/* How a tag is shown in messages: tag:yaml.org,2002:str -> "!!" "str". */
+static const char *tag_head(const yaml_char_t *tag) {
+  return strncmp((const char *)tag, TAG_PREFIX, sizeof TAG_PREFIX - 1) == 0 ? "!!" : "";
+}
+static const char *tag_tail(const yaml_char_t *tag) {
+  return (const char *)tag + (*tag_head(tag) ? sizeof TAG_PREFIX - 1 : 0);
+}
+
 /* Pushes the value of the current scalar event: plain untagged scalars are resolved,
  * quoted and block scalars are strings, !!str/!!int/!!float/!!bool/!!null are honoured. */
 static void push_scalar_value(dstate *d) {
@@ -249,7 +262,7 @@ static void push_scalar_value(dstate *d) {
   } else if (is_tag(tag, "int") || is_tag(tag, "null") || is_tag(tag, "bool") || is_tag(tag, "float")) {
     derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1, s);
   } else {
-    derror(d, ev->start_mark, "unsupported tag '%s'", (const char *)tag);
+    derror(d, ev->start_mark, "unsupported tag '%s%s'", tag_head(tag), tag_tail(tag));
   }
 }
 
@@ -324,7 +337,8 @@ static void check_container(dstate *d, int depth, const yaml_char_t *tag, const 
   if (depth > LCONV_MAX_DEPTH) derror(d, m, "nested deeper than %d levels", LCONV_MAX_DEPTH);
   if (!lua_checkstack(d->L, 16)) derror(d, m, "out of stack space");
   if (tag && strcmp((const char *)tag, "!") != 0 && !is_tag(tag, kind))
-    derror(d, m, "unsupported tag '%s' on a %s", (const char *)tag, kind);
+    derror(d, m, "unsupported tag '%s%s' on a %s", tag_head(tag), tag_tail(tag),
+           kind[0] == 'm' ? "mapping" : "sequence");
 }
 
 static void parse_sequence(dstate *d, int depth) {
@@ -523,9 +537,8 @@ static void parse_mapping(dstate *d, int depth) {
   if (merge_pos >= 0) apply_merges(d, t, kids, keys, merges, merge_pos);
   lua_settop(L, merges - 1);
   if (d->marks) {
-    lconv_mark_array(L);
-    lua_setfield(L, t + 1, "keys");
     lua_pop(L, 1); /* kids, already in rec */
+    lua_setfield(L, t + 1, "keys");
   }
   end_anchor(d, name, NULL, 0);
 }
@@ -547,7 +560,7 @@ static void parse_node(dstate *d, int depth) {
  * for every node; aliases share records, so the count is bounded against alias bombs. */
 static void flatten(dstate *d, int out, const char *path) {
   lua_State *L = d->L;
-  int rec = lua_gettop(L), keys;
+  int rec = lua_gettop(L), keys, kids;
   lua_Integer i;
   static const char *const fields[] = { "line", "col", "key_line", "key_col", NULL };
   const char *const *f;
@@ -572,27 +585,24 @@ static void flatten(dstate *d, int out, const char *path) {
   lua_pushvalue(L, -3);
   lua_rawset(L, out);
   lua_getfield(L, rec, "kids"); /* rec entry keys kids */
-  if (!lua_isnil(L, -1)) {
-    for (i = 1;; i++) {
+  kids = lua_gettop(L);
+  for (i = 1; !lua_isnil(L, kids); i++) {
+    int base = lua_gettop(L);
+    if (!lua_isnil(L, keys)) {
       const char *k;
-      if (!lua_isnil(L, keys)) {
-        if (lua_rawgeti(L, keys, i) == LUA_TNIL) { lua_pop(L, 1); break; }
-        k = lua_tostring(L, -1);
-        lua_pushstring(L, *path ? lua_pushfstring(L, "%s.%s", path, k) : k);
-        lua_remove(L, -2);
-        lua_pushvalue(L, -2);
-        lua_rawget(L, -5); /* ... k childpath childrec */
-      } else {
-        if (lua_rawgeti(L, -1, i) == LUA_TNIL) { lua_pop(L, 1); break; }
-        lua_pushinteger(L, i);
-        if (*path) lua_pushfstring(L, "%s.%I", path, (LUAI_UACINT)i);
-        else lua_pushfstring(L, "%I", (LUAI_UACINT)i);
-        lua_remove(L, -2);
-        lua_insert(L, -2); /* ... rec childpath childrec */
-      }
-      flatten(d, out, lua_tostring(L, -2));
-      lua_pop(L, lua_isnil(L, keys) ? 2 : 3);
+      if (lua_rawgeti(L, keys, i) == LUA_TNIL) break;
+      k = lua_tostring(L, -1);
+      if (*path) lua_pushfstring(L, "%s.%s", path, k); else lua_pushvalue(L, -1);
+      lua_pushvalue(L, base + 1);
+      lua_rawget(L, kids); /* k childpath childrec */
+    } else {
+      if (lua_rawgeti(L, kids, i) == LUA_TNIL) break;
+      if (*path) lua_pushfstring(L, "%s.%I", path, (LUAI_UACINT)i);
+      else lua_pushfstring(L, "%I", (LUAI_UACINT)i);
+      lua_insert(L, -2); /* childpath childrec */
     }
+    if (lua_istable(L, -1)) flatten(d, out, lua_tostring(L, -2));
+    lua_settop(L, base);
   }
   lua_settop(L, rec - 1);
 }
@@ -641,13 +651,17 @@ static int yaml_decode(lua_State *L) {
   int want, status;
   luaL_checkstring(L, 1);
   luaL_optstring(L, 2, "yaml");
+  lua_settop(L, 3);
   want = lua_toboolean(L, 3);
   lua_pushcfunction(L, decode_run);
   lua_pushvalue(L, 1);
   if (lua_isnoneornil(L, 2)) lua_pushliteral(L, "yaml"); else lua_pushvalue(L, 2);
   lua_pushboolean(L, want);
   status = lua_pcall(L, 3, 2, 0);
-  if (status == LUA_OK) return want ? 2 : 1;
+  if (status == LUA_OK) {
+    if (!want) lua_pop(L, 1); /* the padding nil */
+    return want ? 2 : 1;
+  }
   if (status != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
   lua_pushnil(L);
   lua_insert(L, -2);
@@ -792,9 +806,11 @@ static void push_key_text(estate *s, int idx) {
 
 /* Pushes the path of a child (only when ordering): parent "" -> "k", else "parent.k". */
 static int push_child_path(estate *s, int path, int key) {
+  const char *p, *k;
   if (!path) return 0;
-  if (lua_rawlen(s->L, path) == 0) lua_pushvalue(s->L, key);
-  else lua_pushfstring(s->L, "%s.%s", lua_tostring(s->L, path), lua_tostring(s->L, key));
+  p = lua_tostring(s->L, path);
+  k = lua_tostring(s->L, key);
+  if (*p) lua_pushfstring(s->L, "%s.%s", p, k); else lua_pushstring(s->L, k);
   return lua_gettop(s->L);
 }
 
@@ -897,7 +913,7 @@ static void emit_mapping(estate *s, int t, int depth, int path) {
  * 1..n with n > 0; else -1 (a mapping). */
 static lua_Integer sequence_length(estate *s, int t) {
   lua_State *L = s->L;
-  lua_Integer n = 0;
+  lua_Integer n = 0, max = 0;
   if (lua_getmetatable(L, t)) {
     int arr = lua_rawequal(L, -1, s->array_mt);
     lua_pop(L, 1);
@@ -907,9 +923,10 @@ static lua_Integer sequence_length(estate *s, int t) {
   while (lua_next(L, t)) {
     lua_pop(L, 1);
     if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) { lua_pop(L, 1); return -1; }
+    if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
     n++;
   }
-  return n > 0 && (lua_Integer)lua_rawlen(L, t) == n ? n : -1;
+  return n > 0 && max == n ? n : -1;
 }
 
 static void emit_value(estate *s, int idx, int depth, int path) {
@@ -934,8 +951,7 @@ static void emit_value(estate *s, int idx, int depth, int path) {
     return;
   case LUA_TSTRING:
     text = lua_tolstring(L, idx, &n);
-    emit_string(s, text, n);
-    lua_settop(L, idx > lua_gettop(L) ? lua_gettop(L) : lua_gettop(L)); /* repaired copy may stay */
+    emit_string(s, text, n); /* may leave a repaired copy: callers reset the stack */
     return;
   case LUA_TTABLE: break;
   default:
@@ -970,7 +986,7 @@ static int yaml_encode(lua_State *L) {
   yaml_event_t ev;
   int path = 0;
   luaL_checkany(L, 1);
-  luaL_opt(L, luaL_checktype, 2, LUA_TTABLE);
+  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
   s.L = L;
   s.order = 0;
@@ -994,7 +1010,7 @@ static int yaml_encode(lua_State *L) {
   yaml_emitter_set_indent(&s.e->emitter, 2);
   emit(&s, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
   emit(&s, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
-  emit_value(&s, 1, 0, path);
+  emit_value(&s, 1, 1, path); /* the root is level 1, as in decode */
   emit(&s, &ev, yaml_document_end_event_initialize(&ev, 1));
   emit(&s, &ev, yaml_stream_end_event_initialize(&ev));
   if (!yaml_emitter_flush(&s.e->emitter) || s.e->out.failed) return luaL_error(L, "yaml.encode: out of memory");
@@ -1019,11 +1035,9 @@ static const luaL_Reg yaml_funcs[] = {
 
 int luaopen_fluxloop_yaml(lua_State *L); /* the module's only export */
 int luaopen_fluxloop_yaml(lua_State *L) {
-  static const luaL_Reg closers[] = { { "__gc", NULL }, { "__close", NULL }, { NULL, NULL } };
   const char *const mts[] = { PARSER_MT, EMITTER_MT };
   lua_CFunction fns[] = { parser_close, emitter_close };
   int i;
-  (void)closers;
   for (i = 0; i < 2; i++) {
     luaL_newmetatable(L, mts[i]);
     lua_pushcfunction(L, fns[i]);

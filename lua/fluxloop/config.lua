@@ -326,7 +326,7 @@ function Checker:mapping(path, example)
     self:error(path, "expected a mapping (" .. example .. "), got " .. got(v))
     return nil
   end
-  self:scan_keys(path, v)
+  if KNOWN[path] then self:scan_keys(path, v) end
   return v
 end
 

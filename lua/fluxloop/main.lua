@@ -62,11 +62,11 @@ function M.run_experiment(flags)
   local cwd = assert(fs.getcwd())
   local function arg_path(v) return v and util.abspath(v, cwd) or nil end
 
-  local config_path, project_dir = config.locate(arg_path(flags.config), cwd)
+  local config_path, project_dir, display = config.locate(flags.config, cwd)
   if not config_path then return critical(project_dir) end
   add_project_path(project_dir)
 
-  local cfg, warnings = config.load(config_path, project_dir)
+  local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return critical(warnings) end
   for _, w in ipairs(warnings or {}) do
     local notice = w:match("^notice:")
@@ -94,7 +94,7 @@ function M.run_experiment(flags)
   if err then return critical(err) end
   if not flags.quiet then
     say(("[INFO] Done: %d runs, %d succeeded, %d failed. Results: %s")
-      :format(summary.total_traces, summary.successful, summary.failed, util.relpath and util.relpath(dir, cwd) or dir))
+      :format(summary.total_traces, summary.successful, summary.failed, dir))
   end
   return code
 end

@@ -41,6 +41,11 @@ function M.write_json(path, value)
   return M.write_file(path, json.encode(value, { indent = 2 }) .. "\n")
 end
 
+-- Durations keep nanosecond resolution, not binary noise: 0.004122499999999999 -> 0.004122.
+local function ms(x)
+  return math.floor(x * 1e6 + 0.5) / 1e6
+end
+
 -- summary{...} -> the summary.json table (DESIGN "Output" and "Details > Summary").
 function M.summary(s)
   local st = s.stats
@@ -51,9 +56,9 @@ function M.summary(s)
     successful = st.successful,
     failed = st.failed,
     success_rate = total > 0 and st.successful / total or 0,
-    avg_duration_ms = st.mean,
-    duration_ms = { min = st.min, mean = st.mean, p50 = st.p50, p90 = st.p90, p95 = st.p95,
-      p99 = st.p99, max = st.max, stddev = st.stddev },
+    avg_duration_ms = ms(st.mean),
+    duration_ms = { min = ms(st.min), mean = ms(st.mean), p50 = ms(st.p50), p90 = ms(st.p90),
+      p95 = ms(st.p95), p99 = ms(st.p99), max = ms(st.max), stddev = ms(st.stddev) },
     started_at = s.started_at,
     completed_at = s.completed_at,
     iterations = s.iterations,

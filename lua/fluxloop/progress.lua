@@ -1,6 +1,7 @@
 -- progress.lua - the [INFO] lines and the progress bar on stderr.
 -- On a terminal the bar is redrawn in place (at most ten times a second); on a pipe
--- or file a plain line is printed at each tenth of the work, never once per run.
+-- or file a plain line is printed at each tenth of the work (at most one a second, at least
+-- every 30 s, and one at the end), never once per run.
 local clock = require("fluxloop.clock")
 local fs = require("fluxloop.fs")
 
@@ -10,10 +11,11 @@ Progress.__index = Progress
 
 local BAR_WIDTH = 10
 local REDRAW_NS = 100 * 1000000
+local PIPE_MIN_NS = 1000000000 -- a line per tenth of the work, but not more than one a second
 local PIPE_EVERY_NS = 30 * 1000000000
 
 -- new{ quiet = bool, bar = bool (false for --no-progress), stream = file (default io.stderr),
---      tty = bool (default: whether stderr is a terminal) }
+--      tty = bool (default: whether stderr is a terminal), now = clock function (for tests) }
 function M.new(opts)
   opts = opts or {}
   local self = setmetatable({}, Progress)
@@ -21,6 +23,7 @@ function M.new(opts)
   self.quiet = opts.quiet or false
   self.bar = opts.bar ~= false and not self.quiet
   if opts.tty == nil then self.tty = fs.isatty(2) else self.tty = opts.tty end
+  self.now = opts.now or clock.now_ns
   self.total, self.done = 0, 0
   self.drawn = false
   return self
@@ -64,7 +67,7 @@ end
 
 function Progress:start(total)
   self.total = total
-  self.started = clock.now_ns()
+  self.started = self.now()
   self.last_draw = 0
   self.next_tenth = 1
   self.last_line = self.started
@@ -74,7 +77,7 @@ end
 function Progress:update(done)
   self.done = done
   if not self.bar then return end
-  local now = clock.now_ns()
+  local now = self.now()
   if self.tty then
     if now - self.last_draw < REDRAW_NS and done < self.total then return end
     self.last_draw = now
@@ -83,8 +86,9 @@ function Progress:update(done)
     self.drawn = true
   else
     local tenth = self.total > 0 and done * 10 // self.total or 10
-    if tenth >= self.next_tenth or now - self.last_line >= PIPE_EVERY_NS then
-      if tenth >= self.next_tenth then self.next_tenth = tenth + 1 end
+    local since = now - self.last_line
+    if (tenth >= self.next_tenth and since >= PIPE_MIN_NS) or since >= PIPE_EVERY_NS or done == self.total then
+      self.next_tenth = math.max(self.next_tenth, tenth + 1)
       self.last_line = now
       self:write(M.bar_line(done, self.total, (now - self.started) / 1e9))
     end

@@ -104,6 +104,7 @@ end
 function M.abspath(p, base)
   if p:sub(1, 1) ~= "/" then
     base = base or M.getcwd()
+    if base:sub(1, 1) ~= "/" then base = M.getcwd() .. "/" .. base end
     p = base .. "/" .. p
   end
   local out = {}

@@ -15,7 +15,7 @@ describe("critical errors", function()
 
   it("missing config", function()
     dir = P.new()
-    expect_critical(nil, "config file not found: " .. dir .. "/configs/simulation.yaml", true)
+    expect_critical(nil, "config file not found: configs/simulation.yaml", true)
   end)
 
   it("--config naming a missing file", function()
