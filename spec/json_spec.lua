@@ -269,6 +269,12 @@ describe("fluxloop.json.decode", function()
     assert.are.equal('{"a":null,"b":[null,1]}', json.encode(json.decode('{"a":null,"b":[null,1]}')))
   end)
 
+  it("shares null and the array marker with fluxloop.yaml", function()
+    local yaml = require("fluxloop.yaml")
+    assert.are.equal(json.null, yaml.null)
+    assert.are.equal(json.array_mt, getmetatable(yaml.decode("[]")))
+  end)
+
   it("marks arrays so that empty ones stay arrays", function()
     assert.are.equal(json.array_mt, getmetatable(json.decode("[]")))
     assert.are.equal(json.array_mt, getmetatable(json.decode("[[1]]")[1]))

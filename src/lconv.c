@@ -799,7 +799,7 @@ int lconv_decode_json(lua_State *L, const char *text, size_t len, const char *na
     if (d.p < end) { /* something after the value */
       dec_fail(&d, DEC_SYNTAX, d.p);
     } else if (!valid) { /* never seen: the walker is the stricter of the two */
-      if (parse_end < text || parse_end > end) parse_end = text;
+      if (parse_end == NULL || parse_end < text || parse_end > end) parse_end = text;
       dec_fail(&d, DEC_SYNTAX, parse_end);
     } else {
       lua_replace(L, base + 1); /* the value takes the metatable's slot */

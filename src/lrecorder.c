@@ -50,11 +50,36 @@ typedef struct recorder {
   int64_t wall_start, mono_start, mono_end;
   int64_t last_flush;
   int closed;
+  /* Set while a method appends text. The encoder can raise (a __tostring that fails,
+   * out of memory) past our own clean-up; the next call then cuts the half-written
+   * text off at these marks, so no partial line ever reaches a file. */
+  int pending;
+  size_t line_mark[F_COUNT];
+  size_t arena_mark, nobs_mark;
 } recorder;
+
+static void begin_append(recorder *r) {
+  for (int i = 0; i < F_COUNT; i++) r->line_mark[i] = r->files[i].buf.len;
+  r->arena_mark = r->arena.len;
+  r->nobs_mark = r->nobs;
+  r->pending = 1;
+}
+
+static void rollback(recorder *r) {
+  for (int i = 0; i < F_COUNT; i++) {
+    r->files[i].buf.len = r->line_mark[i];
+    r->files[i].buf.failed = 0;
+  }
+  r->arena.len = r->arena_mark;
+  r->arena.failed = 0;
+  r->nobs = r->nobs_mark;
+  r->pending = 0;
+}
 
 static recorder *check_recorder(lua_State *L) {
   recorder *r = luaL_checkudata(L, 1, RECORDER_MT);
   if (r->closed) luaL_error(L, "attempt to use a closed recorder");
+  if (r->pending) rollback(r);
   return r;
 }
 
@@ -254,9 +279,8 @@ static void put_obs_head(recorder *r, buf_t *b, size_t n, int parent, const char
 }
 
 /* Raises the encoder's message after undoing a half-written observation. */
-static int obs_fail(lua_State *L, recorder *r, size_t arena_len) {
-  r->nobs--;
-  r->arena.len = arena_len;
+static int obs_fail(lua_State *L, recorder *r) {
+  rollback(r);
   return lua_error(L);
 }
 
@@ -264,24 +288,27 @@ static int obs_fail(lua_State *L, recorder *r, size_t arena_len) {
  * Records a finished observation (an event, or a call the agent timed itself). */
 static int recorder_observe(lua_State *L) {
   recorder *r = check_recorder(L);
-  size_t tlen, mark = r->arena.len;
+  size_t tlen;
   const char *type = luaL_optlstring(L, 2, "event", &tlen);
   double ms = luaL_optnumber(L, 7, 0);
-  obs_slot *s = new_slot(L, r);
+  obs_slot *s;
+  begin_append(r);
+  s = new_slot(L, r);
   buf_t *b = &r->arena;
   s->head_off = b->len;
   put_obs_head(r, b, r->nobs, s->parent, type, tlen, L, 3, clock_wall_ns());
   PUT_LIT(b, ",\"duration_ms\":");
   put_ms(b, ms);
   PUT_LIT(b, ",\"input\":");
-  if (put_value(L, 4, b) != 0) return obs_fail(L, r, mark);
+  if (put_value(L, 4, b) != 0) return obs_fail(L, r);
   PUT_LIT(b, ",\"output\":");
-  if (put_value(L, 5, b) != 0) return obs_fail(L, r, mark);
+  if (put_value(L, 5, b) != 0) return obs_fail(L, r);
   PUT_LIT(b, ",\"metadata\":");
-  if (put_value(L, 6, b) != 0) return obs_fail(L, r, mark);
+  if (put_value(L, 6, b) != 0) return obs_fail(L, r);
   buf_putc(b, '}');
   s->head_len = b->len - s->head_off;
-  if (b->failed) return luaL_error(L, "not enough memory");
+  if (b->failed) { rollback(r); return luaL_error(L, "not enough memory"); }
+  r->pending = 0;
   lua_pushfstring(L, "%s.%d", r->trace_id, (int)r->nobs);
   return 1;
 }
@@ -289,17 +316,20 @@ static int recorder_observe(lua_State *L) {
 /* span_open(type, name, input) -> slot: starts a timed observation; later ones nest under it. */
 static int recorder_span_open(lua_State *L) {
   recorder *r = check_recorder(L);
-  size_t tlen, mark = r->arena.len;
+  size_t tlen;
   const char *type = luaL_optlstring(L, 2, "span", &tlen);
-  obs_slot *s = new_slot(L, r);
+  obs_slot *s;
+  begin_append(r);
+  s = new_slot(L, r);
   buf_t *b = &r->arena;
   s->head_off = b->len;
   put_obs_head(r, b, r->nobs, s->parent, type, tlen, L, 3, clock_wall_ns());
   s->head_len = b->len - s->head_off;
   s->input_off = b->len;
-  if (put_value(L, 4, b) != 0) return obs_fail(L, r, mark);
+  if (put_value(L, 4, b) != 0) return obs_fail(L, r);
   s->input_len = b->len - s->input_off;
-  if (b->failed) return luaL_error(L, "not enough memory");
+  if (b->failed) { rollback(r); return luaL_error(L, "not enough memory"); }
+  r->pending = 0;
   s->open = 1;
   s->mono_start = clock_mono_ns();
   r->open_top = (int)(r->nobs - 1);
@@ -347,6 +377,7 @@ static int recorder_span_close(lua_State *L) {
   s = &r->obs[slot - 1];
   luaL_argcheck(L, s->open, 2, "span already closed");
   lua_settop(L, 5); /* self, slot, output, error, metadata */
+  begin_append(r);
   if (close_slot(L, r, s, now, 3, 4, 5) != 0) {
     /* The output cannot be stored: close with the encoder's message (slot 6) as the
      * span's error and no output or metadata, then raise that message. */
@@ -356,9 +387,11 @@ static int recorder_span_close(lua_State *L) {
     lua_pushnil(L);
     lua_replace(L, 5);
     close_slot(L, r, s, now, 3, 4, 5);
+    r->pending = 0;
     r->open_top = s->parent;
     return lua_error(L);
   }
+  r->pending = 0;
   r->open_top = s->parent;
   return 0;
 }
@@ -440,7 +473,6 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
 static int recorder_write(lua_State *L) {
   recorder *r = check_recorder(L);
   buf_t *sum = &r->files[F_SUMMARY].buf, *tr = &r->files[F_TRACES].buf, *ob = &r->files[F_OBSERVATIONS].buf;
-  size_t mark[F_COUNT] = { sum->len, tr->len, ob->len };
   size_t in_off, in_len, out_off, out_len, tid_len;
   const char *tid;
   int success, top;
@@ -448,6 +480,7 @@ static int recorder_write(lua_State *L) {
   int64_t mono_end = r->mono_end ? r->mono_end : clock_mono_ns();
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
+  begin_append(r);
 
   buf_reset(&r->scratch);
   if (scratch_value(L, r, "input", &in_off, &in_len) != 0) goto encode_error;
@@ -455,7 +488,7 @@ static int recorder_write(lua_State *L) {
 
   field(L, "trace_id"); /* 3 */
   tid = lua_tolstring(L, 3, &tid_len);
-  if (tid == NULL) return luaL_error(L, "trace.trace_id must be a string");
+  if (tid == NULL) { rollback(r); return luaL_error(L, "trace.trace_id must be a string"); }
   field(L, "success"); /* 4 */
   success = lua_toboolean(L, 4);
   field(L, "duration_ms"); /* 5 */
@@ -527,6 +560,7 @@ static int recorder_write(lua_State *L) {
     lua_pushliteral(L, "not enough memory for run statistics");
     goto encode_error;
   }
+  r->pending = 0;
   r->nobs = 0;
   if (sum->len >= FLUSH_BYTES || tr->len >= FLUSH_BYTES || ob->len >= FLUSH_BYTES ||
       mono_end - r->last_flush >= FLUSH_NS)
@@ -536,9 +570,7 @@ static int recorder_write(lua_State *L) {
 
 encode_error:
   /* Undo the partial lines; the message from the encoder is on top of the stack. */
-  sum->len = mark[F_SUMMARY]; sum->failed = 0;
-  tr->len = mark[F_TRACES]; tr->failed = 0;
-  ob->len = mark[F_OBSERVATIONS]; ob->failed = 0;
+  rollback(r);
   return lua_error(L);
 }
 

@@ -873,11 +873,11 @@ static void emit_mapping(estate *s, int t, int depth, int path) {
   if (s->order && path) { /* order[path].keys first */
     if (lua_getfield(L, s->order, lua_tostring(L, path)) == LUA_TTABLE &&
         lua_getfield(L, -1, "keys") == LUA_TTABLE) {
-      int keys = lua_gettop(L);
+      int keys = lua_gettop(L), known;
       for (i = 1; lua_rawgeti(L, keys, i) != LUA_TNIL; i++) {
         if (lua_type(L, -1) == LUA_TSTRING) {
           lua_pushvalue(L, -1);
-          int known = lua_rawget(L, kmap) != LUA_TNIL;
+          known = lua_rawget(L, kmap) != LUA_TNIL;
           lua_pushvalue(L, -2);
           known = known && lua_rawget(L, seen) == LUA_TNIL;
           lua_pop(L, 2);
