@@ -62,6 +62,18 @@ function M.class(rec)
     return finish_span(slot, pcall(fn, ...))
   end
 
+  -- The two halves of span(), for code that cannot pass a function (native agents):
+  -- ctx:span_open(type, name, input) -> slot; ctx:span_close(slot, output, error_message).
+  function Ctx:span_open(t, name, input)
+    t = t or "span"
+    check_type("span_open", t)
+    return rec:span_open(t, name, input)
+  end
+
+  function Ctx:span_close(slot, out, err)
+    rec:span_close(slot, out, err, nil)
+  end
+
   return Ctx
 end
 

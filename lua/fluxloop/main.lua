@@ -83,7 +83,7 @@ function M.run_experiment(flags)
   local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
   if not entries then return critical(ierr) end
 
-  local agent, info = require("fluxloop.target").resolve(cfg.runner.target)
+  local agent, info = require("fluxloop.target").resolve(cfg.runner.target, { project_dir = project_dir })
   if not agent then return critical(info) end
 
   local code, summary, dir, err = require("fluxloop.run").experiment({

@@ -38,9 +38,10 @@ local function load_module(spec, module)
   return mod, path
 end
 
--- resolve(spec) -> agent(input, ctx), info | nil, message
+-- resolve(spec [, opts]) -> agent(input, ctx), info | nil, message
 -- info = { spec, module, path, name } where name is the last module component.
-function M.resolve(spec)
+-- opts.project_dir: where relative library paths of native targets start.
+function M.resolve(spec, opts)
   if type(spec) ~= "string" or spec == "" then
     return nil, "runner.target is missing; set it to \"module.path:function\" (for example examples.my_agent:run)"
   end

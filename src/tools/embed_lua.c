@@ -3,11 +3,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* "lua/fluxloop/run.lua" -> "fluxloop.run" */
+/* "lua/fluxloop/run.lua" -> "fluxloop.run"; "lua/fluxloop/init.lua" -> "fluxloop" */
 static void module_name(const char *path, char *out, size_t cap) {
   const char *p = strncmp(path, "lua/", 4) == 0 ? path + 4 : path;
   size_t n = strlen(p);
   if (n > 4 && strcmp(p + n - 4, ".lua") == 0) n -= 4;
+  if (n > 5 && strncmp(p + n - 5, "/init", 5) == 0) n -= 5; /* "fluxloop/init.lua" is "fluxloop" */
   if (n >= cap) n = cap - 1;
   for (size_t i = 0; i < n; i++) out[i] = p[i] == '/' ? '.' : p[i];
   out[n] = '\0';
