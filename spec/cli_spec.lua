@@ -9,7 +9,7 @@ describe("cli.parse commands", function()
   it("parses run experiment with no flags and defaults", function()
     local cmd = assert(run())
     assert.equal("run_experiment", cmd.command)
-    assert.same({ lua_path = {}, isolate = false, quiet = false, no_progress = false }, cmd.flags)
+    assert.same({ lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false }, cmd.flags)
   end)
 
   it("parses --version, -V and -v", function()
@@ -80,10 +80,17 @@ describe("cli.parse run experiment flags", function()
       iterations = 20, inputs = "my-inputs.yaml", output_dir = "out", name = "baseline-test",
       config = "configs/other.yaml", parallel = 4, timeout_ms = 30000, isolate = true,
       hooks = "hooks.lua", script = "main.lua", lua_path = { "lib", "vendor" },
-      resume = "exp/a", quiet = true, no_progress = true,
+      resume = "exp/a", quiet = true, no_progress = true, script_args = {},
     }, cmd.flags)
     cmd = assert(run("--retry-failed", "exp/b"))
     assert.equal("exp/b", cmd.flags.retry_failed)
+  end)
+
+  it("passes the arguments after -- to a --script, and refuses them without one", function()
+    assert.same({ "a", "--b" }, run("--script", "s.lua", "--", "a", "--b").flags.script_args)
+    local cmd, err = run("--", "a")
+    assert.is_nil(cmd)
+    assert.truthy(err:find("arguments after -- are for a --script", 1, true))
   end)
 
   it("keeps the last value of a repeated flag", function()

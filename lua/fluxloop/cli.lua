@@ -86,7 +86,8 @@ Options:
   --isolate           Run agents in forked worker processes, so a crash fails only
                       that run (runner.isolation: process).
   --hooks FILE        Lua hooks file (filter_input, transform_input, before_run, ...).
-  --script FILE       Run your own Lua orchestration instead of the default one.
+  --script FILE       Run your own Lua orchestration instead of the default one;
+                      arguments after `--` are passed to it.
   --lua-path DIR      Look for Lua modules in DIR first (repeatable).
   --resume DIR        Finish an interrupted experiment in its results folder DIR.
   --retry-failed DIR  Run the failed traces of results folder DIR again, in place.
@@ -130,8 +131,9 @@ local function suggest(word, candidates)
 end
 
 local function new_flags()
-  return { lua_path = {}, isolate = false, quiet = false, no_progress = false }
+  return { lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false }
 end
+
 
 local function parse_int(name, value, min)
   local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
@@ -160,7 +162,11 @@ local function parse_experiment(argv, i)
     local arg = argv[i]
     i = i + 1
     if arg == "--" then
-      if i <= n then return nil, "unexpected argument '" .. argv[i] .. "'" .. SEE_RUN end
+      -- What follows `--` belongs to a --script: it gets them as flags.script_args.
+      if i <= n and not flags.script then
+        return nil, "unexpected argument '" .. argv[i] .. "' (arguments after -- are for a --script)" .. SEE_RUN
+      end
+      for j = i, n do flags.script_args[#flags.script_args + 1] = argv[j] end
       break
     end
     if arg:sub(1, 1) ~= "-" or arg == "-" then
@@ -218,6 +224,10 @@ function M.parse(argv)
       short_v = true
     elseif arg == "--help" or arg == "-h" then
       help = true
+    elseif arg == "--lua-path" and argv[i + 1] then
+      i = i + 1 -- the host has put it on package.path already (see --version -v)
+    elseif arg:sub(1, 11) == "--lua-path=" then
+      -- likewise
     else
       return nil, "unknown option '" .. arg .. "'"
         .. suggest(arg, { "--version", "--help" }) .. "; see 'fluxloop --help'"

@@ -25,7 +25,7 @@ end
 
 -- Features the command line names that later versions bring; refusing them beats
 -- silently running something else than was asked for.
-local UNBUILT_FLAGS = { "hooks", "script", "resume", "retry_failed", "isolate" }
+local UNBUILT_FLAGS = { "resume", "retry_failed", "isolate" }
 
 local function refuse_unbuilt(flags, cfg, p)
   for _, f in ipairs(UNBUILT_FLAGS) do
@@ -33,7 +33,6 @@ local function refuse_unbuilt(flags, cfg, p)
       return ("--%s is not available in fluxloop %s yet"):format(f:gsub("_", "-"), require("fluxloop.host").version)
     end
   end
-  if cfg.hooks then return "hooks: Lua hooks are not available in this version yet; remove the key to run" end
   if cfg.replay_args and cfg.replay_args.enabled then
     return "replay_args.enabled: argument replay is not available in this version yet; set it to false to run"
   end
@@ -52,7 +51,17 @@ local function experiment_name(flags, cfg, info)
   return flags.name or cfg.name or (info and info.name) or "experiment"
 end
 
-function M.run_experiment(flags)
+local function print_warnings(warnings, quiet)
+  for _, w in ipairs(warnings or {}) do
+    local notice = w:match("^notice:")
+    if not (notice and quiet) then say(notice and "fluxloop: " .. w or w) end
+  end
+end
+
+-- prepare(flags) -> exp | nil, message
+-- Everything that can fail before a run: config, overrides, inputs, hooks, target.
+-- exp is what fluxloop.run.experiment takes; a --script may change it before running.
+function M.prepare(flags)
   local fs = require("fluxloop.fs")
   local util = require("fluxloop.util")
   local config = require("fluxloop.config")
@@ -63,34 +72,47 @@ function M.run_experiment(flags)
   local function arg_path(v) return v and util.abspath(v, cwd) or nil end
 
   local config_path, project_dir, display = config.locate(flags.config, cwd)
-  if not config_path then return critical(project_dir) end
+  if not config_path then return nil, project_dir end
   add_project_path(project_dir)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
-  if not cfg then return critical(warnings) end
-  for _, w in ipairs(warnings or {}) do
-    local notice = w:match("^notice:")
-    if not (notice and flags.quiet) then say(notice and "fluxloop: " .. w or w) end
-  end
+  if not cfg then return nil, warnings end
+  print_warnings(warnings, flags.quiet)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
-    name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms,
+    name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
   })
   local refusal = refuse_unbuilt(flags, cfg, p)
-  if refusal then return critical(refusal) end
+  if refusal then return nil, refusal end
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
   local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
-  if not entries then return critical(ierr) end
+  if not entries then return nil, ierr end
+
+  local hooks, dropped = nil, 0
+  local hooks_file = arg_path(flags.hooks) or cfg.hooks
+  if hooks_file then
+    local hooks_mod = require("fluxloop.hooks")
+    local hwarnings
+    hooks, hwarnings = hooks_mod.load(hooks_file, flags.hooks or hooks_file)
+    if not hooks then return nil, hwarnings end
+    print_warnings(hwarnings, flags.quiet)
+    entries, dropped = hooks_mod.filter(hooks, entries)
+    if not entries then return nil, dropped end
+  end
 
   local agent, info = require("fluxloop.target").resolve(cfg.runner.target, { project_dir = project_dir })
-  if not agent then return critical(info) end
+  if not agent then return nil, info end
 
-  local code, summary, dir, err = require("fluxloop.run").experiment({
-    cfg = cfg, entries = entries, agent = agent, target = info, progress = p,
-    name = experiment_name(flags, cfg, info), inputs_file = inputs_file,
-    config_snapshot = config.snapshot(cfg),
-  })
+  return {
+    cfg = cfg, entries = entries, agent = agent, target = info, progress = p, hooks = hooks,
+    inputs_dropped = dropped, name = experiment_name(flags, cfg, info), inputs_file = inputs_file,
+    config_snapshot = config.snapshot(cfg), flags = flags, cwd = cwd,
+  }
+end
+
+-- finish(code, summary, dir, err, flags) -> exit status: prints the closing line.
+function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
     say(("[INFO] Done: %d runs, %d succeeded, %d failed. Results: %s")
@@ -99,12 +121,41 @@ function M.run_experiment(flags)
   return code
 end
 
+function M.run_experiment(flags)
+  local exp, err = M.prepare(flags)
+  if not exp then return critical(err) end
+  local code, summary, dir, rerr = require("fluxloop.run").experiment(exp)
+  return M.finish(code, summary, dir, rerr, flags)
+end
+
+-- run_script(flags) -> exit status. The script is called with the parsed flags (its own
+-- arguments, after `--`, in flags.script_args); its returned integer is the exit status.
+function M.run_script(flags)
+  local path = flags.script
+  local chunk, err = loadfile(path, "t")
+  if not chunk then
+    local f = io.open(path, "rb")
+    if not f then return critical(("script not found: %s (check --script)"):format(path)) end
+    f:close()
+    return critical(("script %s does not compile: %s"):format(path, err))
+  end
+  local ok, result = xpcall(chunk, debug.traceback, flags)
+  if not ok then
+    say("fluxloop: script ", path, " failed: ", result)
+    return 1
+  end
+  return math.type(result) == "integer" and result or 0
+end
+
 local function version_text(verbose)
   local host = require("fluxloop.host")
   local lines = { ("fluxloop %s (%s)"):format(host.version, _VERSION) }
   if verbose then
+    -- The same order as a run from this folder: --lua-path, FLUXLOOP_LUA_PATH, ./lua, embedded.
+    local prefix = package.fluxloop_user_path or ""
+    local search = prefix .. "lua/?.lua;lua/?/init.lua;" .. package.path:sub(#prefix + 1)
     for _, name in ipairs(host.embedded_modules()) do
-      local path = package.searchpath(name, package.path)
+      local path = package.searchpath(name, search)
       lines[#lines + 1] = ("  %-22s %s"):format(name, path or "(embedded)")
     end
   end
@@ -126,6 +177,7 @@ function M.main(argv)
     io.stdout:write(version_text(cmd.verbose))
     return 0
   end
+  if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)
 end
 

@@ -1,0 +1,108 @@
+-- hooks.lua - loads a Lua hooks file and applies its input hooks (DESIGN "Hooks (Lua)").
+-- Per-run hooks (before_run, after_run, replay_args) are called by fluxloop.run, and only
+-- when the file defines them: with no hooks, no hook call happens per run.
+local util = require("fluxloop.util")
+
+local M = {}
+
+M.NAMES = { "filter_input", "filter_inputs", "transform_input", "before_experiment",
+  "after_experiment", "before_run", "after_run", "replay_args" }
+local KNOWN = {}
+for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
+
+-- load(path, display) -> hooks, warnings | nil, message
+-- hooks = { file = display, <name> = function, ... } with only the functions the file defines.
+function M.load(path, display)
+  display = display or path
+  local f = io.open(path, "rb")
+  if not f then
+    return nil, ("hooks file not found: %s (check `hooks:` in the config or --hooks)"):format(display)
+  end
+  local text = f:read("a")
+  f:close()
+  local chunk, err = load(text, "@" .. display, "t")
+  if not chunk then return nil, ("hooks file %s does not compile: %s"):format(display, err) end
+  local ok, result = xpcall(chunk, debug.traceback)
+  if not ok then return nil, ("hooks file %s failed while loading: %s"):format(display, result) end
+  if type(result) ~= "table" then
+    return nil, ("hooks file %s must return a table of functions (it returned a %s); end it with `return { filter_input = ..., }`")
+      :format(display, type(result))
+  end
+  local hooks, warnings = { file = display }, {}
+  for name, fn in pairs(result) do
+    if type(name) ~= "string" or not KNOWN[name] then
+      local near = type(name) == "string" and util.closest(name, M.NAMES)
+      warnings[#warnings + 1] = ("%s: warning: unknown hook '%s'%s; hooks are: %s"):format(display, tostring(name),
+        near and (" (did you mean '" .. near .. "'?)") or "", table.concat(M.NAMES, ", "))
+    elseif type(fn) ~= "function" then
+      return nil, ("%s: hook '%s' must be a function, not a %s"):format(display, name, type(fn))
+    else
+      hooks[name] = fn
+    end
+  end
+  table.sort(warnings)
+  return hooks, warnings
+end
+
+-- call(hooks, name, ...) -> true, results... | false, message
+-- Calls a hook in protected mode; the message names the hook and where it failed.
+function M.call(hooks, name, ...)
+  local function pack(ok, ...)
+    if ok then return true, ... end
+    return false, ("hook '%s' (%s) failed: %s"):format(name, hooks.file, (...))
+  end
+  return pack(xpcall(hooks[name], debug.traceback, ...))
+end
+
+local function is_entry(v)
+  return type(v) == "table" and v.input ~= nil and v.input ~= require("fluxloop.json").null
+end
+
+-- filter(hooks, entries) -> kept, dropped | nil, message
+-- Applies filter_input, then filter_inputs, then transform_input, as DESIGN's table says.
+function M.filter(hooks, entries)
+  local kept = entries
+  if hooks.filter_input then
+    kept = {}
+    for i, entry in ipairs(entries) do
+      local ok, keep = M.call(hooks, "filter_input", entry, i)
+      if not ok then return nil, keep end
+      if type(keep) ~= "boolean" then
+        return nil, ("hook 'filter_input' (%s) returned a %s for entry %d; return true to keep the entry or false to drop it")
+          :format(hooks.file, type(keep), i)
+      end
+      if keep then kept[#kept + 1] = entry end
+    end
+  end
+  if hooks.filter_inputs then
+    local ok, list = M.call(hooks, "filter_inputs", kept)
+    if not ok then return nil, list end
+    if type(list) ~= "table" then
+      return nil, ("hook 'filter_inputs' (%s) returned a %s; return a list of input entries")
+        :format(hooks.file, type(list))
+    end
+    for i, entry in ipairs(list) do
+      if not is_entry(entry) then
+        return nil, ("hook 'filter_inputs' (%s) returned a list whose item %d is not an input entry (a table with an 'input')")
+          :format(hooks.file, i)
+      end
+    end
+    kept = list
+  end
+  if hooks.transform_input then
+    local out = {}
+    for i, entry in ipairs(kept) do
+      local ok, changed = M.call(hooks, "transform_input", entry)
+      if not ok then return nil, changed end
+      if not is_entry(changed) then
+        return nil, ("hook 'transform_input' (%s) returned a %s for entry %d; return the entry (a table with an 'input')")
+          :format(hooks.file, type(changed), i)
+      end
+      out[i] = changed
+    end
+    kept = out
+  end
+  return kept, math.max(0, #entries - #kept)
+end
+
+return M
