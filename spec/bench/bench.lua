@@ -81,6 +81,18 @@ do
   P.remove(dir)
 end
 
+-- 2b. Hooks: a trivial after_run hook against none, 100 x 1000 each.
+do
+  local dir = project(1000)
+  P.write(dir, "hooks/noop.lua", "return { after_run = function(run, trace) trace.metadata.ok = true end }")
+  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
+  local _, _, hooked = measure(dir, "run experiment --quiet --hooks hooks/noop.lua", "hooked")
+  local a, b = plain.total_traces / loop_seconds(plain), hooked.total_traces / loop_seconds(hooked)
+  print(("  no hooks / trivial after_run hook:  %8.0f / %.0f traces/s (hooked keeps %.0f%%; target >= 75%%)")
+    :format(a, b, 100 * b / a))
+  P.remove(dir)
+end
+
 -- 3. Memory at a million traces: 100 inputs x 10,000 iterations.
 if os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)
