@@ -27,7 +27,7 @@ static inline int buf_reserve(buf_t *b, size_t extra) {
 }
 
 static inline void buf_put(buf_t *b, const void *s, size_t n) {
-  if (buf_reserve(b, n) != 0) return;
+  if (n == 0 || buf_reserve(b, n) != 0) return; /* s may be NULL when n is 0 */
   memcpy(b->data + b->len, s, n);
   b->len += n;
 }

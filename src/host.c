@@ -115,6 +115,9 @@ static void set_user_path(lua_State *L, int argc, char **argv) {
 }
 
 void host_open(lua_State *L, int argc, char **argv) {
+  /* Lua leaves the main thread's extra space uninitialised; fluxloop.guard keeps its
+   * per-state pointer there (and coroutines copy it). */
+  *(void **)lua_getextraspace(L) = NULL;
   luaL_openlibs(L);
   preload_c_modules(L);
   install_embedded_searcher(L);

@@ -3,6 +3,10 @@
 #include <lua.h>
 
 #include "clock.h"
+#include "guard.h"
+
+/* Sleeps are cut into slices so Ctrl-C and a run's time limit end them promptly. */
+#define SLEEP_SLICE_NS (50 * 1000000LL)
 
 /* now_ns() -> integer nanoseconds of the monotonic clock (for durations). */
 static int clock_now_ns(lua_State *L) {
@@ -32,11 +36,28 @@ static int clock_local_stamp(lua_State *L) {
   return 1;
 }
 
-/* sleep(ms): blocks this worker for ms milliseconds. */
+/* sleep(ms): blocks this worker (other workers go on) for ms milliseconds. Inside an agent
+ * call with a time limit (fluxloop.guard), it ends the run when the limit passes. */
 static int clock_sleep(lua_State *L) {
   lua_Number ms = luaL_checknumber(L, 1);
+  guard_state *g = *(guard_state **)lua_getextraspace(L);
+  int64_t now = clock_mono_ns(), end;
   luaL_argcheck(L, ms >= 0, 1, "expected milliseconds >= 0");
-  clock_sleep_ms((double)ms);
+  end = now + (int64_t)(ms * 1e6);
+  for (;;) {
+    int64_t slice;
+    int why = guard_expired(g, now);
+    if (why) {
+      g->fired = why;
+      return luaL_error(L, "%s", why == GUARD_TIMEOUT ? "run timed out" : "run interrupted");
+    }
+    if (now >= end) break;
+    slice = end - now;
+    if (slice > SLEEP_SLICE_NS) slice = SLEEP_SLICE_NS;
+    if (g && g->armed && g->deadline && g->deadline - now < slice) slice = g->deadline - now;
+    clock_sleep_ms((double)slice / 1e6);
+    now = clock_mono_ns();
+  }
   return 0;
 }
 

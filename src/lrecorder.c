@@ -1,5 +1,6 @@
-/* lrecorder.c - the fluxloop.recorder module: times runs, collects observations and streams
- * trace_summary.jsonl, traces.jsonl and observations.jsonl, one whole line per record. */
+/* lrecorder.c - the fluxloop.recorder module: times runs, collects observations and encodes
+ * each trace's lines for trace_summary.jsonl, traces.jsonl and observations.jsonl, which a
+ * sink (sink.c) writes in trace order. One recorder per Lua state; workers share a sink. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -9,21 +10,15 @@
 
 #include "buf.h"
 #include "clock.h"
-#include "jsonl.h"
 #include "lconv.h"
+#include "sink.h"
 #include "stats.h"
 
 #define RECORDER_MT "fluxloop.Recorder"
-/* Lines are written when a buffer holds this much, or FLUSH_NS after the last write,
- * so a crash loses at most a fraction of a second of finished runs. */
-#define FLUSH_BYTES (64 * 1024)
-#define FLUSH_NS (100 * 1000000LL)
 #define TRACE_ID_MAX 128
 
-enum { F_SUMMARY, F_TRACES, F_OBSERVATIONS, F_COUNT };
-static const char *const file_names[F_COUNT] = {
-  "trace_summary.jsonl", "traces.jsonl", "observations.jsonl"
-};
+enum { F_SUMMARY = SINK_SUMMARY, F_TRACES = SINK_TRACES, F_OBSERVATIONS = SINK_OBSERVATIONS,
+       F_COUNT = SINK_FILES };
 
 /* One observation of the current trace. Its JSON text lives in the arena as a head
  * (written when it starts) and a tail (written when it ends). */
@@ -37,9 +32,9 @@ typedef struct obs_slot {
 } obs_slot;
 
 typedef struct recorder {
-  jsonl_file files[F_COUNT];
-  char *paths[F_COUNT];
-  stats_t stats;
+  sink_t *sink;
+  int owns_sink;      /* open() made it; attach() borrows the opener's */
+  buf_t lines[F_COUNT]; /* the lines of the trace being written */
   buf_t arena;        /* observation text of the current trace */
   buf_t scratch;      /* input and output JSON of the trace being written */
   obs_slot *obs;
@@ -48,28 +43,23 @@ typedef struct recorder {
   char trace_id[TRACE_ID_MAX];
   size_t trace_id_len;
   int64_t wall_start, mono_start, mono_end;
-  int64_t last_flush;
+  int64_t next_k;     /* trace number used when a trace names none */
   int closed;
-  /* Set while a method appends text. The encoder can raise (a __tostring that fails,
-   * out of memory) past our own clean-up; the next call then cuts the half-written
-   * text off at these marks, so no partial line ever reaches a file. */
+  /* Set while a method appends observation text. The encoder can raise (a __tostring
+   * that fails, out of memory) past our own clean-up; the next call then cuts the
+   * half-written text off at these marks, so nothing partial reaches a file. */
   int pending;
-  size_t line_mark[F_COUNT];
   size_t arena_mark, nobs_mark;
 } recorder;
 
 static void begin_append(recorder *r) {
-  for (int i = 0; i < F_COUNT; i++) r->line_mark[i] = r->files[i].buf.len;
   r->arena_mark = r->arena.len;
   r->nobs_mark = r->nobs;
   r->pending = 1;
 }
 
 static void rollback(recorder *r) {
-  for (int i = 0; i < F_COUNT; i++) {
-    r->files[i].buf.len = r->line_mark[i];
-    r->files[i].buf.failed = 0;
-  }
+  for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   r->arena.len = r->arena_mark;
   r->arena.failed = 0;
   r->nobs = r->nobs_mark;
@@ -86,9 +76,16 @@ static recorder *check_recorder(lua_State *L) {
 /* Pushes fail, "path: strerror(err)", "ECODE". */
 static int push_io_error(lua_State *L, const char *path, int err) {
   luaL_pushfail(L);
-  lua_pushfstring(L, "%s: %s", path, strerror(err));
-  lua_pushstring(L, err == ENOSPC ? "ENOSPC" : err == EDQUOT ? "EDQUOT" : err == EFBIG ? "EFBIG" : "EIO");
+  lua_pushfstring(L, "%s: %s", path ? path : "trace files", strerror(err));
+  lua_pushstring(L, err == ENOSPC ? "ENOSPC" : err == EDQUOT ? "EDQUOT" : err == EFBIG ? "EFBIG"
+                    : err == ENOMEM ? "ENOMEM" : "EIO");
   return 3;
+}
+
+static int push_sink_error(lua_State *L, recorder *r) {
+  const char *path;
+  int err = sink_error(r->sink, &path);
+  return push_io_error(L, path, err ? err : EIO);
 }
 
 /* ---- number and string formatting ------------------------------------- */
@@ -124,91 +121,101 @@ static int put_value(lua_State *L, int idx, buf_t *b) {
 
 /* ---- open / close ----------------------------------------------------- */
 
-static int recorder_close_files(recorder *r, int *err_index) {
+/* Releases the recorder once; the owner also closes the sink (flushing it). */
+static int recorder_release(recorder *r) {
   int rc = 0;
-  /* Observations first, trace summaries last: a summary line implies the rest are on disk. */
-  for (int i = F_COUNT - 1; i >= 0; i--) {
-    if (jsonl_close(&r->files[i]) != 0 && rc == 0) { rc = -1; *err_index = i; }
-  }
-  return rc;
-}
-
-static void recorder_release(recorder *r) {
-  int ignored;
-  if (r->closed) return;
+  if (r->closed) return 0;
   r->closed = 1;
-  recorder_close_files(r, &ignored);
-  for (int i = 0; i < F_COUNT; i++) { free(r->paths[i]); r->paths[i] = NULL; }
-  stats_free(&r->stats);
+  if (r->owns_sink && r->sink) {
+    rc = sink_close(r->sink);
+  }
+  for (int i = 0; i < F_COUNT; i++) buf_free(&r->lines[i]);
   buf_free(&r->arena);
   buf_free(&r->scratch);
   free(r->obs);
   r->obs = NULL;
+  return rc;
+}
+
+static void recorder_free_sink(recorder *r) {
+  sink_release(r->sink);
+  r->sink = NULL;
 }
 
 /* __gc and __close: releases everything once, flushing what is buffered. */
 static int recorder_gc(lua_State *L) {
-  recorder_release(luaL_checkudata(L, 1, RECORDER_MT));
+  recorder *r = luaL_checkudata(L, 1, RECORDER_MT);
+  recorder_release(r);
+  recorder_free_sink(r);
   return 0;
 }
 
-/* close() -> true | fail, msg, code: flushes, fsyncs and closes the three files. */
+/* close() -> true | fail, msg, code: the owner writes what is held, fsyncs and closes the files. */
 static int recorder_close(lua_State *L) {
   recorder *r = check_recorder(L);
-  int bad = 0;
-  if (recorder_close_files(r, &bad) != 0) {
-    int n = push_io_error(L, r->paths[bad], r->files[bad].err);
-    recorder_release(r);
-    return n;
-  }
-  recorder_release(r);
-  lua_pushboolean(L, 1);
-  return 1;
+  int n = 1;
+  if (recorder_release(r) != 0) n = push_sink_error(L, r);
+  else lua_pushboolean(L, 1);
+  recorder_free_sink(r);
+  return n;
+}
+
+static recorder *new_recorder(lua_State *L) {
+  recorder *r = lua_newuserdatauv(L, sizeof *r, 0);
+  memset(r, 0, sizeof *r);
+  r->closed = 1; /* consistent for __gc until set up */
+  luaL_setmetatable(L, RECORDER_MT);
+  for (int i = 0; i < F_COUNT; i++) buf_init(&r->lines[i]);
+  buf_init(&r->arena);
+  buf_init(&r->scratch);
+  r->open_top = -1;
+  r->next_k = 1;
+  return r;
 }
 
 /* open(dir) -> recorder | fail, msg, code. Appends to DIR/{trace_summary,traces,observations}.jsonl. */
 static int recorder_open(lua_State *L) {
-  size_t dlen;
-  const char *dir = luaL_checklstring(L, 1, &dlen);
-  recorder *r = lua_newuserdatauv(L, sizeof *r, 0);
-  memset(r, 0, sizeof *r);
-  r->closed = 1; /* consistent for __gc until every part is set up */
-  for (int i = 0; i < F_COUNT; i++) r->files[i].fd = -1;
-  luaL_setmetatable(L, RECORDER_MT);
-  stats_init(&r->stats);
-  buf_init(&r->arena);
-  buf_init(&r->scratch);
-  r->open_top = -1;
-  r->closed = 0;
-  for (int i = 0; i < F_COUNT; i++) {
-    size_t n = dlen + strlen(file_names[i]) + 2;
-    r->paths[i] = malloc(n);
-    if (r->paths[i] == NULL) { recorder_release(r); return luaL_error(L, "not enough memory"); }
-    snprintf(r->paths[i], n, "%s/%s", dir, file_names[i]);
-    if (jsonl_open(&r->files[i], r->paths[i]) != 0) {
-      int err = errno, n3;
-      lua_pushstring(L, r->paths[i]);
-      recorder_release(r);
-      n3 = push_io_error(L, lua_tostring(L, -1), err);
-      return n3;
-    }
+  const char *dir = luaL_checkstring(L, 1);
+  char *bad = NULL;
+  recorder *r = new_recorder(L);
+  r->sink = sink_open(dir, &bad);
+  if (r->sink == NULL) {
+    int err = errno, n;
+    lua_pushstring(L, bad ? bad : dir);
+    free(bad);
+    n = push_io_error(L, lua_tostring(L, -1), err);
+    return n;
   }
-  r->last_flush = clock_mono_ns();
+  r->owns_sink = 1;
+  r->closed = 0;
+  return 1;
+}
+
+/* sink() -> light userdata: the shared writer, for recorder.attach in worker states. */
+static int recorder_sink(lua_State *L) {
+  recorder *r = check_recorder(L);
+  lua_pushlightuserdata(L, r->sink);
+  return 1;
+}
+
+/* attach(sink) -> recorder writing to another recorder's sink (a worker's recorder). It
+ * holds a reference, so the sink outlives it even when the owner has closed the files. */
+static int recorder_attach(lua_State *L) {
+  recorder *r;
+  luaL_checktype(L, 1, LUA_TLIGHTUSERDATA);
+  r = new_recorder(L);
+  r->sink = lua_touserdata(L, 1);
+  sink_retain(r->sink);
+  r->closed = 0;
   return 1;
 }
 
 /* flush() -> true | fail, msg, code: writes every buffered line now. */
-static int recorder_flush_all(lua_State *L, recorder *r) {
-  for (int i = F_COUNT - 1; i >= 0; i--) {
-    if (jsonl_flush(&r->files[i]) != 0) return push_io_error(L, r->paths[i], r->files[i].err);
-  }
-  r->last_flush = clock_mono_ns();
+static int recorder_flush(lua_State *L) {
+  recorder *r = check_recorder(L);
+  if (sink_flush(r->sink) != 0) return push_sink_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
-}
-
-static int recorder_flush(lua_State *L) {
-  return recorder_flush_all(L, check_recorder(L));
 }
 
 /* ---- one trace -------------------------------------------------------- */
@@ -472,7 +479,8 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
  * a value that cannot be encoded raises and leaves no partial line. */
 static int recorder_write(lua_State *L) {
   recorder *r = check_recorder(L);
-  buf_t *sum = &r->files[F_SUMMARY].buf, *tr = &r->files[F_TRACES].buf, *ob = &r->files[F_OBSERVATIONS].buf;
+  buf_t *sum = &r->lines[F_SUMMARY], *tr = &r->lines[F_TRACES], *ob = &r->lines[F_OBSERVATIONS];
+  int64_t k;
   size_t in_off, in_len, out_off, out_len, tid_len;
   const char *tid;
   int success, top;
@@ -480,15 +488,17 @@ static int recorder_write(lua_State *L) {
   int64_t mono_end = r->mono_end ? r->mono_end : clock_mono_ns();
   luaL_checktype(L, 2, LUA_TTABLE);
   lua_settop(L, 2);
-  begin_append(r);
-
+  for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   buf_reset(&r->scratch);
+  lua_getfield(L, 2, "k");
+  k = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : r->next_k;
+  lua_pop(L, 1);
   if (scratch_value(L, r, "input", &in_off, &in_len) != 0) goto encode_error;
   if (scratch_value(L, r, "output", &out_off, &out_len) != 0) goto encode_error;
 
   field(L, "trace_id"); /* 3 */
   tid = lua_tolstring(L, 3, &tid_len);
-  if (tid == NULL) { rollback(r); return luaL_error(L, "trace.trace_id must be a string"); }
+  if (tid == NULL) return luaL_error(L, "trace.trace_id must be a string");
   field(L, "success"); /* 4 */
   success = lua_toboolean(L, 4);
   field(L, "duration_ms"); /* 5 */
@@ -556,29 +566,48 @@ static int recorder_write(lua_State *L) {
     lua_pushliteral(L, "not enough memory to write the trace");
     goto encode_error;
   }
-  if (stats_add(&r->stats, ms, success) != 0) {
-    lua_pushliteral(L, "not enough memory for run statistics");
-    goto encode_error;
-  }
-  r->pending = 0;
   r->nobs = 0;
-  if (sum->len >= FLUSH_BYTES || tr->len >= FLUSH_BYTES || ob->len >= FLUSH_BYTES ||
-      mono_end - r->last_flush >= FLUSH_NS)
-    return recorder_flush_all(L, r);
+  r->next_k = k + 1;
+  {
+    const char *text[F_COUNT] = { sum->data, tr->data, ob->data };
+    size_t lens[F_COUNT] = { sum->len, tr->len, ob->len };
+    if (sink_put(r->sink, k, text, lens, ms, success) != 0) return push_sink_error(L, r);
+  }
   lua_pushboolean(L, 1);
   return 1;
 
 encode_error:
-  /* Undo the partial lines; the message from the encoder is on top of the stack. */
-  rollback(r);
+  /* Nothing was handed to the sink; the message from the encoder is on top of the stack. */
+  for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   return lua_error(L);
+}
+
+/* skip(k): trace k will not be written (its run was abandoned); later ones need not wait. */
+static int recorder_skip(lua_State *L) {
+  recorder *r = check_recorder(L);
+  sink_skip(r->sink, (int64_t)luaL_checkinteger(L, 2));
+  return 0;
+}
+
+/* done() -> traces written or skipped so far (in order). */
+static int recorder_done(lua_State *L) {
+  recorder *r = check_recorder(L);
+  lua_pushinteger(L, (lua_Integer)sink_done(r->sink));
+  return 1;
+}
+
+/* shutdown(): makes workers waiting for room in the sink give up (experiment abandoned). */
+static int recorder_shutdown(lua_State *L) {
+  recorder *r = check_recorder(L);
+  sink_shutdown(r->sink);
+  return 0;
 }
 
 /* stats() -> { count, successful, failed, min, mean, p50, p90, p95, p99, max, stddev } (ms). */
 static int recorder_stats(lua_State *L) {
   recorder *r = check_recorder(L);
   stats_summary_t s;
-  stats_summarize(&r->stats, &s);
+  sink_stats(r->sink, &s);
   lua_createtable(L, 0, 11);
   lua_pushinteger(L, (lua_Integer)s.count); lua_setfield(L, -2, "count");
   lua_pushinteger(L, (lua_Integer)s.successful); lua_setfield(L, -2, "successful");
@@ -608,6 +637,10 @@ static const luaL_Reg recorder_methods[] = {
   { "stop", recorder_stop },
   { "write", recorder_write },
   { "flush", recorder_flush },
+  { "skip", recorder_skip },
+  { "done", recorder_done },
+  { "shutdown", recorder_shutdown },
+  { "sink", recorder_sink },
   { "stats", recorder_stats },
   { "close", recorder_close },
   { NULL, NULL }
@@ -622,6 +655,7 @@ static const luaL_Reg recorder_meta[] = {
 
 static const luaL_Reg recorder_funcs[] = {
   { "open", recorder_open },
+  { "attach", recorder_attach },
   { NULL, NULL }
 };
 

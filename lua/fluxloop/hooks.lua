@@ -11,7 +11,8 @@ local KNOWN = {}
 for _, n in ipairs(M.NAMES) do KNOWN[n] = true end
 
 -- load(path, display) -> hooks, warnings | nil, message
--- hooks = { file = display, <name> = function, ... } with only the functions the file defines.
+-- hooks = { file = display, path = path, <name> = function, ... } with only the functions
+-- the file defines.
 function M.load(path, display)
   display = display or path
   local f = io.open(path, "rb")
@@ -28,7 +29,7 @@ function M.load(path, display)
     return nil, ("hooks file %s must return a table of functions (it returned a %s); end it with `return { filter_input = ..., }`")
       :format(display, type(result))
   end
-  local hooks, warnings = { file = display }, {}
+  local hooks, warnings = { file = display, path = path }, {}
   for name, fn in pairs(result) do
     if type(name) ~= "string" or not KNOWN[name] then
       local near = type(name) == "string" and util.closest(name, M.NAMES)

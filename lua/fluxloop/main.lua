@@ -27,7 +27,7 @@ end
 -- silently running something else than was asked for.
 local UNBUILT_FLAGS = { "resume", "retry_failed", "isolate" }
 
-local function refuse_unbuilt(flags, cfg, p)
+local function refuse_unbuilt(flags, cfg)
   for _, f in ipairs(UNBUILT_FLAGS) do
     if flags[f] then
       return ("--%s is not available in fluxloop %s yet"):format(f:gsub("_", "-"), require("fluxloop.host").version)
@@ -35,12 +35,6 @@ local function refuse_unbuilt(flags, cfg, p)
   end
   if cfg.replay_args and cfg.replay_args.enabled then
     return "replay_args.enabled: argument replay is not available in this version yet; set it to false to run"
-  end
-  if (flags.parallel or cfg.runner.parallel or 1) > 1 then
-    p:warn("fluxloop: warning: parallel runs are not available in this version yet; running one at a time")
-  end
-  if (flags.timeout_ms or cfg.runner.timeout_ms or 0) > 0 then
-    p:warn("fluxloop: warning: per-run timeouts are not enforced in this version yet")
   end
   if cfg.runner.isolation == "process" then
     return "runner.isolation: process isolation is not available in this version yet; use \"thread\""
@@ -82,7 +76,7 @@ function M.prepare(flags)
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
     name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
   })
-  local refusal = refuse_unbuilt(flags, cfg, p)
+  local refusal = refuse_unbuilt(flags, cfg)
   if refusal then return nil, refusal end
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
@@ -115,8 +109,9 @@ end
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
-    say(("[INFO] Done: %d runs, %d succeeded, %d failed. Results: %s")
-      :format(summary.total_traces, summary.successful, summary.failed, dir))
+    local what = summary.interrupted and "Interrupted" or "Done"
+    say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s")
+      :format(what, summary.total_traces, summary.successful, summary.failed, dir))
   end
   return code
 end

@@ -36,7 +36,7 @@ function M.format_duration(seconds)
   return ("%dh %dm"):format(seconds // 3600, seconds % 3600 // 60)
 end
 
-function M.bar_line(done, total, elapsed_s)
+function M.bar_line(done, total, elapsed_s, in_flight)
   local frac = total > 0 and done / total or 1
   local filled = math.floor(frac * BAR_WIDTH + 1e-9)
   local eta = "--"
@@ -45,8 +45,9 @@ function M.bar_line(done, total, elapsed_s)
   elseif done >= total then
     eta = "0s"
   end
-  return ("[%s%s] %d/%d (%d%%) - ETA: %s"):format(("▓"):rep(filled), ("░"):rep(BAR_WIDTH - filled),
-    done, total, math.floor(frac * 100 + 1e-9), eta)
+  return ("[%s%s] %d/%d (%d%%) - ETA: %s%s"):format(("▓"):rep(filled), ("░"):rep(BAR_WIDTH - filled),
+    done, total, math.floor(frac * 100 + 1e-9), eta,
+    in_flight and in_flight > 0 and (" - %d running"):format(in_flight) or "")
 end
 
 function Progress:write(line)
@@ -65,32 +66,38 @@ function Progress:warn(msg)
   self:write(msg)
 end
 
-function Progress:start(total)
+-- start(total [, workers]): with several workers the bar also shows the runs in flight.
+function Progress:start(total, workers)
   self.total = total
+  self.workers = workers or 1
   self.started = self.now()
   self.last_draw = 0
   self.next_tenth = 1
   self.last_line = self.started
 end
 
--- update(done): called after every run; cheap unless it is time to draw.
-function Progress:update(done)
+-- update(done [, in_flight]): called after every run (or ten times a second by the pool);
+-- cheap unless it is time to draw.
+function Progress:update(done, in_flight)
   self.done = done
+  in_flight = self.workers > 1 and in_flight or nil
   if not self.bar then return end
   local now = self.now()
   if self.tty then
     if now - self.last_draw < REDRAW_NS and done < self.total then return end
     self.last_draw = now
-    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9), "\27[K")
+    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight), "\27[K")
     self.stream:flush()
     self.drawn = true
   else
     local tenth = self.total > 0 and done * 10 // self.total or 10
     local since = now - self.last_line
+    if done == self.printed then return end -- never the same line twice
     if (tenth >= self.next_tenth and since >= PIPE_MIN_NS) or since >= PIPE_EVERY_NS or done == self.total then
+      self.printed = done
       self.next_tenth = math.max(self.next_tenth, tenth + 1)
       self.last_line = now
-      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9))
+      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight))
     end
   end
 end

@@ -1,15 +1,20 @@
 -- run.lua - the default orchestration of `fluxloop run experiment`.
--- Its parts (prepare, run_one, experiment) are separate so that a custom script or a
--- worker state can reuse them: run_one needs only an agent, a recorder and a job.
+-- Its parts are separate so that a --script or a worker state can reuse them: run_one
+-- needs only an agent, a recorder and a job; work() loops over trace numbers.
 local clock = require("fluxloop.clock")
 local context = require("fluxloop.context")
+local guard = require("fluxloop.guard")
 local hooks_mod = require("fluxloop.hooks")
 local inputs = require("fluxloop.inputs")
+local json = require("fluxloop.json")
 local output = require("fluxloop.output")
 local progress_mod = require("fluxloop.progress")
 local recorder = require("fluxloop.recorder")
 
 local M = {}
+
+-- The exit status after Ctrl-C or SIGTERM.
+M.EXIT_INTERRUPTED = 130
 
 function M.trace_id(k)
   return ("trace_%03d"):format(k)
@@ -37,25 +42,13 @@ local function copy(t)
   return c
 end
 
--- Message handler for agent errors: keeps the message, the traceback, and a type the
--- agent may choose by raising a table { type = "rate_limit", message = "..." }.
-local function agent_error(e)
-  local kind, msg = "error", nil
-  if type(e) == "table" then
-    kind = type(e.type) == "string" and e.type or kind
-    msg = e.message ~= nil and tostring(e.message) or tostring(e)
-  else
-    msg = tostring(e)
-  end
-  return { type = kind, message = msg, traceback = debug.traceback(msg, 2) }
-end
-
 local VALUE_OUTPUT = { string = true, table = true, number = true, boolean = true }
 
--- Turns what the agent returned into the trace's output or error.
+-- Turns what guard.call returned into the trace's output or error.
 local function settle(trace, ok, out)
   if not ok then
-    trace.success, trace.error = false, out
+    trace.success = false
+    trace.error = type(out) == "table" and out or { type = "error", message = tostring(out) }
   elseif out == nil then
     trace.success = false
     trace.error = { type = "no_output", message = "agent returned nothing (nil); return a string or a table" }
@@ -100,9 +93,10 @@ local function check_after_run(S, run, trace)
   end
 end
 
--- run_one(S, k, job, iteration) -> trace | nil, io_error
--- S = { agent = fn, rec = recorder, Ctx = context.class(rec), hooks = table|nil }. Runs the
--- agent once and writes the trace. Hooks are called only when the hooks file has them.
+-- run_one(S, k, job, iteration) -> trace | nil, reason
+-- S = { agent, rec, Ctx = context.class(rec), hooks, per_run_hooks, timeout_ms }.
+-- Runs the agent once and writes the trace. A run stopped by Ctrl-C is not written:
+-- it returns nil, "interrupted". Any other nil is a write failure.
 function M.run_one(S, k, job, iteration)
   local rec = S.rec
   local trace_id = M.trace_id(k)
@@ -120,10 +114,11 @@ function M.run_one(S, k, job, iteration)
     end
   end
   rec:begin(trace_id)
-  if ok == nil then ok, out = xpcall(S.agent, agent_error, job.input, ctx) end
+  if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, job.input, ctx) end
   rec:stop()
+  if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
   local trace = {
-    trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
+    k = k, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
     metadata = ctx.metadata, success = true,
   }
   settle(trace, ok, out)
@@ -133,68 +128,135 @@ function M.run_one(S, k, job, iteration)
   return trace
 end
 
--- experiment(opts) -> exit_code, summary, dir, error_message
--- opts = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks,
---          inputs_dropped, config_snapshot }
+-- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
+-- Runs trace numbers from next_k() until it returns nil; trace k is input
+-- (k-1)//iterations+1, iteration (k-1)%iterations. Used by the main state and by workers.
+function M.work(S, jobs, iterations, next_k, after_each)
+  local delay_ms = S.delay_ms or 0
+  local first = true
+  while true do
+    local k = next_k()
+    if not k then return true end
+    if delay_ms > 0 and not first then clock.sleep(delay_ms) end
+    first = false
+    local trace, err = M.run_one(S, k, jobs[(k - 1) // iterations + 1], (k - 1) % iterations)
+    if not trace then
+      if err ~= "interrupted" then return nil, err end
+      S.rec:skip(k) -- written nowhere; --resume runs it again
+      return true
+    end
+    if after_each then after_each(k) end
+  end
+end
+
+-- The run state of one Lua state (main or worker).
+function M.state(agent, rec, hooks, cfg)
+  return {
+    agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks,
+    per_run_hooks = hooks and (hooks.before_run or hooks.after_run) and true or false,
+    timeout_ms = cfg.runner.timeout_ms or 0,
+    delay_ms = (cfg.run_delay_seconds or 0) * 1000,
+  }
+end
+
+-- What a worker state needs to rebuild the run on its own: plain data only.
+local function worker_setup(exp, cfg)
+  return json.encode({
+    project_dir = cfg.project_dir, target = cfg.runner.target,
+    hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
+    entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
+    timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
+  })
+end
+
+-- Runs every trace number with N worker threads (N > 1).
+local function run_parallel(exp, rec, planned, workers, p)
+  local result, err = require("fluxloop.pool").run({
+    workers = workers, total = planned, sink = rec:sink(), setup = worker_setup(exp, exp.cfg),
+    path = package.path, cpath = package.cpath,
+    on_progress = function(done, in_flight) p:update(done, in_flight) end,
+  })
+  if not result then return nil, err end
+  if result.left_behind > 0 then
+    p:warn(("fluxloop: warning: %d run(s) still inside the agent after the grace period were left unfinished")
+      :format(result.left_behind))
+    rec:shutdown()
+  end
+  return true
+end
+
+-- Runs every trace number in this state (N = 1).
+local function run_serial(exp, rec, jobs, planned, p)
+  local S = M.state(exp.agent, rec, exp.hooks, exp.cfg)
+  local k = 0
+  local function next_k()
+    if k >= planned or guard.interrupted() then return nil end
+    k = k + 1
+    return k
+  end
+  return M.work(S, jobs, exp.cfg.runner.iterations, next_k, function(done) p:update(done, 1) end)
+end
+
+-- experiment(exp) -> exit_code, summary, dir, error_message
+-- exp = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks,
+--         inputs_dropped, config_snapshot } (what fluxloop.main.prepare returns).
 -- The caller has already validated everything; from here on only runs can fail.
-function M.experiment(opts)
-  local cfg, p, hooks = opts.cfg, opts.progress or progress_mod.new({ quiet = true }), opts.hooks
+function M.experiment(exp)
+  local cfg, p, hooks = exp.cfg, exp.progress or progress_mod.new({ quiet = true }), exp.hooks
   local iterations = cfg.runner.iterations
-  local jobs = M.prepare(opts.entries, cfg.personas)
+  local workers = cfg.runner.parallel or 1
+  local jobs = M.prepare(exp.entries, cfg.personas)
   local planned = #jobs * iterations
-  local dropped = opts.inputs_dropped or 0
+  local dropped = exp.inputs_dropped or 0
 
   p:info("Starting experiment...")
   p:info(("Loaded %d inputs%s"):format(#jobs, dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
-  p:info(("Running %d iterations per input (%d total runs)"):format(iterations, planned))
+  p:info(("Running %d iterations per input (%d total runs%s)"):format(iterations, planned,
+    workers > 1 and (", %d at a time"):format(workers) or ""))
 
   if hooks and hooks.before_experiment then
     local ok, err = hooks_mod.call(hooks, "before_experiment",
-      { name = opts.name, iterations = iterations, inputs = #jobs, planned_traces = planned, config = cfg })
+      { name = exp.name, iterations = iterations, inputs = #jobs, planned_traces = planned, config = cfg })
     if not ok then return 2, nil, nil, err end
   end
 
   local started_wall = clock.wall_ns()
-  local dir, derr = output.create_dir(cfg.output.directory, opts.name, started_wall)
+  local dir, derr = output.create_dir(cfg.output.directory, exp.name, started_wall)
   if not dir then return 2, nil, nil, derr end
-  local snap_ok, snap_err = output.write_file(dir .. "/config.yaml", opts.config_snapshot or "")
+  local snap_ok, snap_err = output.write_file(dir .. "/config.yaml", exp.config_snapshot or "")
   if not snap_ok then return 2, nil, dir, snap_err end
   local rec, rerr = recorder.open(dir)
   if not rec then return 2, nil, dir, rerr end
 
-  local S = { agent = opts.agent, rec = rec, Ctx = context.class(rec), hooks = hooks,
-    per_run_hooks = hooks and (hooks.before_run or hooks.after_run) and true or false }
-  local delay_ms = (cfg.run_delay_seconds or 0) * 1000
-  local k, io_err = 0, nil
-  p:start(planned)
-  for _, job in ipairs(jobs) do
-    for iteration = 0, iterations - 1 do
-      if k > 0 and delay_ms > 0 then clock.sleep(delay_ms) end
-      k = k + 1
-      local trace, err = M.run_one(S, k, job, iteration)
-      if not trace then io_err = err break end
-      p:update(k)
-    end
-    if io_err then break end
+  guard.install()
+  p:start(planned, workers)
+  local ran, io_err
+  if workers > 1 then
+    ran, io_err = run_parallel(exp, rec, planned, workers, p)
+  else
+    ran, io_err = run_serial(exp, rec, jobs, planned, p)
   end
+  p:update(rec:done(), 0)
   p:finish()
 
   local stats = rec:stats()
   local closed, cerr = rec:close()
   io_err = io_err or (not closed and cerr) or nil
+  local interrupted = guard.interrupted()
   local summary = output.summary({
-    stats = stats, name = opts.name, started_at = clock.utc_iso(started_wall), completed_at = clock.utc_iso(),
-    iterations = iterations, inputs = #jobs, inputs_file = opts.inputs_file, planned_traces = planned,
-    interrupted = io_err ~= nil, config_file = cfg.config_file, target = cfg.runner.target,
+    stats = stats, name = exp.name, started_at = clock.utc_iso(started_wall), completed_at = clock.utc_iso(),
+    iterations = iterations, inputs = #jobs, inputs_file = exp.inputs_file, planned_traces = planned,
+    interrupted = interrupted or io_err ~= nil, config_file = cfg.config_file, target = cfg.runner.target,
   })
   summary.inputs_dropped = dropped
-  local code = summary.failed > 0 and 1 or 0
+  summary.parallel = workers
+  local code = interrupted and M.EXIT_INTERRUPTED or (summary.failed > 0 and 1 or 0)
   if hooks and hooks.after_experiment then
     local ok, err = hooks_mod.call(hooks, "after_experiment", summary)
     if not ok then
       p:warn("fluxloop: warning: " .. err)
       summary.after_experiment_error = err
-      code = 1
+      if code == 0 then code = 1 end
     end
   end
   local sum_ok, sum_err = output.write_json(dir .. "/summary.json", summary)

@@ -54,6 +54,25 @@ function P.run(dir, args, env)
   return code, o, e
 end
 
+-- run_signalled(dir, args, times) -> exit_code, stdout, stderr: starts the binary, sends
+-- SIGINT at each of the given times (seconds after the start), then waits for it.
+function P.run_signalled(dir, args, times)
+  local out, err = os.tmpname(), os.tmpname()
+  local kills = {}
+  local last = 0
+  for _, t in ipairs(times) do
+    kills[#kills + 1] = ("sleep %.3f; kill -INT $pid 2>/dev/null"):format(t - last)
+    last = t
+  end
+  local script = ("cd %s && { %s %s </dev/null >%s 2>%s & pid=$!; %s; wait $pid; }"):format(sh_quote(dir),
+    sh_quote(P.bin()), args, sh_quote(out), sh_quote(err), table.concat(kills, "; "))
+  local _, _, code = os.execute("sh -c " .. sh_quote(script))
+  local o, e = P.read(out), P.read(err)
+  os.remove(out)
+  os.remove(err)
+  return code, o, e
+end
+
 -- read_jsonl(path) -> list of decoded lines (fails the spec on a line that is not JSON).
 function P.read_jsonl(path)
   local text = assert(P.read(path), "missing file " .. path)

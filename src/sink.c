@@ -1,0 +1,259 @@
+/* sink.c - writes trace lines in trace order from any number of worker threads. */
+#include "sink.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "clock.h"
+#include "jsonl.h"
+
+/* How far ahead of the oldest unwritten trace a worker may finish before it waits:
+ * bounds the memory held for reordering. */
+#define WINDOW 1024
+/* Lines reach the disk when a buffer holds this much, or this long after the last write. */
+#define FLUSH_BYTES (64 * 1024)
+#define FLUSH_NS (100 * 1000000LL)
+
+static void sink_free(sink_t *s);
+
+static const char *const file_names[SINK_FILES] = {
+  "trace_summary.jsonl", "traces.jsonl", "observations.jsonl"
+};
+
+typedef struct slot {
+  int64_t k;        /* which trace the slot holds, 0 when empty */
+  int skipped;
+  buf_t text;       /* the three files' lines, one after the other */
+  size_t lens[SINK_FILES];
+  double ms;
+  int success;
+} slot_t;
+
+struct sink {
+  int refs;                /* changed with __atomic builtins */
+  pthread_mutex_t lock;
+  pthread_cond_t room;     /* signalled when next advances */
+  jsonl_file files[SINK_FILES];
+  char *paths[SINK_FILES];
+  stats_t stats;
+  slot_t *slots;           /* WINDOW slots, trace k in slot k % WINDOW */
+  int64_t next;            /* the trace the files wait for */
+  int64_t last_flush;
+  int err;
+  int err_file;
+  int shutting_down;
+  int closed;
+};
+
+sink_t *sink_open(const char *dir, char **bad_path) {
+  sink_t *s = calloc(1, sizeof *s);
+  *bad_path = NULL;
+  if (s == NULL) return NULL;
+  pthread_mutex_init(&s->lock, NULL);
+  pthread_cond_init(&s->room, NULL);
+  stats_init(&s->stats);
+  for (int i = 0; i < SINK_FILES; i++) s->files[i].fd = -1;
+  s->slots = calloc(WINDOW, sizeof *s->slots);
+  if (s->slots == NULL) goto fail;
+  for (int i = 0; i < SINK_FILES; i++) {
+    size_t n = strlen(dir) + strlen(file_names[i]) + 2;
+    s->paths[i] = malloc(n);
+    if (s->paths[i] == NULL) goto fail;
+    snprintf(s->paths[i], n, "%s/%s", dir, file_names[i]);
+    if (jsonl_open(&s->files[i], s->paths[i]) != 0) {
+      int e = errno;
+      *bad_path = strdup(s->paths[i]);
+      sink_free(s);
+      errno = e;
+      return NULL;
+    }
+  }
+  s->next = 1;
+  s->last_flush = clock_mono_ns();
+  s->refs = 1;
+  return s;
+fail:
+  sink_free(s);
+  errno = ENOMEM;
+  return NULL;
+}
+
+/* Under the lock: writes the buffers, observations first and summaries last, so a
+ * summary line on disk means the rest of its trace is there too. */
+static int flush_locked(sink_t *s) {
+  for (int i = SINK_FILES - 1; i >= 0; i--) {
+    if (jsonl_flush(&s->files[i]) != 0) {
+      if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
+      return -1;
+    }
+  }
+  s->last_flush = clock_mono_ns();
+  return 0;
+}
+
+/* Under the lock: moves every trace from next onwards that has arrived into the file
+ * buffers, in order. */
+static void drain_locked(sink_t *s) {
+  int moved = 0;
+  for (;;) {
+    slot_t *sl = &s->slots[s->next % WINDOW];
+    if (sl->k != s->next) break;
+    if (!sl->skipped) {
+      size_t off = 0;
+      for (int i = 0; i < SINK_FILES; i++) {
+        buf_put(&s->files[i].buf, sl->text.data + off, sl->lens[i]);
+        off += sl->lens[i];
+      }
+      stats_add(&s->stats, sl->ms, sl->success);
+    }
+    sl->k = 0;
+    sl->skipped = 0;
+    if (sl->text.cap > FLUSH_BYTES) buf_free(&sl->text); /* do not keep a 10 MB slot */
+    s->next++;
+    moved = 1;
+  }
+  if (!moved) return;
+  pthread_cond_broadcast(&s->room);
+  for (int i = 0; i < SINK_FILES; i++) {
+    if (s->files[i].buf.failed && !s->err) { s->err = ENOMEM; s->err_file = i; }
+  }
+  if (s->files[0].buf.len >= FLUSH_BYTES || s->files[1].buf.len >= FLUSH_BYTES ||
+      s->files[2].buf.len >= FLUSH_BYTES || clock_mono_ns() - s->last_flush >= FLUSH_NS)
+    flush_locked(s);
+}
+
+/* Under the lock: waits until trace k fits in the window. Returns 0, or -1 on shutdown. */
+static int wait_for_room(sink_t *s, int64_t k) {
+  while (k >= s->next + WINDOW && !s->shutting_down) pthread_cond_wait(&s->room, &s->lock);
+  return s->shutting_down ? -1 : 0;
+}
+
+int sink_put(sink_t *s, int64_t k, const char *const lines[SINK_FILES], const size_t lens[SINK_FILES],
+             double duration_ms, int success) {
+  slot_t *sl;
+  int rc = 0;
+  pthread_mutex_lock(&s->lock);
+  if (s->closed || k < s->next || wait_for_room(s, k) != 0) { pthread_mutex_unlock(&s->lock); return -1; }
+  sl = &s->slots[k % WINDOW];
+  buf_reset(&sl->text);
+  for (int i = 0; i < SINK_FILES; i++) {
+    buf_put(&sl->text, lines[i], lens[i]);
+    sl->lens[i] = lens[i];
+  }
+  if (sl->text.failed) {
+    buf_free(&sl->text);
+    if (!s->err) { s->err = ENOMEM; s->err_file = SINK_TRACES; }
+    sl->skipped = 1;
+    rc = -1;
+  }
+  sl->ms = duration_ms;
+  sl->success = success;
+  sl->k = k;
+  drain_locked(s);
+  if (s->err) rc = -1;
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void sink_skip(sink_t *s, int64_t k) {
+  pthread_mutex_lock(&s->lock);
+  if (!s->closed && k >= s->next && wait_for_room(s, k) == 0) {
+    slot_t *sl = &s->slots[k % WINDOW];
+    sl->k = k;
+    sl->skipped = 1;
+    drain_locked(s);
+  }
+  pthread_mutex_unlock(&s->lock);
+}
+
+int sink_flush(sink_t *s) {
+  int rc;
+  pthread_mutex_lock(&s->lock);
+  rc = flush_locked(s);
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void sink_shutdown(sink_t *s) {
+  pthread_mutex_lock(&s->lock);
+  s->shutting_down = 1;
+  pthread_cond_broadcast(&s->room);
+  pthread_mutex_unlock(&s->lock);
+}
+
+int sink_close(sink_t *s) {
+  int rc = 0;
+  pthread_mutex_lock(&s->lock);
+  if (s->closed) { pthread_mutex_unlock(&s->lock); return s->err ? -1 : 0; }
+  /* Traces that finished after one that never came are still written, in order. */
+  for (int64_t n = 0; s->slots != NULL && n < WINDOW; n++) {
+    slot_t *sl = &s->slots[s->next % WINDOW];
+    if (sl->k != s->next) {
+      int64_t k = s->next, nearest = 0;
+      for (int i = 0; i < WINDOW; i++) {
+        int64_t sk = s->slots[i].k;
+        if (sk > k && (nearest == 0 || sk < nearest)) nearest = sk;
+      }
+      if (nearest == 0) break;
+      s->next = nearest;
+    }
+    drain_locked(s);
+  }
+  for (int i = SINK_FILES - 1; i >= 0; i--) {
+    if (jsonl_close(&s->files[i]) != 0) {
+      if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
+      rc = -1;
+    }
+  }
+  s->closed = 1;
+  s->shutting_down = 1;
+  pthread_cond_broadcast(&s->room);
+  if (s->err) rc = -1;
+  pthread_mutex_unlock(&s->lock);
+  return rc;
+}
+
+void sink_retain(sink_t *s) {
+  __atomic_add_fetch(&s->refs, 1, __ATOMIC_ACQ_REL);
+}
+
+void sink_release(sink_t *s) {
+  if (s != NULL && __atomic_sub_fetch(&s->refs, 1, __ATOMIC_ACQ_REL) == 0) sink_free(s);
+}
+
+static void sink_free(sink_t *s) {
+  if (s == NULL) return;
+  if (!s->closed) sink_close(s);
+  for (int i = 0; i < SINK_FILES; i++) free(s->paths[i]);
+  if (s->slots) {
+    for (int i = 0; i < WINDOW; i++) buf_free(&s->slots[i].text);
+    free(s->slots);
+  }
+  stats_free(&s->stats);
+  pthread_cond_destroy(&s->room);
+  pthread_mutex_destroy(&s->lock);
+  free(s);
+}
+
+void sink_stats(sink_t *s, stats_summary_t *out) {
+  pthread_mutex_lock(&s->lock);
+  stats_summarize(&s->stats, out);
+  pthread_mutex_unlock(&s->lock);
+}
+
+int sink_error(sink_t *s, const char **path) {
+  *path = s->err ? s->paths[s->err_file] : NULL;
+  return s->err;
+}
+
+int64_t sink_done(sink_t *s) {
+  int64_t n;
+  pthread_mutex_lock(&s->lock);
+  n = s->next - 1;
+  pthread_mutex_unlock(&s->lock);
+  return n;
+}

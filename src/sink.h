@@ -1,0 +1,55 @@
+/* sink.h - the ordered, thread-safe writer of the three trace files and the run statistics.
+ * Workers hand it each finished trace's lines with the trace number k; it writes them in
+ * k order (holding early arrivals in a bounded window) so files are the same whatever
+ * the number of workers. */
+#ifndef FLUXLOOP_SINK_H
+#define FLUXLOOP_SINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "stats.h"
+
+enum { SINK_SUMMARY, SINK_TRACES, SINK_OBSERVATIONS, SINK_FILES };
+
+typedef struct sink sink_t;
+
+/* Opens (creating, appending) the three files in dir, with one reference. Returns NULL
+ * with errno set and *bad_path (malloc'd, caller frees) naming the file that failed. */
+sink_t *sink_open(const char *dir, char **bad_path);
+
+/* References: each recorder using the sink holds one; the last release frees it. A worker
+ * stuck in native code past the grace period keeps its reference, so the sink is never
+ * freed under it. */
+void sink_retain(sink_t *s);
+void sink_release(sink_t *s);
+
+/* Hands over trace k's lines (each a whole number of '\n'-terminated lines, possibly
+ * empty). Copies them; blocks while k is too far ahead of the oldest unwritten trace.
+ * Returns 0, or -1 when writing failed (see sink_error) or the sink is shutting down. */
+int sink_put(sink_t *s, int64_t k, const char *const lines[SINK_FILES], const size_t lens[SINK_FILES],
+             double duration_ms, int success);
+
+/* Trace k will never come (its run was abandoned): later traces need not wait for it. */
+void sink_skip(sink_t *s, int64_t k);
+
+/* Writes every buffered line now (in order). Returns 0 or -1. */
+int sink_flush(sink_t *s);
+
+/* Stops waiting: blocked sink_put calls return -1; used when the experiment is abandoned. */
+void sink_shutdown(sink_t *s);
+
+/* Writes whatever is held (in k order, skipping gaps), fsyncs and closes the files; later
+ * sink_put calls return -1. Returns 0 or -1. Safe to call twice. */
+int sink_close(sink_t *s);
+
+/* Copies the statistics so far (thread-safe). */
+void sink_stats(sink_t *s, stats_summary_t *out);
+
+/* The first write error: errno value and the file's path (NULL if none). */
+int sink_error(sink_t *s, const char **path);
+
+/* Traces written (or skipped) so far: the next k the files are waiting for, minus one. */
+int64_t sink_done(sink_t *s);
+
+#endif
