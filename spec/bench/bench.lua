@@ -93,6 +93,39 @@ do
   P.remove(dir)
 end
 
+-- 2c. Parallel runs: ratios measured here, in the same run.
+do
+  local function rate(s) return s.total_traces / loop_seconds(s) end
+  -- I/O-bound: each run sleeps 20 ms (a model call); 2,000 runs.
+  local io_agent = "local c = require('fluxloop.clock')\nreturn { run = function(i) c.sleep(20) return i end }\n"
+  local dir = P.project({ name = "bench", iterations = 20, inputs = (function()
+      local l = { "generated_inputs:" }
+      for i = 1, 100 do l[#l + 1] = ("  - input: \"q%d\""):format(i) end
+      return table.concat(l, "\n") .. "\n"
+    end)(), agent = io_agent })
+  local w1 = measure(dir, "run experiment --quiet --parallel 1", "io1")
+  local w32 = measure(dir, "run experiment --quiet --parallel 32", "io32")
+  print(("  I/O-bound (20 ms sleep), 2,000 runs: --parallel 1 %.2f s, --parallel 32 %.2f s: %.1fx (target >= 28x)")
+    :format(w1 / 1000, w32 / 1000, w1 / w32))
+  P.remove(dir)
+  -- CPU-bound Lua agent.
+  local cpu_agent = "return { run = function(i) local x = 0 for n = 1, 200000 do x = x + n % 7 end return i .. x end }\n"
+  dir = project(4)
+  P.write(dir, "agents/agent.lua", cpu_agent)
+  local c1 = measure(dir, "run experiment --quiet --parallel 1", "cpu1")
+  local c2 = measure(dir, "run experiment --quiet --parallel 2", "cpu2")
+  print(("  CPU-bound Lua agent, 400 runs:      --parallel 1 %.2f s, --parallel 2 %.2f s: %.2fx (target >= 1.7x)")
+    :format(c1 / 1000, c2 / 1000, c1 / c2))
+  P.remove(dir)
+  -- Trivial agent: more workers must not cost throughput.
+  dir = project(1000)
+  local _, _, t1 = measure(dir, "run experiment --quiet --parallel 1", "t1")
+  local _, _, t4 = measure(dir, "run experiment --quiet --parallel 4", "t4")
+  print(("  trivial agent, 100,000 runs:        --parallel 1 %.0f traces/s, --parallel 4 %.0f traces/s (%.2fx; target >= 1x)")
+    :format(rate(t1), rate(t4), rate(t4) / rate(t1)))
+  P.remove(dir)
+end
+
 -- 3. Memory at a million traces: 100 inputs x 10,000 iterations.
 if os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)
