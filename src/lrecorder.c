@@ -474,7 +474,8 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
 
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
- *           iteration, persona, metadata, args, duration_ms (optional override) }.
+ *           iteration, persona, metadata, args, extra = {field = value} (more fields),
+ *           k / seq (position in the files), duration_ms (optional override) }.
  * Appends one line to each trace file and the trace's observations; all or nothing:
  * a value that cannot be encoded raises and leaves no partial line. */
 static int recorder_write(lua_State *L) {
@@ -490,7 +491,12 @@ static int recorder_write(lua_State *L) {
   lua_settop(L, 2);
   for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   buf_reset(&r->scratch);
-  lua_getfield(L, 2, "k");
+  /* The position in the files: seq when the run order has gaps (a resume), else k. */
+  lua_getfield(L, 2, "seq");
+  if (!lua_isinteger(L, -1)) {
+    lua_pop(L, 1);
+    lua_getfield(L, 2, "k");
+  }
   k = lua_isinteger(L, -1) ? (int64_t)lua_tointeger(L, -1) : r->next_k;
   lua_pop(L, 1);
   if (scratch_value(L, r, "input", &in_off, &in_len) != 0) goto encode_error;
@@ -559,6 +565,18 @@ static int recorder_write(lua_State *L) {
   if (field(L, "args") != LUA_TNIL) {
     PUT_LIT(tr, ",\"args\":");
     if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
+  }
+  if (field(L, "extra") == LUA_TTABLE) {
+    /* More top-level fields (replay's callback_messages, replay_line): encoded as an
+     * object, whose members are spliced in without its braces. */
+    size_t start = tr->len;
+    if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
+    if (tr->len - start > 2) {
+      tr->data[start] = ','; /* "{...}" -> ",..." */
+      tr->len--;             /* drop "}" */
+    } else {
+      tr->len = start;       /* "{}" adds nothing */
+    }
   }
   PUT_LIT(tr, "}\n");
 

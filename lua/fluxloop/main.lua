@@ -33,9 +33,6 @@ local function refuse_unbuilt(flags, cfg)
       return ("--%s is not available in fluxloop %s yet"):format(f:gsub("_", "-"), require("fluxloop.host").version)
     end
   end
-  if cfg.replay_args and cfg.replay_args.enabled then
-    return "replay_args.enabled: argument replay is not available in this version yet; set it to false to run"
-  end
   if cfg.runner.isolation == "process" then
     return "runner.isolation: process isolation is not available in this version yet; use \"thread\""
   end
@@ -98,8 +95,20 @@ function M.prepare(flags)
   local agent, info = require("fluxloop.target").resolve(cfg.runner.target, { project_dir = project_dir })
   if not agent then return nil, info end
 
+  local replay
+  if cfg.replay_args and cfg.replay_args.enabled then
+    local rerr
+    replay, rerr = require("fluxloop.replay").load(cfg.replay_args)
+    if not replay then return nil, rerr end
+    local last = replay.entries[#replay.entries]
+    if last.target and last.target ~= cfg.runner.target then
+      p:warn(("fluxloop: warning: %s was recorded for target '%s', not '%s'"):format(replay.file, last.target,
+        cfg.runner.target))
+    end
+  end
+
   return {
-    cfg = cfg, entries = entries, agent = agent, target = info, progress = p, hooks = hooks,
+    cfg = cfg, entries = entries, agent = agent, target = info, progress = p, hooks = hooks, replay = replay,
     inputs_dropped = dropped, name = experiment_name(flags, cfg, info), inputs_file = inputs_file,
     config_snapshot = config.snapshot(cfg), flags = flags, cwd = cwd,
   }

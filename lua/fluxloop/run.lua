@@ -13,6 +13,9 @@ local recorder = require("fluxloop.recorder")
 
 local M = {}
 
+-- fluxloop.replay is loaded only by experiments that replay recorded arguments.
+local function replay_mod() return require("fluxloop.replay") end
+
 -- The exit status after Ctrl-C or SIGTERM.
 M.EXIT_INTERRUPTED = 130
 
@@ -93,18 +96,33 @@ local function check_after_run(S, run, trace)
   end
 end
 
--- run_one(S, k, job, iteration) -> trace | nil, reason
--- S = { agent, rec, Ctx = context.class(rec), hooks, per_run_hooks, timeout_ms }.
--- Runs the agent once and writes the trace. A run stopped by Ctrl-C is not written:
--- it returns nil, "interrupted". Any other nil is a write failure.
-function M.run_one(S, k, job, iteration)
+-- Replay: the recorded arguments for trace k with the input put in place, rewritten by
+-- the replay_args hook if there is one. Returns args, info | nil, error table.
+local function replay_args(S, k, job, run)
+  local args, info = S.replay:args_for(k, job.input)
+  if not args then return nil, { type = "replay", message = info } end
+  if S.hooks and S.hooks.replay_args then
+    run = run or run_info(M.trace_id(k), k, job, nil, nil)
+    local ok, changed = hooks_mod.call(S.hooks, "replay_args", args, job.input, run)
+    if not ok then return nil, { type = "hook", message = changed } end
+    if changed ~= nil then args = changed end
+  end
+  return args, info
+end
+
+-- run_one(S, k, job, iteration [, seq]) -> trace | nil, reason
+-- S = { agent, rec, Ctx = context.class(rec), hooks, per_run_hooks, timeout_ms, replay }.
+-- Runs the agent once and writes the trace (seq orders it in the files; default k).
+-- A run stopped by Ctrl-C is not written: it returns nil, "interrupted". Any other nil
+-- is a write failure.
+function M.run_one(S, k, job, iteration, seq)
   local rec = S.rec
   local trace_id = M.trace_id(k)
   local ctx = setmetatable({
     persona = job.persona, persona_info = job.persona_info, iteration = iteration,
     metadata = copy(job.metadata), trace_id = trace_id, entry = job.entry,
   }, S.Ctx)
-  local run, ok, out
+  local run, ok, out, args, info
   if S.per_run_hooks then
     run = run_info(trace_id, k, job, iteration, ctx.metadata)
     if S.hooks.before_run then
@@ -113,14 +131,25 @@ function M.run_one(S, k, job, iteration)
       ctx.metadata = run.metadata
     end
   end
+  if S.replay and ok == nil then
+    local failure
+    args, failure = replay_args(S, k, job, run)
+    if args then info = failure else ok, out = false, failure end
+    ctx.args = args
+  end
   rec:begin(trace_id)
-  if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, job.input, ctx) end
+  if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
   rec:stop()
   if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
+  if info and ok and out == nil then out = replay_mod().output_from_callbacks(info.callbacks) end
   local trace = {
-    k = k, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
+    k = k, seq = seq, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
     metadata = ctx.metadata, success = true,
   }
+  if info then
+    trace.args = replay_mod().args_for_trace(args, info)
+    trace.extra = { callback_messages = info.callbacks, replay_line = info.line }
+  end
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
   local written, err = write_trace(rec, trace)
@@ -149,10 +178,10 @@ function M.work(S, jobs, iterations, next_k, after_each)
   end
 end
 
--- The run state of one Lua state (main or worker).
-function M.state(agent, rec, hooks, cfg)
+-- The run state of one Lua state (main or worker); replay is a loaded replayer or nil.
+function M.state(agent, rec, hooks, cfg, replay)
   return {
-    agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks,
+    agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run) and true or false,
     timeout_ms = cfg.runner.timeout_ms or 0,
     delay_ms = (cfg.run_delay_seconds or 0) * 1000,
@@ -166,6 +195,7 @@ local function worker_setup(exp, cfg)
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
     entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
+    replay_args = exp.replay and cfg.replay_args or nil,
   })
 end
 
@@ -187,7 +217,7 @@ end
 
 -- Runs every trace number in this state (N = 1).
 local function run_serial(exp, rec, jobs, planned, p)
-  local S = M.state(exp.agent, rec, exp.hooks, exp.cfg)
+  local S = M.state(exp.agent, rec, exp.hooks, exp.cfg, exp.replay)
   local k = 0
   local function next_k()
     if k >= planned or guard.interrupted() then return nil end
@@ -198,7 +228,7 @@ local function run_serial(exp, rec, jobs, planned, p)
 end
 
 -- experiment(exp) -> exit_code, summary, dir, error_message
--- exp = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks,
+-- exp = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks, replay,
 --         inputs_dropped, config_snapshot } (what fluxloop.main.prepare returns).
 -- The caller has already validated everything; from here on only runs can fail.
 function M.experiment(exp)

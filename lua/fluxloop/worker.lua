@@ -18,9 +18,15 @@ function M.main(setup_json, index)
     hooks = hooks_mod.load(setup.hooks_file, setup.hooks_display)
     if not hooks then return nil, ("worker %d: cannot load hooks %s"):format(index, setup.hooks_display) end
   end
+  local replay
+  if setup.replay_args then
+    local rerr
+    replay, rerr = require("fluxloop.replay").load(setup.replay_args)
+    if not replay then return nil, ("worker %d: %s"):format(index, rerr) end
+  end
   local rec = recorder.attach(pool.sink())
   local cfg = { runner = { timeout_ms = setup.timeout_ms }, run_delay_seconds = setup.run_delay_seconds }
-  local S = run.state(agent, rec, hooks, cfg)
+  local S = run.state(agent, rec, hooks, cfg, replay)
   local jobs = run.prepare(setup.entries, setup.personas)
   return run.work(S, jobs, setup.iterations, pool.next, pool.completed)
 end
