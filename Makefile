@@ -29,9 +29,11 @@ CORE_OBJ := $(CORE_SRC:src/%.c=$(OBJ)/%.o) $(OBJ)/embedded_lua.o $(OBJ)/modules.
 
 BIN     := $(BUILD)/fluxloop
 INTERP  := $(BUILD)/fluxloop-lua
+# The native examples: an agent (examples/native/echo_agent.c) and a plain C library.
+EXAMPLES := $(BUILD)/examples/libecho_agent.so $(BUILD)/examples/libtextstats.so
 
 .PHONY: all deps demo test test-asan bench install clean fixtures
-all: $(BIN) $(INTERP)
+all: $(BIN) $(INTERP) $(EXAMPLES)
 
 deps:
 	@sh src/tools/install-deps.sh
@@ -41,7 +43,7 @@ $(OBJ) $(GEN):
 
 # Compile lines are shortened to "CC file"; `make V=1` shows them whole.
 Q := $(if $(V),,@)
-$(OBJ)/%.o: src/%.c $(wildcard src/*.h) | $(OBJ)
+$(OBJ)/%.o: src/%.c $(wildcard src/*.h) include/fluxloop/agent.h | $(OBJ)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
 
@@ -73,10 +75,15 @@ $(INTERP): $(OBJ)/interp.o $(CORE_OBJ)
 # C fixtures for the specs (native agents, etc.).
 FIXTURE_SRC := $(wildcard spec/fixtures/*.c)
 FIXTURES := $(FIXTURE_SRC:spec/fixtures/%.c=$(BUILD)/spec/%.so)
-$(BUILD)/spec/%.so: spec/fixtures/%.c
+$(BUILD)/spec/%.so: spec/fixtures/%.c include/fluxloop/agent.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(WARN) -O1 -shared -fPIC -Iinclude $< -o $@
 fixtures: $(FIXTURES)
+
+$(BUILD)/examples/lib%.so: examples/native/%.c include/fluxloop/agent.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -Iinclude $< -o $@
 
 demo: all
 	$(BIN) run experiment --iterations 2
@@ -96,7 +103,7 @@ test-asan:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
 	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
 
-bench: all
+bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
 
 install: $(BIN)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <dirent.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,6 +85,46 @@ static int fs_mkdirs(lua_State *L) {
   return 1;
 }
 
+/* truncate(p, size) -> true | fail, msg, code: cuts a file to size bytes (a resume drops
+ * a torn last line this way). */
+static int fs_truncate(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  lua_Integer size = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, size >= 0, 2, "size must be >= 0");
+  if (truncate(p, (off_t)size) != 0) return push_errno(L, p, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* remove_files_dir(dir) -> true | fail, msg, code: removes a folder of plain files (no
+ * subfolders), as a resume does with its scratch folder. */
+static int fs_remove_files_dir(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  DIR *d = opendir(p);
+  struct dirent *e;
+  char buf[PATH_MAX];
+  if (d == NULL) return push_errno(L, p, errno);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    snprintf(buf, sizeof buf, "%s/%s", p, e->d_name);
+    if (unlink(buf) != 0) { int err = errno; closedir(d); return push_errno(L, buf, err); }
+  }
+  closedir(d);
+  if (rmdir(p) != 0) return push_errno(L, p, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
+/* setenv(name, value): sets a variable of this process's environment (runner.env), which
+ * the agent reads with os.getenv, native agents with getenv. Call before workers start. */
+static int fs_setenv(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  const char *value = luaL_checkstring(L, 2);
+  if (setenv(name, value, 1) != 0) return push_errno(L, name, errno);
+  lua_pushboolean(L, 1);
+  return 1;
+}
+
 /* isatty(fd) -> boolean; fd 1 is stdout, 2 stderr. */
 static int fs_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -109,6 +150,9 @@ static const luaL_Reg fs_funcs[] = {
   { "mkdir", fs_mkdir },
   { "mkdirs", fs_mkdirs },
   { "isatty", fs_isatty },
+  { "truncate", fs_truncate },
+  { "setenv", fs_setenv },
+  { "remove_files_dir", fs_remove_files_dir },
   { "peak_rss_kb", fs_peak_rss_kb },
   { NULL, NULL }
 };

@@ -29,7 +29,8 @@ typedef struct worker {
 } worker_t;
 
 struct pool {
-  int64_t total;      /* trace numbers 1..total */
+  int64_t total;      /* runs 1..total, in the order the files take them */
+  int64_t *ks;        /* the trace number of each run (a resume has gaps), or NULL: k = seq */
   int64_t next;       /* next trace number to hand out (__atomic) */
   int64_t completed;  /* runs finished (__atomic) */
   int stop;           /* a worker failed: hand out nothing more (__atomic) */
@@ -53,16 +54,17 @@ static pool_t *worker_pool(lua_State *L) {
   return p;
 }
 
-/* next() -> k | nil: the next trace number, or nil when all are handed out, a worker
- * failed, or Ctrl-C was pressed. */
+/* next() -> k, seq | nil: the next run's trace number and its place in the files, or nil
+ * when all are handed out, a worker failed, or Ctrl-C was pressed. */
 static int pool_next(lua_State *L) {
   pool_t *p = worker_pool(L);
-  int64_t k;
+  int64_t seq;
   if (guard_interrupted() || __atomic_load_n(&p->stop, __ATOMIC_ACQUIRE)) return 0;
-  k = __atomic_add_fetch(&p->next, 1, __ATOMIC_ACQ_REL);
-  if (k > p->total) return 0;
-  lua_pushinteger(L, (lua_Integer)k);
-  return 1;
+  seq = __atomic_add_fetch(&p->next, 1, __ATOMIC_ACQ_REL);
+  if (seq > p->total) return 0;
+  lua_pushinteger(L, (lua_Integer)(p->ks ? p->ks[seq - 1] : seq));
+  lua_pushinteger(L, (lua_Integer)seq);
+  return 2;
 }
 
 /* completed(): one run finished (for the in-flight count of the progress line). */
@@ -135,6 +137,7 @@ static void *worker_thread(void *arg) {
 
 static void pool_free(pool_t *p) {
   for (int i = 0; i < p->nworkers; i++) free(p->workers[i].error);
+  free(p->ks);
   free(p->workers);
   free(p->setup);
   free(p->path);
@@ -163,8 +166,9 @@ static int finished_count(pool_t *p) {
   return n;
 }
 
-/* run{ workers = N, total = planned, sink = rec:sink(), setup = string, path = package.path,
- *      cpath = package.cpath, on_progress = function(done, in_flight) end }
+/* run{ workers = N, total = runs, ks = {trace numbers} (optional: 1..total), sink = rec:sink(),
+ *      setup = string, path = package.path, cpath = package.cpath,
+ *      on_progress = function(done, in_flight) end }
  *   -> { left_behind = n } | nil, message
  * Starts N workers and waits for them, calling on_progress about ten times a second.
  * After Ctrl-C, workers get the grace period to finish their runs; any still busy a
@@ -193,6 +197,18 @@ static int pool_run(lua_State *L) {
   p->workers = calloc((size_t)n, sizeof *p->workers);
   if (!p->setup || !p->path || !p->cpath || !p->workers) { pool_free(p); return luaL_error(L, "not enough memory"); }
   p->nworkers = n;
+  if (lua_getfield(L, 1, "ks") == LUA_TTABLE) {
+    int64_t count = (int64_t)luaL_len(L, -1);
+    luaL_argcheck(L, count == p->total, 1, "ks must hold `total` trace numbers");
+    p->ks = malloc((size_t)(count > 0 ? count : 1) * sizeof *p->ks);
+    if (p->ks == NULL) { pool_free(p); return luaL_error(L, "not enough memory"); }
+    for (int64_t i = 0; i < count; i++) {
+      lua_rawgeti(L, -1, (lua_Integer)(i + 1));
+      p->ks[i] = (int64_t)lua_tointeger(L, -1);
+      lua_pop(L, 1);
+    }
+  }
+  lua_pop(L, 1);
   lua_getfield(L, 1, "on_progress"); /* stack top: progress callback or nil */
 
   for (int i = 0; i < n; i++) {

@@ -25,7 +25,7 @@ end
 
 -- Features the command line names that later versions bring; refusing them beats
 -- silently running something else than was asked for.
-local UNBUILT_FLAGS = { "resume", "retry_failed", "isolate" }
+local UNBUILT_FLAGS = { "isolate" }
 
 local function refuse_unbuilt(flags, cfg)
   for _, f in ipairs(UNBUILT_FLAGS) do
@@ -75,6 +75,10 @@ function M.prepare(flags)
   })
   local refusal = refuse_unbuilt(flags, cfg)
   if refusal then return nil, refusal end
+  for name, value in pairs(cfg.runner.env or {}) do
+    local ok, eerr = fs.setenv(name, tostring(value))
+    if not ok then return nil, ("runner.env.%s: %s"):format(name, eerr) end
+  end
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
   local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
@@ -92,7 +96,8 @@ function M.prepare(flags)
     if not entries then return nil, dropped end
   end
 
-  local agent, info = require("fluxloop.target").resolve(cfg.runner.target, { project_dir = project_dir })
+  local agent, info = require("fluxloop.target").resolve(cfg.runner.target,
+    { project_dir = project_dir, runner = cfg.runner })
   if not agent then return nil, info end
 
   local replay
@@ -128,7 +133,14 @@ end
 function M.run_experiment(flags)
   local exp, err = M.prepare(flags)
   if not exp then return critical(err) end
-  local code, summary, dir, rerr = require("fluxloop.run").experiment(exp)
+  local code, summary, dir, rerr
+  local again = flags.resume or flags.retry_failed
+  if again then
+    local dir_abs = require("fluxloop.util").abspath(again, exp.cwd)
+    code, summary, dir, rerr = require("fluxloop.resume").resume(exp, dir_abs, flags.resume and "resume" or "retry")
+  else
+    code, summary, dir, rerr = require("fluxloop.run").experiment(exp)
+  end
   return M.finish(code, summary, dir, rerr, flags)
 end
 

@@ -158,20 +158,21 @@ function M.run_one(S, k, job, iteration, seq)
 end
 
 -- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
--- Runs trace numbers from next_k() until it returns nil; trace k is input
--- (k-1)//iterations+1, iteration (k-1)%iterations. Used by the main state and by workers.
+-- Runs what next_k() hands out, `k, seq` (trace number, place in the files; seq defaults
+-- to k), until it returns nil. Trace k is input (k-1)//iterations+1, iteration
+-- (k-1)%iterations. Used by the main state and by workers.
 function M.work(S, jobs, iterations, next_k, after_each)
   local delay_ms = S.delay_ms or 0
   local first = true
   while true do
-    local k = next_k()
+    local k, seq = next_k()
     if not k then return true end
     if delay_ms > 0 and not first then clock.sleep(delay_ms) end
     first = false
-    local trace, err = M.run_one(S, k, jobs[(k - 1) // iterations + 1], (k - 1) % iterations)
+    local trace, err = M.run_one(S, k, jobs[(k - 1) // iterations + 1], (k - 1) % iterations, seq)
     if not trace then
       if err ~= "interrupted" then return nil, err end
-      S.rec:skip(k) -- written nowhere; --resume runs it again
+      S.rec:skip(seq or k) -- written nowhere; --resume runs it again
       return true
     end
     if after_each then after_each(k) end
@@ -191,7 +192,7 @@ end
 -- What a worker state needs to rebuild the run on its own: plain data only.
 local function worker_setup(exp, cfg)
   return json.encode({
-    project_dir = cfg.project_dir, target = cfg.runner.target,
+    project_dir = cfg.project_dir, target = cfg.runner.target, runner = cfg.runner,
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
     entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
@@ -199,10 +200,10 @@ local function worker_setup(exp, cfg)
   })
 end
 
--- Runs every trace number with N worker threads (N > 1).
-local function run_parallel(exp, rec, planned, workers, p)
+-- Runs the trace numbers ks (nil: 1..total) with N worker threads (N > 1).
+local function run_parallel(exp, rec, total, ks, workers, p)
   local result, err = require("fluxloop.pool").run({
-    workers = workers, total = planned, sink = rec:sink(), setup = worker_setup(exp, exp.cfg),
+    workers = workers, total = total, ks = ks, sink = rec:sink(), setup = worker_setup(exp, exp.cfg),
     path = package.path, cpath = package.cpath,
     on_progress = function(done, in_flight) p:update(done, in_flight) end,
   })
@@ -215,72 +216,70 @@ local function run_parallel(exp, rec, planned, workers, p)
   return true
 end
 
--- Runs every trace number in this state (N = 1).
-local function run_serial(exp, rec, jobs, planned, p)
+-- Runs the trace numbers ks (nil: 1..total) in this state (N = 1).
+local function run_serial(exp, rec, jobs, total, ks, p)
   local S = M.state(exp.agent, rec, exp.hooks, exp.cfg, exp.replay)
-  local k = 0
+  local seq = 0
   local function next_k()
-    if k >= planned or guard.interrupted() then return nil end
-    k = k + 1
-    return k
+    if seq >= total or guard.interrupted() then return nil end
+    seq = seq + 1
+    return ks and ks[seq] or seq, seq
   end
-  return M.work(S, jobs, exp.cfg.runner.iterations, next_k, function(done) p:update(done, 1) end)
+  return M.work(S, jobs, exp.cfg.runner.iterations, next_k, function() p:update(seq, 1) end)
 end
 
--- experiment(exp) -> exit_code, summary, dir, error_message
--- exp = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks, replay,
---         inputs_dropped, config_snapshot } (what fluxloop.main.prepare returns).
--- The caller has already validated everything; from here on only runs can fail.
-function M.experiment(exp)
-  local cfg, p, hooks = exp.cfg, exp.progress or progress_mod.new({ quiet = true }), exp.hooks
-  local iterations = cfg.runner.iterations
-  local workers = cfg.runner.parallel or 1
-  local jobs = M.prepare(exp.entries, cfg.personas)
-  local planned = #jobs * iterations
-  local dropped = exp.inputs_dropped or 0
-
-  p:info("Starting experiment...")
-  p:info(("Loaded %d inputs%s"):format(#jobs, dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
-  p:info(("Running %d iterations per input (%d total runs%s)"):format(iterations, planned,
-    workers > 1 and (", %d at a time"):format(workers) or ""))
-
-  if hooks and hooks.before_experiment then
-    local ok, err = hooks_mod.call(hooks, "before_experiment",
-      { name = exp.name, iterations = iterations, inputs = #jobs, planned_traces = planned, config = cfg })
-    if not ok then return 2, nil, nil, err end
-  end
-
-  local started_wall = clock.wall_ns()
-  local dir, derr = output.create_dir(cfg.output.directory, exp.name, started_wall)
-  if not dir then return 2, nil, nil, derr end
-  local snap_ok, snap_err = output.write_file(dir .. "/config.yaml", exp.config_snapshot or "")
-  if not snap_ok then return 2, nil, dir, snap_err end
-  local rec, rerr = recorder.open(dir)
-  if not rec then return 2, nil, dir, rerr end
-
+-- execute(exp, rec, jobs, ks, p) -> true | nil, message
+-- Runs the trace numbers in ks (a list; nil for all of 1..#jobs*iterations) into rec,
+-- with runner.parallel workers, showing progress on p.
+function M.execute(exp, rec, jobs, ks, p)
+  local workers = exp.cfg.runner.parallel or 1
+  local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
-  p:start(planned, workers)
-  local ran, io_err
+  p:start(total, workers)
+  local ok, err
   if workers > 1 then
-    ran, io_err = run_parallel(exp, rec, planned, workers, p)
+    ok, err = run_parallel(exp, rec, total, ks, workers, p)
   else
-    ran, io_err = run_serial(exp, rec, jobs, planned, p)
+    ok, err = run_serial(exp, rec, jobs, total, ks, p)
   end
   p:update(rec:done(), 0)
   p:finish()
+  return ok, err
+end
 
-  local stats = rec:stats()
-  local closed, cerr = rec:close()
-  io_err = io_err or (not closed and cerr) or nil
-  local interrupted = guard.interrupted()
+-- plan_hash(exp) -> what a resume compares: the inputs (after hooks), the iterations and
+-- the target, which together decide every trace id's run.
+function M.plan_hash(exp)
+  local cfg = exp.cfg
+  return require("fluxloop.stats").hash(json.encode({
+    entries = json.array(exp.entries), iterations = cfg.runner.iterations, target = cfg.runner.target,
+  }))
+end
+
+-- The first lines of an experiment, before anything runs.
+function M.announce(exp, jobs, p)
+  local iterations, workers = exp.cfg.runner.iterations, exp.cfg.runner.parallel or 1
+  local dropped = exp.inputs_dropped or 0
+  p:info("Starting experiment...")
+  p:info(("Loaded %d inputs%s"):format(#jobs, dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
+  p:info(("Running %d iterations per input (%d total runs%s)"):format(iterations, #jobs * iterations,
+    workers > 1 and (", %d at a time"):format(workers) or ""))
+end
+
+-- finish_summary(exp, stats, fields, p) -> exit_code, summary: the summary table, after the
+-- after_experiment hook; fields holds what differs between a run and a resume.
+function M.finish_summary(exp, stats, f, p)
+  local cfg, hooks = exp.cfg, exp.hooks
   local summary = output.summary({
-    stats = stats, name = exp.name, started_at = clock.utc_iso(started_wall), completed_at = clock.utc_iso(),
-    iterations = iterations, inputs = #jobs, inputs_file = exp.inputs_file, planned_traces = planned,
-    interrupted = interrupted or io_err ~= nil, config_file = cfg.config_file, target = cfg.runner.target,
+    stats = stats, name = exp.name, started_at = f.started_at, completed_at = clock.utc_iso(),
+    iterations = cfg.runner.iterations, inputs = f.inputs, inputs_file = exp.inputs_file,
+    planned_traces = f.planned, interrupted = f.interrupted, config_file = cfg.config_file,
+    target = cfg.runner.target,
   })
-  summary.inputs_dropped = dropped
-  summary.parallel = workers
-  local code = interrupted and M.EXIT_INTERRUPTED or (summary.failed > 0 and 1 or 0)
+  summary.inputs_dropped = exp.inputs_dropped or 0
+  summary.parallel = cfg.runner.parallel or 1
+  for key, value in pairs(f.extra or {}) do summary[key] = value end
+  local code = guard.interrupted() and M.EXIT_INTERRUPTED or (summary.failed > 0 and 1 or 0)
   if hooks and hooks.after_experiment then
     local ok, err = hooks_mod.call(hooks, "after_experiment", summary)
     if not ok then
@@ -289,6 +288,44 @@ function M.experiment(exp)
       if code == 0 then code = 1 end
     end
   end
+  return code, summary
+end
+
+-- experiment(exp) -> exit_code, summary, dir, error_message
+-- exp = { cfg, entries, agent, target (info), name, inputs_file, progress, hooks, replay,
+--         inputs_dropped, config_snapshot } (what fluxloop.main.prepare returns).
+-- The caller has already validated everything; from here on only runs can fail.
+function M.experiment(exp)
+  local cfg, p, hooks = exp.cfg, exp.progress or progress_mod.new({ quiet = true }), exp.hooks
+  local jobs = M.prepare(exp.entries, cfg.personas)
+  local planned = #jobs * cfg.runner.iterations
+  M.announce(exp, jobs, p)
+
+  if hooks and hooks.before_experiment then
+    local ok, err = hooks_mod.call(hooks, "before_experiment",
+      { name = exp.name, iterations = cfg.runner.iterations, inputs = #jobs, planned_traces = planned, config = cfg })
+    if not ok then return 2, nil, nil, err end
+  end
+
+  local started_wall = clock.wall_ns()
+  local dir, derr = output.create_dir(cfg.output.directory, exp.name, started_wall)
+  if not dir then return 2, nil, nil, derr end
+  local started_at = clock.utc_iso(started_wall)
+  local ok, err = output.write_file(dir .. "/config.yaml", exp.config_snapshot or "")
+  if ok then
+    ok, err = output.write_json(dir .. "/plan.json", { plan_hash = M.plan_hash(exp), planned_traces = planned,
+      iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at })
+  end
+  if not ok then return 2, nil, dir, err end
+  local rec, rerr = recorder.open(dir)
+  if not rec then return 2, nil, dir, rerr end
+
+  local _, io_err = M.execute(exp, rec, jobs, nil, p)
+  local stats = rec:stats()
+  local closed, cerr = rec:close()
+  io_err = io_err or (not closed and cerr) or nil
+  local code, summary = M.finish_summary(exp, stats, { started_at = started_at, inputs = #jobs, planned = planned,
+    interrupted = guard.interrupted() or io_err ~= nil }, p)
   local sum_ok, sum_err = output.write_json(dir .. "/summary.json", summary)
   io_err = io_err or (not sum_ok and sum_err) or nil
   if io_err then

@@ -38,21 +38,45 @@ local function load_module(spec, module)
   return mod, path
 end
 
--- resolve(spec [, opts]) -> agent(input, ctx), info | nil, message
--- info = { spec, module, path, name } where name is the last module component.
--- opts.project_dir: where relative library paths of native targets start.
+-- A module part with a '/' or a shared-library suffix names a native agent's library.
+function M.is_native(module)
+  return module:find("/", 1, true) ~= nil or module:match("%.so$") ~= nil or module:match("%.dylib$") ~= nil
+end
+
+-- The runner config the agent's init receives, as JSON ("{}" when the caller gave none).
+local function runner_json(opts)
+  if type(opts.runner) ~= "table" then return "{}" end
+  local ok, text = pcall(require("fluxloop.json").encode, opts.runner)
+  return ok and text or "{}"
+end
+
+-- "lib/x.so:agent" -> the agent object of fluxloop.native (callable as agent(input, ctx)).
+-- A relative path starts at opts.project_dir.
+local function resolve_native(spec, module, symbol, opts)
+  opts = opts or {}
+  local path = module
+  if path:sub(1, 1) ~= "/" then path = (opts.project_dir or ".") .. "/" .. path end -- never a library-path search
+  local agent, msg, code = require("fluxloop.native").load(path, symbol, runner_json(opts))
+  if not agent then
+    return nil, ("target '%s': cannot load the native agent: %s"):format(spec, msg), code
+  end
+  return agent, { spec = spec, module = module, path = path, symbol = symbol, native = true, name = symbol }
+end
+
+-- resolve(spec [, opts]) -> agent(input, ctx), info | nil, message [, code]
+-- info = { spec, module, path, name } where name is the last module component (the
+-- symbol for a native agent). opts.project_dir: where relative library paths of native
+-- targets start; opts.runner: the runner config a native agent's init receives as JSON.
 function M.resolve(spec, opts)
   if type(spec) ~= "string" or spec == "" then
     return nil, "runner.target is missing; set it to \"module.path:function\" (for example examples.my_agent:run)"
   end
   local module, attr = spec:match("^(.-):([^:]*)$")
   if not module or module == "" or attr == "" then
-    return nil, ("target '%s': expected \"module.path:function\" (for example examples.my_agent:run)"):format(spec)
+    return nil, ("target '%s': expected \"module.path:function\" (for example examples.my_agent:run) " ..
+      "or \"path/to/libagent.so:symbol\""):format(spec)
   end
-  if module:find("/", 1, true) or module:match("%.so$") or module:match("%.dylib$") then
-    return nil, ("target '%s': native agents (shared libraries) are not supported by this build yet; " ..
-      "use a Lua target such as examples.my_agent:run"):format(spec)
-  end
+  if M.is_native(module) then return resolve_native(spec, module, attr, opts) end
   local mod, path = load_module(spec, module)
   if not mod then return nil, path end
   if type(mod) ~= "table" then

@@ -10,7 +10,8 @@ local M = {}
 -- main(setup_json, index) -> true | nil, message
 function M.main(setup_json, index)
   local setup = assert(json.decode(setup_json, "worker setup"))
-  local agent, info = require("fluxloop.target").resolve(setup.target, { project_dir = setup.project_dir })
+  local agent, info = require("fluxloop.target").resolve(setup.target,
+    { project_dir = setup.project_dir, runner = setup.runner })
   if not agent then return nil, ("worker %d: %s"):format(index, info) end
   local hooks
   if setup.hooks_file then

@@ -126,6 +126,25 @@ do
   P.remove(dir)
 end
 
+-- 2d. Replay of a 2 KB recording against plain runs, 100 x 1000 each.
+do
+  local dir = project(1000)
+  local pad = ("x"):rep(1900)
+  P.write(dir, "recordings/args.jsonl", ('{"_version":"1","iteration":0,"target":"agents.agent:run","kwargs":'
+    .. '{"data":{"content":"","user":{"id":7,"name":"Dana"},"history":["%s"]},"send_message_callback":'
+    .. '"<builtin:collector.send>"},"timestamp":"2026-11-25T10:00:00.000000Z"}\n'):format(pad))
+  P.write(dir, "replay.yaml", "runner: {target: agents.replay_agent:run, iterations: 1000}\n"
+    .. "inputs: {file: inputs/generated.yaml}\n"
+    .. "replay_args: {enabled: true, recording_file: recordings/args.jsonl, override_param_path: data.content}\n")
+  P.write(dir, "agents/replay_agent.lua", "return { run = function(args) return args.data.content end }\n")
+  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
+  local _, _, replay = measure(dir, "run experiment --quiet --config replay.yaml", "replay")
+  local a, b = plain.total_traces / loop_seconds(plain), replay.total_traces / loop_seconds(replay)
+  print(("  plain / replay of a 2 KB recording: %8.0f / %.0f traces/s (replay keeps %.0f%%; target >= 50%%)")
+    :format(a, b, 100 * b / a))
+  P.remove(dir)
+end
+
 -- 3. Memory at a million traces: 100 inputs x 10,000 iterations.
 if os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)
@@ -133,4 +152,79 @@ if os.getenv("BENCH_QUICK") ~= "1" then
   print(("  1,000,000 traces:                   %8.1f MB peak RSS (target < 32 MB), %.0f traces/s, %.1f s")
     :format(rss / 1024, s.total_traces / loop_seconds(s), wall / 1000))
   P.remove(dir)
+end
+
+-- 4. Native agents (issue 3): a C echo agent through the agent ABI, 100 x 1000, all files
+-- written (target >= 200,000 traces/s on one worker); then per-call overheads measured in
+-- this process (fluxloop-lua) with clock.now_ns over a loop of a million calls.
+do
+  local clock = require("fluxloop.clock")
+  local native = require("fluxloop.native")
+  local ffi = require("fluxloop.ffi")
+  local recorder = require("fluxloop.recorder")
+  local context = require("fluxloop.context")
+  local build = bin:match("^(.*)/[^/]*$")
+  local so = build .. "/spec/native_agents.so"
+  local example = build .. "/examples/libecho_agent.so"
+
+  local function native_run(target)
+    local dir = project(1000)
+    P.write(dir, "configs/simulation.yaml", ("name: bench\nrunner:\n  target: \"%s\"\n  iterations: 1000\n"):format(target))
+    local _, rss, s = measure(dir, "run experiment --quiet")
+    P.remove(dir)
+    return s.total_traces / loop_seconds(s), rss
+  end
+  local rate, rss = native_run(so .. ":echo")
+  print(("  native echo agent, 100 x 1000:      %8.0f traces/s (%.2f us a run, %.1f MB peak RSS; target >= 200,000)")
+    :format(rate, 1e6 / rate, rss / 1024))
+  rate = native_run(example .. ":echo_agent")
+  print(("  examples/native/echo_agent.c:       %8.0f traces/s (3 observations a trace through host callbacks)")
+    :format(rate))
+
+  local N = 1000000
+  local function per_call(f, ...)
+    for _ = 1, 10000 do f(...) end
+    local t0 = clock.now_ns()
+    for _ = 1, N do f(...) end
+    return (clock.now_ns() - t0) / N
+  end
+  local ctx = { persona = "novice_user", iteration = 3, trace_id = "trace_001", metadata = {} }
+  local input = "test input number 1: what is 1 plus 1?"
+  local loop_ns = per_call(function() end)
+  local lua_ns = per_call(function(i) return i end, input, ctx)
+  local abi_ns = per_call(assert(native.load(so, "echo")), input, ctx)
+  local add = assert(assert(ffi.load(build .. "/spec/ffi_lib.so")):fn("int add_int(int, int)"))
+  local ffi_ns = per_call(add, 1, 2)
+  local greet = assert(assert(ffi.load(build .. "/spec/ffi_lib.so")):fn("const char *greet(const char *)"))
+  local greet_ns = per_call(greet, "ada")
+
+  -- One run of the example agent with a real recorder: 3 callbacks and an alloc.
+  local dir = P.new()
+  local rec = assert(recorder.open(dir))
+  local rctx = setmetatable({ persona = "novice_user", iteration = 3, trace_id = "trace_001", metadata = {} },
+    context.class(rec))
+  local echo_agent = assert(native.load(example, "echo_agent"))
+  local cb_ns = per_call(function(i, c) rec:begin("trace_001") echo_agent(i, c) end, input, rctx)
+  local begin_ns = per_call(function() rec:begin("trace_001") end)
+  local lua_same = per_call(function(i, c) -- the same records from Lua, for comparison
+    rec:begin("trace_001")
+    c:observe{ type = "event", name = "received", input = { bytes = #i }, metadata = c.metadata }
+    local span = c:span_open("tool", "shout", nil)
+    c:observe{ type = "generation", name = "uppercase", output = { changed = 9 } }
+    c:span_close(span, true, nil)
+    return "echo: " .. i:upper()
+  end, input, rctx)
+  rec:close()
+  P.remove(dir)
+
+  print(("  per call, in process (empty loop %.0f ns subtracted):"):format(loop_ns))
+  print(("    Lua echo function:                %8.0f ns"):format(lua_ns - loop_ns))
+  print(("    native echo through the ABI:      %8.0f ns (agent(input, ctx): request from ctx, run, copy)")
+    :format(abi_ns - loop_ns))
+  print(("    ffi int add_int(int, int):        %8.0f ns"):format(ffi_ns - loop_ns))
+  print(("    ffi string greet(string):         %8.0f ns"):format(greet_ns - loop_ns))
+  print(("    host callback, recording included: %7.0f ns each (example agent: 3 callbacks + alloc, %.0f ns a run;")
+    :format((cb_ns - begin_ns - abi_ns) / 3, cb_ns - begin_ns - loop_ns))
+  print(("                                               the same 3 records made from Lua: %.0f ns)")
+    :format(lua_same - begin_ns - loop_ns))
 end

@@ -54,19 +54,20 @@ function P.run(dir, args, env)
   return code, o, e
 end
 
--- run_signalled(dir, args, times) -> exit_code, stdout, stderr: starts the binary, sends
--- SIGINT at each of the given times (seconds after the start), then waits for it.
-function P.run_signalled(dir, args, times)
+-- run_signalled(dir, args, times [, signal]) -> exit_code, stdout, stderr: starts the binary,
+-- sends SIGINT (or `signal`, e.g. "KILL") at each of the given times (seconds after the
+-- start), then waits for it.
+function P.run_signalled(dir, args, times, signal)
   local out, err = os.tmpname(), os.tmpname()
   local kills = {}
   local last = 0
   for _, t in ipairs(times) do
-    kills[#kills + 1] = ("sleep %.3f; kill -INT $pid 2>/dev/null"):format(t - last)
+    kills[#kills + 1] = ("sleep %.3f; kill -%s $pid 2>/dev/null"):format(t - last, signal or "INT")
     last = t
   end
   local script = ("cd %s && { %s %s </dev/null >%s 2>%s & pid=$!; %s; wait $pid; }"):format(sh_quote(dir),
     sh_quote(P.bin()), args, sh_quote(out), sh_quote(err), table.concat(kills, "; "))
-  local _, _, code = os.execute("sh -c " .. sh_quote(script))
+  local _, _, code = os.execute("sh -c " .. sh_quote(script) .. " 2>/dev/null") -- no "Killed" notes
   local o, e = P.read(out), P.read(err)
   os.remove(out)
   os.remove(err)

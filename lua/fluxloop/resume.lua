@@ -1,0 +1,201 @@
+-- resume.lua - --resume DIR and --retry-failed DIR: finish or repair an experiment folder
+-- in place. Runs only the missing (or failed) traces into a scratch folder, then merges
+-- them into the trace files in trace order and recounts summary.json over every trace.
+local clock = require("fluxloop.clock")
+local fs = require("fluxloop.fs")
+local json = require("fluxloop.json")
+local output = require("fluxloop.output")
+local recorder = require("fluxloop.recorder")
+local run = require("fluxloop.run")
+local stats_mod = require("fluxloop.stats")
+
+local M = {}
+
+local FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }
+local SCRATCH = ".rerun"
+
+-- The trace number a line belongs to: every line of the three files starts with it.
+local function line_k(line)
+  return tonumber(line:match('^{"trace_id":"trace_(%d+)"'))
+end
+
+-- Cuts a torn last line (no newline: the process died while writing it).
+local function repair(path)
+  local f = io.open(path, "rb")
+  if not f then return true end
+  local size = f:seek("end")
+  if size == 0 then f:close() return true end
+  local back = math.min(size, 1 << 16)
+  local keep
+  while true do
+    f:seek("set", size - back)
+    local tail = f:read(back)
+    local last = tail:find("\n[^\n]*$")
+    if last then keep = size - back + last break end
+    if back == size then keep = 0 break end
+    back = math.min(size, back * 2)
+  end
+  f:close()
+  if keep == size then return true end
+  return fs.truncate(path, keep)
+end
+
+-- Reads trace_summary.jsonl: which trace numbers are on disk, and whether each succeeded.
+local function read_done(dir)
+  local done = {}
+  local f = io.open(dir .. "/trace_summary.jsonl", "rb")
+  if not f then return done end
+  for line in f:lines() do
+    local k = line_k(line)
+    -- `,"success":true` cannot occur inside a JSON string (quotes there are escaped).
+    if k then done[k] = line:find(',"success":true,', 1, true) ~= nil end
+  end
+  f:close()
+  return done
+end
+
+-- Merges the lines of `new` into `old` by trace number (new wins for a trace it has;
+-- old lines of traces outside `keep` are dropped), writing a temporary file then renaming.
+local function merge_file(old_path, new_path, keep)
+  local out_path = old_path .. ".merge"
+  local out = assert(io.open(out_path, "wb"))
+  local old = io.open(old_path, "rb")
+  local new = io.open(new_path, "rb")
+  local function reader(f)
+    if not f then return function() return nil end end
+    return f:lines("L")
+  end
+  local next_old, next_new = reader(old), reader(new)
+  local o, n = next_old(), next_new()
+  local replaced = {}
+  while o or n do
+    local ko, kn = o and line_k(o), n and line_k(n)
+    if n and (not o or kn <= ko) then
+      replaced[kn] = true
+      out:write(n)
+      n = next_new()
+    else
+      if ko and keep[ko] ~= nil and not replaced[ko] then out:write(o) end
+      o = next_old()
+    end
+  end
+  if old then old:close() end
+  if new then new:close() end
+  local ok, err = out:close()
+  if not ok then return nil, err end
+  return os.rename(out_path, old_path)
+end
+
+-- Merges a scratch folder into dir and removes it.
+local function merge_scratch(dir, keep)
+  local scratch = dir .. "/" .. SCRATCH
+  for _, name in ipairs(FILES) do
+    repair(scratch .. "/" .. name)
+  end
+  -- Traces the scratch holds count as done too.
+  for k, ok in pairs(read_done(scratch)) do keep[k] = ok end
+  for _, name in ipairs(FILES) do
+    local ok, err = merge_file(dir .. "/" .. name, scratch .. "/" .. name, keep)
+    if not ok then return nil, err end
+  end
+  return fs.remove_files_dir(scratch)
+end
+
+-- Recounts every trace of the merged trace_summary.jsonl.
+local function recount(dir)
+  local acc = stats_mod.new()
+  local f = assert(io.open(dir .. "/trace_summary.jsonl", "rb"))
+  for line in f:lines() do
+    local ms = tonumber(line:match(',"duration_ms":([%d.eE+-]+),'))
+    acc:add(ms or 0, line:find(',"success":true,', 1, true) ~= nil)
+  end
+  f:close()
+  return acc:summary()
+end
+
+local function read_json(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return json.decode(text, path)
+end
+
+-- check(exp, dir, mode) -> plan | nil, message: the folder is one this experiment can continue.
+local function check(exp, dir, mode)
+  local flag = mode == "retry" and "--retry-failed" or "--resume"
+  if not fs.isdir(dir) then return nil, ("%s %s: no such experiment folder"):format(flag, dir) end
+  local plan = read_json(dir .. "/plan.json")
+  if not plan then
+    return nil, ("%s %s: the folder has no plan.json, so it was not started by this fluxloop; run a new experiment")
+      :format(flag, dir)
+  end
+  local hash = run.plan_hash(exp)
+  if plan.plan_hash ~= hash then
+    return nil, ("%s %s: the config or inputs changed since this experiment started (the inputs, iterations " ..
+      "or target differ), so its trace ids would mean other runs; restore them, or run a new experiment"):format(flag, dir)
+  end
+  return plan
+end
+
+-- resume(exp, dir, mode) -> exit_code, summary, dir, error_message
+-- mode "resume": run the traces that are missing; "retry": also the failed ones (their
+-- lines are replaced in place).
+function M.resume(exp, dir, mode)
+  local p = exp.progress
+  local plan, err = check(exp, dir, mode)
+  if not plan then return 2, nil, nil, err end
+  local cfg = exp.cfg
+  local jobs = run.prepare(exp.entries, cfg.personas)
+  local planned = #jobs * cfg.runner.iterations
+
+  -- Mend torn lines, then finish what an earlier resume left behind.
+  for _, name in ipairs(FILES) do repair(dir .. "/" .. name) end
+  local keep = read_done(dir)
+  if fs.isdir(dir .. "/" .. SCRATCH) then
+    local ok, merr = merge_scratch(dir, keep)
+    if not ok then return 2, nil, dir, merr end
+  else
+    -- Lines of traces that never reached trace_summary.jsonl are dropped.
+    for _, name in ipairs({ "traces.jsonl", "observations.jsonl" }) do
+      local ok, merr = merge_file(dir .. "/" .. name, "/dev/null", keep)
+      if not ok then return 2, nil, dir, merr end
+    end
+  end
+
+  local ks = {}
+  for k = 1, planned do
+    local state = keep[k]
+    if state == nil or (mode == "retry" and state == false) then ks[#ks + 1] = k end
+  end
+  p:info(("%s %s: %d of %d traces to run"):format(mode == "retry" and "Retrying failed traces in" or "Resuming",
+    dir, #ks, planned))
+
+  local io_err
+  if #ks > 0 then
+    local scratch = dir .. "/" .. SCRATCH
+    local ok, merr = fs.mkdir(scratch)
+    if not ok then return 2, nil, dir, merr end
+    local rec, rerr = recorder.open(scratch)
+    if not rec then return 2, nil, dir, rerr end
+    local _, e = run.execute(exp, rec, jobs, ks, p)
+    local closed, cerr = rec:close()
+    io_err = e or (not closed and cerr) or nil
+    local merged, merr2 = merge_scratch(dir, keep)
+    io_err = io_err or (not merged and merr2) or nil
+  end
+
+  local stats = recount(dir)
+  local old = read_json(dir .. "/summary.json") or {}
+  local code, summary = run.finish_summary(exp, stats, {
+    started_at = old.started_at or plan.started_at, inputs = #jobs, planned = planned,
+    interrupted = stats.count < planned,
+    extra = { resumed_runs = #ks, resumed_at = clock.utc_iso() },
+  }, p)
+  local ok, serr = output.write_json(dir .. "/summary.json", summary)
+  io_err = io_err or (not ok and serr) or nil
+  if io_err then return 2, summary, dir, ("writing results failed: %s"):format(io_err) end
+  return code, summary, dir
+end
+
+return M
