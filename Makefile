@@ -92,14 +92,15 @@ test: all fixtures
 	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
 	  sh spec/run.sh $(abspath $(INTERP)) spec
 
-# The integration specs again, against a binary built with ASan and UBSan.
+# The integration specs again, against a binary built with ASan and UBSan. handle_segv=0 and
+# friends: the isolation specs crash agents on purpose, and those signals must stay signals.
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/fluxloop
 	@$(MAKE) --no-print-directory all fixtures
 	@FLUXLOOP_BIN=$(abspath $(BUILD)/asan/fluxloop) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
-	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99 \
+	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:handle_segv=0:handle_sigbus=0:handle_sigfpe=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
 	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
 

@@ -11,6 +11,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "lconv.h"
+#include "frame.h"
 #include "sink.h"
 #include "stats.h"
 
@@ -33,6 +34,7 @@ typedef struct obs_slot {
 
 typedef struct recorder {
   sink_t *sink;
+  int pipe_fd;        /* >= 0: an isolated worker's recorder, which sends frames instead */
   int owns_sink;      /* open() made it; attach() borrows the opener's */
   buf_t lines[F_COUNT]; /* the lines of the trace being written */
   buf_t arena;        /* observation text of the current trace */
@@ -80,6 +82,12 @@ static int push_io_error(lua_State *L, const char *path, int err) {
   lua_pushstring(L, err == ENOSPC ? "ENOSPC" : err == EDQUOT ? "EDQUOT" : err == EFBIG ? "EFBIG"
                     : err == ENOMEM ? "ENOMEM" : "EIO");
   return 3;
+}
+
+/* The recorder of an isolated worker has no sink: the methods about files are the parent's. */
+static sink_t *need_sink(lua_State *L, recorder *r) {
+  if (r->sink == NULL) luaL_error(L, "this recorder sends its traces to the parent process; it has no files");
+  return r->sink;
 }
 
 static int push_sink_error(lua_State *L, recorder *r) {
@@ -170,6 +178,7 @@ static recorder *new_recorder(lua_State *L) {
   buf_init(&r->scratch);
   r->open_top = -1;
   r->next_k = 1;
+  r->pipe_fd = -1;
   return r;
 }
 
@@ -194,6 +203,7 @@ static int recorder_open(lua_State *L) {
 /* sink() -> light userdata: the shared writer, for recorder.attach in worker states. */
 static int recorder_sink(lua_State *L) {
   recorder *r = check_recorder(L);
+  need_sink(L, r);
   lua_pushlightuserdata(L, r->sink);
   return 1;
 }
@@ -210,9 +220,20 @@ static int recorder_attach(lua_State *L) {
   return 1;
 }
 
+/* to_pipe(fd) -> recorder for an isolated worker process: each trace goes to the parent
+ * as a frame on fd (frame.h), and the parent's sink writes it. */
+static int recorder_to_pipe(lua_State *L) {
+  int fd = (int)luaL_checkinteger(L, 1);
+  recorder *r = new_recorder(L);
+  r->pipe_fd = fd;
+  r->closed = 0;
+  return 1;
+}
+
 /* flush() -> true | fail, msg, code: writes every buffered line now. */
 static int recorder_flush(lua_State *L) {
   recorder *r = check_recorder(L);
+  if (r->pipe_fd >= 0) { lua_pushboolean(L, 1); return 1; }
   if (sink_flush(r->sink) != 0) return push_sink_error(L, r);
   lua_pushboolean(L, 1);
   return 1;
@@ -589,7 +610,12 @@ static int recorder_write(lua_State *L) {
   {
     const char *text[F_COUNT] = { sum->data, tr->data, ob->data };
     size_t lens[F_COUNT] = { sum->len, tr->len, ob->len };
-    if (sink_put(r->sink, k, text, lens, ms, success) != 0) return push_sink_error(L, r);
+    if (r->pipe_fd >= 0) {
+      if (frame_send(r->pipe_fd, FRAME_TRACE, k, ms, success, text, lens) != 0)
+        return push_io_error(L, "pipe to the parent process", errno);
+    } else if (sink_put(r->sink, k, text, lens, ms, success) != 0) {
+      return push_sink_error(L, r);
+    }
   }
   lua_pushboolean(L, 1);
   return 1;
@@ -603,13 +629,16 @@ encode_error:
 /* skip(k): trace k will not be written (its run was abandoned); later ones need not wait. */
 static int recorder_skip(lua_State *L) {
   recorder *r = check_recorder(L);
-  sink_skip(r->sink, (int64_t)luaL_checkinteger(L, 2));
+  int64_t k = (int64_t)luaL_checkinteger(L, 2);
+  if (r->pipe_fd >= 0) frame_send(r->pipe_fd, FRAME_SKIP, k, 0, 0, NULL, NULL);
+  else sink_skip(r->sink, k);
   return 0;
 }
 
 /* done() -> traces written or skipped so far (in order). */
 static int recorder_done(lua_State *L) {
   recorder *r = check_recorder(L);
+  need_sink(L, r);
   lua_pushinteger(L, (lua_Integer)sink_done(r->sink));
   return 1;
 }
@@ -617,6 +646,7 @@ static int recorder_done(lua_State *L) {
 /* shutdown(): makes workers waiting for room in the sink give up (experiment abandoned). */
 static int recorder_shutdown(lua_State *L) {
   recorder *r = check_recorder(L);
+  need_sink(L, r);
   sink_shutdown(r->sink);
   return 0;
 }
@@ -624,6 +654,7 @@ static int recorder_shutdown(lua_State *L) {
 /* stats() -> { count, successful, failed, min, mean, p50, p90, p95, p99, max, stddev } (ms). */
 static int recorder_stats(lua_State *L) {
   recorder *r = check_recorder(L);
+  need_sink(L, r);
   stats_summary_t s;
   sink_stats(r->sink, &s);
   lua_createtable(L, 0, 11);
@@ -674,6 +705,7 @@ static const luaL_Reg recorder_meta[] = {
 static const luaL_Reg recorder_funcs[] = {
   { "open", recorder_open },
   { "attach", recorder_attach },
+  { "to_pipe", recorder_to_pipe },
   { NULL, NULL }
 };
 

@@ -23,21 +23,6 @@ local function add_project_path(project_dir)
   package.path = table.concat({ prefix, p, "/lua/?.lua;", p, "/lua/?/init.lua;", p, "/?.lua;", p, "/?/init.lua;", rest })
 end
 
--- Features the command line names that later versions bring; refusing them beats
--- silently running something else than was asked for.
-local UNBUILT_FLAGS = { "isolate" }
-
-local function refuse_unbuilt(flags, cfg)
-  for _, f in ipairs(UNBUILT_FLAGS) do
-    if flags[f] then
-      return ("--%s is not available in fluxloop %s yet"):format(f:gsub("_", "-"), require("fluxloop.host").version)
-    end
-  end
-  if cfg.runner.isolation == "process" then
-    return "runner.isolation: process isolation is not available in this version yet; use \"thread\""
-  end
-end
-
 local function experiment_name(flags, cfg, info)
   return flags.name or cfg.name or (info and info.name) or "experiment"
 end
@@ -72,9 +57,8 @@ function M.prepare(flags)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
     name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
+    isolate = flags.isolate,
   })
-  local refusal = refuse_unbuilt(flags, cfg)
-  if refusal then return nil, refusal end
   for name, value in pairs(cfg.runner.env or {}) do
     local ok, eerr = fs.setenv(name, tostring(value))
     if not ok then return nil, ("runner.env.%s: %s"):format(name, eerr) end

@@ -228,16 +228,42 @@ local function run_serial(exp, rec, jobs, total, ks, p)
   return M.work(S, jobs, exp.cfg.runner.iterations, next_k, function() p:update(seq, 1) end)
 end
 
+-- Runs the trace numbers ks (nil: 1..total) in forked worker processes (isolation: process):
+-- a worker that crashes or hangs fails that run only, and is replaced.
+local function run_isolated(exp, rec, jobs, total, ks, workers, p)
+  local iterations = exp.cfg.runner.iterations
+  return require("fluxloop.isolate").run({
+    workers = workers, total = total, ks = ks, sink = rec:sink(), timeout_ms = exp.cfg.runner.timeout_ms or 0,
+    child = function(in_fd, out_fd)
+      local S = M.state(exp.agent, recorder.to_pipe(out_fd), exp.hooks, exp.cfg, exp.replay)
+      local isolate = require("fluxloop.isolate")
+      return M.work(S, jobs, iterations, function() return isolate.child_next(in_fd) end)
+    end,
+    on_lost = function(k, seq, kind, message, ms)
+      local job = jobs[(k - 1) // iterations + 1]
+      rec:begin(M.trace_id(k))
+      rec:stop()
+      return rec:write({ k = k, seq = seq, trace_id = M.trace_id(k), input = job.input,
+        iteration = (k - 1) % iterations, persona = job.persona, metadata = job.metadata, success = false,
+        error = { type = kind, message = message }, duration_ms = ms })
+    end,
+    on_progress = function(done, in_flight) p:update(done, in_flight) end,
+  })
+end
+
 -- execute(exp, rec, jobs, ks, p) -> true | nil, message
 -- Runs the trace numbers in ks (a list; nil for all of 1..#jobs*iterations) into rec,
--- with runner.parallel workers, showing progress on p.
+-- with runner.parallel workers (threads, or processes with isolation: process), showing
+-- progress on p.
 function M.execute(exp, rec, jobs, ks, p)
   local workers = exp.cfg.runner.parallel or 1
   local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
   p:start(total, workers)
   local ok, err
-  if workers > 1 then
+  if exp.cfg.runner.isolation == "process" then
+    ok, err = run_isolated(exp, rec, jobs, total, ks, workers, p)
+  elseif workers > 1 then
     ok, err = run_parallel(exp, rec, total, ks, workers, p)
   else
     ok, err = run_serial(exp, rec, jobs, total, ks, p)

@@ -145,6 +145,17 @@ do
   P.remove(dir)
 end
 
+-- 2e. Process isolation: the cost per run of persistent forked workers (trivial agent).
+do
+  local dir = project(200)
+  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
+  local _, _, iso = measure(dir, "run experiment --quiet --isolate", "iso")
+  local a, b = plain.total_traces / loop_seconds(plain), iso.total_traces / loop_seconds(iso)
+  print(("  in-process / --isolate, 20,000 runs: %8.0f / %.0f traces/s (isolation costs %.1f us a run; target <= 30)")
+    :format(a, b, 1e6 / b - 1e6 / a))
+  P.remove(dir)
+end
+
 -- 3. Memory at a million traces: 100 inputs x 10,000 iterations.
 if os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)

@@ -1,0 +1,76 @@
+-- runner.isolation: process / --isolate: crashes and hangs fail one run; the rest go on.
+local P = require("support.project")
+
+local LIB = FLUXLOOP_BUILD .. "/spec/crash_agent.so"
+
+local function project(inputs_list, iterations)
+  local lines = { "generated_inputs:" }
+  for _, v in ipairs(inputs_list) do lines[#lines + 1] = ("  - input: %q"):format(v) end
+  return P.project({ iterations = iterations or 1, inputs = table.concat(lines, "\n") .. "\n",
+    config = ("runner:\n  target: %q\n  iterations: %d\n"):format(LIB .. ":crash_agent", iterations or 1) })
+end
+
+describe("process isolation", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("an agent that segfaults on one input of 100: 99 succeed, the crash is a failed trace", function()
+    local list = {}
+    for i = 1, 100 do list[i] = i == 37 and "segv" or ("ok" .. i) end
+    dir = project(list)
+    local code, _, err = P.run(dir, "run experiment --quiet --isolate --parallel 2")
+    assert.are.equal(1, code, err)
+    local exp = P.experiments(dir)[1]
+    local rows = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(100, #rows)
+    for k, t in ipairs(rows) do
+      assert.are.equal(("trace_%03d"):format(k), t.trace_id)
+      if k == 37 then
+        assert.are.equal(false, t.success)
+        assert.are.equal("crash", t.error.type)
+        assert.truthy(t.error.message:find("SIGSEGV", 1, true), t.error.message)
+      else
+        assert.are.equal(true, t.success, t.trace_id)
+      end
+    end
+    local s = P.read_json(exp .. "/summary.json")
+    assert.are.equal(99, s.successful)
+    assert.are.equal(1, s.failed)
+  end)
+
+  it("abort, exit() and a hang past the time limit each fail their run only", function()
+    dir = project({ "a", "abort", "b", "exit", "c", "hang", "d" })
+    local code, _, err = P.run(dir, "run experiment --quiet --isolate --timeout 300")
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal(7, #rows)
+    assert.truthy(rows[2].error.message:find("SIGABRT", 1, true), rows[2].error.message)
+    assert.truthy(rows[4].error.message:find("exited with status 7", 1, true), rows[4].error.message)
+    assert.are.equal("timeout", rows[6].error.type)
+    assert.truthy(rows[6].error.message:find("300 ms", 1, true))
+    for _, i in ipairs({ 1, 3, 5, 7 }) do assert.are.equal(true, rows[i].success) end
+  end)
+
+  it("Lua agents run isolated too, and give the same files as in-process runs", function()
+    dir = P.project({ iterations = 3, agent = [[
+return { run = function(input, ctx) ctx:observe{ name = "x", input = input } return { a = input } end }]] })
+    assert.are.equal(0, (P.run(dir, "run experiment --quiet --output-dir plain")))
+    assert.are.equal(0, (P.run(dir, "run experiment --quiet --output-dir iso --isolate --parallel 3")))
+    local function strip(path)
+      return (P.read(path):gsub('"duration_ms":[%d.e+-]+', ""):gsub('"%w+_at":"[^"]*"', ""))
+    end
+    for _, f in ipairs({ "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }) do
+      assert.are.equal(strip(P.experiments(dir, "plain")[1] .. "/" .. f), strip(P.experiments(dir, "iso")[1] .. "/" .. f), f)
+    end
+  end)
+
+  it("runner.isolation: process in the config works like --isolate; os.exit fails one run", function()
+    dir = P.project({ iterations = 1, inputs = "- input: a\n- input: quit\n- input: b\n",
+      config = "runner:\n  target: agents.agent:run\n  iterations: 1\n  isolation: process\n",
+      agent = "return { run = function(i) if i == 'quit' then os.exit(3) end return i end }" })
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(P.experiments(dir)[1] .. "/trace_summary.jsonl")
+    assert.are.same({ true, false, true }, { rows[1].success, rows[2].success, rows[3].success })
+  end)
+end)
