@@ -12,6 +12,7 @@
 #include "clock.h"
 #include "lconv.h"
 #include "frame.h"
+#include "lstats.h"
 #include "sink.h"
 #include "stats.h"
 
@@ -654,21 +655,9 @@ static int recorder_shutdown(lua_State *L) {
 /* stats() -> { count, successful, failed, min, mean, p50, p90, p95, p99, max, stddev } (ms). */
 static int recorder_stats(lua_State *L) {
   recorder *r = check_recorder(L);
-  need_sink(L, r);
   stats_summary_t s;
-  sink_stats(r->sink, &s);
-  lua_createtable(L, 0, 11);
-  lua_pushinteger(L, (lua_Integer)s.count); lua_setfield(L, -2, "count");
-  lua_pushinteger(L, (lua_Integer)s.successful); lua_setfield(L, -2, "successful");
-  lua_pushinteger(L, (lua_Integer)s.failed); lua_setfield(L, -2, "failed");
-  lua_pushnumber(L, s.min); lua_setfield(L, -2, "min");
-  lua_pushnumber(L, s.mean); lua_setfield(L, -2, "mean");
-  lua_pushnumber(L, s.p50); lua_setfield(L, -2, "p50");
-  lua_pushnumber(L, s.p90); lua_setfield(L, -2, "p90");
-  lua_pushnumber(L, s.p95); lua_setfield(L, -2, "p95");
-  lua_pushnumber(L, s.p99); lua_setfield(L, -2, "p99");
-  lua_pushnumber(L, s.max); lua_setfield(L, -2, "max");
-  lua_pushnumber(L, s.stddev); lua_setfield(L, -2, "stddev");
+  sink_stats(need_sink(L, r), &s);
+  lstats_push(L, &s);
   return 1;
 }
 

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lstats.h"
 #include "stats.h"
 
 #define STATS_MT "fluxloop.Stats"
@@ -29,23 +30,26 @@ static int stats_add_l(lua_State *L) {
   return 0;
 }
 
+void lstats_push(lua_State *L, const stats_summary_t *o) {
+  lua_createtable(L, 0, 11);
+  lua_pushinteger(L, (lua_Integer)o->count); lua_setfield(L, -2, "count");
+  lua_pushinteger(L, (lua_Integer)o->successful); lua_setfield(L, -2, "successful");
+  lua_pushinteger(L, (lua_Integer)o->failed); lua_setfield(L, -2, "failed");
+  lua_pushnumber(L, o->min); lua_setfield(L, -2, "min");
+  lua_pushnumber(L, o->mean); lua_setfield(L, -2, "mean");
+  lua_pushnumber(L, o->p50); lua_setfield(L, -2, "p50");
+  lua_pushnumber(L, o->p90); lua_setfield(L, -2, "p90");
+  lua_pushnumber(L, o->p95); lua_setfield(L, -2, "p95");
+  lua_pushnumber(L, o->p99); lua_setfield(L, -2, "p99");
+  lua_pushnumber(L, o->max); lua_setfield(L, -2, "max");
+  lua_pushnumber(L, o->stddev); lua_setfield(L, -2, "stddev");
+}
+
 /* s:summary() -> { count, successful, failed, min, mean, p50, p90, p95, p99, max, stddev } */
 static int stats_summary_l(lua_State *L) {
-  stats_t *s = check_stats(L);
   stats_summary_t o;
-  stats_summarize(s, &o);
-  lua_createtable(L, 0, 11);
-  lua_pushinteger(L, (lua_Integer)o.count); lua_setfield(L, -2, "count");
-  lua_pushinteger(L, (lua_Integer)o.successful); lua_setfield(L, -2, "successful");
-  lua_pushinteger(L, (lua_Integer)o.failed); lua_setfield(L, -2, "failed");
-  lua_pushnumber(L, o.min); lua_setfield(L, -2, "min");
-  lua_pushnumber(L, o.mean); lua_setfield(L, -2, "mean");
-  lua_pushnumber(L, o.p50); lua_setfield(L, -2, "p50");
-  lua_pushnumber(L, o.p90); lua_setfield(L, -2, "p90");
-  lua_pushnumber(L, o.p95); lua_setfield(L, -2, "p95");
-  lua_pushnumber(L, o.p99); lua_setfield(L, -2, "p99");
-  lua_pushnumber(L, o.max); lua_setfield(L, -2, "max");
-  lua_pushnumber(L, o.stddev); lua_setfield(L, -2, "stddev");
+  stats_summarize(check_stats(L), &o);
+  lstats_push(L, &o);
   return 1;
 }
 
