@@ -85,10 +85,39 @@ $(BUILD)/examples/lib%.so: examples/native/%.c include/fluxloop/agent.h
 	@$(if $(Q),echo "  CC      $@")
 	$(Q)$(CC) -std=c99 $(WARN) -O2 -shared -fPIC -Iinclude $< -o $@
 
+# Fuzzing (spec/fuzz/, README "Fuzzing"): one harness per input format.  `make fuzz` runs each
+# under libFuzzer for FUZZ_SECONDS, at most FUZZ_JOBS at once; `make test` replays the kept
+# corpus through the same harnesses built with $(CC) and a plain main (no clang needed).
+.PHONY: fuzz fuzz-bin fuzz-replay
+FUZZ_TARGETS := json yaml config inputs recording
+FUZZ_SECONDS ?= 600
+FUZZ_JOBS ?= 2
+FUZZ_MAIN ?= spec/fuzz/replay_main.c
+FUZZ_BIN := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined \
+               -fno-sanitize-recover=undefined
+$(FUZZ_BIN): $(BUILD)/fuzz/%: spec/fuzz/%.c spec/fuzz/fuzz.c spec/fuzz/fuzz.h $(FUZZ_MAIN) $(CORE_OBJ)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Ispec/fuzz $(filter %.c,$^) $(CORE_OBJ) $(ALL_LDFLAGS) $(LIBS) -o $@
+fuzz-bin: $(FUZZ_BIN)
+
+fuzz-replay: $(FUZZ_BIN)
+	@for t in $(FUZZ_TARGETS); do \
+	  $(BUILD)/fuzz/$$t spec/fuzz/corpus/$$t spec/fuzz/seeds/$$t || exit 1; done
+
+# libFuzzer builds go to $(BUILD)/fuzz/libfuzzer (clang is installed when missing).
+fuzz:
+	@sh spec/fuzz/fuzz.sh check-clang
+	@$(MAKE) --no-print-directory BUILD=$(BUILD)/fuzz/libfuzzer CC=clang CFLAGS="$(FUZZ_CFLAGS)" \
+	  LDFLAGS="-fsanitize=fuzzer,address,undefined" FUZZ_MAIN= fuzz-bin
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(FUZZ_JOBS) \
+	  sh spec/fuzz/fuzz.sh run $(BUILD)/fuzz/libfuzzer/fuzz $(FUZZ_TARGETS)
+
 demo: all
 	$(BIN) run experiment --iterations 2
 
-test: all fixtures
+test: all fixtures fuzz-bin
 	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
 	  sh spec/run.sh $(abspath $(INTERP)) spec
 
@@ -98,6 +127,9 @@ ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-s
 test-asan:
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
 	  LDFLAGS="-fsanitize=address,undefined" $(BUILD)/asan/fluxloop
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory BUILD=$(BUILD)/asan CFLAGS="$(ASAN_FLAGS)" \
+	  LDFLAGS="-fsanitize=address,undefined" fuzz-replay
 	@$(MAKE) --no-print-directory all fixtures
 	@FLUXLOOP_BIN=$(abspath $(BUILD)/asan/fluxloop) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:handle_segv=0:handle_sigbus=0:handle_sigfpe=0 \

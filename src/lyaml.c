@@ -171,7 +171,12 @@ typedef struct {
   int anchors;          /* stack index: anchor name -> { v=, m=, s= } or false while being built */
   lua_Integer nodes;    /* nodes parsed, bounds the marks that aliases may expand to */
   lua_Integer nmarks;
+  lua_Integer expanded; /* nodes of the value with every alias expanded (bounded the same way) */
 } dstate;
+
+/* Aliases share values, but whoever walks the value (JSON of a trace, a config snapshot)
+ * meets every copy: an alias bomb is refused when its expansion passes this. */
+#define MAX_EXPANDED(d) (10 * (d)->nodes + 100000)
 
 /* Raises "name:line:col: message" (never returns). */
 static void derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
@@ -183,6 +188,30 @@ static void derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
   va_end(ap);
   lua_concat(L, 2);
   lua_error(L);
+}
+
+/* Pushes user text (a value, key or tag) as messages show it, and returns it: one line,
+ * control bytes as \n or \xHH, cut after 60 bytes with "...". */
+static const char *push_shown(lua_State *L, const char *s, size_t n) {
+  luaL_Buffer b;
+  size_t i, max = n > 60 ? 60 : n;
+  while (max < n && max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--; /* whole characters */
+  luaL_buffinit(L, &b);
+  for (i = 0; i < max; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c == '\n') {
+      luaL_addstring(&b, "\\n");
+    } else if (c < 0x20 || c == 0x7F) {
+      char e[8];
+      snprintf(e, sizeof e, "\\x%02x", c);
+      luaL_addstring(&b, e);
+    } else {
+      luaL_addchar(&b, (char)c);
+    }
+  }
+  if (max < n) luaL_addstring(&b, "...");
+  luaL_pushresult(&b);
+  return lua_tostring(L, -1);
 }
 
 static void parser_error(dstate *d) {
@@ -239,6 +268,10 @@ static const char *tag_head(const yaml_char_t *tag) {
 static const char *tag_tail(const yaml_char_t *tag) {
   return (const char *)tag + (*tag_head(tag) ? sizeof TAG_PREFIX - 1 : 0);
 }
+static const char *push_shown_tag(lua_State *L, const yaml_char_t *tag) {
+  const char *t = tag_tail(tag);
+  return push_shown(L, t, strlen(t));
+}
 
 /* Pushes the value of the current scalar event: plain untagged scalars are resolved,
  * quoted and block scalars are strings, !!str/!!int/!!float/!!bool/!!null are honoured. */
@@ -260,14 +293,16 @@ static void push_scalar_value(dstate *d) {
   } else if (is_tag(tag, "float") && (k == K_INT || k == K_FLOAT)) {
     push_kind(d->L, K_FLOAT, s, n);
   } else if (is_tag(tag, "int") || is_tag(tag, "null") || is_tag(tag, "bool") || is_tag(tag, "float")) {
-    derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1, s);
+    derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1,
+           push_shown(d->L, s, n));
   } else {
-    derror(d, ev->start_mark, "unsupported tag '%s%s'", tag_head(tag), tag_tail(tag));
+    derror(d, ev->start_mark, "unsupported tag '%s%s'", tag_head(tag), push_shown_tag(d->L, tag));
   }
 }
 
 /* Anchors: the name is pushed at the start of the node (returns its index, or 0), then
- * end_anchor stores { v = value, m = rec, s = text } and removes the name from the stack. */
+ * end_anchor stores { v = value, m = rec, s = text, n = expanded size } and removes the
+ * name from the stack. */
 static int begin_anchor(dstate *d, const yaml_char_t *anchor) {
   if (anchor == NULL) return 0;
   lua_pushstring(d->L, (const char *)anchor);
@@ -278,14 +313,16 @@ static int begin_anchor(dstate *d, const yaml_char_t *anchor) {
 }
 
 /* Stack: name value [rec] -> value [rec]; `text` is the scalar text (or NULL). */
-static void end_anchor(dstate *d, int name, const char *text, size_t len) {
+static void end_anchor(dstate *d, int name, const char *text, size_t len, lua_Integer size) {
   lua_State *L = d->L;
   int v = name + 1;
   if (name == 0) return;
   lua_pushvalue(L, name);
-  lua_createtable(L, 0, 3);
+  lua_createtable(L, 0, 4);
   lua_pushvalue(L, v);
   lua_setfield(L, -2, "v");
+  lua_pushinteger(L, size);
+  lua_setfield(L, -2, "n");
   if (d->marks) {
     lua_pushvalue(L, v + 1);
     lua_setfield(L, -2, "m");
@@ -311,6 +348,10 @@ static void parse_alias(dstate *d) {
   lua_State *L = d->L;
   yaml_mark_t m = d->p->event.start_mark;
   push_anchor_entry(d);
+  lua_getfield(L, -1, "n");
+  d->expanded += lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (d->expanded > MAX_EXPANDED(d)) derror(d, m, "aliases expand to too many nodes");
   lua_getfield(L, -1, "v");
   if (d->marks) { /* a fresh record at the alias that shares what is below the anchored node */
     new_rec(d, m);
@@ -329,7 +370,7 @@ static void parse_scalar(dstate *d) {
   int name = begin_anchor(d, ev->data.scalar.anchor);
   push_scalar_value(d);
   if (d->marks) new_rec(d, ev->start_mark);
-  end_anchor(d, name, (const char *)ev->data.scalar.value, ev->data.scalar.length);
+  end_anchor(d, name, (const char *)ev->data.scalar.value, ev->data.scalar.length, 1);
 }
 
 static void check_container(dstate *d, int depth, const yaml_char_t *tag, const char *kind) {
@@ -337,7 +378,7 @@ static void check_container(dstate *d, int depth, const yaml_char_t *tag, const 
   if (depth > LCONV_MAX_DEPTH) derror(d, m, "nested deeper than %d levels", LCONV_MAX_DEPTH);
   if (!lua_checkstack(d->L, 16)) derror(d, m, "out of stack space");
   if (tag && strcmp((const char *)tag, "!") != 0 && !is_tag(tag, kind))
-    derror(d, m, "unsupported tag '%s%s' on a %s", tag_head(tag), tag_tail(tag),
+    derror(d, m, "unsupported tag '%s%s' on a %s", tag_head(tag), push_shown_tag(d->L, tag),
            kind[0] == 'm' ? "mapping" : "sequence");
 }
 
@@ -345,6 +386,7 @@ static void parse_sequence(dstate *d, int depth) {
   lua_State *L = d->L;
   yaml_event_t *ev = &d->p->event;
   int name = begin_anchor(d, ev->data.sequence_start.anchor), t, kids = 0;
+  lua_Integer start = d->expanded; /* this node is counted already */
   lua_Integer n = 0;
   check_container(d, depth, ev->data.sequence_start.tag, "seq");
   lua_newtable(L);
@@ -364,7 +406,7 @@ static void parse_sequence(dstate *d, int depth) {
     lua_rawseti(L, t, n);
   }
   if (d->marks) lua_pop(L, 1);
-  end_anchor(d, name, NULL, 0);
+  end_anchor(d, name, NULL, 0, d->expanded - start + 1);
 }
 
 /* Pushes the key of a mapping entry as a string (the scalar's own text); returns 1 for
@@ -489,6 +531,7 @@ static void parse_mapping(dstate *d, int depth) {
   lua_State *L = d->L;
   yaml_event_t *ev = &d->p->event;
   int name = begin_anchor(d, ev->data.mapping_start.anchor), t, keys = 0, kids = 0, merges;
+  lua_Integer start = d->expanded; /* this node is counted already */
   lua_Integer nkeys = 0, merge_pos = -1;
   check_container(d, depth, ev->data.mapping_start.tag, "map");
   lua_newtable(L);
@@ -517,7 +560,11 @@ static void parse_mapping(dstate *d, int depth) {
       continue;
     }
     lua_pushvalue(L, -1);
-    if (lua_rawget(L, t) != LUA_TNIL) derror(d, km, "duplicate key '%s'", lua_tostring(L, -2));
+    if (lua_rawget(L, t) != LUA_TNIL) {
+      size_t klen;
+      const char *k = lua_tolstring(L, -2, &klen);
+      derror(d, km, "duplicate key '%s'", push_shown(L, k, klen));
+    }
     lua_pop(L, 1);
     next_event(d);
     parse_node(d, depth); /* key value [rec] */
@@ -540,13 +587,14 @@ static void parse_mapping(dstate *d, int depth) {
     lua_pop(L, 1); /* kids, already in rec */
     lua_setfield(L, t + 1, "keys");
   }
-  end_anchor(d, name, NULL, 0);
+  end_anchor(d, name, NULL, 0, d->expanded - start + 1);
 }
 
 /* The current event starts a node: pushes its value, and its mark record when marking. */
 static void parse_node(dstate *d, int depth) {
   yaml_event_t *ev = &d->p->event;
   d->nodes++;
+  if (ev->type != YAML_ALIAS_EVENT) d->expanded++;
   switch (ev->type) {
   case YAML_ALIAS_EVENT: parse_alias(d); break;
   case YAML_SCALAR_EVENT: parse_scalar(d); break;

@@ -117,12 +117,18 @@ function M.locate(config_flag, cwd)
   return path, project_dir_of(path), display
 end
 
+-- Messages are one line each: control characters of user text show as \n, \t, \27 ...
+local ESCAPES = { ["\n"] = "\\n", ["\r"] = "\\r", ["\t"] = "\\t" }
+local function one_line(s)
+  return (s:gsub("%c", function(c) return ESCAPES[c] or ("\\" .. c:byte()) end))
+end
+
 -- A short rendering of a value for "got ..." in messages.
 local function got(v)
   local t = type(v)
   if t == "string" then
     if #v > 60 then v = v:sub(1, 57) .. "..." end
-    return "'" .. v .. "'"
+    return "'" .. one_line(v) .. "'"
   elseif t == "number" or t == "boolean" then
     return tostring(v)
   elseif t == "table" then
@@ -260,7 +266,7 @@ function Checker:add(list, path, at_key, text)
   local file, line, col = self:where(path, at_key)
   self.seq = self.seq + 1
   list[#list + 1] = { file = file, line = line, col = col, seq = self.seq,
-    text = string.format("%s:%d:%d: %s", file, line, col, text) }
+    text = string.format("%s:%d:%d: %s", file, line, col, one_line(text)) }
 end
 
 function Checker:error(path, text, at_key)
