@@ -144,6 +144,19 @@ describe("fluxloop.json.encode", function()
     end
   end)
 
+  it("escapes a special byte wherever it falls in a long plain run", function()
+    local specials = { { '"', '\\"' }, { "\\", "\\\\" }, { "\n", "\\n" }, { "\1", "\\u0001" },
+                       { "\127", "\127" }, { "\255", FFFD }, { "é", "é" }, { " ", " " } }
+    for len = 1, 40 do
+      for i = 1, len do
+        for _, c in ipairs(specials) do
+          local s = ("a"):rep(i - 1) .. c[1] .. ("b"):rep(len - i)
+          assert.are.equal('"' .. ("a"):rep(i - 1) .. c[2] .. ("b"):rep(len - i) .. '"', json.encode(s))
+        end
+      end
+    end
+  end)
+
   it("always writes valid UTF-8 that decodes back, for random bytes", function()
     math.randomseed(42)
     for _ = 1, 300 do
@@ -168,8 +181,19 @@ describe("fluxloop.json.encode", function()
     assert.are.equal(s, json.decode(text).output)
   end)
 
-  it("writes functions, userdata and threads as their tostring text", function()
-    assert.truthy(json.encode(print):match('^"function: .+"$'))
+  it("writes a function as <callable:KEY>, or as its name in json.function_names", function()
+    local named = function() end
+    json.function_names[named] = "<builtin:collector.send>"
+    assert.are.equal('"<callable:function>"', json.encode(print))
+    assert.are.equal('{"cb":"<callable:cb>","list":["<callable:function>"],"send":"<builtin:collector.send>"}',
+      json.encode({ cb = print, list = { print }, send = named }))
+    assert.are.equal('{"a\\"b":"<callable:a\\"b>","n":{"2":"<callable:function>"}}',
+      json.encode({ ['a"b'] = print, n = { [2] = print } }))
+    json.function_names[named] = nil
+    assert.are.equal('{"send":"<callable:send>"}', json.encode({ send = named }))
+  end)
+
+  it("writes userdata and threads as their tostring text", function()
     assert.truthy(json.encode(io.stdout):match('^"file %(.+%)"$'))
     assert.truthy(json.encode(coroutine.create(print)):match('^"thread: .+"$'))
     local t = setmetatable({ 1 }, { __tostring = function() return "T" end })

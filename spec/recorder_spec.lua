@@ -46,6 +46,44 @@ describe("fluxloop.recorder", function()
     assert.are.same(obs, tr.observations)
   end)
 
+  it("writes durations as decimal milliseconds, and a non-finite one as null", function()
+    local rec = assert(recorder.open(dir))
+    local cases = { { 12.5, "12.5" }, { 0, "0.0" }, { 1 / 3, "0.333333" }, { 2.0000004, "2.0" },
+                    { 1234567.0000015, "1234567.000002" }, { -1.25, "-1.25" }, { 0 / 0, "null" },
+                    { math.huge, "null" } }
+    for i, c in ipairs(cases) do
+      rec:begin(("trace_%03d"):format(i))
+      rec:stop()
+      rec:write(trace(("trace_%03d"):format(i), { duration_ms = c[1] }))
+    end
+    rec:close()
+    local i = 0
+    for line in P.read(dir .. "/trace_summary.jsonl"):gmatch("[^\n]+") do
+      i = i + 1
+      assert.are.equal(cases[i][2], line:match('"duration_ms":([^,]+),'))
+    end
+    assert.are.equal(#cases, i)
+  end)
+
+  it("trace_id pads the trace number to three digits", function()
+    assert.are.equal("trace_000", recorder.trace_id(0))
+    assert.are.equal("trace_007", recorder.trace_id(7))
+    assert.are.equal("trace_042", recorder.trace_id(42))
+    assert.are.equal("trace_999", recorder.trace_id(999))
+    assert.are.equal("trace_1000000", recorder.trace_id(1000000))
+    assert.has_error(function() recorder.trace_id(-1) end)
+  end)
+
+  it("methods refuse a self that is not a recorder", function()
+    local rec = assert(recorder.open(dir))
+    for _, bad in ipairs({ {}, io.stdout, 1 }) do
+      local ok, err = pcall(rec.begin, bad, "trace_001")
+      assert.is_false(ok)
+      assert.truthy(err:find("fluxloop.Recorder expected", 1, true))
+    end
+    rec:close()
+  end)
+
   it("closes spans left open when the run stops", function()
     local rec = assert(recorder.open(dir))
     rec:begin("trace_001")
@@ -85,11 +123,12 @@ describe("fluxloop.recorder", function()
     local rec = assert(recorder.open(dir))
     rec:begin("trace_001")
     rec:observe("event", "kept")
-    debug.setmetatable(print, { __tostring = function() error("tostring failed") end })
-    local ok_obs = pcall(rec.observe, rec, "event", "bad", { f = print })
+    local co = coroutine.create(print) -- threads encode through __tostring
+    debug.setmetatable(co, { __tostring = function() error("tostring failed") end })
+    local ok_obs = pcall(rec.observe, rec, "event", "bad", { f = co })
     rec:stop()
-    local ok_write = pcall(rec.write, rec, trace("trace_001", { output = { a = "x", f = print } }))
-    debug.setmetatable(print, nil)
+    local ok_write = pcall(rec.write, rec, trace("trace_001", { output = { a = "x", f = co } }))
+    debug.setmetatable(co, nil)
     assert.is_false(ok_obs)
     assert.is_false(ok_write)
     rec:begin("trace_002")

@@ -402,32 +402,24 @@ describe("replay.args_for_trace", function()
     assert.are.equal(plain, replay.args_for_trace(plain))
   end)
 
-  it("with the run's info it goes straight to the placeholders, with the same result", function()
+  it("writes the same JSON as encoding the args directly (what traces do)", function()
     local r = must_load(CHAT)
-    local args, info = r:args_for(1, "in")
-    local fast, full = replay.args_for_trace(args, info), replay.args_for_trace(args)
-    assert.are.equal(json.encode(full), json.encode(fast))
-    assert.are.equal(args.data, fast.data)
+    local args = r:args_for(1, "in")
+    assert.are.equal(json.encode(replay.args_for_trace(args)), json.encode(args))
+    assert.truthy(json.encode(args):find('"<builtin:collector.send>"', 1, true))
     assert.are.equal("function", type(args.nested.reply))
   end)
 
-  it("with info, a placeholder that was moved or replaced falls back to the full walk", function()
+  it("follows a placeholder the agent moved, and names a function it added by its key", function()
     local r = must_load(CHAT)
-    local args, info = r:args_for(1, "in")
-    args.nested = { moved = args.send_message_callback }
+    local args = r:args_for(1, "in")
+    args.nested = { moved = args.send_message_callback, mine = function() end }
     args.send_message_callback = "gone"
-    local traced = replay.args_for_trace(args, info)
+    local traced = replay.args_for_trace(args)
     assert.are.equal("<builtin:collector.send>", traced.nested.moved)
+    assert.are.equal("<callable:mine>", traced.nested.mine)
     assert.are.equal("gone", traced.send_message_callback)
-    local other = { data = { content = "new" }, cb = args.send_error_callback }
-    assert.are.equal('{"cb":"<builtin:collector.error>","data":{"content":"new"}}',
-      json.encode(replay.args_for_trace(other, info)))
-  end)
-
-  it("with info and no placeholders, args come back as they are", function()
-    local r = must_load(line({ data = { content = "a" } }))
-    local args, info = r:args_for(1, "in")
-    assert.are.equal(args, replay.args_for_trace(args, info))
+    assert.are.equal(json.encode(traced), json.encode(args))
   end)
 
   it("placeholder(fn) tells a capture function's placeholder", function()

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #define ARRAY_MT "fluxloop.array"
+#define FUNCTION_NAMES "fluxloop.function_names"
 
 /* Only its address matters: the same pointer in every state. */
 static const char null_sentinel = 0;
@@ -32,10 +33,21 @@ void lconv_mark_array(lua_State *L) {
   lua_setmetatable(L, -2);
 }
 
+void lconv_push_function_names(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k"); /* a name must not keep its function alive */
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -1);
+  lua_setfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES);
+}
+
 /* ---- numbers ---------------------------------------------------------- */
 
-/* Writes v in decimal to out (>= 21 bytes); returns the length. */
-static size_t fmt_integer(char *out, lua_Integer v) {
+size_t lconv_format_integer(char *out, lua_Integer v) {
   char tmp[24], *p = tmp + sizeof tmp;
   lua_Unsigned u = v < 0 ? 0u - (lua_Unsigned)v : (lua_Unsigned)v;
   size_t n;
@@ -65,7 +77,7 @@ static size_t fmt_float(char *out, double d) {
       if (m >= 9007199254740992.0) break; /* 2^53: m would not be exact */
       if (m / pow10[k] == a) {
         char digits[24];
-        size_t nd = fmt_integer(digits, (lua_Integer)m), pos = 0;
+        size_t nd = lconv_format_integer(digits, (lua_Integer)m), pos = 0;
         if (d < 0) out[pos++] = '-';
         if (nd <= (size_t)k) { /* 0.000ddd */
           out[pos++] = '0';
@@ -156,6 +168,30 @@ static void put_escape(buf_t *b, unsigned c) {
    ((((w) ^ (ONES * '"')) - ONES) & ~((w) ^ (ONES * '"')) & HIGHS) | \
    ((((w) ^ (ONES * '\\')) - ONES) & ~((w) ^ (ONES * '\\')) & HIGHS))
 
+#ifdef __SSE2__
+#include <emmintrin.h>
+/* Skips 16-byte blocks of plain printable ASCII without '"' or '\\' (SSE2, which every
+ * x86-64 has): a 2 KB recorded prompt costs a few hundred instructions, not thousands. */
+static const unsigned char *skip_plain16(const unsigned char *p, const unsigned char *end) {
+  const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+  const __m128i space = _mm_set1_epi8(' ');
+  while (end - p >= 16) {
+    __m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+    /* A signed compare: bytes >= 0x80 are negative, so "below ' '" catches them too. */
+    __m128i bad = _mm_or_si128(_mm_cmplt_epi8(v, space),
+                               _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)));
+    if (_mm_movemask_epi8(bad) != 0) break;
+    p += 16;
+  }
+  return p;
+}
+#else
+static const unsigned char *skip_plain16(const unsigned char *p, const unsigned char *end) {
+  (void)end;
+  return p;
+}
+#endif
+
 void lconv_put_json_string(buf_t *b, const char *s, size_t n) {
   const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
   if (buf_reserve(b, n + 2) != 0) return;
@@ -164,6 +200,7 @@ void lconv_put_json_string(buf_t *b, const char *s, size_t n) {
     unsigned c;
     size_t k;
     /* Plain ASCII and valid UTF-8 extend the current run, copied in one go. */
+    p = skip_plain16(p, end);
     while (end - p >= 8) {
       uint64_t w;
       memcpy(&w, p, 8);
@@ -197,6 +234,8 @@ typedef struct enc {
   int indent; /* < 0: one line */
   int mt;     /* stack index of the array metatable */
   int depth;  /* containers open */
+  const char *key; /* the string key of the member being written, else NULL */
+  size_t key_len;
 } enc_t;
 
 /* One object member: key text (anchored on the Lua stack at pos, value at pos + 1). */
@@ -231,7 +270,7 @@ static void enc_number(enc_t *e, int idx) {
   char tmp[48];
   size_t n;
   if (lua_isinteger(e->L, idx)) {
-    n = fmt_integer(tmp, lua_tointeger(e->L, idx));
+    n = lconv_format_integer(tmp, lua_tointeger(e->L, idx));
   } else {
     double d = (double)lua_tonumber(e->L, idx);
     if (!isfinite(d)) {
@@ -271,6 +310,7 @@ static int enc_array(enc_t *e, int idx, lua_Unsigned n) {
     if (i > 1) buf_putc(e->b, ',');
     enc_newline(e, e->depth);
     lua_rawgeti(L, idx, (lua_Integer)i);
+    e->key = NULL;
     if (enc_value(e, lua_gettop(L)) != 0) return -1;
     lua_pop(L, 1);
     if (e->b->failed) return enc_fail(e, "not enough memory");
@@ -316,7 +356,7 @@ static int member_key(enc_t *e, int kpos, member_t *m) {
   case LUA_TNUMBER:
     m->kind = 1;
     if (lua_isinteger(L, kpos)) {
-      n = fmt_integer(tmp, lua_tointeger(L, kpos));
+      n = lconv_format_integer(tmp, lua_tointeger(L, kpos));
     } else {
       double d = (double)lua_tonumber(L, kpos);
       if (isfinite(d)) n = fmt_float(tmp, d);
@@ -371,6 +411,8 @@ static int enc_object(enc_t *e, int idx) {
     lconv_put_json_string(e->b, m[i].s, m[i].len);
     if (e->indent >= 0) buf_put(e->b, ": ", 2);
     else buf_putc(e->b, ':');
+    e->key = m[i].kind == 0 ? m[i].s : NULL;
+    e->key_len = m[i].len;
     if (enc_value(e, m[i].pos + 1) != 0) return -1;
     if (e->b->failed) return enc_fail(e, "not enough memory");
   }
@@ -402,6 +444,39 @@ static int enc_table(enc_t *e, int idx) {
   return r;
 }
 
+/* A function has no JSON form.  One named in lconv_push_function_names' table (replay's
+ * capture callbacks) writes that name, its recorded placeholder; any other writes
+ * "<callable:KEY>" after the key it sits under, so a trace reads the same in every run
+ * (tostring would give an address). */
+static int enc_function(enc_t *e, int idx) {
+  lua_State *L = e->L;
+  if (!lua_checkstack(L, 3)) return enc_fail(e, "not enough memory");
+  if (lua_getfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES) == LUA_TTABLE) {
+    lua_pushvalue(L, idx);
+    if (lua_rawget(L, -2) == LUA_TSTRING) {
+      size_t n;
+      const char *s = lua_tolstring(L, -1, &n);
+      lconv_put_json_string(e->b, s, n);
+      lua_pop(L, 2);
+      return 0;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "<callable:");
+  if (e->key != NULL) lua_pushlstring(L, e->key, e->key_len);
+  else lua_pushliteral(L, "function");
+  lua_pushliteral(L, ">");
+  lua_concat(L, 3);
+  {
+    size_t n;
+    const char *s = lua_tolstring(L, -1, &n);
+    lconv_put_json_string(e->b, s, n);
+  }
+  lua_pop(L, 1);
+  return 0;
+}
+
 static int enc_value(enc_t *e, int idx) {
   lua_State *L = e->L;
   const char *s;
@@ -429,7 +504,9 @@ static int enc_value(enc_t *e, int idx) {
       return 0;
     }
     /* fall through */
-  default: /* functions, userdata, threads: their tostring text */
+  case LUA_TFUNCTION:
+    return enc_function(e, idx);
+  default: /* userdata, threads: their tostring text */
     if (!lua_checkstack(L, 4)) return enc_fail(e, "not enough memory");
     s = luaL_tolstring(L, idx, &n);
     lconv_put_json_string(e->b, s, n);
@@ -450,6 +527,8 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
   e.indent = indent;
   e.mt = lua_gettop(L);
   e.depth = 0;
+  e.key = NULL;
+  e.key_len = 0;
   r = enc_value(&e, idx);
   if (r == 0 && b->failed) r = enc_fail(&e, "not enough memory");
   if (r != 0) {

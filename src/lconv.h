@@ -19,11 +19,17 @@ void lconv_push_array_mt(lua_State *L);
 /* Sets the array metatable on the table at the top of the stack. */
 void lconv_mark_array(lua_State *L);
 
+/* Pushes the state's weak-keyed table of function names (function -> string), made on
+ * first use: the encoder writes a function found there as its name. */
+void lconv_push_function_names(lua_State *L);
+
 /* Appends the JSON text of the value at idx to b.  Tables: an array when they
  * carry the array metatable or are a non-empty sequence 1..n with no other keys;
  * else an object with keys sorted (so files are byte-identical across runs).
  * Strings that are not valid UTF-8 have each bad byte replaced by U+FFFD.
- * NaN and infinities encode as null; functions and userdata as their tostring.
+ * NaN and infinities encode as null; userdata as their tostring; a function as its
+ * name in the function-names table, else "<callable:KEY>" (KEY: the string key it is
+ * under, or "function").
  * indent < 0: one line; else pretty-printed with that many spaces per level.
  * Returns 0, or -1 with a message pushed on the stack (depth exceeded, OOM). */
 int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent);
@@ -31,6 +37,9 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent);
 /* Appends s (n bytes) as a JSON string literal, quotes included, with the same
  * UTF-8 repair as above. */
 void lconv_put_json_string(buf_t *b, const char *s, size_t n);
+
+/* Writes v in decimal to out (>= 21 bytes), no printf; returns the length. */
+size_t lconv_format_integer(char *out, lua_Integer v);
 
 /* Decodes JSON text; pushes the value, or returns -1 with "name:line:col: problem"
  * pushed.  Objects become tables, arrays tables with the array metatable, null

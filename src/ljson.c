@@ -113,6 +113,8 @@ int luaopen_fluxloop_json(lua_State *L) {
   lua_setfield(L, -2, "array");
   lconv_push_null(L);
   lua_setfield(L, -2, "null");
+  lconv_push_function_names(L);
+  lua_setfield(L, -2, "function_names");
   lconv_push_array_mt(L);
   lua_setfield(L, -2, "array_mt");
   return 1;

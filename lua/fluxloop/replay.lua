@@ -8,8 +8,9 @@ local null = json.null
 local LT = ("<"):byte()
 
 -- The placeholder string of every capture function made here, so traces and new
--- recordings can write it back. Weak keys: captures die with their run's args.
-local placeholder_of = setmetatable({}, { __mode = "k" })
+-- recordings can write it back. It is the JSON encoder's table of function names (weak
+-- keys: captures die with their run's args), so a trace's args are encoded as they are.
+local placeholder_of = json.function_names
 
 -- Top-level keys that Python fluxloop's default callable_providers always turn into
 -- collectors, whatever marker was recorded for them.
@@ -270,30 +271,12 @@ local function compile(kwargs)
   return chunk(make_capture, array_of, null)
 end
 
--- Where the placeholders of kwargs are: a list of key paths ({ "data", "cb" }, list
--- positions 1-based), so args_for_trace can go straight to them.
-local function collect_slots(v, path, slots, depth)
-  for k, x in pairs(v) do
-    path[depth] = k
-    local tx = type(x)
-    if tx == "table" then
-      collect_slots(x, path, slots, depth + 1)
-    elseif tx == "string" and x:byte(1) == LT
-        and (capture_name(x) or (depth == 1 and PROVIDERS[k])) then
-      slots[#slots + 1] = table.move(path, 1, depth, 1, {})
-    end
-  end
-  path[depth] = nil
-  return slots
-end
-
--- The copier of an entry, compiled on first use (false: use copy_kwargs); slots with it.
+-- The copier of an entry, compiled on first use (false: use copy_kwargs).
 local function copier(entry)
   local make = entry.make
   if make == nil then
     make = compile(entry.kwargs) or false
     entry.make = make
-    entry.slots = collect_slots(entry.kwargs, {}, {}, 1)
   end
   return make
 end
@@ -347,7 +330,7 @@ end
 
 -- replayer:args_for(k, input) -> args, info | nil, "FILE:LINE: override_param_path '...': segment ..."
 -- args is a fresh deep copy of the chosen line's kwargs with the input at the override path;
--- info = { line = N, callbacks = { send = {messages}, ... }, slots = (for args_for_trace) }.
+-- info = { line = N, callbacks = { send = {messages}, ... } }.
 function Replayer:args_for(k, input)
   if input == nil then error("replayer:args_for: input is nil", 2) end
   local entry = self.entries[entry_index(self, k)]
@@ -359,7 +342,7 @@ function Replayer:args_for(k, input)
   if not ok then
     return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
   end
-  return args, { line = entry.line, callbacks = callbacks, slots = entry.slots }
+  return args, { line = entry.line, callbacks = callbacks }
 end
 
 -- After the run ------------------------------------------------------------------------
@@ -406,44 +389,12 @@ local function trace_table(t, depth)
   return c or t
 end
 
--- The fast way for args as args_for made them: copies only the tables on the way to each
--- slot. nil when a slot no longer holds a capture function (a hook or the agent moved it).
-local function trace_slots(args, slots)
-  local out = util.shallow_copy(args)
-  for _, path in ipairs(slots) do
-    local src, dst, n = args, out, #path
-    for i = 1, n - 1 do
-      local k = path[i]
-      local s = src[k]
-      if type(s) ~= "table" then return nil end
-      local d = dst[k]
-      if rawequal(d, s) then
-        d = util.shallow_copy(s)
-        dst[k] = d
-      end
-      src, dst = s, d
-    end
-    local fn = src[path[n]]
-    local ph = type(fn) == "function" and placeholder_of[fn]
-    if not ph then return nil end
-    dst[path[n]] = ph
-  end
-  return out
-end
-
--- args_for_trace(args [, info]) -> args as JSON can store them: capture functions back to
--- their recorded placeholder, other functions as "<callable:KEY>". Unchanged subtables are
--- shared with args, so encode the result before args change again (call it after the run).
--- With the info of args_for, only the recorded placeholder positions are visited (fast;
--- a function the agent put elsewhere is then left as it is); without it, every table.
-function M.args_for_trace(args, info)
+-- args_for_trace(args) -> a plain copy of args: capture functions back to their recorded
+-- placeholder, other functions as "<callable:KEY>". Unchanged subtables are shared with
+-- args. The JSON encoder names functions the same way, so traces need no copy; this is
+-- for scripts that want the args as data.
+function M.args_for_trace(args)
   if type(args) ~= "table" then error("replay.args_for_trace: expected the args table", 2) end
-  local slots = type(info) == "table" and info.slots
-  if slots then
-    if #slots == 0 then return args end
-    local out = trace_slots(args, slots)
-    if out then return out end
-  end
   return trace_table(args, 0)
 end
 

@@ -19,9 +19,8 @@ local function replay_mod() return require("fluxloop.replay") end
 -- The exit status after Ctrl-C or SIGTERM.
 M.EXIT_INTERRUPTED = 130
 
-function M.trace_id(k)
-  return ("trace_%03d"):format(k)
-end
+-- trace_id(k) -> "trace_001": trace number k's id (zero-padded to three digits).
+M.trace_id = recorder.trace_id
 
 -- prepare(entries, personas) -> jobs: what every run of an input needs, computed once per input.
 function M.prepare(entries, personas)
@@ -142,14 +141,13 @@ function M.run_one(S, k, job, iteration, seq)
   rec:stop()
   if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
   if info and ok and out == nil then out = replay_mod().output_from_callbacks(info.callbacks) end
+  -- Every field in one constructor: adding fields later would grow the table, per run.
+  -- The encoder writes replay's capture functions in args as their recorded placeholders.
   local trace = {
     k = k, seq = seq, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
-    metadata = ctx.metadata, success = true,
+    metadata = ctx.metadata, success = true, output = nil, error = nil,
+    args = info and args, extra = info and { callback_messages = info.callbacks, replay_line = info.line },
   }
-  if info then
-    trace.args = replay_mod().args_for_trace(args, info)
-    trace.extra = { callback_messages = info.callbacks, replay_line = info.line }
-  end
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
   local written, err = write_trace(rec, trace)
