@@ -10,7 +10,6 @@
 #include <string.h>
 
 #define ARRAY_MT "fluxloop.array"
-#define FUNCTION_NAMES "fluxloop.function_names"
 
 /* Only its address matters: the same pointer in every state. */
 static const char null_sentinel = 0;
@@ -24,8 +23,16 @@ int lconv_isnull(lua_State *L, int idx) {
          lua_touserdata(L, idx) == (const void *)&null_sentinel;
 }
 
+/* Registry keys by address as well as by name: lua_rawgetp skips the string interning
+ * (hash, compare) of a named lookup, and every encode looks the array marker up. */
+static const char array_mt_key = 0, function_names_key = 0;
+
 void lconv_push_array_mt(lua_State *L) {
-  luaL_newmetatable(L, ARRAY_MT); /* also sets __name */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &array_mt_key) == LUA_TTABLE) return;
+  lua_pop(L, 1);
+  luaL_newmetatable(L, ARRAY_MT); /* also sets __name, and is found by that name too */
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &array_mt_key);
 }
 
 void lconv_mark_array(lua_State *L) {
@@ -34,7 +41,7 @@ void lconv_mark_array(lua_State *L) {
 }
 
 void lconv_push_function_names(lua_State *L) {
-  if (lua_getfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES) == LUA_TTABLE) return;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &function_names_key) == LUA_TTABLE) return;
   lua_pop(L, 1);
   lua_createtable(L, 0, 4);
   lua_createtable(L, 0, 1);
@@ -42,7 +49,7 @@ void lconv_push_function_names(lua_State *L) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   lua_pushvalue(L, -1);
-  lua_setfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &function_names_key);
 }
 
 /* ---- numbers ---------------------------------------------------------- */
@@ -451,7 +458,7 @@ static int enc_table(enc_t *e, int idx) {
 static int enc_function(enc_t *e, int idx) {
   lua_State *L = e->L;
   if (!lua_checkstack(L, 3)) return enc_fail(e, "not enough memory");
-  if (lua_getfield(L, LUA_REGISTRYINDEX, FUNCTION_NAMES) == LUA_TTABLE) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &function_names_key) == LUA_TTABLE) {
     lua_pushvalue(L, idx);
     if (lua_rawget(L, -2) == LUA_TSTRING) {
       size_t n;

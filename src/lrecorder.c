@@ -519,7 +519,8 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
 
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
- *           iteration, persona, metadata, args, extra = {field = value} (more fields),
+ *           iteration, persona, metadata, args, args_template = {before, after} (args as
+ *           before .. input's JSON .. after, in place of args), extra = {field = value},
  *           k / seq (position in the files), duration_ms (optional override) }.
  * Appends one line to each trace file and the trace's observations; all or nothing:
  * a value that cannot be encoded raises and leaves no partial line. */
@@ -607,7 +608,23 @@ static int recorder_write(lua_State *L) {
     buf_putc(ob, '\n');
   }
   buf_putc(tr, ']');
-  if (field(L, "args") != LUA_TNIL) {
+  if (field(L, "args_template") == LUA_TTABLE) {
+    /* Replay's args: the recording's JSON text around the input, which is encoded already.
+     * No per-run encode of (or allocation for) a 2 KB table. */
+    size_t n[2];
+    const char *part[2];
+    for (int i = 0; i < 2; i++) {
+      lua_rawgeti(L, -1 - i, i + 1);
+      part[i] = lua_tolstring(L, -1, &n[i]);
+      if (part[i] == NULL || memchr(part[i], '\n', n[i]) != NULL) {
+        lua_pushliteral(L, "trace.args_template must be two strings of one-line JSON text");
+        goto encode_error;
+      }
+    }
+    PUT_LIT(tr, ",\"args\":");
+    buf_put(tr, part[0], n[0]);
+    buf_put(tr, r->scratch.data + in_off, in_len);
+    buf_put(tr, part[1], n[1]);  } else if (field(L, "args") != LUA_TNIL) {
     PUT_LIT(tr, ",\"args\":");
     if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
   }

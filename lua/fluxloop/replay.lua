@@ -212,13 +212,26 @@ local MAX_COMPILE_DEPTH = 24
 
 local emit
 
-local function emit_table(v, out, depth)
+-- want, wi: on the way to the override slot, want[wi] is the key to follow next; the value
+-- at the end of want is not copied but the run's input put there ("I").
+local function emit_member(k, x, out, depth, want, wi)
+  if wi and want[wi] == k then
+    if wi == #want then
+      out[#out + 1] = "I"
+      return true
+    end
+    return emit(x, out, depth + 1, want, wi + 1)
+  end
+  return emit(x, out, depth + 1)
+end
+
+local function emit_table(v, out, depth, want, wi)
   local mt = getmetatable(v)
   if depth > MAX_COMPILE_DEPTH or (mt ~= nil and mt ~= json.array_mt) then return false end
   if mt ~= nil then
     out[#out + 1] = "A{"
     for i = 1, #v do
-      if not emit(v[i], out, depth + 1) then return false end
+      if not emit_member(i, v[i], out, depth, want, wi) then return false end
       out[#out + 1] = ","
     end
   else
@@ -226,7 +239,7 @@ local function emit_table(v, out, depth)
     for k, x in pairs(v) do
       if type(k) ~= "string" then return false end
       out[#out + 1] = ("[%q]="):format(k)
-      if not emit(x, out, depth + 1) then return false end
+      if not emit_member(k, x, out, depth, want, wi) then return false end
       out[#out + 1] = ","
     end
   end
@@ -235,9 +248,9 @@ local function emit_table(v, out, depth)
 end
 
 -- Appends Lua source that evaluates to a fresh copy of v; false when v cannot be compiled.
-function emit(v, out, depth)
+function emit(v, out, depth, want, wi)
   local t = type(v)
-  if t == "table" then return emit_table(v, out, depth) end
+  if t == "table" then return emit_table(v, out, depth, want, wi) end
   if v == null then
     out[#out + 1] = "N"
   elseif t == "string" and v:byte(1) == LT and capture_name(v) then
@@ -252,13 +265,20 @@ end
 
 local function array_of(t) return setmetatable(t, json.array_mt) end
 
--- compile(kwargs) -> function(callbacks) -> copy | nil
-local function compile(kwargs)
-  local out = { "local C, A, N = ...\nreturn function(cb) return {" }
+-- compile(kwargs [, want]) -> function(callbacks, input) -> copy | nil
+-- With want (the Lua keys of the override path in kwargs) the copy has the input in place.
+local function compile(kwargs, want)
+  local out = { "local C, A, N = ...\nreturn function(cb, I) return {" }
   for k, v in pairs(kwargs) do
     if type(k) ~= "string" then return nil end
     out[#out + 1] = ("[%q]="):format(k)
-    if PROVIDERS[k] and type(v) == "string" and v:byte(1) == LT then
+    if want and want[1] == k then
+      if #want == 1 then
+        out[#out + 1] = "I"
+      elseif not emit(v, out, 1, want, 2) then
+        return nil
+      end
+    elseif PROVIDERS[k] and type(v) == "string" and v:byte(1) == LT then
       out[#out + 1] = ("C(%q,%q,cb)"):format(PROVIDERS[k], v)
     elseif not emit(v, out, 1) then
       return nil
@@ -269,16 +289,6 @@ local function compile(kwargs)
   local chunk = load(table.concat(out), "=(replay copy)", "t", {})
   if not chunk then return nil end
   return chunk(make_capture, array_of, null)
-end
-
--- The copier of an entry, compiled on first use (false: use copy_kwargs).
-local function copier(entry)
-  local make = entry.make
-  if make == nil then
-    make = compile(entry.kwargs) or false
-    entry.make = make
-  end
-  return make
 end
 
 -- Overriding the input -----------------------------------------------------------------
@@ -328,21 +338,76 @@ local function set_path(args, path, input)
   return true
 end
 
+-- The Lua keys that lead to the override path in kwargs; nil when the path is not there.
+local function resolve(kwargs, path)
+  local node, keys = kwargs, {}
+  if #path.keys == 0 then return nil end
+  for i = 1, #path.keys do
+    local key = step(node, path, i, "kwargs")
+    if key == nil then return nil end
+    keys[i] = key
+    node = node[key]
+  end
+  return keys
+end
+
+-- The copier of an entry, compiled on first use (false: use copy_kwargs and set_path).
+-- entry.slotted: the copier puts the input in place itself (the path is in the line).
+local function copier(entry, path)
+  local make = entry.make
+  if make == nil then
+    local want = resolve(entry.kwargs, path)
+    make = compile(entry.kwargs, want) or false
+    entry.make, entry.slotted = make, make and want ~= nil
+  end
+  return make
+end
+
+-- The JSON of an entry's args with the input left out, as { before, after } (false when
+-- the override path is not in the entry, or the text cannot be split for sure). A trace's
+-- args are then before .. json(input) .. after: the same text as encoding the args table
+-- (capture functions encode as their placeholders), without walking 2 KB of it per run;
+-- the recorder writes it so (trace.args_template).
+local SLOT = "\0fluxloop:input\0"
+local SLOT_JSON = json.encode(SLOT)
+
+local function json_template(self, entry)
+  local t = entry.template
+  if t == nil then
+    t = false
+    local args = entry.slotted and entry.make({}, SLOT) or copy_kwargs(entry.kwargs, {})
+    local ok, text = pcall(function()
+      return (entry.slotted or set_path(args, self.path, SLOT)) and json.encode(args)
+    end)
+    if ok and text then
+      local i, j = text:find(SLOT_JSON, 1, true)
+      if i and not text:find(SLOT_JSON, j + 1, true) then t = { text:sub(1, i - 1), text:sub(j + 1) } end
+    end
+    entry.template = t
+  end
+  return t
+end
+
 -- replayer:args_for(k, input) -> args, info | nil, "FILE:LINE: override_param_path '...': segment ..."
 -- args is a fresh deep copy of the chosen line's kwargs with the input at the override path;
--- info = { line = N, callbacks = { send = {messages}, ... } }.
+-- info = { line = N, callbacks = { send = {messages}, ... }, args_template = {before, after} }.
 function Replayer:args_for(k, input)
   if input == nil then error("replayer:args_for: input is nil", 2) end
   local entry = self.entries[entry_index(self, k)]
   local callbacks = {}
-  local make = copier(entry)
-  local args = make and make(callbacks) or copy_kwargs(entry.kwargs, callbacks)
+  local make = copier(entry, self.path)
   if type(input) == "table" then input = util.deep_copy(input) end
-  local ok, why = set_path(args, self.path, input)
-  if not ok then
-    return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
+  local args
+  if entry.slotted then
+    args = make(callbacks, input)
+  else
+    args = make and make(callbacks) or copy_kwargs(entry.kwargs, callbacks)
+    local ok, why = set_path(args, self.path, input)
+    if not ok then
+      return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
+    end
   end
-  return args, { line = entry.line, callbacks = callbacks }
+  return args, { line = entry.line, callbacks = callbacks, args_template = json_template(self, entry) or nil }
 end
 
 -- After the run ------------------------------------------------------------------------

@@ -105,6 +105,7 @@ local function replay_args(S, k, job, run)
     local ok, changed = hooks_mod.call(S.hooks, "replay_args", args, job.input, run)
     if not ok then return nil, { type = "hook", message = changed } end
     if changed ~= nil then args = changed end
+    info.args_template = nil -- the hook may have changed args, in place or not: encode them
   end
   return args, info
 end
@@ -142,11 +143,14 @@ function M.run_one(S, k, job, iteration, seq)
   if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
   if info and ok and out == nil then out = replay_mod().output_from_callbacks(info.callbacks) end
   -- Every field in one constructor: adding fields later would grow the table, per run.
-  -- The encoder writes replay's capture functions in args as their recorded placeholders.
+  -- Replay: the args the agent was called with, as the recording's JSON text around the
+  -- input, or encoded (capture functions as their recorded placeholders) after a
+  -- replay_args hook.
   local trace = {
     k = k, seq = seq, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
     metadata = ctx.metadata, success = true, output = nil, error = nil,
-    args = info and args, extra = info and { callback_messages = info.callbacks, replay_line = info.line },
+    args = info and args, args_template = info and info.args_template,
+    extra = info and { callback_messages = info.callbacks, replay_line = info.line },
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end

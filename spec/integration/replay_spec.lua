@@ -53,6 +53,24 @@ describe("replay_args", function()
     assert.are.same({ send = { { to = 2, text = "re: hello" } } }, traces[2].callback_messages)
   end)
 
+  it("writes the args the agent was called with, whatever it does to them afterwards", function()
+    dir = project({ path = "messages.0.content", select = "first", iterations = 1 })
+    P.write(dir, "agents/agent.lua", [[
+return { run = function(args)
+  local got = args.messages[1].content
+  args.messages[1].content, args.added, args.data = "changed", true, nil
+  return got
+end }
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local traces = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal("hello", traces[1].output)
+    assert.are.same({ data = { content = "old 1", user = { id = 1 } }, messages = { { content = "hello" } },
+      send_message_callback = "<builtin:collector.send>", token = "***" }, traces[1].args)
+    assert.are.equal("bye", traces[2].args.messages[1].content)
+  end)
+
   it("uses the last line by default, as the Python tool does", function()
     dir = project({ select = "last" })
     assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
