@@ -59,11 +59,10 @@ describe("replay.load: bad recordings", function()
     end
   end)
 
-  it("a line that is not JSON names the file and line number", function()
+  it("a line that is not JSON names the file, line and column", function()
     local r, err = load(CHAT .. "\n" .. '{"kwargs": {"a": 1},\n')
     assert.is_nil(r)
-    assert.truthy(err:find(dir .. "/recordings/args.jsonl:3: not JSON: ", 1, true), err)
-    assert.truthy(err:find("column", 1, true), err)
+    assert.truthy(err:find("^" .. dir:gsub("%p", "%%%0") .. "/recordings/args%.jsonl:3:%d+: not JSON: "), err)
   end)
 
   it("a line without kwargs", function()

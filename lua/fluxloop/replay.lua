@@ -45,7 +45,7 @@ local function parse_line(file, n, line)
   local rec, err = json.decode(line, "")
   if rec == nil then
     local col, what = tostring(err):match("^:%d+:(%d+): (.*)$")
-    return nil, ("%s:%d: not JSON: %s (column %s)"):format(file, n, what or err, col or "?")
+    return nil, ("%s:%d:%s: not JSON: %s"):format(file, n, col or "1", what or err)
   end
   if type(rec) ~= "table" or util.is_array(rec) then
     return nil, ("%s:%d: expected a JSON object with \"kwargs\", got %s"):format(file, n, kind(rec))

@@ -118,7 +118,7 @@ end }
   it("bad recordings stop before anything runs", function()
     expect_critical("", "the recording is empty")
     P.remove(dir)
-    expect_critical('{"_version":"1","kwargs":{}}\nnot json\n', "args.jsonl:2: not JSON")
+    expect_critical('{"_version":"1","kwargs":{}}\nnot json\n', "args.jsonl:2:1: not JSON")
     P.remove(dir)
     expect_critical('{"_version":"1","target":"x"}\n', "args.jsonl:1:")
     P.remove(dir)
