@@ -239,7 +239,7 @@ typedef struct enc {
   lua_State *L;
   buf_t *b;
   int indent; /* < 0: one line */
-  int mt;     /* stack index of the array metatable */
+  const void *array_mt; /* the array metatable's address, looked up at the first metatable */
   int depth;  /* containers open */
   const char *key; /* the string key of the member being written, else NULL */
   size_t key_len;
@@ -440,7 +440,13 @@ static int enc_table(enc_t *e, int idx) {
   }
   if (!lua_checkstack(L, 8)) return enc_fail(e, "not enough memory");
   if (lua_getmetatable(L, idx)) {
-    array = lua_rawequal(L, -1, e->mt);
+    /* Compared by address: most encodes meet no metatable and never look it up. */
+    if (e->array_mt == NULL) {
+      lconv_push_array_mt(L);
+      e->array_mt = lua_topointer(L, -1); /* alive: the registry holds it */
+      lua_pop(L, 1);
+    }
+    array = lua_topointer(L, -1) == e->array_mt;
     lua_pop(L, 1);
   }
   n = lua_rawlen(L, idx);
@@ -528,11 +534,10 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
   size_t len0 = b->len;
   idx = lua_absindex(L, idx);
   top = lua_gettop(L);
-  lconv_push_array_mt(L);
   e.L = L;
   e.b = b;
   e.indent = indent;
-  e.mt = lua_gettop(L);
+  e.array_mt = NULL;
   e.depth = 0;
   e.key = NULL;
   e.key_len = 0;
