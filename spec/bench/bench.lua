@@ -42,7 +42,31 @@ local function loop_seconds(s)
   return iso_seconds(s.completed_at) - iso_seconds(s.started_at)
 end
 
-print("fluxloop benchmark (Lua echo agent, 100 inputs, all five files written)")
+-- This machine is shared and its timings wander by a third from one run to the next, so
+-- every throughput is the best of ROUNDS runs, and the runs of a comparison alternate.
+local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS")) or 3
+
+-- best(dir, {args, ...}) -> for each args: { rate = best traces/s, rss = peak RSS (KB),
+-- bytes = traces.jsonl bytes a trace, summary = of the best run }. Output folders are removed.
+local function best(dir, variants)
+  local out = {}
+  for i = 1, #variants do out[i] = { rate = 0 } end
+  for round = 1, ROUNDS do
+    for i, args in ipairs(variants) do
+      local sub = ("%s/best_%d_%d"):format(variants.under or ".", i, round)
+      local _, rss, s, exp = measure(dir, args, sub)
+      local fh = assert(io.open(exp .. "/traces.jsonl", "rb"))
+      local bytes = fh:seek("end") / s.total_traces
+      fh:close()
+      os.execute("rm -rf " .. P.quote(dir .. "/" .. sub))
+      local rate = s.total_traces / loop_seconds(s)
+      if rate > out[i].rate then out[i] = { rate = rate, rss = rss, bytes = bytes, summary = s } end
+    end
+  end
+  return table.unpack(out)
+end
+
+print(("fluxloop benchmark (Lua echo agent, 100 inputs, all five files written; best of %d runs)"):format(ROUNDS))
 
 -- 1. Start-up: one run; from the moment the command is started (a shell included) to
 -- the first run's started_at, and to the process's exit. Medians of 15.
@@ -64,9 +88,15 @@ end
 -- 2. Throughput: 100 inputs x 1000 iterations.
 do
   local dir = project(1000)
-  local wall, rss, s, exp = measure(dir, "run experiment --quiet")
-  local loop = loop_seconds(s)
-  local rate = s.total_traces / loop
+  local wall, rss, s, exp, loop, rate
+  for round = 1, ROUNDS do
+    local w, r, sum, e = measure(dir, "run experiment --quiet", "round" .. round)
+    if not rate or sum.total_traces / loop_seconds(sum) > rate then
+      wall, rss, s, exp = w, r, sum, e
+      loop = loop_seconds(s)
+      rate = s.total_traces / loop
+    end
+  end
   local bytes = 0
   for _, f in ipairs({ "traces.jsonl", "trace_summary.jsonl", "observations.jsonl" }) do
     local fh = assert(io.open(exp .. "/" .. f, "rb"))
@@ -85,9 +115,8 @@ end
 do
   local dir = project(1000)
   P.write(dir, "hooks/noop.lua", "return { after_run = function(run, trace) trace.metadata.ok = true end }")
-  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
-  local _, _, hooked = measure(dir, "run experiment --quiet --hooks hooks/noop.lua", "hooked")
-  local a, b = plain.total_traces / loop_seconds(plain), hooked.total_traces / loop_seconds(hooked)
+  local plain, hooked = best(dir, { "run experiment --quiet", "run experiment --quiet --hooks hooks/noop.lua" })
+  local a, b = plain.rate, hooked.rate
   print(("  no hooks / trivial after_run hook:  %8.0f / %.0f traces/s (hooked keeps %.0f%%; target >= 75%%)")
     :format(a, b, 100 * b / a))
   P.remove(dir)
@@ -119,38 +148,51 @@ do
   P.remove(dir)
   -- Trivial agent: more workers must not cost throughput.
   dir = project(1000)
-  local _, _, t1 = measure(dir, "run experiment --quiet --parallel 1", "t1")
-  local _, _, t4 = measure(dir, "run experiment --quiet --parallel 4", "t4")
+  local t1, t4 = best(dir, { "run experiment --quiet --parallel 1", "run experiment --quiet --parallel 4" })
   print(("  trivial agent, 100,000 runs:        --parallel 1 %.0f traces/s, --parallel 4 %.0f traces/s (%.2fx; target >= 1x)")
-    :format(rate(t1), rate(t4), rate(t4) / rate(t1)))
+    :format(t1.rate, t4.rate, t4.rate / t1.rate))
   P.remove(dir)
 end
 
--- 2d. Replay of a 2 KB recording against plain runs, 100 x 1000 each.
+-- 2d. Replay of a 2 KB recording against plain runs, 100 x 1000 each. A replayed trace
+-- carries its 2 KB of args, so it writes about 5 times the bytes of a plain one; the pair is
+-- measured again on tmpfs (when /dev/shm exists) to show what the disk's page cache costs.
 do
   local dir = project(1000)
   local pad = ("x"):rep(1900)
-  P.write(dir, "recordings/args.jsonl", ('{"_version":"1","iteration":0,"target":"agents.agent:run","kwargs":'
+  P.write(dir, "recordings/args.jsonl", ('{"_version":"1","iteration":0,"target":"agents.replay_agent:run","kwargs":'
     .. '{"data":{"content":"","user":{"id":7,"name":"Dana"},"history":["%s"]},"send_message_callback":'
     .. '"<builtin:collector.send>"},"timestamp":"2026-11-25T10:00:00.000000Z"}\n'):format(pad))
   P.write(dir, "replay.yaml", "runner: {target: agents.replay_agent:run, iterations: 1000}\n"
     .. "inputs: {file: inputs/generated.yaml}\n"
     .. "replay_args: {enabled: true, recording_file: recordings/args.jsonl, override_param_path: data.content}\n")
   P.write(dir, "agents/replay_agent.lua", "return { run = function(args) return args.data.content end }\n")
-  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
-  local _, _, replay = measure(dir, "run experiment --quiet --config replay.yaml", "replay")
-  local a, b = plain.total_traces / loop_seconds(plain), replay.total_traces / loop_seconds(replay)
+  local function pair(where)
+    local plain, replay = best(dir, { under = where, "run experiment --quiet", "run experiment --quiet --config replay.yaml" })
+    return plain.rate, replay.rate, plain.bytes, replay.bytes
+  end
+  local a, b, pb, rb = pair("disk")
   print(("  plain / replay of a 2 KB recording: %8.0f / %.0f traces/s (replay keeps %.0f%%; target >= 50%%)")
     :format(a, b, 100 * b / a))
+  print(("    traces.jsonl bytes a trace:        %8.0f / %.0f; replay's extra cost a run: %.2f us")
+    :format(pb, rb, 1e6 / b - 1e6 / a))
+  local fs = require("fluxloop.fs")
+  if fs.isdir("/dev/shm") then
+    local shm = ("/dev/shm/fluxloop-bench-%d"):format(math.random(1e9))
+    assert(fs.mkdir(shm))
+    os.execute(("ln -s %s %s"):format(P.quote(shm), P.quote(dir .. "/shm")))
+    a, b = pair("shm")
+    print(("    the same on tmpfs (/dev/shm):      %8.0f / %.0f traces/s (replay keeps %.0f%%)"):format(a, b, 100 * b / a))
+    os.execute("rm -rf " .. P.quote(shm))
+  end
   P.remove(dir)
 end
 
 -- 2e. Process isolation: the cost per run of persistent forked workers (trivial agent).
 do
   local dir = project(200)
-  local _, _, plain = measure(dir, "run experiment --quiet", "plain")
-  local _, _, iso = measure(dir, "run experiment --quiet --isolate", "iso")
-  local a, b = plain.total_traces / loop_seconds(plain), iso.total_traces / loop_seconds(iso)
+  local plain, iso = best(dir, { "run experiment --quiet", "run experiment --quiet --isolate" })
+  local a, b = plain.rate, iso.rate
   print(("  in-process / --isolate, 20,000 runs: %8.0f / %.0f traces/s (isolation costs %.1f us a run; target <= 30)")
     :format(a, b, 1e6 / b - 1e6 / a))
   P.remove(dir)
@@ -181,9 +223,9 @@ do
   local function native_run(target)
     local dir = project(1000)
     P.write(dir, "configs/simulation.yaml", ("name: bench\nrunner:\n  target: \"%s\"\n  iterations: 1000\n"):format(target))
-    local _, rss, s = measure(dir, "run experiment --quiet")
+    local r = best(dir, { "run experiment --quiet" })
     P.remove(dir)
-    return s.total_traces / loop_seconds(s), rss
+    return r.rate, r.rss
   end
   local rate, rss = native_run(so .. ":echo")
   print(("  native echo agent, 100 x 1000:      %8.0f traces/s (%.2f us a run, %.1f MB peak RSS; target >= 200,000)")
