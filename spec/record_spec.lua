@@ -107,6 +107,17 @@ describe("fluxloop.record: the line", function()
     assert.are.same({ "a0", "a1", "b0", "a10", "a11", "b1" }, its)
   end)
 
+  it("masks every key whose name contains a secret word, as the Python tool does", function()
+    local names = { "dbPassword", "clientSecret", "authHeader", "secretValue", "passwordHash", "apiKeys",
+      "tokens", "my_creds", "X-Auth", "PASSWD", "monkey", "keyword", "author", "Credential_file" }
+    local kwargs = { content = "kept", user_id = 7, message = "kept" }
+    for _, n in ipairs(names) do kwargs[n] = "s3cr3t" end
+    assert.is_true(fluxloop._record_to(file, "t", kwargs))
+    local k = lines()[1].kwargs
+    for _, n in ipairs(names) do assert.are.equal("***", k[n], n) end
+    assert.are.same({ "kept", 7, "kept" }, { k.content, k.user_id, k.message })
+  end)
+
   it("masks secret-looking keys at any depth, in lists of mappings too", function()
     assert.is_true(fluxloop._record_to(file, "t", {
       api_key = "sk-1", auth_token = "t", password = "p",
@@ -122,8 +133,8 @@ describe("fluxloop.record: the line", function()
     assert.are.equal("ok", k.data.content)
     assert.are.equal(1, k.data.user.id)
     assert.are.equal("***", k.data.user.OPENAI_API_KEY)
-    assert.are.equal("kept", k.data.user.keyword)
-    assert.are.equal("kept", k.data.user.author)
+    assert.are.equal("***", k.data.user.keyword) -- contains "key", as in the Python tool
+    assert.are.equal("***", k.data.user.author)
     assert.are.equal("***", k.data.credentials)
     assert.are.same({ role = "user", token = "***", content = "c" }, k.messages[1])
     assert.are.same({ role = "tool", secret = "***" }, k.messages[2])

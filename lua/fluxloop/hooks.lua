@@ -45,14 +45,32 @@ function M.load(path, display)
   return hooks, warnings
 end
 
--- call(hooks, name, ...) -> true, results... | false, message
--- Calls a hook in protected mode; the message names the hook and where it failed.
+-- The message handler of call(): keeps the error and the stack where it was raised apart.
+local function failure(err)
+  return { message = tostring(err), traceback = debug.traceback("stack traceback of the hook:", 2) }
+end
+
+-- call(hooks, name, ...) -> true, results... | false, message, traceback
+-- Calls a hook in protected mode; the message names the hook and the hook's error (with
+-- its file:line), the traceback is the stack it was raised in.
 function M.call(hooks, name, ...)
   local function pack(ok, ...)
     if ok then return true, ... end
-    return false, ("hook '%s' (%s) failed: %s"):format(name, hooks.file, (...))
+    local f = ...
+    return false, ("hook '%s' (%s) failed: %s"):format(name, hooks.file, f.message), f.traceback
   end
-  return pack(xpcall(hooks[name], debug.traceback, ...))
+  return pack(xpcall(hooks[name], failure, ...))
+end
+
+-- call_or_message(hooks, name, ...) -> true, results... | false, "message\ntraceback"
+-- For hooks whose failure stops the experiment: the whole story goes to stderr.
+local function call_or_message(hooks, name, ...)
+  local function pack(ok, ...)
+    if ok then return true, ... end
+    local msg, tb = ...
+    return false, msg .. "\n" .. tb
+  end
+  return pack(M.call(hooks, name, ...))
 end
 
 local function is_entry(v)
@@ -66,7 +84,7 @@ function M.filter(hooks, entries)
   if hooks.filter_input then
     kept = {}
     for i, entry in ipairs(entries) do
-      local ok, keep = M.call(hooks, "filter_input", entry, i)
+      local ok, keep = call_or_message(hooks, "filter_input", entry, i)
       if not ok then return nil, keep end
       if type(keep) ~= "boolean" then
         return nil, ("hook 'filter_input' (%s) returned a %s for entry %d; return true to keep the entry or false to drop it")
@@ -76,11 +94,22 @@ function M.filter(hooks, entries)
     end
   end
   if hooks.filter_inputs then
-    local ok, list = M.call(hooks, "filter_inputs", kept)
+    local ok, list = call_or_message(hooks, "filter_inputs", kept)
     if not ok then return nil, list end
     if type(list) ~= "table" then
       return nil, ("hook 'filter_inputs' (%s) returned a %s; return a list of input entries")
         :format(hooks.file, type(list))
+    end
+    if is_entry(list) then
+      return nil, ("hook 'filter_inputs' (%s) returned one entry, not a list; return { entry, ... }")
+        :format(hooks.file)
+    end
+    local count = 0
+    for _ in pairs(list) do count = count + 1 end
+    if count ~= #list or (count > 0 and not util.is_array(list)) then
+      return nil, ("hook 'filter_inputs' (%s) returned a table that is not a list (keys other than 1..n, "
+        .. "or holes); return a list of input entries, such as the one it was given with some removed")
+        :format(hooks.file)
     end
     for i, entry in ipairs(list) do
       if not is_entry(entry) then
@@ -93,7 +122,7 @@ function M.filter(hooks, entries)
   if hooks.transform_input then
     local out = {}
     for i, entry in ipairs(kept) do
-      local ok, changed = M.call(hooks, "transform_input", entry)
+      local ok, changed = call_or_message(hooks, "transform_input", entry)
       if not ok then return nil, changed end
       if not is_entry(changed) then
         return nil, ("hook 'transform_input' (%s) returned a %s for entry %d; return the entry (a table with an 'input')")
@@ -102,6 +131,10 @@ function M.filter(hooks, entries)
       out[i] = changed
     end
     kept = out
+  end
+  if #kept == 0 and #entries > 0 then
+    return nil, ("the hooks of %s dropped every input (%d of %d): there is nothing to run; check "
+      .. "filter_input / filter_inputs"):format(hooks.file, #entries, #entries)
   end
   return kept, math.max(0, #entries - #kept)
 end

@@ -1,5 +1,4 @@
 -- init.lua - the `fluxloop` package: clock, json and yaml, and record() for argument recordings.
-local config = require("fluxloop.config")
 local json = require("fluxloop.json")
 local replay = require("fluxloop.replay")
 local util = require("fluxloop.util")
@@ -39,6 +38,19 @@ local function safe(v, key, seen)
   return v
 end
 
+-- A recorded key is secret when its name, lower-cased, contains one of these words: the
+-- Python tool's rule, so its users' recordings mask the same keys (dbPassword, clientSecret,
+-- apiKeys, authHeader; also keyword and author, which config.yaml's stricter rule keeps).
+local RECORDED_SECRETS = { "token", "password", "passwd", "secret", "key", "auth", "credential", "creds" }
+
+local function is_recorded_secret(name)
+  name = name:lower()
+  for _, word in ipairs(RECORDED_SECRETS) do
+    if name:find(word, 1, true) then return true end
+  end
+  return false
+end
+
 -- Copy of a table with secret-looking keys masked "***" (in mappings at any depth,
 -- including mappings inside lists). A function stays a placeholder: it is no secret.
 function safe_table(t, seen)
@@ -47,7 +59,7 @@ function safe_table(t, seen)
   local array = util.is_array(t)
   local c = {}
   for k, x in pairs(t) do
-    if not array and type(x) ~= "function" and type(k) == "string" and config.is_secret_key(k) then
+    if not array and type(x) ~= "function" and type(k) == "string" and is_recorded_secret(k) then
       c[k] = "***"
     else
       c[k] = safe(x, k, seen)

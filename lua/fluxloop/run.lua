@@ -88,7 +88,7 @@ local function check_after_run(S, run, trace)
   local ok, verdict, reason = hooks_mod.call(S.hooks, "after_run", run, trace)
   if not ok then
     trace.success, trace.output = false, nil
-    trace.error = { type = "hook", message = verdict }
+    trace.error = { type = "hook", message = verdict, traceback = reason }
   elseif verdict == false and trace.success then
     trace.success = false
     trace.error = { type = "check", message = reason ~= nil and tostring(reason) or "after_run check failed" }
@@ -101,9 +101,8 @@ local function replay_args(S, k, job, run)
   local args, info = S.replay:args_for(k, job.input)
   if not args then return nil, { type = "replay", message = info } end
   if S.hooks and S.hooks.replay_args then
-    run = run or run_info(M.trace_id(k), k, job, nil, nil)
-    local ok, changed = hooks_mod.call(S.hooks, "replay_args", args, job.input, run)
-    if not ok then return nil, { type = "hook", message = changed } end
+    local ok, changed, tb = hooks_mod.call(S.hooks, "replay_args", args, job.input, run)
+    if not ok then return nil, { type = "hook", message = changed, traceback = tb } end
     if changed ~= nil then args = changed end
     info.args_template = nil -- the hook may have changed args, in place or not: encode them
   end
@@ -126,8 +125,8 @@ function M.run_one(S, k, job, iteration, seq)
   if S.per_run_hooks then
     run = run_info(trace_id, k, job, iteration, ctx.metadata)
     if S.hooks.before_run then
-      local hok, herr = hooks_mod.call(S.hooks, "before_run", run)
-      if not hok then ok, out = false, { type = "hook", message = herr } end
+      local hok, herr, htb = hooks_mod.call(S.hooks, "before_run", run)
+      if not hok then ok, out = false, { type = "hook", message = herr, traceback = htb } end
       ctx.metadata = run.metadata
     end
   end
@@ -185,7 +184,8 @@ end
 function M.state(agent, rec, hooks, cfg, replay)
   return {
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
-    per_run_hooks = hooks and (hooks.before_run or hooks.after_run) and true or false,
+    per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
+      and true or false,
     timeout_ms = cfg.runner.timeout_ms or 0,
     delay_ms = (cfg.run_delay_seconds or 0) * 1000,
   }
@@ -330,9 +330,9 @@ function M.experiment(exp)
   M.announce(exp, jobs, p)
 
   if hooks and hooks.before_experiment then
-    local ok, err = hooks_mod.call(hooks, "before_experiment",
+    local ok, err, tb = hooks_mod.call(hooks, "before_experiment",
       { name = exp.name, iterations = cfg.runner.iterations, inputs = #jobs, planned_traces = planned, config = cfg })
-    if not ok then return 2, nil, nil, err end
+    if not ok then return 2, nil, nil, err .. "\n" .. tb end
   end
 
   local started_wall = clock.wall_ns()

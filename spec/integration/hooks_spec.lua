@@ -94,6 +94,10 @@ return { after_run = function(run) if run.k == 2 then error("checker crashed") e
     assert.are.equal(false, rows[2].success)
     assert.truthy(rows[2].error:find("hook 'after_run'", 1, true))
     assert.truthy(rows[2].error:find("h.lua:1: checker crashed", 1, true), rows[2].error)
+    assert.is_nil(rows[2].error:find("traceback", 1, true), rows[2].error)
+    local full = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")[2].error
+    assert.are.equal("hook", full.type)
+    assert.truthy(full.traceback:find("h.lua:1", 1, true), full.traceback)
     assert.are.equal(true, rows[3].success)
   end)
 
@@ -130,6 +134,19 @@ return { after_run = function(run) if run.k == 2 then error("checker crashed") e
     expect_critical("run experiment --hooks hooks/h.lua", "item 1 is not an input entry")
     P.write(dir, "hooks/h.lua", "return { filter_inputs = function(list) return 3 end }")
     expect_critical("run experiment --hooks hooks/h.lua", "returned a number; return a list of input entries")
+    P.write(dir, "hooks/h.lua", "return { filter_inputs = function(list) return list[1] end }")
+    expect_critical("run experiment --hooks hooks/h.lua", "returned one entry, not a list")
+    P.write(dir, "hooks/h.lua", "return { filter_inputs = function(list) return { a = list[1] } end }")
+    expect_critical("run experiment --hooks hooks/h.lua", "returned a table that is not a list")
+    P.write(dir, "hooks/h.lua", "return { filter_inputs = function(list) return { list[1], nil, list[2] } end }")
+    expect_critical("run experiment --hooks hooks/h.lua", "returned a table that is not a list")
+  end)
+
+  it("hooks that drop every input stop the experiment", function()
+    project("return { filter_input = function(e) return false end }")
+    expect_critical("run experiment --hooks hooks/h.lua", "dropped every input (4 of 4)")
+    P.write(dir, "hooks/h.lua", "return { filter_inputs = function(list) return {} end }")
+    expect_critical("run experiment --hooks hooks/h.lua", "dropped every input (4 of 4)")
   end)
 
   it("an unknown hook name is a warning with a suggestion", function()

@@ -71,6 +71,26 @@ end }
     assert.are.equal("bye", traces[2].args.messages[1].content)
   end)
 
+  it("a replay_args hook gets the whole run, and its failure fails that run only", function()
+    dir = project({ iterations = 2 })
+    P.write(dir, "hooks/h.lua", [[
+return { replay_args = function(args, input, run)
+  if run.k == 3 then error("no thread for this one") end
+  args.data.content = ("%s/%d/%s"):format(input, run.iteration, type(run.metadata))
+  run.metadata.replayed = true
+end }]])
+    local code, _, err = P.run(dir, "run experiment --quiet --hooks hooks/h.lua")
+    assert.are.equal(1, code, err)
+    local traces = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal("hello/0/table", traces[1].output.content)
+    assert.are.equal("hello/0/table", traces[1].args.data.content)
+    assert.are.equal(true, traces[1].metadata.replayed)
+    assert.are.equal("hook", traces[3].error.type)
+    assert.truthy(traces[3].error.message:find("h.lua:2: no thread for this one", 1, true), traces[3].error.message)
+    assert.truthy(traces[3].error.traceback:find("h.lua:2", 1, true))
+    assert.are.equal(true, traces[4].success)
+  end)
+
   it("uses the last line by default, as the Python tool does", function()
     dir = project({ select = "last" })
     assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
