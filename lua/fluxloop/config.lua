@@ -479,7 +479,7 @@ function Checker:build(abs, project_dir)
   local c = self
   local root = c.doc
   c:scan_keys("", root)
-  local cfg = { config_file = abs, project_dir = project_dir, doc = root, marks = c.marks }
+  local cfg = { config_file = abs, project_dir = project_dir, doc = root, marks = c.marks, display = c.display }
   cfg.name = c:string("name")
 
   local runner = c:mapping("runner", "target:, iterations:, ...")
@@ -591,6 +591,13 @@ function M.load(path, project_dir, display_name)
       .. table.concat(c.notice, ", ")
   end
   return cfg, warnings
+end
+
+-- where(cfg, path) -> "FILE:LINE:COL" of the value at a dotted path of the loaded config
+-- (of the nearest enclosing key when it is not there), for problems found after loading.
+function M.where(cfg, path)
+  local file, line, col = new_checker(cfg.doc, cfg.marks or {}, cfg.display or cfg.config_file):where(path)
+  return ("%s:%d:%d"):format(file, line, col)
 end
 
 -- Overrides from the command line ---------------------------------------------

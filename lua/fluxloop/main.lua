@@ -88,7 +88,12 @@ function M.prepare(flags)
   if cfg.replay_args and cfg.replay_args.enabled then
     local rerr
     replay, rerr = require("fluxloop.replay").load(cfg.replay_args)
-    if not replay then return nil, rerr end
+    if not replay then
+      -- A problem with a config value (not inside the recording) points at the config line.
+      local key = rerr:match("^replay_args%.([%w_]+)")
+      if key and cfg.doc and cfg.doc.replay_args then rerr = config.where(cfg, "replay_args." .. key) .. ": " .. rerr end
+      return nil, rerr
+    end
     local last = replay.entries[#replay.entries]
     if last.target and last.target ~= cfg.runner.target then
       p:warn(("fluxloop: warning: %s was recorded for target '%s', not '%s'"):format(replay.file, last.target,
@@ -144,7 +149,14 @@ function M.run_script(flags)
     say("fluxloop: script ", path, " failed: ", result)
     return 1
   end
-  return math.type(result) == "integer" and result or 0
+  if type(result) ~= "number" then return 0 end
+  local code = math.tointeger(result)
+  if code == nil or code < 0 or code > 255 then
+    say("fluxloop: script ", path, " returned ", tostring(result),
+      "; an exit status is an integer from 0 to 255, so fluxloop exits 1")
+    return 1
+  end
+  return code
 end
 
 local function version_text(verbose)

@@ -33,7 +33,10 @@ end
 
 local function read_all(path)
   local f, err = io.open(path, "rb")
-  if not f then return nil, "replay_args.recording_file: cannot open " .. err end
+  if not f then
+    return nil, ("replay_args.recording_file: cannot open %s; record one (FLUXLOOP_RECORD_ARGS=1 with "
+      .. "FLUXLOOP_RECORDING_FILE) or fix the path"):format(err)
+  end
   local text, rerr = f:read("a")
   f:close()
   if text == nil then return nil, ("replay_args.recording_file: cannot read %s: %s"):format(path, tostring(rerr)) end

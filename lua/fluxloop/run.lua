@@ -149,7 +149,8 @@ function M.run_one(S, k, job, iteration, seq)
     k = k, seq = seq, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
     metadata = ctx.metadata, success = true, output = nil, error = nil,
     args = info and args, args_template = info and info.args_template,
-    extra = info and { callback_messages = info.callbacks, replay_line = info.line },
+    extra = info and { callback_messages = info.callbacks, replay_line = info.line }
+      or S.replay and { replay_line = S.replay:select_line(k) } or nil, -- a run replay could not set up
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end

@@ -232,6 +232,12 @@ return { run = function(input) if input:find("a$") then error("fails on " .. inp
     assert.are.equal(1, code)
     assert.truthy(err:find("bad.lua:1: script broke", 1, true), err)
     assert.truthy(err:find("stack traceback", 1, true), err)
+    P.write(dir, "float.lua", "return 3.0")
+    assert.are.equal(3, (P.run(dir, "run experiment --script float.lua")))
+    P.write(dir, "big.lua", "return 300")
+    code, _, err = P.run(dir, "run experiment --script big.lua")
+    assert.are.equal(1, code)
+    assert.truthy(err:find("returned 300; an exit status is an integer from 0 to 255", 1, true), err)
   end)
 
   it("a missing script is a critical error", function()
