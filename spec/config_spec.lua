@@ -257,6 +257,13 @@ describe("config.load", function()
       .. "(runner:, output:, ...), got a list", err)
   end)
 
+  it("gives the unknown-key warnings with the errors, since a typo is often their cause", function()
+    local err = load_error("runer:\n  target: a.b:run\n")
+    assert.equal("configs/simulation.yaml:1:1: runner.target: missing; set it to \"module.path:function\" "
+      .. "(for example examples.my_agent:run)\n"
+      .. "configs/simulation.yaml:1:1: warning: unknown key 'runer' (did you mean 'runner'?)", err)
+  end)
+
   it("warns about an unknown key, naming the closest known key", function()
     local cfg, warnings = load_text("runner:\n  target: a.b:run\n  iteratons: 3\n"
       .. "outptu:\n  directory: x\nzzz_custom: 1\n")

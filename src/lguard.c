@@ -63,7 +63,7 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
 }
 
 /* The error table for a failed call: { type, message, traceback }. A table raised by
- * the agent keeps its own type and message. Runs as the message handler, in C, so the
+ * the agent keeps its own type, message and traceback (see below). Runs as the message handler, in C, so the
  * every-instruction hook does not fire inside it. */
 static int msghandler(lua_State *L) {
   guard_state *g = state_guard(L);
@@ -96,8 +96,16 @@ static int msghandler(lua_State *L) {
     luaL_tolstring(L, 1, NULL);
   }
   msg = lua_tostring(L, -1);
-  luaL_traceback(L, L, msg, 1);
-  lua_setfield(L, -3, "traceback");
+  /* Stack: error, result, message.  A raised table's own `traceback` wins: a string is kept,
+   * false means none (a native agent's stack is not Lua's, so ours would only mislead). */
+  if (lua_type(L, 1) == LUA_TTABLE && lua_getfield(L, 1, "traceback") != LUA_TNIL) {
+    if (lua_type(L, -1) == LUA_TSTRING) lua_setfield(L, -3, "traceback");
+    else lua_pop(L, 1);
+  } else {
+    if (lua_type(L, 1) == LUA_TTABLE) lua_pop(L, 1); /* the nil traceback field */
+    luaL_traceback(L, L, msg, 1);
+    lua_setfield(L, -3, "traceback");
+  }
   lua_setfield(L, -2, "message");
   return 1;
 }

@@ -271,14 +271,17 @@ static int agent_tostring(lua_State *L) {
   return 1;
 }
 
-/* Raises { type = kind, message = msg } (run.lua keeps both in the trace). */
+/* Raises { type = kind, message = msg, traceback = false } (run.lua keeps type and message
+ * in the trace; false: no Lua traceback, which would show fluxloop's frames, not the agent's). */
 static int raise_typed(lua_State *L, const char *kind, int msg_idx) {
   msg_idx = lua_absindex(L, msg_idx);
-  lua_createtable(L, 0, 2);
+  lua_createtable(L, 0, 3);
   lua_pushstring(L, kind);
   lua_setfield(L, -2, "type");
   lua_pushvalue(L, msg_idx);
   lua_setfield(L, -2, "message");
+  lua_pushboolean(L, 0);
+  lua_setfield(L, -2, "traceback");
   return lua_error(L);
 }
 
@@ -359,8 +362,9 @@ static int agent_call(lua_State *L) {
     return raise_typed(L, res.error_type ? res.error_type : "agent_error", -1);
   }
   if (res.output == NULL) {
-    lua_pushnil(L);
-    return 1;
+    lua_pushliteral(L, "native agent returned no output: set res->output (and output_len), or "
+                       "res->error to fail the run");
+    return raise_typed(L, "no_output", -1);
   }
   if (res.output_flags & FLUXLOOP_OUTPUT_JSON) {
     if (lconv_decode_json(L, res.output, res.output_len, "agent output") != 0) {

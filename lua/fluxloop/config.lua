@@ -583,7 +583,11 @@ function M.load(path, project_dir, display_name)
   end
   files[display] = n + 1
   if #c.errors > 0 then
-    return nil, table.concat(sorted_texts(c.errors, files), "\n")
+    -- The warnings go with the errors: an unknown key's "did you mean" is often the cause
+    -- (`runer:` makes runner.target missing).
+    local texts = sorted_texts(c.errors, files)
+    for _, w in ipairs(sorted_texts(c.warnings, files)) do texts[#texts + 1] = w end
+    return nil, table.concat(texts, "\n")
   end
   local warnings = sorted_texts(c.warnings, files)
   if #c.notice > 0 then

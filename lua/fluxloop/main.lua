@@ -9,8 +9,20 @@ local function say(...)
   io.stderr:write("\n")
 end
 
+-- Each error of a list (config problems, one a line) gets the prefix; indented lines and
+-- tracebacks continue the error above them.
 local function critical(msg)
-  say("fluxloop: error: ", (msg:gsub("\n", "\nfluxloop: error: ")))
+  local lines = {}
+  for line in (msg .. "\n"):gmatch("(.-)\n") do
+    if line:find("^%s") or line:find("^stack traceback") then
+      lines[#lines + 1] = line
+    elseif line:find("^[^%s]*:%d+:%d+: warning: ") then -- a config warning that explains an error
+      lines[#lines + 1] = "fluxloop: " .. line
+    else
+      lines[#lines + 1] = "fluxloop: error: " .. line
+    end
+  end
+  say(table.concat(lines, "\n"))
   return EXIT_CRITICAL
 end
 

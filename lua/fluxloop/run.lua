@@ -58,6 +58,10 @@ local function settle(trace, ok, out)
     trace.success = false
     trace.error = { type = "invalid_output",
       message = ("agent returned a %s; return a string or a table"):format(type(out)) }
+  elseif out ~= out or out == math.huge or out == -math.huge then
+    trace.success = false
+    trace.error = { type = "invalid_output",
+      message = ("agent returned %s, which JSON cannot hold; return a string or a table"):format(tostring(out)) }
   else
     trace.output = out
   end

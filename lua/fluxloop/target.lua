@@ -29,7 +29,7 @@ local function load_module(spec, module)
   if not path then
     return nil, ("target '%s': Lua module '%s' not found. Tried:%s\n" ..
       "Check runner.target in the config: 'examples.my_agent:run' means examples/my_agent.lua in the project folder.")
-      :format(spec, module, tried:gsub("\n\t", "\n  "))
+      :format(spec, module, ("\n" .. tried):gsub("\n\t?", "\n  "))
   end
   local ok, mod = xpcall(require, debug.traceback, module)
   if not ok then

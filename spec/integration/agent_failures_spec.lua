@@ -65,6 +65,18 @@ return { run = function(input) if input == "hello" then return 42 end return pri
     assert.truthy(rows[2].error.message:find("returned a function", 1, true))
   end)
 
+  it("a NaN or infinite output fails the run: JSON cannot hold it", function()
+    local code, err, exp
+    dir, code, err, exp = run_agent([[
+return { run = function(input) if input == "hello" then return 0/0 end return math.huge end }]])
+    assert.are.equal(1, code, err)
+    for _, t in ipairs(P.read_jsonl(exp .. "/traces.jsonl")) do
+      assert.are.equal(false, t.success)
+      assert.are.equal("invalid_output", t.error.type)
+      assert.truthy(t.error.message:find("which JSON cannot hold", 1, true), t.error.message)
+    end
+  end)
+
   it("an output that cannot be JSON (a cycle) fails that run with a reason", function()
     local code, err, exp
     dir, code, err, exp = run_agent("return { run = function() local t = {} t.self = t return t end }")

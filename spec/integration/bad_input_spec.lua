@@ -13,6 +13,18 @@ describe("critical errors", function()
     return err, out
   end
 
+  it("a misspelt section: the error, and the warning that explains it", function()
+    dir = P.project({ config = "runer:\n  target: agents.agent:run\n" })
+    local err = expect_critical(nil, "fluxloop: error: configs/simulation.yaml:1:1: runner.target: missing", true)
+    assert.truthy(err:find("\nfluxloop: configs/simulation.yaml:1:1: warning: unknown key 'runer' (did you mean 'runner'?)", 1, true), err)
+  end)
+
+  it("a module that is not found lists every place tried, one a line", function()
+    dir = P.project({ config = "runner:\n  target: agents.nope:run\n" })
+    local err = expect_critical(nil, "Lua module 'agents.nope' not found. Tried:\n  no file '", true)
+    assert.truthy(err:find("/agents/nope.lua'\n  no file '", 1, true), err)
+  end)
+
   it("missing config", function()
     dir = P.new()
     expect_critical(nil, "config file not found: configs/simulation.yaml", true)

@@ -85,7 +85,7 @@ describe("native targets", function()
   it("failed runs: an agent error, a typed error, no output, invalid JSON; the rest go on", function()
     local cases = {
       { "fails", "agent_error", "the model said no" },
-      { "nothing", "no_output", "agent returned nothing" },
+      { "nothing", "no_output", "native agent returned no output: set res->output" },
       { "bad_json", "invalid_output", "not valid JSON" },
     }
     for _, c in ipairs(cases) do
@@ -97,6 +97,7 @@ describe("native targets", function()
       assert.are.equal(json.null, t.output)
       assert.are.equal(c[2], t.error.type, c[1])
       assert.truthy(t.error.message:find(c[3], 1, true), t.error.message)
+      assert.are.equal(json.null, t.error.traceback, c[1]) -- fluxloop's Lua frames would only mislead
       local row = P.read_jsonl(P.experiments(dir)[1] .. "/trace_summary.jsonl")[1]
       assert.truthy(row.error:find(c[3], 1, true), row.error)
       P.remove(dir)
