@@ -111,6 +111,8 @@ describe("inputs.load", function()
     assert.equal("x.yaml:2:3: entry 2: expected a mapping with an 'input' key, got a list", err)
     _, err = inputs.load(temp_file("- input: a\n- input: null\n"), "x.yaml")
     assert.equal("x.yaml:2:3: entry 2: missing 'input'", err)
+    _, err = inputs.load(temp_file("- input: a\n- input: b\n  persona: [1, 2]\n"), "x.yaml")
+    assert.equal("x.yaml:3:12: entry 2: 'persona' must be a name (a string), got a list", err)
   end)
 
   it("passes YAML syntax errors through with line and column", function()

@@ -112,6 +112,10 @@ function M.locate(config_flag, cwd)
       "configs/simulation.yaml") .. " " .. NOT_FOUND_HINT
   end
   if not exists(path) then
+    if config_flag then
+      return nil, ("config file not found: %s (check the path given to --config; it is relative to "
+        .. "the folder you run fluxloop from, %s)"):format(display, cwd)
+    end
     return nil, "config file not found: " .. display .. " " .. NOT_FOUND_HINT
   end
   return path, project_dir_of(path), display

@@ -44,6 +44,10 @@ local function entry_problem(e)
   end
   local input = e.input
   if input == nil or input == null() then return "missing 'input'" end
+  local persona = e.persona
+  if type(persona) == "table" or type(persona) == "userdata" and persona ~= null() then
+    return "'persona' must be a name (a string), got " .. kind(persona), "persona"
+  end
   return nil
 end
 
@@ -87,9 +91,9 @@ function M.load(path, display_name)
   if #list == 0 then return nil, name .. ": no inputs found (" .. EXPECTED .. ")" end
 
   for i = 1, #list do
-    local problem = entry_problem(list[i])
+    local problem, key = entry_problem(list[i])
     if problem then
-      local line, col = position(text, name, where .. i)
+      local line, col = position(text, name, where .. i .. (key and "." .. key or ""))
       return nil, string.format("%s:%d:%d: entry %d: %s", name, line, col, i, problem)
     end
   end

@@ -35,8 +35,15 @@ local function add_project_path(project_dir)
   package.path = table.concat({ prefix, p, "/lua/?.lua;", p, "/lua/?/init.lua;", p, "/?.lua;", p, "/?/init.lua;", rest })
 end
 
+-- The experiment's name, which names its results folder: nil and why when it cannot.
 local function experiment_name(flags, cfg, info)
-  return flags.name or cfg.name or (info and info.name) or "experiment"
+  local name = flags.name or cfg.name or (info and info.name) or "experiment"
+  if name == "" or name == "." or name == ".." or name:find("[/%z]") then
+    local from = flags.name and "--name" or "name (in the config)"
+    return nil, ("%s '%s': an experiment name becomes a folder name, so it cannot be empty, '.', "
+      .. "'..' or contain '/'"):format(from, name)
+  end
+  return name
 end
 
 local function print_warnings(warnings, quiet)
@@ -113,9 +120,12 @@ function M.prepare(flags)
     end
   end
 
+  local name, nerr = experiment_name(flags, cfg, info)
+  if not name then return nil, nerr end
+
   return {
     cfg = cfg, entries = entries, agent = agent, target = info, progress = p, hooks = hooks, replay = replay,
-    inputs_dropped = dropped, name = experiment_name(flags, cfg, info), inputs_file = inputs_file,
+    inputs_dropped = dropped, name = name, inputs_file = inputs_file,
     config_snapshot = config.snapshot(cfg), flags = flags, cwd = cwd,
   }
 end
@@ -190,10 +200,7 @@ end
 function M.main(argv)
   local cli = require("fluxloop.cli")
   local cmd, err = cli.parse(argv)
-  if not cmd then
-    say("fluxloop: ", err)
-    return EXIT_CRITICAL
-  end
+  if not cmd then return critical(err) end
   if cmd.command == "help" then
     io.stdout:write(cli.help(cmd.topic))
     return 0

@@ -1,5 +1,6 @@
 -- Critical problems: exit 2 before any folder is created, with a message that says what to fix.
 local P = require("support.project")
+local fs = require("fluxloop.fs")
 
 describe("critical errors", function()
   local dir
@@ -32,7 +33,8 @@ describe("critical errors", function()
 
   it("--config naming a missing file", function()
     dir = P.new()
-    expect_critical("run experiment --config nope.yaml", "nope.yaml", true)
+    local err = expect_critical("run experiment --config nope.yaml", "config file not found: nope.yaml (check the path given to --config", true)
+    assert.is_nil(err:find("pass --config", 1, true), err)
   end)
 
   it("YAML syntax error names line and column", function()
@@ -94,7 +96,14 @@ describe("critical errors", function()
 
   it("unknown option suggests the right one", function()
     dir = P.project()
-    expect_critical("run experiment --iteratons 3", "did you mean '--iterations'", true)
+    expect_critical("run experiment --iteratons 3", "fluxloop: error: unknown option '--iteratons' (did you mean '--iterations'", true)
+  end)
+
+  it("a name that cannot be a folder name, before anything is made", function()
+    dir = P.project()
+    expect_critical("run experiment --name a/b", "--name 'a/b': an experiment name becomes a folder name", true)
+    assert.is_false(fs.exists(dir .. "/experiments/a"))
+    expect_critical("run experiment --name ..", "cannot be empty, '.', '..' or contain '/'", true)
   end)
 end)
 
