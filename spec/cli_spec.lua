@@ -42,6 +42,20 @@ describe("cli.parse commands", function()
     end
   end)
 
+  it("the help of each level names what is below it, and run experiment's every flag", function()
+    assert.truthy(cli.help(nil):find("run experiment", 1, true))
+    assert.truthy(cli.help("run"):find("experiment", 1, true))
+    local text = cli.help("run experiment")
+    for _, flag in ipairs({ "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
+      "--timeout", "--isolate", "--hooks", "--script", "--lua-path", "--resume", "--retry-failed", "--quiet",
+      "--no-progress", "--help" }) do
+      assert.truthy(text:find(flag, 1, true), flag .. " missing from the help")
+    end
+    for _, code in ipairs({ "0 ", "1 ", "2 ", "130" }) do
+      assert.truthy(text:find("\n  " .. code, 1, true), "exit status " .. code .. " missing from the help")
+    end
+  end)
+
   it("names an unknown command and suggests the closest", function()
     local cmd, err = cli.parse({ "rn", "experiment" })
     assert.is_nil(cmd)

@@ -186,10 +186,13 @@ local function version_text(verbose)
   local lines = { ("fluxloop %s (%s)"):format(host.version, _VERSION) }
   if verbose then
     -- The same order as a run from this folder: --lua-path, FLUXLOOP_LUA_PATH, ./lua, embedded.
+    -- Modules loaded before the project is known never come from its lua/ folder.
+    local early = { ["fluxloop.main"] = true, ["fluxloop.cli"] = true, ["fluxloop.config"] = true,
+      ["fluxloop.util"] = true, ["fluxloop.progress"] = true }
     local prefix = package.fluxloop_user_path or ""
     local search = prefix .. "lua/?.lua;lua/?/init.lua;" .. package.path:sub(#prefix + 1)
     for _, name in ipairs(host.embedded_modules()) do
-      local path = package.searchpath(name, search)
+      local path = package.searchpath(name, early[name] and package.path or search)
       lines[#lines + 1] = ("  %-22s %s"):format(name, path or "(embedded)")
     end
   end

@@ -41,6 +41,38 @@ function M.write_json(path, value)
   return M.write_file(path, json.encode(value, { indent = 2 }) .. "\n")
 end
 
+-- summary.json's keys in the order of the fluxloop documentation's example and DESIGN's
+-- list (duration_ms's too); any other key follows, sorted.
+local SUMMARY_ORDER = { "name", "total_traces", "successful", "failed", "avg_duration_ms", "started_at",
+  "completed_at", "iterations", "inputs", "inputs_file", "planned_traces", "interrupted", "duration_ms",
+  duration_ms = { "min", "mean", "p50", "p90", "p95", "p99", "max", "stddev" } }
+
+-- Pretty JSON of the mapping t, its keys in `order` first (nested orders by key name).
+local function encode_ordered(t, order)
+  local keys, seen, rest = {}, {}, {}
+  for _, k in ipairs(order) do
+    if t[k] ~= nil then keys[#keys + 1], seen[k] = k, true end
+  end
+  for k in pairs(t) do
+    if not seen[k] then rest[#rest + 1] = k end
+  end
+  table.sort(rest, function(a, b) return tostring(a) < tostring(b) end)
+  table.move(rest, 1, #rest, #keys + 1, keys)
+  local members = {}
+  for i, k in ipairs(keys) do
+    local v = t[k]
+    local text = type(v) == "table" and order[k] and encode_ordered(v, order[k]) or json.encode(v, { indent = 2 })
+    -- Pretty JSON has no raw newline but its own, so one more level is a gsub away.
+    members[i] = ("  %s: %s"):format(json.encode(tostring(k)), (text:gsub("\n", "\n  ")))
+  end
+  return "{\n" .. table.concat(members, ",\n") .. "\n}"
+end
+
+-- write_summary(path, summary) -> true | nil, message
+function M.write_summary(path, summary)
+  return M.write_file(path, encode_ordered(summary, SUMMARY_ORDER) .. "\n")
+end
+
 -- Durations keep nanosecond resolution, not binary noise: 0.004122499999999999 -> 0.004122.
 local function ms(x)
   return math.floor(x * 1e6 + 0.5) / 1e6

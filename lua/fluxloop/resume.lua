@@ -192,7 +192,7 @@ function M.resume(exp, dir, mode)
     interrupted = stats.count < planned,
     extra = { resumed_runs = #ks, resumed_at = clock.utc_iso() },
   }, p)
-  local ok, serr = output.write_json(dir .. "/summary.json", summary)
+  local ok, serr = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not ok and serr) or nil
   if io_err then return 2, summary, dir, ("writing results failed: %s"):format(io_err) end
   return code, summary, dir

@@ -359,7 +359,7 @@ function M.experiment(exp)
   io_err = io_err or (not closed and cerr) or nil
   local code, summary = M.finish_summary(exp, stats, { started_at = started_at, inputs = #jobs, planned = planned,
     interrupted = guard.interrupted() or io_err ~= nil }, p)
-  local sum_ok, sum_err = output.write_json(dir .. "/summary.json", summary)
+  local sum_ok, sum_err = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not sum_ok and sum_err) or nil
   if io_err then
     return 2, summary, dir, ("writing results failed: %s"):format(io_err)
