@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -79,9 +80,13 @@ static int iso_child_next(lua_State *L) {
 
 /* Runs in the new process: closes the parent's pipe ends, then calls child(in_fd, out_fd)
  * in the state inherited from the parent, and exits. Never returns. */
-static void child_main(iso_t *s, int self, int in_fd, int out_fd) {
+static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) {
   lua_State *L = s->L;
   int status;
+  /* A worker must not outlive the runner (kill -9, a second Ctrl-C, a crash): the kernel
+   * kills it when the parent goes.  If the parent went before this line, go now. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(1);
   for (int i = 0; i < s->n; i++) {
     if (s->kids[i].to_fd >= 0) close(s->kids[i].to_fd);
     if (s->kids[i].from_fd >= 0) close(s->kids[i].from_fd);
@@ -116,16 +121,17 @@ static void head(child_t *c) {
 static int spawn(iso_t *s, int i) {
   int to[2], from[2];
   child_t *c = &s->kids[i];
-  pid_t pid;
+  pid_t pid, parent;
   if (pipe(to) != 0) return -1;
   if (pipe(from) != 0) { close(to[0]); close(to[1]); return -1; }
   fflush(NULL);
+  parent = getpid();
   pid = fork();
   if (pid < 0) { close(to[0]); close(to[1]); close(from[0]); close(from[1]); return -1; }
   if (pid == 0) {
     close(to[1]);
     close(from[0]);
-    child_main(s, i, to[0], from[1]);
+    child_main(s, i, to[0], from[1], parent);
   }
   close(to[0]);
   close(from[1]);

@@ -73,4 +73,20 @@ return { run = function(input, ctx) ctx:observe{ name = "x", input = input } ret
     local rows = P.read_jsonl(P.experiments(dir)[1] .. "/trace_summary.jsonl")
     assert.are.same({ true, false, true }, { rows[1].success, rows[2].success, rows[3].success })
   end)
+
+  it("worker processes do not outlive a runner killed with kill -9", function()
+    dir = P.project({ iterations = 50, agent = "return { run = function(i) while true do end end }" })
+    -- Start, list the runner's children once they run, kill -9 the runner, then see who is left
+    -- (a zombie is dead: a container's pid 1 may never reap it).
+    local script = ([[cd %s && { %s run experiment --quiet --isolate --parallel 2 </dev/null >/dev/null 2>&1 & pid=$!;
+      sleep 1; kids=$(pgrep -P $pid); kill -9 $pid; sleep 0.5; left=""
+      for k in $kids; do st=$(ps -o stat= -p $k); case "$st" in ""|Z*) ;; *) left="$left $k";; esac; done
+      echo "kids:$kids"; echo "left:$left"; for k in $left; do kill -9 $k; done; }]]):format(P.quote(dir), P.quote(P.bin()))
+    local h = io.popen("sh -c " .. P.quote(script) .. " 2>/dev/null")
+    local out = h:read("a")
+    h:close()
+    local kids = out:match("kids:([^\n]*)")
+    assert.truthy(kids and kids:find("%d"), "no worker processes were seen: " .. out)
+    assert.are.equal("", out:match("left:([^\n]*)"), "workers left running: " .. out)
+  end)
 end)
