@@ -118,13 +118,16 @@ describe("cli.parse run experiment flags", function()
 
   it("validates numbers at parse time", function()
     local cases = {
-      { { "--parallel", "0" }, "--parallel: expected an integer >= 1, got '0'" },
+      { { "--parallel", "0" }, "--parallel: expected an integer from 1 to 1024, got '0'" },
+      { { "--parallel", "2000" }, "--parallel: expected an integer from 1 to 1024, got '2000'" },
+      { { "--timeout", "9223372036854" },
+        "--timeout: expected an integer from 0 to 2147483647 (milliseconds; 0 = no limit), got '9223372036854'" },
       { { "--iterations=ten" }, "--iterations: expected an integer >= 1, got 'ten'" },
       { { "--iterations", "2.5" }, "--iterations: expected an integer >= 1, got '2.5'" },
       { { "--iterations", "99999999999999999999" },
         "--iterations: expected an integer >= 1, got '99999999999999999999'" },
       { { "--timeout", "-1" },
-        "--timeout: expected an integer >= 0 (milliseconds; 0 = no limit), got '-1'" },
+        "--timeout: expected an integer from 0 to 2147483647 (milliseconds; 0 = no limit), got '-1'" },
     }
     for _, case in ipairs(cases) do
       local cmd, err = run(table.unpack(case[1]))

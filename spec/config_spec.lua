@@ -189,6 +189,14 @@ describe("config.load", function()
       .. ", got 'examples.my_agent'", err)
   end)
 
+  it("bounds the workers and the time limit", function()
+    assert.equal("configs/simulation.yaml:3:13: runner.parallel: expected an integer from 1 to 1024, got 5000",
+      load_error("runner:\n  target: a.b:run\n  parallel: 5000\n"))
+    assert.equal("configs/simulation.yaml:3:15: runner.timeout_ms: expected an integer from 0 to 2147483647 "
+      .. "(milliseconds; 0 = no limit), got 9223372036854",
+      load_error("runner:\n  target: a.b:run\n  timeout_ms: 9223372036854\n"))
+  end)
+
   it("collects every error, in file order", function()
     local err = load_error(table.concat({
       "runner:",
@@ -209,8 +217,8 @@ describe("config.load", function()
     assert.same({
       "configs/simulation.yaml:3:14: runner.isolation: expected thread or process, got 'fork'",
       "configs/simulation.yaml:4:15: runner.iterations: expected an integer >= 1, got 0",
-      "configs/simulation.yaml:5:13: runner.parallel: expected an integer >= 1, got 'many'",
-      "configs/simulation.yaml:6:15: runner.timeout_ms: expected an integer >= 0 "
+      "configs/simulation.yaml:5:13: runner.parallel: expected an integer from 1 to 1024, got 'many'",
+      "configs/simulation.yaml:6:15: runner.timeout_ms: expected an integer from 0 to 2147483647 "
         .. "(milliseconds; 0 = no limit), got -5",
       "configs/simulation.yaml:8:11: output.format: expected jsonl, got 'csv'",
       "configs/simulation.yaml:10:12: replay_args.enabled: expected true or false, got 'maybe'",

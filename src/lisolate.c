@@ -78,6 +78,15 @@ static int iso_child_next(lua_State *L) {
   return 2;
 }
 
+/* exit() in a worker (an agent's os.exit or exit(3)) leaves at once with its status: the
+ * exit handlers it would run are the runner's, copied by fork, and not the worker's to run
+ * (under LeakSanitizer one even waits forever on a lock another thread held at the fork). */
+static void leave_now(int status, void *unused) {
+  (void)unused;
+  fflush(NULL);
+  _exit(status);
+}
+
 /* Runs in the new process: closes the parent's pipe ends, then calls child(in_fd, out_fd)
  * in the state inherited from the parent, and exits. Never returns. */
 static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) {
@@ -87,6 +96,7 @@ static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) 
    * kills it when the parent goes.  If the parent went before this line, go now. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != parent) _exit(1);
+  on_exit(leave_now, NULL); /* registered last, so it runs first */
   for (int i = 0; i < s->n; i++) {
     if (s->kids[i].to_fd >= 0) close(s->kids[i].to_fd);
     if (s->kids[i].from_fd >= 0) close(s->kids[i].from_fd);

@@ -3,9 +3,11 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -47,14 +49,56 @@ struct sink {
   int err_file;
   int shutting_down;
   int closed;
+  pthread_t flusher;       /* writes what waits in the buffers when no run finishes */
+  int has_flusher;
+  pthread_cond_t tick;     /* wakes the flusher to stop */
 };
+
+/* Under the lock: writes the buffers, observations first and summaries last, so a
+ * summary line on disk means the rest of its trace is there too. */
+static int flush_locked(sink_t *s);
+
+/* The flusher: a finished trace reaches the disk within about FLUSH_NS even when no later
+ * run finishes for a long time (slow runs, a hang, a crash before the next put). */
+static void *flusher_main(void *arg) {
+  sink_t *s = arg;
+  pthread_mutex_lock(&s->lock);
+  while (!s->closed) {
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += FLUSH_NS;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    pthread_cond_timedwait(&s->tick, &s->lock, &until);
+    if (s->closed || s->err) continue;
+    if ((s->files[0].buf.len || s->files[1].buf.len || s->files[2].buf.len) &&
+        clock_mono_ns() - s->last_flush >= FLUSH_NS)
+      flush_locked(s);
+  }
+  pthread_mutex_unlock(&s->lock);
+  return NULL;
+}
+
+/* Starts the flusher with every signal blocked: Ctrl-C belongs to the threads that run. */
+static void start_flusher(sink_t *s) {
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  s->has_flusher = pthread_create(&s->flusher, NULL, flusher_main, s) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
 
 sink_t *sink_open(const char *dir, char **bad_path) {
   sink_t *s = calloc(1, sizeof *s);
   *bad_path = NULL;
   if (s == NULL) return NULL;
+  pthread_condattr_t mono;
   pthread_mutex_init(&s->lock, NULL);
   pthread_cond_init(&s->room, NULL);
+  pthread_condattr_init(&mono);
+  pthread_condattr_setclock(&mono, CLOCK_MONOTONIC);
+  pthread_cond_init(&s->tick, &mono);
+  pthread_condattr_destroy(&mono);
   stats_init(&s->stats);
   for (int i = 0; i < SINK_FILES; i++) s->files[i].fd = -1;
   s->slots = calloc(WINDOW, sizeof *s->slots);
@@ -75,6 +119,7 @@ sink_t *sink_open(const char *dir, char **bad_path) {
   s->next = 1;
   s->last_flush = clock_mono_ns();
   s->refs = 1;
+  start_flusher(s);
   return s;
 fail:
   sink_free(s);
@@ -82,8 +127,6 @@ fail:
   return NULL;
 }
 
-/* Under the lock: writes the buffers, observations first and summaries last, so a
- * summary line on disk means the rest of its trace is there too. */
 static int flush_locked(sink_t *s) {
   for (int i = SINK_FILES - 1; i >= 0; i--) {
     if (jsonl_flush(&s->files[i]) != 0) {
@@ -223,8 +266,13 @@ int sink_close(sink_t *s) {
   s->closed = 1;
   s->shutting_down = 1;
   pthread_cond_broadcast(&s->room);
+  pthread_cond_signal(&s->tick);
   if (s->err) rc = -1;
   pthread_mutex_unlock(&s->lock);
+  if (s->has_flusher) {
+    pthread_join(s->flusher, NULL);
+    s->has_flusher = 0;
+  }
   return rc;
 }
 
@@ -246,6 +294,7 @@ static void sink_free(sink_t *s) {
   }
   stats_free(&s->stats);
   pthread_cond_destroy(&s->room);
+  pthread_cond_destroy(&s->tick);
   pthread_mutex_destroy(&s->lock);
   free(s);
 }

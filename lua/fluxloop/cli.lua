@@ -10,8 +10,8 @@ local FLAGS = {
   ["--output-dir"] = { field = "output_dir", kind = "string" },
   ["--name"] = { field = "name", kind = "string" },
   ["--config"] = { field = "config", kind = "string" },
-  ["--parallel"] = { field = "parallel", kind = "int", min = 1 },
-  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0 },
+  ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = 1024 },
+  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = 2147483647 },
   ["--isolate"] = { field = "isolate", kind = "bool" },
   ["--hooks"] = { field = "hooks", kind = "string" },
   ["--script"] = { field = "script", kind = "string" },
@@ -135,11 +135,11 @@ local function new_flags()
 end
 
 
-local function parse_int(name, value, min)
+local function parse_int(name, value, min, max)
   local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
-  if not n or n < min then
-    local what = min == 0 and "expected an integer >= 0 (milliseconds; 0 = no limit)"
-      or "expected an integer >= " .. min
+  if not n or n < min or (max and n > max) then
+    local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
+    local what = "expected an integer " .. range .. (min == 0 and " (milliseconds; 0 = no limit)" or "")
     return nil, name .. ": " .. what .. ", got '" .. value .. "'"
   end
   return n
@@ -191,7 +191,7 @@ local function parse_experiment(argv, i)
       end
       if value == "" then return nil, name .. " needs a value" end
       if spec.kind == "int" then
-        local v, err = parse_int(name, value, spec.min)
+        local v, err = parse_int(name, value, spec.min, spec.max)
         if v == nil then return nil, err end
         flags[spec.field] = v
       elseif spec.kind == "list" then

@@ -6,6 +6,11 @@ local M = {}
 local DEFAULT_CONFIG = "configs/simulation.yaml"
 local NOT_FOUND_HINT = "(run fluxloop from your project folder, which holds "
   .. "configs/simulation.yaml, or pass --config FILE)"
+-- Upper bounds: workers (threads or processes) at once, and a run's time limit (24 days,
+-- what the C guard's int milliseconds hold).
+M.MAX_PARALLEL = 1024
+M.MAX_TIMEOUT_MS = 2147483647
+
 local TARGET_HINT = '"module.path:function" (for example examples.my_agent:run)'
 
 -- Keys the runner reads, per mapping path ("" is the top level).
@@ -340,15 +345,16 @@ function Checker:mapping(path, example)
   return v
 end
 
-function Checker:integer(path, min, hint)
+function Checker:integer(path, min, hint, max)
   local v = self:get(path)
   if v == nil then return nil end
   local n = v
   if math.type(n) == "float" and n == math.floor(n) and n > -2^53 and n < 2^53 then
     n = math.tointeger(n)
   end
-  if math.type(n) ~= "integer" or n < min then
-    self:error(path, "expected an integer >= " .. min .. (hint or "") .. ", got " .. got(v))
+  if math.type(n) ~= "integer" or n < min or (max and n > max) then
+    local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
+    self:error(path, "expected an integer " .. range .. (hint or "") .. ", got " .. got(v))
     return nil
   end
   return n
@@ -514,8 +520,9 @@ function Checker:build(abs, project_dir)
   cfg.runner = {
     target = target,
     iterations = c:aliased("runner.iterations", "iterations", int1) or 10,
-    parallel = c:aliased("runner.parallel", "parallel_runs", int1) or 1,
-    timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)") or 0,
+    parallel = c:aliased("runner.parallel", "parallel_runs",
+      function(p) return c:integer(p, 1, nil, M.MAX_PARALLEL) end) or 1,
+    timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)", M.MAX_TIMEOUT_MS) or 0,
     isolation = c:choice("runner.isolation", { "thread", "process" }) or "thread",
     env = env,
   }

@@ -29,6 +29,17 @@ describe("--resume", function()
   local dir
   after_each(function() P.remove(dir) end)
 
+  it("finished traces reach the disk while a long run goes on, so kill -9 keeps them", function()
+    dir = P.project({ iterations = 3, inputs = "- input: q\n", agent = [[
+local clock = require("fluxloop.clock")
+return { run = function(input, ctx) if ctx.iteration == 2 then clock.sleep(5000) end return input end }]] })
+    P.run_signalled(dir, "run experiment --quiet", { 1.0 }, "KILL")
+    local exp = P.experiments(dir)[1]
+    for _, f in ipairs({ "trace_summary.jsonl", "traces.jsonl" }) do
+      assert.are.equal(2, #P.read_jsonl(exp .. "/" .. f), f)
+    end
+  end)
+
   for _, workers in ipairs({ 1, 4 }) do
     it(("after kill -9 (%d worker(s)) runs only what is missing, and the union is the whole plan"):format(workers), function()
       dir = P.project({ iterations = 100, inputs = inputs(10), agent = SLOW })
