@@ -47,8 +47,10 @@ local function read_done(dir)
   if not f then return done end
   for line in f:lines() do
     local k = line_k(line)
-    -- `,"success":true` cannot occur inside a JSON string (quotes there are escaped).
-    if k then done[k] = line:find(',"success":true,', 1, true) ~= nil end
+    -- A line that is not whole JSON (a damaged disk block) does not count: its trace runs
+    -- again and the merge replaces it. `,"success":true` cannot occur inside a JSON string
+    -- (quotes there are escaped).
+    if k and json.decode(line) ~= nil then done[k] = line:find(',"success":true,', 1, true) ~= nil end
   end
   f:close()
   return done
@@ -66,7 +68,13 @@ local function merge_file(old_path, new_path, keep)
     return f:lines("L")
   end
   local next_old, next_new = reader(old), reader(new)
-  local o, n = next_old(), next_new()
+  -- An old line without a trace id cannot be placed (it is damaged): it is dropped.
+  local function next_placed()
+    local line = next_old()
+    while line and not line_k(line) do line = next_old() end
+    return line
+  end
+  local o, n = next_placed(), next_new()
   local replaced = {}
   while o or n do
     local ko, kn = o and line_k(o), n and line_k(n)
@@ -75,8 +83,8 @@ local function merge_file(old_path, new_path, keep)
       out:write(n)
       n = next_new()
     else
-      if ko and keep[ko] ~= nil and not replaced[ko] then out:write(o) end
-      o = next_old()
+      if keep[ko] ~= nil and not replaced[ko] then out:write(o) end
+      o = next_placed()
     end
   end
   if old then old:close() end

@@ -89,6 +89,27 @@ return { run = function(input, ctx) if ctx.iteration == 2 then clock.sleep(5000)
     assert_complete(exp, 20)
   end)
 
+  it("runs again a trace whose lines were damaged in the middle of the files", function()
+    dir = P.project({ iterations = 5, inputs = inputs(2), agent = SLOW })
+    assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
+    local exp = P.experiments(dir)[1]
+    -- Line 5 of the summary becomes garbage; line 6 of traces.jsonl loses its start.
+    local function damage(name, n, with)
+      local lines = {}
+      for line in P.read(exp .. "/" .. name):gmatch("[^\n]*\n") do lines[#lines + 1] = line end
+      lines[n] = with(lines[n])
+      P.write(exp, name, table.concat(lines))
+    end
+    damage("trace_summary.jsonl", 5, function() return "\0\0\0 not a line\n" end)
+    damage("traces.jsonl", 6, function(l) return l:sub(30) end)
+    damage("trace_summary.jsonl", 6, function(l) return l:sub(1, 40) .. "}\n" end)
+    local code, _, err = P.run(dir, "run experiment --quiet --resume " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    assert_complete(exp, 10)
+    assert.are.equal(0, #P.experiments(exp, ".rerun"))
+    assert.are.equal(10, P.read_json(exp .. "/summary.json").total_traces)
+  end)
+
   it("of a finished experiment has nothing to do and exits 0", function()
     dir = P.project({ iterations = 2, inputs = inputs(3) })
     assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
