@@ -94,19 +94,25 @@ local function merge_file(old_path, new_path, keep)
   return os.rename(out_path, old_path)
 end
 
--- Merges a scratch folder into dir and removes it.
+-- Merges a scratch folder into dir and removes it. Returns the number of traces merged.
 local function merge_scratch(dir, keep)
   local scratch = dir .. "/" .. SCRATCH
   for _, name in ipairs(FILES) do
     repair(scratch .. "/" .. name)
   end
   -- Traces the scratch holds count as done too.
-  for k, ok in pairs(read_done(scratch)) do keep[k] = ok end
+  local merged = 0
+  for k, ok in pairs(read_done(scratch)) do
+    keep[k] = ok
+    merged = merged + 1
+  end
   for _, name in ipairs(FILES) do
     local ok, err = merge_file(dir .. "/" .. name, scratch .. "/" .. name, keep)
     if not ok then return nil, err end
   end
-  return fs.remove_files_dir(scratch)
+  local removed, rerr = fs.remove_files_dir(scratch)
+  if not removed then return nil, rerr end
+  return merged
 end
 
 -- Recounts every trace of the merged trace_summary.jsonl.
@@ -176,10 +182,13 @@ function M.resume(exp, dir, mode)
     local state = keep[k]
     if state == nil or (mode == "retry" and state == false) then ks[#ks + 1] = k end
   end
-  p:info(("%s %s: %d of %d traces to run"):format(mode == "retry" and "Retrying failed traces in" or "Resuming",
-    dir, #ks, planned))
+  local failed = 0
+  for _, ok in pairs(keep) do if ok == false then failed = failed + 1 end end
+  p:info(("%s %s: %d of %d traces to run%s"):format(mode == "retry" and "Retrying failed traces in" or "Resuming",
+    dir, #ks, planned, mode == "resume" and failed > 0
+      and (" (%d failed before; --retry-failed runs them again)"):format(failed) or ""))
 
-  local io_err
+  local io_err, ran = nil, 0
   if #ks > 0 then
     local scratch = dir .. "/" .. SCRATCH
     local ok, merr = fs.mkdir(scratch)
@@ -191,6 +200,7 @@ function M.resume(exp, dir, mode)
     io_err = e or (not closed and cerr) or nil
     local merged, merr2 = merge_scratch(dir, keep)
     io_err = io_err or (not merged and merr2) or nil
+    ran = merged or 0
   end
 
   local stats = recount(dir)
@@ -198,8 +208,11 @@ function M.resume(exp, dir, mode)
   local code, summary = run.finish_summary(exp, stats, {
     started_at = old.started_at or plan.started_at, inputs = #jobs, planned = planned,
     interrupted = stats.count < planned,
-    extra = { resumed_runs = #ks, resumed_at = clock.utc_iso() },
+    extra = { resumed_runs = ran, resumed_at = clock.utc_iso() },
   }, p)
+  -- Nothing was missing: the experiment is as finished as it was, which is no failure of
+  -- this command, whatever its runs did (--retry-failed is the way to run those again).
+  if #ks == 0 and code == 1 then code = 0 end
   local ok, serr = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not ok and serr) or nil
   if io_err then return 2, summary, dir, ("writing results failed: %s"):format(io_err) end

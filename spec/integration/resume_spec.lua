@@ -110,6 +110,17 @@ return { run = function(input, ctx) if ctx.iteration == 2 then clock.sleep(5000)
     assert.are.equal(10, P.read_json(exp .. "/summary.json").total_traces)
   end)
 
+  it("of a finished experiment with failed runs has nothing to do either, and says how to retry", function()
+    dir = P.project({ iterations = 2, inputs = inputs(3), agent = [[
+return { run = function(input) if input == "q2" then error("no") end return input end }]] })
+    assert.are.equal(1, (P.run(dir, "run experiment --quiet")))
+    local exp = P.experiments(dir)[1]
+    local code, _, err = P.run(dir, "run experiment --no-progress --resume " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    assert.truthy(err:find(": 0 of 6 traces to run (2 failed before; --retry-failed runs them again)", 1, true), err)
+    assert.are.equal(0, P.read_json(exp .. "/summary.json").resumed_runs)
+  end)
+
   it("of a finished experiment has nothing to do and exits 0", function()
     dir = P.project({ iterations = 2, inputs = inputs(3) })
     assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
