@@ -113,8 +113,12 @@ static int worker_pmain(lua_State *L) {
   lua_pushlstring(L, p->setup, p->setup_len);
   lua_pushinteger(L, w->index);
   lua_call(L, 2, 2);
-  /* main returns true, or nil and a message (a write failure). */
-  if (!lua_toboolean(L, -2)) return luaL_error(L, "%s", luaL_optstring(L, -1, "worker failed"));
+  /* main returns true, or nil and a message (a write failure): the message is returned,
+   * not raised, so it reaches the user without a traceback of this function. */
+  if (!lua_toboolean(L, -2)) {
+    if (!lua_isstring(L, -1)) lua_pushliteral(L, "worker failed");
+    return 1;
+  }
   return 0;
 }
 
@@ -124,10 +128,10 @@ static void *worker_thread(void *arg) {
   if (L == NULL) { worker_done(w, "cannot create a Lua state: not enough memory"); return NULL; }
   lua_pushcfunction(L, worker_pmain);
   lua_pushlightuserdata(L, w);
-  if (host_pcall(L, 1, 0) != LUA_OK) {
+  if (host_pcall(L, 1, 1) != LUA_OK) { /* a raise: a bug, so its traceback helps */
     worker_done(w, lua_tostring(L, -1) ? lua_tostring(L, -1) : "worker failed");
   } else {
-    worker_done(w, NULL);
+    worker_done(w, lua_tostring(L, -1)); /* NULL when the worker finished its share */
   }
   lua_close(L); /* releases the worker's recorder and its reference to the sink */
   return NULL;

@@ -189,7 +189,8 @@ describe("a full disk", function()
     P.remove(dir)
   end)
 
-  it("is a clear error, exit not 0, and no line already written is damaged", function()
+  for _, workers in ipairs({ 1, 4 }) do
+  it(("is a clear error, exit not 0, and no line already written is damaged (%d worker(s))"):format(workers), function()
     dir = P.project({ iterations = 400, inputs = inputs(10),
       agent = "return { run = function(i) return ('x'):rep(2000) .. i end }" })
     local out = dir .. "/small"
@@ -200,10 +201,11 @@ describe("a full disk", function()
     else
       env = "trap '' XFSZ; ulimit -f 1024;" -- no tmpfs here: a file size limit instead
     end
-    local code, _, err = P.run(dir, "run experiment --quiet --output-dir small", env)
+    local code, _, err = P.run(dir, "run experiment --quiet --output-dir small --parallel " .. workers, env)
     assert.are_not.equal(0, code)
     assert.truthy(err:find("writing results failed", 1, true) or err:find("cannot", 1, true), err)
     assert.truthy(err:find("No space left on device", 1, true) or err:find("File too large", 1, true), err)
+    assert.is_nil(err:find("traceback", 1, true), err)
     local exp = P.experiments(dir, "small")[1]
     for _, f in ipairs({ "trace_summary.jsonl", "traces.jsonl" }) do
       local text = P.read(exp .. "/" .. f) or ""
@@ -213,4 +215,5 @@ describe("a full disk", function()
       end
     end
   end)
+  end
 end)
