@@ -175,8 +175,13 @@ return { run = function(input) if input == "q1" then clock.sleep(800) end return
   it("a second Ctrl-C exits at once, leaving only whole lines", function()
     dir = P.project({ iterations = 200, inputs = inputs(5),
       agent = "return { run = function(i) if i == 'q3' then while true do end end return i end }" })
+    local clock = require("fluxloop.clock")
+    local t0 = clock.now_ns()
     local code = P.run_signalled(dir, "run experiment --quiet --parallel 2", { 0.4, 0.6 })
+    local seconds = (clock.now_ns() - t0) / 1e9
     assert.are.equal(130, code)
+    -- The first Ctrl-C alone would wait out its 2 s grace (until 2.4 s) for the busy run.
+    assert.is_true(seconds < 1.8, ("exited after %.2f s"):format(seconds))
     local exp = P.experiments(dir)[1]
     for _, f in ipairs({ "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }) do
       local text = P.read(exp .. "/" .. f) or ""
