@@ -163,11 +163,8 @@ function M.run_one(S, k, job, iteration, seq)
   return trace
 end
 
--- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
--- Runs what next_k() hands out, `k, seq` (trace number, place in the files; seq defaults
--- to k), until it returns nil. Trace k is input (k-1)//iterations+1, iteration
--- (k-1)%iterations. Used by the main state and by workers.
-function M.work(S, jobs, iterations, next_k, after_each)
+-- The loop of work(), below.
+local function work_loop(S, jobs, iterations, next_k, after_each)
   local delay_ms = S.delay_ms or 0
   local first = true
   while true do
@@ -183,6 +180,26 @@ function M.work(S, jobs, iterations, next_k, after_each)
     end
     if after_each then after_each(k) end
   end
+end
+
+-- os.exit while runs go on: it would end the whole experiment, finished runs unsaved, so
+-- the run that calls it fails instead (in a worker process as everywhere else).
+local function exit_in_run(code)
+  error({ type = "exit", message = ("the agent called os.exit(%s), which would end the whole experiment; "
+    .. "return a value or raise an error instead"):format(tostring(code == nil and true or code)) }, 2)
+end
+
+-- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
+-- Runs what next_k() hands out, `k, seq` (trace number, place in the files; seq defaults
+-- to k), until it returns nil. Trace k is input (k-1)//iterations+1, iteration
+-- (k-1)%iterations. Used by the main state and by workers.
+function M.work(S, jobs, iterations, next_k, after_each)
+  local exit = os.exit
+  os.exit = exit_in_run
+  local ok, result, err = pcall(work_loop, S, jobs, iterations, next_k, after_each)
+  os.exit = exit
+  if not ok then error(result, 0) end
+  return result, err
 end
 
 -- The run state of one Lua state (main or worker); replay is a loaded replayer or nil.

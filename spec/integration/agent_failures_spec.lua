@@ -65,6 +65,19 @@ return { run = function(input) if input == "hello" then return 42 end return pri
     assert.truthy(rows[2].error.message:find("returned a function", 1, true))
   end)
 
+  it("os.exit in an agent fails that run; the experiment and its other runs go on", function()
+    local code, err, exp
+    dir, code, err, exp = run_agent([[
+return { run = function(input) if input == "hello" then os.exit(3) end return input end }]])
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(2, #rows)
+    assert.are.equal("exit", rows[1].error.type)
+    assert.truthy(rows[1].error.message:find("called os.exit(3), which would end the whole experiment", 1, true))
+    assert.truthy(rows[1].error.traceback:find("agent.lua:1", 1, true), rows[1].error.traceback)
+    assert.are.equal(true, rows[2].success)
+  end)
+
   it("a NaN or infinite output fails the run: JSON cannot hold it", function()
     local code, err, exp
     dir, code, err, exp = run_agent([[
