@@ -146,8 +146,20 @@ local function check(exp, dir, mode)
   end
   local hash = run.plan_hash(exp)
   if plan.plan_hash ~= hash then
-    return nil, ("%s %s: the config or inputs changed since this experiment started (the inputs, iterations " ..
-      "or target differ), so its trace ids would mean other runs; restore them, or run a new experiment"):format(flag, dir)
+    -- Name what differs when plan.json says it; the inputs' contents only the hash knows.
+    local cfg, changed = exp.cfg, {}
+    if plan.target ~= nil and plan.target ~= cfg.runner.target then
+      changed[#changed + 1] = ("runner.target was %s, is %s"):format(plan.target, cfg.runner.target)
+    end
+    if plan.iterations ~= nil and plan.iterations ~= cfg.runner.iterations then
+      changed[#changed + 1] = ("iterations were %d, are %d"):format(plan.iterations, cfg.runner.iterations)
+    end
+    if plan.inputs ~= nil and plan.inputs ~= #exp.entries then
+      changed[#changed + 1] = ("there were %d inputs, there are %d"):format(plan.inputs, #exp.entries)
+    end
+    if #changed == 0 then changed[1] = "the inputs (or their personas or metadata) differ" end
+    return nil, ("%s %s: the plan changed since this experiment started (%s), so its trace ids would mean " ..
+      "other runs; restore the config and inputs, or run a new experiment"):format(flag, dir, table.concat(changed, "; "))
   end
   return plan
 end
@@ -205,6 +217,7 @@ function M.resume(exp, dir, mode)
 
   local stats = recount(dir)
   local old = read_json(dir .. "/summary.json") or {}
+  exp.name = old.name or exp.name -- the folder keeps the name it was started with
   local code, summary = run.finish_summary(exp, stats, {
     started_at = old.started_at or plan.started_at, inputs = #jobs, planned = planned,
     interrupted = stats.count < planned,

@@ -138,10 +138,15 @@ return { run = function(input) if input == "q2" then error("no") end return inpu
     local exp = P.experiments(dir)[1]
     local code, _, err = P.run(dir, "run experiment --iterations 3 --resume " .. P.quote(exp))
     assert.are.equal(2, code)
-    assert.truthy(err:find("the config or inputs changed", 1, true), err)
+    assert.truthy(err:find("the plan changed since this experiment started (iterations were 2, are 3)", 1, true), err)
     P.write(dir, "inputs/generated.yaml", inputs(4))
-    code = P.run(dir, "run experiment --resume " .. P.quote(exp))
+    code, _, err = P.run(dir, "run experiment --resume " .. P.quote(exp))
     assert.are.equal(2, code)
+    assert.truthy(err:find("(there were 3 inputs, there are 4)", 1, true), err)
+    P.write(dir, "inputs/generated.yaml", inputs(3):gsub("q2", "q2 changed"))
+    code, _, err = P.run(dir, "run experiment --resume " .. P.quote(exp))
+    assert.are.equal(2, code)
+    assert.truthy(err:find("(the inputs (or their personas or metadata) differ)", 1, true), err)
   end)
 
   it("refuses a folder that is not an experiment", function()
