@@ -1,4 +1,5 @@
 -- cli.lua - parses the fluxloop command line and holds its help texts.
+local config = require("fluxloop.config")
 local util = require("fluxloop.util")
 
 local M = {}
@@ -10,8 +11,8 @@ local FLAGS = {
   ["--output-dir"] = { field = "output_dir", kind = "string" },
   ["--name"] = { field = "name", kind = "string" },
   ["--config"] = { field = "config", kind = "string" },
-  ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = 1024 },
-  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = 2147483647 },
+  ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = config.MAX_PARALLEL },
+  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = config.MAX_TIMEOUT_MS },
   ["--isolate"] = { field = "isolate", kind = "bool" },
   ["--hooks"] = { field = "hooks", kind = "string" },
   ["--script"] = { field = "script", kind = "string" },
