@@ -202,6 +202,27 @@ describe("fluxloop.recorder", function()
     assert.are.equal("EIO", code)
   end)
 
+  -- Past 16 MB a file is synced by the flusher thread while writes go on; close must
+  -- stop that thread before it closes the files, and no line may be torn or reordered.
+  it("keeps every line whole and in order when files grow past their sync points", function()
+    local rec = assert(recorder.open(dir))
+    local big = ("z"):rep(100000)
+    for i = 1, 400 do
+      local id = ("trace_%03d"):format(i)
+      rec:begin(id)
+      rec:stop()
+      assert.is_true(rec:write(trace(id, { output = big .. i })))
+    end
+    assert.is_true(rec:close())
+    local rows = P.read_jsonl(dir .. "/traces.jsonl")
+    assert.are.equal(400, #rows)
+    for i, row in ipairs(rows) do
+      assert.are.equal(("trace_%03d"):format(i), row.trace_id)
+      assert.are.equal(big .. i, row.output)
+    end
+    assert.are.equal(400, #P.read_jsonl(dir .. "/trace_summary.jsonl"))
+  end)
+
   it("refuses use after close", function()
     local rec = assert(recorder.open(dir))
     rec:close()

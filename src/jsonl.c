@@ -9,6 +9,7 @@
 int jsonl_open(jsonl_file *f, const char *path) {
   buf_init(&f->buf);
   f->err = 0;
+  f->unsynced = 0;
   f->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   return f->fd < 0 ? -1 : 0;
 }
@@ -29,6 +30,7 @@ int jsonl_flush(jsonl_file *f) {
   if (off > 0) {
     memmove(f->buf.data, f->buf.data + off, f->buf.len - off);
     f->buf.len -= off;
+    f->unsynced += off;
   }
   return f->buf.len == 0 ? 0 : -1;
 }

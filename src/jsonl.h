@@ -8,6 +8,7 @@ typedef struct jsonl_file {
   int fd;       /* -1 when closed */
   buf_t buf;    /* whole lines not yet written */
   int err;      /* first errno seen by a write, 0 if none */
+  size_t unsynced; /* bytes written since the owner last synced them (it resets this) */
 } jsonl_file;
 
 /* Opens (creating, appending) path; returns 0 or -1 with errno set. */

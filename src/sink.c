@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "clock.h"
@@ -19,6 +20,10 @@
 /* Lines reach the disk when a buffer holds this much, or this long after the last write. */
 #define FLUSH_BYTES (64 * 1024)
 #define FLUSH_NS (100 * 1000000LL)
+/* The flusher makes a file durable (fdatasync) each time this much more of it has been
+ * written. The close-time fsync then waits only for the tail: on a virtual disk it
+ * otherwise waited 0.2 s per 250 MB, all of it after the last run. */
+#define SYNC_BYTES (16 * 1024 * 1024)
 
 static void sink_free(sink_t *s);
 
@@ -51,29 +56,56 @@ struct sink {
   int closed;
   pthread_t flusher;       /* writes what waits in the buffers when no run finishes */
   int has_flusher;
-  pthread_cond_t tick;     /* wakes the flusher to stop */
+  int stopping;            /* the flusher is asked to end */
+  pthread_cond_t tick;     /* wakes the flusher: to stop, or SYNC_BYTES were written */
 };
 
 /* Under the lock: writes the buffers, observations first and summaries last, so a
  * summary line on disk means the rest of its trace is there too. */
 static int flush_locked(sink_t *s);
 
+static int sync_due(const sink_t *s) {
+  for (int i = 0; i < SINK_FILES; i++) {
+    if (s->files[i].unsynced >= SYNC_BYTES) return 1;
+  }
+  return 0;
+}
+
+/* Under the lock: fdatasyncs, with the lock released, each file that has SYNC_BYTES
+ * unsynced. Workers go on writing meanwhile; sink_close stops the flusher before it
+ * closes the files, so the descriptors stay valid. */
+static void sync_due_files_locked(sink_t *s) {
+  for (int i = 0; i < SINK_FILES; i++) {
+    jsonl_file *f = &s->files[i];
+    int fd = f->fd, rc;
+    if (f->unsynced < SYNC_BYTES || fd < 0) continue;
+    f->unsynced = 0;
+    pthread_mutex_unlock(&s->lock);
+    rc = fdatasync(fd);
+    pthread_mutex_lock(&s->lock);
+    /* A failed sync may have dropped pages, and the close-time fsync would not say so. */
+    if (rc != 0 && errno != EINVAL && !s->err) { s->err = errno; s->err_file = i; }
+  }
+}
+
 /* The flusher: a finished trace reaches the disk within about FLUSH_NS even when no later
- * run finishes for a long time (slow runs, a hang, a crash before the next put). */
+ * run finishes for a long time (slow runs, a hang, a crash before the next put); and
+ * large files are made durable as they grow (SYNC_BYTES). */
 static void *flusher_main(void *arg) {
   sink_t *s = arg;
   pthread_mutex_lock(&s->lock);
-  while (!s->closed) {
+  while (!s->stopping) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_nsec += FLUSH_NS;
     until.tv_sec += until.tv_nsec / 1000000000;
     until.tv_nsec %= 1000000000;
     pthread_cond_timedwait(&s->tick, &s->lock, &until);
-    if (s->closed || s->err) continue;
+    if (s->stopping || s->err) continue;
     if ((s->files[0].buf.len || s->files[1].buf.len || s->files[2].buf.len) &&
         clock_mono_ns() - s->last_flush >= FLUSH_NS)
       flush_locked(s);
+    if (sync_due(s)) sync_due_files_locked(s);
   }
   pthread_mutex_unlock(&s->lock);
   return NULL;
@@ -165,8 +197,10 @@ static void drain_locked(sink_t *s) {
     if (s->files[i].buf.failed && !s->err) { s->err = ENOMEM; s->err_file = i; }
   }
   if (s->files[0].buf.len >= FLUSH_BYTES || s->files[1].buf.len >= FLUSH_BYTES ||
-      s->files[2].buf.len >= FLUSH_BYTES || clock_mono_ns() - s->last_flush >= FLUSH_NS)
+      s->files[2].buf.len >= FLUSH_BYTES || clock_mono_ns() - s->last_flush >= FLUSH_NS) {
     flush_locked(s);
+    if (s->has_flusher && sync_due(s)) pthread_cond_signal(&s->tick);
+  }
 }
 
 /* Under the lock: waits until trace k fits in the window. Returns 0, or -1 on shutdown. */
@@ -239,8 +273,20 @@ void sink_shutdown(sink_t *s) {
   pthread_mutex_unlock(&s->lock);
 }
 
+/* Ends the flusher (it must not sync a descriptor that close() is about to free). */
+static void stop_flusher(sink_t *s) {
+  int join;
+  pthread_mutex_lock(&s->lock);
+  join = s->has_flusher && !s->stopping;
+  s->stopping = 1;
+  pthread_cond_signal(&s->tick);
+  pthread_mutex_unlock(&s->lock);
+  if (join) pthread_join(s->flusher, NULL);
+}
+
 int sink_close(sink_t *s) {
   int rc = 0;
+  stop_flusher(s);
   pthread_mutex_lock(&s->lock);
   if (s->closed) { pthread_mutex_unlock(&s->lock); return s->err ? -1 : 0; }
   /* Traces that finished after one that never came are still written, in order. */
@@ -266,13 +312,8 @@ int sink_close(sink_t *s) {
   s->closed = 1;
   s->shutting_down = 1;
   pthread_cond_broadcast(&s->room);
-  pthread_cond_signal(&s->tick);
   if (s->err) rc = -1;
   pthread_mutex_unlock(&s->lock);
-  if (s->has_flusher) {
-    pthread_join(s->flusher, NULL);
-    s->has_flusher = 0;
-  }
   return rc;
 }
 
