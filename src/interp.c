@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "host.h"
+#include "lalloc.h"
 
 /* arg[0] = script, arg[1..] = its arguments, as lua.c does; then runs the script. */
 static int pmain(lua_State *L) {
@@ -30,7 +31,7 @@ int main(int argc, char **argv) {
     fprintf(stderr, "usage: %s script.lua [args...]\n", argv[0]);
     return 2;
   }
-  L = luaL_newstate();
+  L = lalloc_newstate();
   if (L == NULL) return EXIT_FAILURE;
   lua_pushcfunction(L, pmain);
   lua_pushinteger(L, argc);
@@ -41,6 +42,6 @@ int main(int argc, char **argv) {
   } else if (lua_isinteger(L, -1)) {
     status = (int)lua_tointeger(L, -1);
   }
-  lua_close(L);
+  lalloc_close(L);
   return status;
 }

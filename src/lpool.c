@@ -11,6 +11,7 @@
 #include "clock.h"
 #include "guard.h"
 #include "host.h"
+#include "lalloc.h"
 
 #define POOL_KEY "fluxloop.pool"
 /* Workers still busy this long after the grace period are left behind (native code
@@ -124,7 +125,7 @@ static int worker_pmain(lua_State *L) {
 
 static void *worker_thread(void *arg) {
   worker_t *w = arg;
-  lua_State *L = luaL_newstate();
+  lua_State *L = lalloc_newstate();
   if (L == NULL) { worker_done(w, "cannot create a Lua state: not enough memory"); return NULL; }
   lua_pushcfunction(L, worker_pmain);
   lua_pushlightuserdata(L, w);
@@ -133,7 +134,7 @@ static void *worker_thread(void *arg) {
   } else {
     worker_done(w, lua_tostring(L, -1)); /* NULL when the worker finished its share */
   }
-  lua_close(L); /* releases the worker's recorder and its reference to the sink */
+  lalloc_close(L); /* releases the worker's recorder and its reference to the sink */
   return NULL;
 }
 

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "host.h"
+#include "lalloc.h"
 
 /* Exit status when the Lua layer itself fails (a bug or a broken override). */
 #define EXIT_INTERNAL 70
@@ -29,7 +30,7 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   int status;
-  lua_State *L = luaL_newstate();
+  lua_State *L = lalloc_newstate();
   if (L == NULL) {
     fprintf(stderr, "fluxloop: cannot create Lua state: not enough memory\n");
     return EXIT_INTERNAL;
@@ -43,6 +44,6 @@ int main(int argc, char **argv) {
   } else {
     status = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1) : 0;
   }
-  lua_close(L); /* closes files the Lua layer left open, flushing them */
+  lalloc_close(L); /* closes files the Lua layer left open, flushing them */
   return status;
 }
