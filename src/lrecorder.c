@@ -520,7 +520,8 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
  *           iteration, persona, metadata, args, args_template = {before, after} (args as
- *           before .. input's JSON .. after, in place of args), extra = {field = value},
+ *           before .. input's JSON .. after, in place of args), replay_line and
+ *           callback_messages (replay's, written when replay_line is set), extra = {field = value},
  *           k / seq (position in the files), duration_ms (optional override) }.
  * Appends one line to each trace file and the trace's observations; all or nothing:
  * a value that cannot be encoded raises and leaves no partial line. */
@@ -624,13 +625,25 @@ static int recorder_write(lua_State *L) {
     PUT_LIT(tr, ",\"args\":");
     buf_put(tr, part[0], n[0]);
     buf_put(tr, r->scratch.data + in_off, in_len);
-    buf_put(tr, part[1], n[1]);  } else if (field(L, "args") != LUA_TNIL) {
+    buf_put(tr, part[1], n[1]);
+  } else if (field(L, "args") != LUA_TNIL) {
     PUT_LIT(tr, ",\"args\":");
     if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
   }
+  lua_settop(L, top);
+  /* Replay's fields, known here so a replayed run needs no `extra` table. Every replayed
+   * trace has a replay_line, so a plain run looks up only that. */
+  if (field(L, "replay_line") != LUA_TNIL) {
+    if (field(L, "callback_messages") != LUA_TNIL) {
+      PUT_LIT(tr, ",\"callback_messages\":");
+      if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
+    }
+    PUT_LIT(tr, ",\"replay_line\":");
+    if (lconv_encode_json(L, top + 1, tr, -1) != 0) goto encode_error;
+  }
   if (field(L, "extra") == LUA_TTABLE) {
-    /* More top-level fields (replay's callback_messages, replay_line): encoded as an
-     * object, whose members are spliced in without its braces. */
+    /* More top-level fields, for scripts: encoded as an object, whose members are
+     * spliced in without its braces. */
     size_t start = tr->len;
     if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
     if (tr->len - start > 2) {

@@ -391,11 +391,10 @@ local function json_template(self, entry)
   return t
 end
 
--- replayer:args_for(k, input) -> args, info | nil, "FILE:LINE: override_param_path '...': segment ..."
--- args is a fresh deep copy of the chosen line's kwargs with the input at the override path;
--- info = { line = N, callbacks = { send = {messages}, ... }, args_template = {before, after} }.
-function Replayer:args_for(k, input)
-  if input == nil then error("replayer:args_for: input is nil", 2) end
+-- replayer:prepare(k, input) -> args, callbacks, line, args_template | nil, message
+-- What args_for returns, without its info table: fluxloop.run calls this once per run.
+function Replayer:prepare(k, input)
+  if input == nil then error("replayer:prepare: input is nil", 2) end
   local entry = self.entries[entry_index(self, k)]
   local callbacks = {}
   local make = copier(entry, self.path)
@@ -410,7 +409,17 @@ function Replayer:args_for(k, input)
       return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
     end
   end
-  return args, { line = entry.line, callbacks = callbacks, args_template = json_template(self, entry) or nil }
+  return args, callbacks, entry.line, json_template(self, entry) or nil
+end
+
+-- replayer:args_for(k, input) -> args, info | nil, "FILE:LINE: override_param_path '...': segment ..."
+-- args is a fresh deep copy of the chosen line's kwargs with the input at the override path;
+-- info = { line = N, callbacks = { send = {messages}, ... }, args_template = {before, after} }.
+function Replayer:args_for(k, input)
+  if input == nil then error("replayer:args_for: input is nil", 2) end
+  local args, callbacks, line, template = self:prepare(k, input)
+  if not args then return nil, callbacks end
+  return args, { line = line, callbacks = callbacks, args_template = template }
 end
 
 -- After the run ------------------------------------------------------------------------

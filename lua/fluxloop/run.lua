@@ -100,17 +100,18 @@ local function check_after_run(S, run, trace)
 end
 
 -- Replay: the recorded arguments for trace k with the input put in place, rewritten by
--- the replay_args hook if there is one. Returns args, info | nil, error table.
+-- the replay_args hook if there is one. Returns args, callbacks, line, args_template
+-- | nil, error table.
 local function replay_args(S, k, job, run)
-  local args, info = S.replay:args_for(k, job.input)
-  if not args then return nil, { type = "replay", message = info } end
+  local args, callbacks, line, template = S.replay:prepare(k, job.input)
+  if not args then return nil, { type = "replay", message = callbacks } end
   if S.hooks and S.hooks.replay_args then
     local ok, changed, tb = hooks_mod.call(S.hooks, "replay_args", args, job.input, run)
     if not ok then return nil, { type = "hook", message = changed, traceback = tb } end
     if changed ~= nil then args = changed end
-    info.args_template = nil -- the hook may have changed args, in place or not: encode them
+    template = nil -- the hook may have changed args, in place or not: encode them
   end
-  return args, info
+  return args, callbacks, line, template
 end
 
 -- run_one(S, k, job, iteration [, seq]) -> trace | nil, reason
@@ -125,7 +126,7 @@ function M.run_one(S, k, job, iteration, seq)
     persona = job.persona, persona_info = job.persona_info, iteration = iteration,
     metadata = copy(job.metadata), trace_id = trace_id, entry = job.entry,
   }, S.Ctx)
-  local run, ok, out, args, info
+  local run, ok, out, args, callbacks, line, template
   if S.per_run_hooks then
     run = run_info(trace_id, k, job, iteration, ctx.metadata)
     if S.hooks.before_run then
@@ -135,16 +136,15 @@ function M.run_one(S, k, job, iteration, seq)
     end
   end
   if S.replay and ok == nil then
-    local failure
-    args, failure = replay_args(S, k, job, run)
-    if args then info = failure else ok, out = false, failure end
+    args, callbacks, line, template = replay_args(S, k, job, run)
+    if not args then ok, out, callbacks = false, callbacks, nil end
     ctx.args = args
   end
   rec:begin(trace_id)
   if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
   rec:stop()
   if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
-  if info and ok and out == nil then out = replay_mod().output_from_callbacks(info.callbacks) end
+  if callbacks and ok and out == nil then out = replay_mod().output_from_callbacks(callbacks) end
   -- Every field in one constructor: adding fields later would grow the table, per run.
   -- Replay: the args the agent was called with, as the recording's JSON text around the
   -- input, or encoded (capture functions as their recorded placeholders) after a
@@ -152,9 +152,8 @@ function M.run_one(S, k, job, iteration, seq)
   local trace = {
     k = k, seq = seq, trace_id = trace_id, input = job.input, iteration = iteration, persona = job.persona,
     metadata = ctx.metadata, success = true, output = nil, error = nil,
-    args = info and args, args_template = info and info.args_template,
-    extra = info and { callback_messages = info.callbacks, replay_line = info.line }
-      or S.replay and { replay_line = S.replay:select_line(k) } or nil, -- a run replay could not set up
+    args = args, args_template = template, callback_messages = callbacks,
+    replay_line = line or S.replay and S.replay:select_line(k), -- also for a run replay could not set up
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
