@@ -152,14 +152,9 @@ local function capture_name(s)
   return nil
 end
 
--- A function that appends what it is called with to callbacks[name]: the argument,
--- or a list of the arguments when there are several (nil as null).
-local function make_capture(name, placeholder, callbacks)
-  local list = callbacks[name]
-  if not list then
-    list = json.array({})
-    callbacks[name] = list
-  end
+-- A function that appends what it is called with to list: the argument, or a list of the
+-- arguments when there are several (nil as null).
+local function capture_into(list, placeholder)
   local function capture(...)
     local n = select("#", ...)
     local msg
@@ -175,6 +170,16 @@ local function make_capture(name, placeholder, callbacks)
   end
   placeholder_of[capture] = placeholder
   return capture
+end
+
+-- capture_into(callbacks[name]), the list made on first use.
+local function make_capture(name, placeholder, callbacks)
+  local list = callbacks[name]
+  if not list then
+    list = json.array({})
+    callbacks[name] = list
+  end
+  return capture_into(list, placeholder)
 end
 
 -- Deep copy of a recorded value; placeholders become capture functions.
@@ -208,10 +213,22 @@ end
 -- A Lua table constructor sized by the compiler builds a copy about 6x faster than a
 -- pairs() walk (which rehashes each new table as it grows), so each recorded line is
 -- turned, on first use, into a function made of constructors: `{["k"]=..., ...}`, lists
--- as A{...}, placeholders as C(name, placeholder, cb). Lines too deep or odd to compile
--- use copy_kwargs instead.
+-- as A{...}, placeholders as C(L1, placeholder) where L1 is the capture list of that name,
+-- made at the top with the callbacks table. Lines too deep or odd to compile use
+-- copy_kwargs instead.
 
 local MAX_COMPILE_DEPTH = 24
+local MAX_CAPTURE_NAMES = 100 -- each is a local of the compiled function
+
+-- The local that holds the capture list of `name` in the compiled function (out.lists).
+local function list_local(out, name)
+  local lists = out.lists
+  if not lists[name] then
+    lists[#lists + 1] = name
+    lists[name] = "L" .. #lists
+  end
+  return lists[name]
+end
 
 local emit
 
@@ -257,7 +274,7 @@ function emit(v, out, depth, want, wi)
   if v == null then
     out[#out + 1] = "N"
   elseif t == "string" and v:byte(1) == LT and capture_name(v) then
-    out[#out + 1] = ("C(%q,%q,cb)"):format(capture_name(v), v)
+    out[#out + 1] = ("C(%s,%q)"):format(list_local(out, capture_name(v)), v)
   elseif t == "string" or t == "number" or t == "boolean" then
     out[#out + 1] = ("%q"):format(v)
   else
@@ -266,12 +283,11 @@ function emit(v, out, depth, want, wi)
   return true
 end
 
-local function array_of(t) return setmetatable(t, json.array_mt) end
-
--- compile(kwargs [, want]) -> function(callbacks, input) -> copy | nil
+-- compile(kwargs [, want]) -> function(input) -> copy, callbacks | nil
 -- With want (the Lua keys of the override path in kwargs) the copy has the input in place.
 local function compile(kwargs, want)
-  local out = { "local C, A, N = ...\nreturn function(cb, I) return {" }
+  local out = { lists = {}, "" } -- out[1]: the lists' locals, once they are known
+  out[#out + 1] = "return {"
   for k, v in pairs(kwargs) do
     if type(k) ~= "string" then return nil end
     out[#out + 1] = ("[%q]="):format(k)
@@ -282,16 +298,25 @@ local function compile(kwargs, want)
         return nil
       end
     elseif PROVIDERS[k] and type(v) == "string" and v:byte(1) == LT then
-      out[#out + 1] = ("C(%q,%q,cb)"):format(PROVIDERS[k], v)
+      out[#out + 1] = ("C(%s,%q)"):format(list_local(out, PROVIDERS[k]), v)
     elseif not emit(v, out, 1) then
       return nil
     end
     out[#out + 1] = ","
   end
+  local lists = out.lists
+  if #lists > MAX_CAPTURE_NAMES then return nil end
+  out[#out + 1] = "}, {"
+  local head = { "local C, A, N = ...\nreturn function(I)\n" }
+  for _, name in ipairs(lists) do
+    head[#head + 1] = ("local %s = A{}\n"):format(lists[name])
+    out[#out + 1] = ("[%q]=%s,"):format(name, lists[name])
+  end
+  out[1] = table.concat(head)
   out[#out + 1] = "} end"
   local chunk = load(table.concat(out), "=(replay copy)", "t", {})
   if not chunk then return nil end
-  return chunk(make_capture, array_of, null)
+  return chunk(capture_into, json.array, null)
 end
 
 -- Overriding the input -----------------------------------------------------------------
@@ -378,7 +403,7 @@ local function json_template(self, entry)
   local t = entry.template
   if t == nil then
     t = false
-    local args = entry.slotted and entry.make({}, SLOT) or copy_kwargs(entry.kwargs, {})
+    local args = entry.slotted and entry.make(SLOT) or copy_kwargs(entry.kwargs, {})
     local ok, text = pcall(function()
       return (entry.slotted or set_path(args, self.path, SLOT)) and json.encode(args)
     end)
@@ -396,14 +421,18 @@ end
 function Replayer:prepare(k, input)
   if input == nil then error("replayer:prepare: input is nil", 2) end
   local entry = self.entries[entry_index(self, k)]
-  local callbacks = {}
   local make = copier(entry, self.path)
   if type(input) == "table" then input = util.deep_copy(input) end
-  local args
+  local args, callbacks
   if entry.slotted then
-    args = make(callbacks, input)
+    args, callbacks = make(input)
   else
-    args = make and make(callbacks) or copy_kwargs(entry.kwargs, callbacks)
+    if make then
+      args, callbacks = make()
+    else
+      callbacks = {}
+      args = copy_kwargs(entry.kwargs, callbacks)
+    end
     local ok, why = set_path(args, self.path, input)
     if not ok then
       return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
