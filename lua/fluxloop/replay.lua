@@ -118,8 +118,11 @@ function M.load(c)
   if not text then return nil, err end
   local entries, lerr = parse_lines(c.recording_file, text)
   if not entries then return nil, lerr end
-  return setmetatable({ file = c.recording_file, select = c.select or "last", path = path,
-    entries = entries, count = #entries }, Replayer)
+  local select = c.select or "last"
+  -- fixed: the entry every trace uses, unless lines are cycled through.
+  local fixed = select == "first" and entries[1] or select == "last" and entries[#entries] or nil
+  return setmetatable({ file = c.recording_file, select = select, path = path,
+    entries = entries, count = #entries, fixed = fixed }, Replayer)
 end
 
 -- Choosing a line -------------------------------------------------------------------
@@ -379,16 +382,12 @@ local function resolve(kwargs, path)
   return keys
 end
 
--- The copier of an entry, compiled on first use (false: use copy_kwargs and set_path).
--- entry.slotted: the copier puts the input in place itself (the path is in the line).
-local function copier(entry, path)
-  local make = entry.make
-  if make == nil then
-    local want = resolve(entry.kwargs, path)
-    make = compile(entry.kwargs, want) or false
-    entry.make, entry.slotted = make, make and want ~= nil
-  end
-  return make
+-- The copier of an entry (false: use copy_kwargs and set_path). entry.slotted: the
+-- copier puts the input in place itself (the path is in the line).
+local function compile_entry(entry, path)
+  local want = resolve(entry.kwargs, path)
+  local make = compile(entry.kwargs, want) or false
+  entry.make, entry.slotted = make, make and want ~= nil
 end
 
 -- The JSON of an entry's args with the input left out, as { before, after } (false when
@@ -400,30 +399,34 @@ local SLOT = "\0fluxloop:input\0"
 local SLOT_JSON = json.encode(SLOT)
 
 local function json_template(self, entry)
-  local t = entry.template
-  if t == nil then
-    t = false
-    local args = entry.slotted and entry.make(SLOT) or copy_kwargs(entry.kwargs, {})
-    local ok, text = pcall(function()
-      return (entry.slotted or set_path(args, self.path, SLOT)) and json.encode(args)
-    end)
-    if ok and text then
-      local i, j = text:find(SLOT_JSON, 1, true)
-      if i and not text:find(SLOT_JSON, j + 1, true) then t = { text:sub(1, i - 1), text:sub(j + 1) } end
-    end
-    entry.template = t
+  local t = false
+  local args = entry.slotted and entry.make(SLOT) or copy_kwargs(entry.kwargs, {})
+  local ok, text = pcall(function()
+    return (entry.slotted or set_path(args, self.path, SLOT)) and json.encode(args)
+  end)
+  if ok and text then
+    local i, j = text:find(SLOT_JSON, 1, true)
+    if i and not text:find(SLOT_JSON, j + 1, true) then t = { text:sub(1, i - 1), text:sub(j + 1) } end
   end
   return t
 end
 
+-- An entry is made ready on first use: compiled, and its args' JSON template found.
+local function make_ready(self, entry)
+  compile_entry(entry, self.path)
+  entry.template = json_template(self, entry)
+  entry.ready = true
+end
+
 -- replayer:prepare(k, input) -> args, callbacks, line, args_template | nil, message
--- What args_for returns, without its info table: fluxloop.run calls this once per run.
+-- What args_for returns, without its info table: fluxloop.run calls this once per run,
+-- with a valid trace number k (checked here only when select is cycle).
 function Replayer:prepare(k, input)
   if input == nil then error("replayer:prepare: input is nil", 2) end
-  local entry = self.entries[entry_index(self, k)]
-  local make = copier(entry, self.path)
+  local entry = self.fixed or self.entries[entry_index(self, k)]
+  if not entry.ready then make_ready(self, entry) end
   if type(input) == "table" then input = util.deep_copy(input) end
-  local args, callbacks
+  local make, args, callbacks = entry.make, nil, nil
   if entry.slotted then
     args, callbacks = make(input)
   else
@@ -438,7 +441,7 @@ function Replayer:prepare(k, input)
       return nil, ("%s:%d: override_param_path '%s': %s"):format(self.file, entry.line, self.path.text, why)
     end
   end
-  return args, callbacks, entry.line, json_template(self, entry) or nil
+  return args, callbacks, entry.line, entry.template or nil
 end
 
 -- replayer:args_for(k, input) -> args, info | nil, "FILE:LINE: override_param_path '...': segment ..."
@@ -446,6 +449,7 @@ end
 -- info = { line = N, callbacks = { send = {messages}, ... }, args_template = {before, after} }.
 function Replayer:args_for(k, input)
   if input == nil then error("replayer:args_for: input is nil", 2) end
+  entry_index(self, k) -- checks k, which prepare leaves to its caller when the line is fixed
   local args, callbacks, line, template = self:prepare(k, input)
   if not args then return nil, callbacks end
   return args, { line = line, callbacks = callbacks, args_template = template }
