@@ -55,6 +55,10 @@ typedef struct recorder {
    * half-written text off at these marks, so nothing partial reaches a file. */
   int pending;
   size_t arena_mark, nobs_mark;
+  /* The args_template strings last checked for newlines. The recorder's user values hold
+   * them, so they stay alive and an equal address means the same string: a replay, which
+   * passes the same template every run, has its 2 KB scanned once. */
+  const char *template_checked[2];
 } recorder;
 
 static void begin_append(recorder *r) {
@@ -193,7 +197,7 @@ static int recorder_close(lua_State *L) {
 }
 
 static recorder *new_recorder(lua_State *L) {
-  recorder *r = lua_newuserdatauv(L, sizeof *r, 0);
+  recorder *r = lua_newuserdatauv(L, sizeof *r, 2); /* user values: template_checked */
   memset(r, 0, sizeof *r);
   r->closed = 1; /* consistent for __gc until set up */
   luaL_setmetatable(L, RECORDER_MT);
@@ -616,11 +620,15 @@ static int recorder_write(lua_State *L) {
     const char *part[2];
     for (int i = 0; i < 2; i++) {
       lua_rawgeti(L, -1 - i, i + 1);
-      part[i] = lua_tolstring(L, -1, &n[i]);
+      part[i] = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &n[i]) : NULL;
+      if (part[i] != NULL && part[i] == r->template_checked[i]) continue;
       if (part[i] == NULL || memchr(part[i], '\n', n[i]) != NULL) {
         lua_pushliteral(L, "trace.args_template must be two strings of one-line JSON text");
         goto encode_error;
       }
+      lua_pushvalue(L, -1);
+      lua_setiuservalue(L, 1, i + 1);
+      r->template_checked[i] = part[i];
     }
     PUT_LIT(tr, ",\"args\":");
     buf_put(tr, part[0], n[0]);
