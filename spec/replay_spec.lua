@@ -318,6 +318,30 @@ describe("recorded placeholders", function()
     assert.are.equal("[]", json.encode(i2.callbacks.send))
   end)
 
+  it("a line with more capture names than the compiled copy takes is copied by walking it", function()
+    local kwargs = { data = { content = "" } }
+    for i = 1, 150 do kwargs["cb" .. i] = ("<callable:name%d>"):format(i) end
+    local r = must_load(line(kwargs))
+    for k = 1, 2 do
+      local args, info = r:args_for(k, "in " .. k)
+      assert.are.equal("in " .. k, args.data.content)
+      args.cb1(k)
+      args.cb150("last")
+      assert.are.same({ k }, info.callbacks.name1)
+      assert.are.same({ "last" }, info.callbacks.name150)
+      assert.are.same({}, info.callbacks.name75)
+      assert.are.equal("<callable:name75>", replay.placeholder(args.cb75))
+    end
+  end)
+
+  it("the same capture name twice shares one list", function()
+    local args, info = must_load(line({ data = { content = "" }, a = "<callable:reply>",
+      nested = { b = "<callable:reply>" } })):args_for(1, "x")
+    args.a(1)
+    args.nested.b(2)
+    assert.are.same({ 1, 2 }, info.callbacks.reply)
+  end)
+
   it("Python's default providers: send_message_callback is a sender whatever its marker", function()
     local args, info = must_load(line({ data = { content = "" },
       send_message_callback = "<callable:handler>", send_error_callback = "<callable:err>" })):args_for(1, "x")

@@ -77,14 +77,14 @@ static int sync_due(const sink_t *s) {
 static void sync_due_files_locked(sink_t *s) {
   for (int i = 0; i < SINK_FILES; i++) {
     jsonl_file *f = &s->files[i];
-    int fd = f->fd, rc;
+    int fd = f->fd, err;
     if (f->unsynced < SYNC_BYTES || fd < 0) continue;
     f->unsynced = 0;
     pthread_mutex_unlock(&s->lock);
-    rc = fdatasync(fd);
+    err = fdatasync(fd) == 0 ? 0 : errno;
     pthread_mutex_lock(&s->lock);
     /* A failed sync may have dropped pages, and the close-time fsync would not say so. */
-    if (rc != 0 && errno != EINVAL && !s->err) { s->err = errno; s->err_file = i; }
+    if (err != 0 && err != EINVAL && !s->err) { s->err = err; s->err_file = i; }
   }
 }
 

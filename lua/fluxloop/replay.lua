@@ -118,10 +118,10 @@ function M.load(c)
   if not text then return nil, err end
   local entries, lerr = parse_lines(c.recording_file, text)
   if not entries then return nil, lerr end
-  local select = c.select or "last"
+  local choice = c.select or "last"
   -- fixed: the entry every trace uses, unless lines are cycled through.
-  local fixed = select == "first" and entries[1] or select == "last" and entries[#entries] or nil
-  return setmetatable({ file = c.recording_file, select = select, path = path,
+  local fixed = choice == "first" and entries[1] or choice == "last" and entries[#entries] or nil
+  return setmetatable({ file = c.recording_file, select = choice, path = path,
     entries = entries, count = #entries, fixed = fixed }, Replayer)
 end
 
