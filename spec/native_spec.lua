@@ -110,6 +110,11 @@ describe("fluxloop.native", function()
       assert.are.equal("none", r.args) -- args_json is NULL when there are none
       assert.are.same({}, r.metadata)
       assert.are.equal(0, r.iteration)
+      -- Replay's call: ctx.args is the input itself, and both carry its JSON.
+      local args = { data = { content = "q" }, n = 1 }
+      r = request(args, { args = args })
+      assert.are.equal('{"data":{"content":"q"},"n":1}', r.input)
+      assert.are.same(args, r.args)
     end)
 
     it("an input with NUL bytes is passed whole; a table input as its JSON text", function()

@@ -328,7 +328,9 @@ static int agent_call(lua_State *L) {
   if (input_json) in_off = put_json(L, a, 2, "input");
   else req.input = lua_tolstring(L, 2, &req.input_len);
   if (!lua_isnil(L, 6)) meta_off = put_json(L, a, 6, "metadata");
-  if (!lua_isnil(L, 7)) args_off = put_json(L, a, 7, "args");
+  /* Replay calls the agent with ctx.args as its input: the same 2 KB, encoded once. */
+  if (input_json && lua_rawequal(L, 2, 7)) args_off = in_off;
+  else if (!lua_isnil(L, 7)) args_off = put_json(L, a, 7, "args");
   if (a->scratch.failed) return luaL_error(L, "not enough memory");
   if (input_json) {
     req.input = a->scratch.data + in_off;
