@@ -115,6 +115,38 @@ static int fs_remove_files_dir(lua_State *L) {
   return 1;
 }
 
+/* list(dir) -> sorted list of the names in dir (without . and ..) | fail, msg, code. */
+static int fs_list(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  DIR *d = opendir(p);
+  struct dirent *e;
+  lua_Integer n = 0;
+  if (d == NULL) return push_errno(L, p, errno);
+  lua_newtable(L);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  /* sorted by table.sort, so the order does not depend on the file system */
+  lua_getglobal(L, "table");
+  lua_getfield(L, -1, "sort");
+  lua_pushvalue(L, -3);
+  lua_call(L, 1, 0);
+  lua_pop(L, 1);
+  return 1;
+}
+
+/* size(p) -> bytes in the file | fail, msg, code. */
+static int fs_size(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  struct stat st;
+  if (stat(p, &st) != 0) return push_errno(L, p, errno);
+  lua_pushinteger(L, (lua_Integer)st.st_size);
+  return 1;
+}
+
 /* setenv(name, value): sets a variable of this process's environment (runner.env), which
  * the agent reads with os.getenv, native agents with getenv. Call before workers start. */
 static int fs_setenv(lua_State *L) {
@@ -153,6 +185,8 @@ static const luaL_Reg fs_funcs[] = {
   { "truncate", fs_truncate },
   { "setenv", fs_setenv },
   { "remove_files_dir", fs_remove_files_dir },
+  { "list", fs_list },
+  { "size", fs_size },
   { "peak_rss_kb", fs_peak_rss_kb },
   { NULL, NULL }
 };

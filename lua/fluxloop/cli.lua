@@ -21,12 +21,13 @@ local FLAGS = {
   ["--retry-failed"] = { field = "retry_failed", kind = "string" },
   ["--quiet"] = { field = "quiet", kind = "bool" },
   ["--no-progress"] = { field = "no_progress", kind = "bool" },
+  ["--shard"] = { field = "shard", kind = "string" },
 }
 
 local FLAG_NAMES = {
   "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
   "--timeout", "--isolate", "--hooks", "--script", "--lua-path", "--resume",
-  "--retry-failed", "--quiet", "--no-progress", "--help",
+  "--retry-failed", "--quiet", "--no-progress", "--shard", "--help",
 }
 
 local HELP_WORDS = { ["--help"] = true, ["-h"] = true, help = true }
@@ -38,6 +39,7 @@ fluxloop - run an agent over a set of inputs, N times each, and record every run
 
 Usage:
   fluxloop run experiment [OPTIONS]   run the experiment of the project in this folder
+  fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
   fluxloop --version                  print the version (-v with it: build details)
   fluxloop --help                     this text
 
@@ -92,6 +94,10 @@ Options:
   --lua-path DIR      Look for Lua modules in DIR first (repeatable).
   --resume DIR        Finish an interrupted experiment in its results folder DIR.
   --retry-failed DIR  Run the failed traces of results folder DIR again, in place.
+  --shard K/N|auto    Run only shard K of N (0-based: the runs whose plan index i has
+                      i mod N = K) into <name>_<job id>/shards/K-of-N/; the job id is
+                      SLURM_ARRAY_JOB_ID or FLUXLOOP_RUN_ID. auto: K and N from a Slurm
+                      array task or a Kubernetes Indexed Job (FLUXLOOP_SHARDS = N).
   --quiet             Print only warnings and errors.
   --no-progress       No progress bar; [INFO] lines only.
   -h, --help          This text.
@@ -257,8 +263,11 @@ function M.parse(argv)
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
+  if word == "merge" then -- fluxloop.merge parses its own arguments
+    return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
+  end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "merge", "help" })
       .. "; see 'fluxloop --help'"
   end
 

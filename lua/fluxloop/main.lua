@@ -65,6 +65,11 @@ function M.prepare(flags)
 
   local cwd = assert(fs.getcwd())
   local function arg_path(v) return v and util.abspath(v, cwd) or nil end
+  local shard, serr
+  if flags.shard then
+    shard, serr = require("fluxloop.shard").resolve(flags.shard, os.getenv)
+    if not shard then return nil, serr end
+  end
 
   local config_path, project_dir, display = config.locate(flags.config, cwd)
   if not config_path then return nil, project_dir end
@@ -126,7 +131,7 @@ function M.prepare(flags)
   return {
     cfg = cfg, entries = entries, agent = agent, target = info, progress = p, hooks = hooks, replay = replay,
     inputs_dropped = dropped, name = name, inputs_file = inputs_file,
-    config_snapshot = config.snapshot(cfg), flags = flags, cwd = cwd,
+    config_snapshot = config.snapshot(cfg), flags = flags, cwd = cwd, shard = shard,
   }
 end
 
@@ -148,6 +153,10 @@ function M.run_experiment(flags)
   local again = flags.resume or flags.retry_failed
   if again then
     local dir_abs = require("fluxloop.util").abspath(again, exp.cwd)
+    if exp.shard then
+      dir_abs, rerr = require("fluxloop.shard").check_resume(dir_abs, exp.shard)
+      if not dir_abs then return critical(rerr) end
+    end
     code, summary, dir, rerr = require("fluxloop.resume").resume(exp, dir_abs, flags.resume and "resume" or "retry")
   else
     code, summary, dir, rerr = require("fluxloop.run").experiment(exp)
@@ -211,6 +220,7 @@ function M.main(argv)
     io.stdout:write(version_text(cmd.verbose))
     return 0
   end
+  if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
   if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)
 end

@@ -174,6 +174,9 @@ function M.resume(exp, dir, mode)
   local cfg = exp.cfg
   local jobs = run.prepare(exp.entries, cfg.personas)
   local planned = #jobs * cfg.runner.iterations
+  -- A shard's folder (--shard) holds only its share of the plan: its traces are the ones to run.
+  local shard = plan.shard and require("fluxloop.shard")
+  local mine = shard and shard.count(planned, plan.shard) or planned
 
   -- Mend torn lines, then finish what an earlier resume left behind.
   for _, name in ipairs(FILES) do repair(dir .. "/" .. name) end
@@ -192,12 +195,14 @@ function M.resume(exp, dir, mode)
   local ks = {}
   for k = 1, planned do
     local state = keep[k]
-    if state == nil or (mode == "retry" and state == false) then ks[#ks + 1] = k end
+    if (state == nil or (mode == "retry" and state == false)) and (not shard or shard.owns(plan.shard, k)) then
+      ks[#ks + 1] = k
+    end
   end
   local failed = 0
   for _, ok in pairs(keep) do if ok == false then failed = failed + 1 end end
   p:info(("%s %s: %d of %d traces to run%s"):format(mode == "retry" and "Retrying failed traces in" or "Resuming",
-    dir, #ks, planned, mode == "resume" and failed > 0
+    dir, #ks, mine, mode == "resume" and failed > 0
       and (" (%d failed before; --retry-failed runs them again)"):format(failed) or ""))
 
   local io_err, ran = nil, 0
@@ -219,9 +224,9 @@ function M.resume(exp, dir, mode)
   local old = read_json(dir .. "/summary.json") or {}
   exp.name = old.name or exp.name -- the folder keeps the name it was started with
   local code, summary = run.finish_summary(exp, stats, {
-    started_at = old.started_at or plan.started_at, inputs = #jobs, planned = planned,
-    interrupted = stats.count < planned,
-    extra = { resumed_runs = ran, resumed_at = clock.utc_iso() },
+    started_at = old.started_at or plan.started_at, inputs = #jobs, planned = mine,
+    interrupted = stats.count < mine,
+    extra = { resumed_runs = ran, resumed_at = clock.utc_iso(), shard = plan.shard },
   }, p)
   -- Nothing was missing: the experiment is as finished as it was, which is no failure of
   -- this command, whatever its runs did (--retry-failed is the way to run those again).

@@ -357,24 +357,36 @@ function M.experiment(exp)
   end
 
   local started_wall = clock.wall_ns()
-  local dir, derr = output.create_dir(cfg.output.directory, exp.name, started_wall)
+  -- A shard (--shard) runs its share of the trace numbers into shards/K-of-N/ of the job's folder.
+  local shard, ks, shard_info = exp.shard, nil, nil
+  local dir, derr
+  if shard then
+    local shard_mod = require("fluxloop.shard")
+    ks, shard_info = shard_mod.traces(planned, shard), shard_mod.plan_info(shard, planned)
+    dir, derr = shard_mod.create_dir(cfg.output.directory, exp.name, shard)
+    if dir then p:info(("Shard %s: %d of the %d runs, into %s"):format(shard_mod.name(shard), #ks, planned, dir)) end
+  else
+    dir, derr = output.create_dir(cfg.output.directory, exp.name, started_wall)
+  end
   if not dir then return 2, nil, nil, derr end
   local started_at = clock.utc_iso(started_wall)
   local ok, err = output.write_file(dir .. "/config.yaml", exp.config_snapshot or "")
   if ok then
     ok, err = output.write_json(dir .. "/plan.json", { plan_hash = M.plan_hash(exp), planned_traces = planned,
-      iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at })
+      iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at,
+      shard = shard_info })
   end
   if not ok then return 2, nil, dir, err end
   local rec, rerr = recorder.open(dir)
   if not rec then return 2, nil, dir, rerr end
 
-  local _, io_err = M.execute(exp, rec, jobs, nil, p)
+  local _, io_err = M.execute(exp, rec, jobs, ks, p)
   local stats = rec:stats()
   local closed, cerr = rec:close()
   io_err = io_err or (not closed and cerr) or nil
-  local code, summary = M.finish_summary(exp, stats, { started_at = started_at, inputs = #jobs, planned = planned,
-    interrupted = guard.interrupted() or io_err ~= nil }, p)
+  local code, summary = M.finish_summary(exp, stats, { started_at = started_at, inputs = #jobs,
+    planned = ks and #ks or planned, interrupted = guard.interrupted() or io_err ~= nil,
+    extra = shard_info and { shard = shard_info } }, p)
   local sum_ok, sum_err = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not sum_ok and sum_err) or nil
   if io_err then
