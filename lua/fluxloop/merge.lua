@@ -133,16 +133,20 @@ local function find(opts, cwd)
       if target == nil then target = exp or false elseif target ~= exp then target = false end
     end
   end
+  local shards = {}
+  for i, d in ipairs(shard_dirs) do
+    local s, err = load_shard(d)
+    if not s then
+      if #dirs == 1 and not target then err = err:gsub(" is not a shard folder", " is neither an experiment folder "
+        .. "(it has no shards/) nor a shard folder", 1) end
+      return nil, "merge: " .. err
+    end
+    shards[i] = s
+  end
   if opts.output then target = util.abspath(opts.output, cwd) end
   if not target then
     return nil, "merge: the shard folders are not all in one experiment folder's shards/; say where "
       .. "the merged files go with --output DIR"
-  end
-  local shards = {}
-  for i, d in ipairs(shard_dirs) do
-    local s, err = load_shard(d)
-    if not s then return nil, "merge: " .. err end
-    shards[i] = s
   end
   return target, shards
 end

@@ -54,10 +54,10 @@ function P.run(dir, args, env)
   return code, o, e
 end
 
--- run_signalled(dir, args, times [, signal]) -> exit_code, stdout, stderr: starts the binary,
--- sends SIGINT (or `signal`, e.g. "KILL") at each of the given times (seconds after the
--- start), then waits for it.
-function P.run_signalled(dir, args, times, signal)
+-- run_signalled(dir, args, times [, signal [, env]]) -> exit_code, stdout, stderr: starts the
+-- binary (env: VAR=value words before it), sends SIGINT (or `signal`, e.g. "KILL") at each of
+-- the given times (seconds after the start), then waits for it.
+function P.run_signalled(dir, args, times, signal, env)
   local out, err = os.tmpname(), os.tmpname()
   local kills = {}
   local last = 0
@@ -65,8 +65,8 @@ function P.run_signalled(dir, args, times, signal)
     kills[#kills + 1] = ("sleep %.3f; kill -%s $pid 2>/dev/null"):format(t - last, signal or "INT")
     last = t
   end
-  local script = ("cd %s && { %s %s </dev/null >%s 2>%s & pid=$!; %s; wait $pid; }"):format(sh_quote(dir),
-    sh_quote(P.bin()), args, sh_quote(out), sh_quote(err), table.concat(kills, "; "))
+  local script = ("cd %s && { %s %s %s </dev/null >%s 2>%s & pid=$!; %s; wait $pid; }"):format(sh_quote(dir),
+    env and ("env " .. env) or "", sh_quote(P.bin()), args, sh_quote(out), sh_quote(err), table.concat(kills, "; "))
   local _, _, code = os.execute("sh -c " .. sh_quote(script) .. " 2>/dev/null") -- no "Killed" notes
   local o, e = P.read(out), P.read(err)
   os.remove(out)

@@ -1,11 +1,12 @@
 -- traces.lua - spec support: compares the trace files of two experiment folders up to the
--- fields that differ between any two runs (times and durations).
+-- fields that differ between any two runs (times and durations; and tracebacks, whose
+-- frames of fluxloop's own code depend on --parallel and --isolate).
 local json = require("fluxloop.json")
 
 local T = {}
 
 T.FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }
-local TIMING = { duration_ms = true, started_at = true, completed_at = true }
+local TIMING = { duration_ms = true, started_at = true, completed_at = true, traceback = true }
 
 -- A canonical text of a decoded value without its timing fields (keys sorted).
 local function canon(v)
