@@ -281,3 +281,62 @@ do
   print(("                                               the same 3 records made from Lua: %.0f ns)")
     :format(lua_same - begin_ns - loop_ns))
 end
+
+-- 5. Sharding (issue 17). N local shards of a 20 ms agent, started together, against one
+-- process running the whole plan: the target is 1/N of its time within 10%. Then `merge`
+-- of 4 shards (trivial agent): traces/s over the whole command, and its peak RSS at 100,000
+-- and 1,000,000 traces (the durations, 8 bytes a run, are all it keeps).
+do
+  local function measure_cmd(cmd)
+    local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp), P.quote(cmd)))
+    local out = h:read("a")
+    h:close()
+    local wall, rss, code = out:match("([%d.]+) (%d+) (%d+)")
+    assert(tonumber(code) == 0, "benchmark command failed: " .. cmd .. "\n" .. out)
+    return tonumber(wall), tonumber(rss)
+  end
+  local function shards_cmd(dir, n, id, extra)
+    local parts = {}
+    for k = 0, n - 1 do
+      parts[#parts + 1] = ("FLUXLOOP_RUN_ID=%s %s run experiment --quiet --shard %d/%d %s &"):format(id, P.quote(bin),
+        k, n, extra or "")
+    end
+    return ("cd %s && { %s wait; }"):format(P.quote(dir), table.concat(parts, " "))
+  end
+  local io_agent = "local c = require('fluxloop.clock')\nreturn { run = function(i) c.sleep(20) return i end }\n"
+  local dir = P.project({ name = "bench", iterations = 4, inputs = (function()
+      local l = { "generated_inputs:" }
+      for i = 1, 50 do l[#l + 1] = ("  - input: \"q%d\""):format(i) end
+      return table.concat(l, "\n") .. "\n"
+    end)(), agent = io_agent })
+  local t1 = math.huge
+  local tn = { [2] = math.huge, [4] = math.huge }
+  for round = 1, ROUNDS do
+    t1 = math.min(t1, (measure(dir, "run experiment --quiet", "one" .. round)))
+    for _, n in ipairs({ 2, 4 }) do
+      tn[n] = math.min(tn[n], (measure_cmd(shards_cmd(dir, n, ("n%d_%d"):format(n, round)))))
+    end
+  end
+  for _, n in ipairs({ 2, 4 }) do
+    print(("  %d local shards, 200 runs of 20 ms:  %8.2f s against %.2f s in one process: %.2f of 1/%d (target <= 1.10)")
+      :format(n, tn[n] / 1000, t1 / 1000, tn[n] / (t1 / n), n))
+  end
+  P.remove(dir)
+
+  local sizes = os.getenv("BENCH_QUICK") == "1" and { 1000 } or { 1000, 10000 } -- x 100 inputs
+  for _, iterations in ipairs(sizes) do
+    dir = project(iterations)
+    measure_cmd(shards_cmd(dir, 4, "m"))
+    local exp = dir .. "/experiments/bench_m"
+    local wall, rss = math.huge, 0
+    for _ = 1, ROUNDS do
+      os.execute(("rm -f %s/*.*"):format(P.quote(exp)))
+      local w, r = measure_cmd(("%s merge --quiet %s"):format(P.quote(bin), P.quote(exp)))
+      if w < wall then wall, rss = w, r end
+    end
+    local traces = json.decode(P.read(exp .. "/summary.json")).total_traces
+    print(("  merge of 4 shards, %9d traces: %8.0f traces/s (%.2f s, the command whole; target >= 500,000), %.1f MB peak RSS")
+      :format(traces, traces / (wall / 1000), wall / 1000, rss / 1024))
+    P.remove(dir)
+  end
+end
