@@ -32,7 +32,7 @@ INTERP  := $(BUILD)/fluxloop-lua
 # The native examples: an agent (examples/native/echo_agent.c) and a plain C library.
 EXAMPLES := $(BUILD)/examples/libecho_agent.so $(BUILD)/examples/libtextstats.so
 
-.PHONY: all deps demo test test-asan bench install clean fixtures
+.PHONY: all deps demo test test-asan bench install clean fixtures test-slurm
 all: $(BIN) $(INTERP) $(EXAMPLES)
 
 deps:
@@ -135,6 +135,11 @@ test-asan:
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:handle_segv=0:handle_sigbus=0:handle_sigfpe=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
 	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
+
+# A real one-node Slurm cluster (slurm-wlm and munge, as root): examples/slurm's array of 4
+# shards and the merge chained after it, compared with a one-machine run (spec/slurm/).
+test-slurm: all
+	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) sh spec/slurm/run.sh $(abspath $(INTERP))
 
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
