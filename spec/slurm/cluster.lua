@@ -70,12 +70,14 @@ function C.run(c, cmd)
   return sh(("env %s %s"):format(C.env(c), cmd))
 end
 
--- wait(what, seconds, fn): polls fn() every half second until it returns true.
+-- wait(what, seconds, fn): polls fn() every half second until it returns true. Ctrl-C (which
+-- reaches the sleep, not this process) ends the wait with an error, so teardown runs at once.
 function C.wait(what, seconds, fn)
   local tries = math.ceil(seconds * 2)
   for _ = 1, tries do
     if fn() then return true end
-    os.execute("sleep 0.5")
+    local _, how = os.execute("sleep 0.5")
+    if how == "signal" then error("interrupted while waiting for " .. what, 0) end
   end
   error(("timed out after %d s waiting for %s"):format(seconds, what))
 end
