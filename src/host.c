@@ -122,6 +122,14 @@ void host_open(lua_State *L, int argc, char **argv) {
   preload_c_modules(L);
   install_embedded_searcher(L);
   set_user_path(L, argc, argv);
+  /* Before any user code runs: fluxloop.guard replaces os.exit and the coroutine
+   * constructors, so an agent cannot keep the unguarded ones in a local. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "fluxloop.guard");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "protect");
+  lua_call(L, 0, 0);
+  lua_pop(L, 1);
 }
 
 /* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules). */

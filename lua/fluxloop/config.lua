@@ -48,9 +48,6 @@ local KNOWN_SET, IGNORED_SET = {}, {}
 for section, keys in pairs(KNOWN) do KNOWN_SET[section] = set_of(keys) end
 for section, keys in pairs(IGNORED) do IGNORED_SET[section] = set_of(keys) end
 
-local SECRET_PARTS = set_of({ "key", "apikey", "token", "password", "passwd", "secret",
-  "auth", "authorization", "credential", "credentials" })
-
 local function yaml() return require("fluxloop.yaml") end
 local function null() return require("fluxloop.json").null end
 
@@ -680,40 +677,15 @@ end
 
 -- Secrets -----------------------------------------------------------------------
 
--- True when a key name looks like it holds a secret (DESIGN "Details > Secrets").
+-- True when a key name looks like it holds a secret (fluxloop.secrets has the rules).
 function M.is_secret_key(name)
-  name = tostring(name):lower()
-  for part in name:gmatch("[^_%-%.]+") do
-    if SECRET_PARTS[part] or part:sub(-3) == "key" or part:sub(-5) == "token" then
-      return true
-    end
-  end
-  return false
+  return require("fluxloop.secrets").is_secret_key(name)
 end
 
-local function mask_all(v)
-  if type(v) == "table" then
-    local c = setmetatable({}, getmetatable(v))
-    for k, x in pairs(v) do c[k] = mask_all(x) end
-    return c
-  end
-  if v == null() then return v end
-  return "***"
-end
-
--- A copy of v with the value of every secret-looking key masked, at any depth.
+-- A copy of v with every secret masked: values of secret-looking keys at any depth, and
+-- secret-shaped values (tokens, URL passwords) under any key.
 function M.mask(v)
-  if type(v) ~= "table" then return v end
-  local c = setmetatable({}, getmetatable(v))
-  local array = util.is_array(v)
-  for k, x in pairs(v) do
-    if not array and M.is_secret_key(k) then
-      c[k] = mask_all(x)
-    else
-      c[k] = M.mask(x)
-    end
-  end
-  return c
+  return require("fluxloop.secrets").mask(v)
 end
 
 -- The resolved config as YAML text, secrets masked, keys in the user's order.

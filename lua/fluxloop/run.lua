@@ -126,7 +126,7 @@ function M.run_one(S, k, job, iteration, seq)
     persona = job.persona, persona_info = job.persona_info, iteration = iteration,
     metadata = copy(job.metadata), trace_id = trace_id, entry = job.entry,
   }, S.Ctx)
-  local run, ok, out, args, callbacks, line, template
+  local run, ok, out, why, args, callbacks, line, template
   if S.per_run_hooks then
     run = run_info(trace_id, k, job, iteration, ctx.metadata)
     if S.hooks.before_run then
@@ -141,9 +141,11 @@ function M.run_one(S, k, job, iteration, seq)
     ctx.args = args
   end
   rec:begin(trace_id)
-  if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
+  if ok == nil then ok, out, why = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
   rec:stop()
-  if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
+  -- Only the guard interrupts (after a signal): an agent raising {type = "interrupted"}
+  -- fails its own run and nothing more.
+  if why == "interrupted" then return nil, "interrupted" end
   if callbacks and ok and out == nil then out = replay_mod().output_from_callbacks(callbacks) end
   -- Every field in one constructor: adding fields later would grow the table, per run.
   -- Replay: the args the agent was called with, as the recording's JSON text around the
@@ -181,22 +183,16 @@ local function work_loop(S, jobs, iterations, next_k, after_each)
   end
 end
 
--- os.exit while runs go on: it would end the whole experiment, finished runs unsaved, so
--- the run that calls it fails instead (in a worker process as everywhere else).
-local function exit_in_run(code)
-  error({ type = "exit", message = ("the agent called os.exit(%s), which would end the whole experiment; "
-    .. "return a value or raise an error instead"):format(tostring(code == nil and true or code)) }, 2)
-end
-
 -- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
 -- Runs what next_k() hands out, `k, seq` (trace number, place in the files; seq defaults
 -- to k), until it returns nil. Trace k is input (k-1)//iterations+1, iteration
 -- (k-1)%iterations. Used by the main state and by workers.
 function M.work(S, jobs, iterations, next_k, after_each)
-  local exit = os.exit
-  os.exit = exit_in_run
+  -- os.exit while runs go on would end the whole experiment, finished runs unsaved: the
+  -- guard makes it fail the run that calls it (fluxloop.guard's protect()).
+  guard.hold_exit(true)
   local ok, result, err = pcall(work_loop, S, jobs, iterations, next_k, after_each)
-  os.exit = exit
+  guard.hold_exit(false)
   if not ok then error(result, 0) end
   return result, err
 end
