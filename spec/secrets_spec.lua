@@ -65,4 +65,21 @@ describe("fluxloop.secrets", function()
     assert.are.equal(json.null, m.nested.authHeader.b)
     assert.are.equal("x", v.env.GITHUB_PAT) -- the original is untouched
   end)
+
+  it("lists the config's secret values that traces must not show", function()
+    local list = secrets.values({
+      runner = { env = { OPENAI_API_KEY = "sk-abcdefghijklmnopqrstuvwx", SESSION_MODE = "interactive",
+        DB = "postgres://app:Passw0rd-long@db/app", PIN = "1234", NOTE = "ghp_abcdefghijklmnopqrstuvwxyz0123456789 x" } },
+      providers = { { credentials = { user = "bob", secret = "S3cret-value!" } } },
+    })
+    local set = {}
+    for _, v in ipairs(list) do set[v] = true end
+    assert.is_true(set["sk-abcdefghijklmnopqrstuvwx"])
+    assert.is_true(set["Passw0rd-long"])
+    assert.is_true(set["ghp_abcdefghijklmnopqrstuvwxyz0123456789"])
+    assert.is_true(set["S3cret-value!"])
+    assert.is_nil(set["interactive"])
+    assert.is_nil(set["1234"])
+    assert.is_nil(set["bob"])
+  end)
 end)

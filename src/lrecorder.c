@@ -15,6 +15,7 @@
 #include "lconv.h"
 #include "frame.h"
 #include "lstats.h"
+#include "redact.h"
 #include "sink.h"
 #include "stats.h"
 
@@ -59,6 +60,7 @@ typedef struct recorder {
    * them, so they stay alive and an equal address means the same string: a replay, which
    * passes the same template every run, has its 2 KB scanned once. */
   const char *template_checked[2];
+  redact_t redact;    /* secret strings of the config, masked in every line (redact()) */
 } recorder;
 
 static void begin_append(recorder *r) {
@@ -170,6 +172,7 @@ static int recorder_release(recorder *r) {
   buf_free(&r->scratch);
   free(r->obs);
   r->obs = NULL;
+  redact_free(&r->redact);
   return rc;
 }
 
@@ -669,6 +672,9 @@ static int recorder_write(lua_State *L) {
   }
   r->nobs = 0;
   r->next_k = k + 1;
+  /* A config secret that an agent or hook echoed into the trace never reaches a file. */
+  for (int i = 0; r->redact.n > 0 && i < F_COUNT; i++)
+    r->lines[i].len = redact_apply(&r->redact, r->lines[i].data, r->lines[i].len);
   {
     const char *text[F_COUNT] = { sum->data, tr->data, ob->data };
     size_t lens[F_COUNT] = { sum->len, tr->len, ob->len };
@@ -686,6 +692,32 @@ encode_error:
   /* Nothing was handed to the sink; the message from the encoder is on top of the stack. */
   for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   return lua_error(L);
+}
+
+/* redact(list): the strings of list (the config's secret values) are written as "***"
+ * wherever they occur in this recorder's lines. Strings of 3 bytes or fewer are ignored. */
+static int recorder_redact(lua_State *L) {
+  recorder *r = check_recorder(L);
+  buf_t enc = BUF_INIT;
+  lua_Integer n;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  n = luaL_len(L, 2);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    const char *s;
+    lua_geti(L, 2, i);
+    s = luaL_checklstring(L, -1, &len);
+    /* Matched as the files hold it: JSON-escaped, without the quotes. */
+    buf_reset(&enc);
+    lconv_put_json_string(&enc, s, len);
+    if (enc.failed || enc.len < 2 || redact_add(&r->redact, enc.data + 1, enc.len - 2) != 0) {
+      buf_free(&enc);
+      return luaL_error(L, "not enough memory for the secrets to mask");
+    }
+    lua_pop(L, 1);
+  }
+  buf_free(&enc);
+  return 0;
 }
 
 /* skip(k): trace k will not be written (its run was abandoned); later ones need not wait. */
@@ -736,6 +768,7 @@ static const luaL_Reg recorder_methods[] = {
   { "stop", recorder_stop },
   { "write", recorder_write },
   { "flush", recorder_flush },
+  { "redact", recorder_redact },
   { "skip", recorder_skip },
   { "done", recorder_done },
   { "shutdown", recorder_shutdown },

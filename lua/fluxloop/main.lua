@@ -72,6 +72,8 @@ function M.prepare(flags)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
+  -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
+  cfg.secret_values = require("fluxloop.secrets").values(cfg.doc)
   print_warnings(warnings, flags.quiet)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),

@@ -199,6 +199,7 @@ end
 
 -- The run state of one Lua state (main or worker); replay is a loaded replayer or nil.
 function M.state(agent, rec, hooks, cfg, replay)
+  if cfg.secret_values and cfg.secret_values[1] then rec:redact(cfg.secret_values) end
   return {
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
@@ -215,7 +216,7 @@ local function worker_setup(exp, cfg)
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
     entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
-    replay_args = exp.replay and cfg.replay_args or nil,
+    replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values,
   })
 end
 

@@ -89,4 +89,45 @@ function M.mask(v, is_secret)
   return c
 end
 
+-- Whether a secret value is distinctive enough to be masked wherever it appears in a trace:
+-- at least 8 bytes and two kinds of character (lower, upper, digit, other). A word such as
+-- "interactive" under SESSION_MODE is masked in config.yaml but left alone in outputs.
+local function distinctive(s)
+  if #s < 8 then return false end
+  local kinds = 0
+  for _, class in ipairs({ "%l", "%u", "%d", "[^%w]" }) do
+    if s:find(class) then kinds = kinds + 1 end
+  end
+  return kinds >= 2
+end
+
+-- values(doc) -> list of the config's secret strings, for the recorder to mask in traces
+-- (an agent or hook that echoes its API key): distinctive values under secret keys, token
+-- shapes and URL passwords under any key.
+function M.values(doc)
+  local list, seen = {}, {}
+  local function add(s)
+    if type(s) == "string" and not seen[s] and distinctive(s) then
+      seen[s] = true
+      list[#list + 1] = s
+    end
+  end
+  local function shapes(s)
+    for _, shape in ipairs(M.TOKEN_SHAPES) do
+      for tok in s:gmatch(shape[1]) do if #tok >= shape[2] then add(tok) end end
+    end
+    for pw in s:gmatch("%a[%w%+%.%-]*://[^:/@%s]*:([^@/%s]+)@") do add(pw) end
+  end
+  local function walk(v, secret)
+    if type(v) == "table" then
+      for k, x in pairs(v) do walk(x, secret or (type(k) == "string" and M.is_secret_key(k))) end
+    elseif type(v) == "string" then
+      if secret then add(v) end
+      shapes(v)
+    end
+  end
+  walk(doc, false)
+  return list
+end
+
 return M

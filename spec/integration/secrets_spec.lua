@@ -62,4 +62,41 @@ end }]])
     assert.are.equal("postgres://app:***@db.internal/app", s.env_seen.url)
     assert.are.equal("***", s.env_seen.GITHUB_PAT)
   end)
+
+  for _, flags in ipairs({ "", " --parallel 2", " --isolate" }) do
+    it("a config secret an agent echoes is masked in the trace files" .. flags, function()
+      dir = P.project({ iterations = 2, config = ([[
+name: spec
+runner:
+  target: "agents.agent:run"
+  iterations: 2
+  env:
+    OPENAI_API_KEY: "%s"
+    SESSION_MODE: interactive
+    NOTE: "db at postgres://app:%s@db/app"
+]]):format(KEYS[1], KEYS[5]),
+        agent = [[
+return { run = function(input, ctx)
+  local key = os.getenv("OPENAI_API_KEY")
+  ctx.metadata.auth = "Bearer " .. key
+  ctx:observe{ type = "generation", name = "call", input = { headers = { key = key } },
+    output = "used " .. os.getenv("NOTE") }
+  return { said = "my key is " .. key, mode = os.getenv("SESSION_MODE") }
+end }]] })
+      local code, _, err = P.run(dir, "run experiment --quiet" .. flags)
+      assert.are.equal(0, code, err)
+      local exp = P.experiments(dir)[1]
+      for _, f in ipairs({ "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }) do
+        local rows, text = P.read_jsonl(exp .. "/" .. f)
+        assert.are.equal(f == "observations.jsonl" and 4 or 4, #rows)
+        assert.is_nil(text:find(KEYS[1], 1, true), f)
+        assert.is_nil(text:find(KEYS[5], 1, true), f)
+      end
+      local t = P.read_jsonl(exp .. "/traces.jsonl")[1]
+      assert.are.equal("my key is ***", t.output.said)
+      assert.are.equal("interactive", t.output.mode) -- a plain word is not masked in outputs
+      assert.are.equal("Bearer ***", t.metadata.auth)
+      assert.are.equal("used db at postgres://app:***@db/app", t.observations[1].output)
+    end)
+  end
 end)
