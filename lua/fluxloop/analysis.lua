@@ -1,0 +1,141 @@
+-- analysis.lua - one streaming pass over an experiment's traces: exact counts and percentiles per
+-- input, per persona and overall; output consistency; failures grouped; the slowest runs.
+-- Memory: per input and persona aggregates, 8 bytes a duration (for exact percentiles and the
+-- Mann-Whitney test) and one entry per distinct output of an input; no per-trace records.
+local json = require("fluxloop.json")
+local statistics = require("fluxloop.statistics")
+
+local M = {}
+
+M.SLOWEST = 10        -- slowest runs kept (with their file offsets, to show their timelines)
+M.GROUP_INPUTS = 20   -- inputs named per failure group
+
+local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
+  "completed_at", "iteration" }
+
+local function new_group(key)
+  return { key = key, n = 0, ok = 0, sample = statistics.sample(), outputs = {}, iterations = 0 }
+end
+
+-- The error of a failed trace as type, message, traceback (traces.jsonl has an object,
+-- trace_summary.jsonl a string).
+local function error_parts(raw)
+  if raw == nil or raw == "null" then return "unknown", "(no error recorded)", nil end
+  local ok, v = pcall(json.decode, raw)
+  if not ok then return "unknown", raw, nil end
+  if type(v) == "table" then
+    return tostring(v.type or "error"), tostring(v.message or ""), type(v.traceback) == "string" and v.traceback or nil
+  end
+  return "error", tostring(v), nil
+end
+
+-- Keeps the n slowest runs in a list sorted slowest first.
+local function keep_slow(list, n, entry)
+  local i = #list + 1
+  while i > 1 and list[i - 1].duration < entry.duration do i = i - 1 end
+  if i > n then return end
+  table.insert(list, i, entry)
+  if #list > n then list[#list] = nil end
+end
+
+local function label(v)
+  if v == nil then return "(none)" end
+  return tostring(v)
+end
+
+-- run(exp) -> analysis | nil, message. analysis = { total, ok, failed, sample, inputs (list, first
+-- seen first), personas (list), failures (list, most frequent first), slowest, damaged,
+-- damage_lines, partial, first_started, last_completed }.
+function M.run(exp)
+  local r, err = exp:reader(KEYS)
+  if not r then return nil, err end
+  local inputs, input_list, personas, persona_list = {}, {}, {}, {}
+  local groups, group_list = {}, {}
+  local overall = statistics.sample()
+  local slowest, slow_min = {}, -math.huge
+  local total, ok_count = 0, 0
+  local first_started, last_completed
+  while true do
+    local line, trace_id, input, out_hash, duration, success, persona, err_raw, started, completed = r:next()
+    if not line then break end
+    duration = tonumber(duration) or 0
+    if input == nil then input = "(none)" end
+    total = total + 1
+    local g = inputs[input]
+    if g == nil then
+      g = new_group(input)
+      g.persona = persona
+      inputs[input] = g
+      input_list[#input_list + 1] = g
+    end
+    local pkey = label(persona)
+    local pg = personas[pkey]
+    if pg == nil then
+      pg = new_group(pkey)
+      personas[pkey] = pg
+      persona_list[#persona_list + 1] = pg
+    end
+    g.n, pg.n = g.n + 1, pg.n + 1
+    g.sample:add(duration)
+    pg.sample:add(duration)
+    overall:add(duration)
+    if success == true then
+      ok_count = ok_count + 1
+      g.ok, pg.ok = g.ok + 1, pg.ok + 1
+      local outs = g.outputs
+      outs[out_hash or 0] = (outs[out_hash or 0] or 0) + 1
+    else
+      local etype, message, traceback = error_parts(err_raw)
+      local key = etype .. "\0" .. message
+      local fg = groups[key]
+      if fg == nil then
+        fg = { type = etype, message = message, traceback = traceback, count = 0, inputs = {}, input_list = {},
+          trace_id = trace_id, offset = r:offset() }
+        groups[key] = fg
+        group_list[#group_list + 1] = fg
+      end
+      fg.count = fg.count + 1
+      local label_in = label(input)
+      if fg.inputs[label_in] then
+        fg.inputs[label_in] = fg.inputs[label_in] + 1
+      elseif #fg.input_list < M.GROUP_INPUTS then
+        fg.inputs[label_in] = 1
+        fg.input_list[#fg.input_list + 1] = label_in
+      else
+        fg.more_inputs = true
+      end
+    end
+    if duration > slow_min or #slowest < M.SLOWEST then
+      keep_slow(slowest, M.SLOWEST, { trace_id = trace_id, duration = duration, input = input, success = success == true,
+        persona = persona, offset = r:offset() })
+      if #slowest == M.SLOWEST then slow_min = slowest[#slowest].duration end
+    end
+    if started and (first_started == nil or started < first_started) then first_started = started end
+    if completed and (last_completed == nil or completed > last_completed) then last_completed = completed end
+  end
+  local damaged, damage_lines, partial = exp:damage(r)
+  r:close()
+  if total == 0 then return nil, exp:empty_message(damaged) end
+  for _, g in ipairs(input_list) do
+    local distinct, top = 0, 0
+    for _, c in pairs(g.outputs) do
+      distinct = distinct + 1
+      if c > top then top = c end
+    end
+    g.distinct, g.top_share = distinct, g.ok > 0 and top / g.ok or nil
+  end
+  table.sort(group_list, function(a, b) return a.count > b.count end)
+  return {
+    total = total, ok = ok_count, failed = total - ok_count, sample = overall, inputs = input_list,
+    by_input = inputs, personas = persona_list, failures = group_list, slowest = slowest, damaged = damaged,
+    damage_lines = damage_lines, partial = partial, first_started = first_started, last_completed = last_completed,
+  }
+end
+
+-- figures(group) -> success rate, Wilson 95% lo and hi, p50, p95 of a group (input or persona).
+function M.figures(g)
+  local lo, hi = statistics.wilson(g.ok, g.n)
+  return g.ok / g.n, lo, hi, g.sample:percentile(50), g.sample:percentile(95)
+end
+
+return M

@@ -1,0 +1,243 @@
+-- parse.lua - `fluxloop parse experiment DIR`: one markdown file per trace and per_trace.jsonl,
+-- in the Python fluxloop's per_trace_analysis layout, streaming (one trace in memory at a time).
+local fs = require("fluxloop.fs")
+local json = require("fluxloop.json")
+local results = require("fluxloop.results")
+local util = require("fluxloop.util")
+
+local M = {}
+
+local null = json.null
+
+local function say(...) io.stderr:write(...) io.stderr:write("\n") end
+
+-- Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm), for UTC arithmetic
+-- without the local time zone that os.time assumes.
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- iso_plus(iso, ms) -> the ISO 8601 UTC time ms after iso (microseconds), or nil.
+function M.iso_plus(iso, ms)
+  if type(iso) ~= "string" or type(ms) ~= "number" then return nil end
+  local y, mo, d, h, mi, s, frac = iso:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+  if not y then return nil end
+  local us = math.tointeger(tonumber((frac .. "000000"):sub(1, 6)))
+  local t = ((days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60
+    + tonumber(s)
+  local total = t * 1000000 + us + math.floor(ms * 1000 + 0.5)
+  local secs, micro = total // 1000000, total % 1000000
+  return os.date("!%Y-%m-%dT%H:%M:%S", secs) .. (".%06dZ"):format(micro)
+end
+
+local function slug(s)
+  return (tostring(s):gsub("[^%w_%-]", "_"))
+end
+
+local function yaml_scalar(v)
+  if v == nil or v == null then return "null" end
+  if type(v) == "string" then return json.encode(v) end -- a JSON string is a YAML double-quoted scalar
+  return tostring(v)
+end
+
+local function fenced(lines, lang, text)
+  -- A fence longer than any run of backticks inside, so the block cannot end early.
+  local longest = 2
+  for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  local fence = string.rep("`", longest + 1)
+  lines[#lines + 1] = fence .. lang
+  lines[#lines + 1] = text
+  lines[#lines + 1] = fence
+end
+
+local function pretty(v)
+  if v == nil then v = null end
+  return json.encode(v, { indent = 2 })
+end
+
+-- Depth of each observation in its trace (0 = top level), from parent_id.
+local function depths(observations)
+  local depth = {}
+  for _, o in ipairs(observations) do
+    local parent = o.parent_id ~= null and o.parent_id or nil
+    depth[o.id or ""] = parent and (depth[parent] or 0) + 1 or 0
+  end
+  return depth
+end
+
+-- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time.
+local function timeline(trace)
+  local obs = type(trace.observations) == "table" and trace.observations or {}
+  local depth = depths(obs)
+  local list = {}
+  for i, o in ipairs(obs) do
+    list[i] = {
+      trace_id = trace.trace_id, id = o.id, parent_id = o.parent_id, type = o.type, name = o.name,
+      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null, level = "DEFAULT",
+      depth = depth[o.id or ""] or 0, duration_ms = o.duration_ms, input = o.input, output = o.output, raw = o,
+    }
+  end
+  -- Stable: ISO strings of one format sort as times; ties keep file (start) order.
+  for i, e in ipairs(list) do e.order = i end
+  table.sort(list, function(a, b)
+    local sa, sb = tostring(a.start_time), tostring(b.start_time)
+    if sa ~= sb then return sa < sb end
+    return a.order < b.order
+  end)
+  for _, e in ipairs(list) do e.order = nil end
+  return json.array(list)
+end
+
+-- markdown(trace, steps) -> the text of one trace's file.
+function M.markdown(trace, steps)
+  local l = {}
+  local duration = tonumber(trace.duration_ms) or 0
+  l[#l + 1] = "---"
+  l[#l + 1] = "trace_id: " .. yaml_scalar(trace.trace_id)
+  l[#l + 1] = "iteration: " .. yaml_scalar(trace.iteration)
+  l[#l + 1] = "persona: " .. yaml_scalar(trace.persona)
+  l[#l + 1] = ("duration_ms: %.2f"):format(duration)
+  l[#l + 1] = "success: " .. yaml_scalar(trace.success == true)
+  l[#l + 1] = "---"
+  l[#l + 1] = ""
+  l[#l + 1] = "# Trace Analysis"
+  l[#l + 1] = ""
+  l[#l + 1] = "- **Trace ID**: " .. tostring(trace.trace_id)
+  l[#l + 1] = "- **Iteration**: " .. tostring(trace.iteration)
+  l[#l + 1] = "- **Persona**: " .. (trace.persona ~= null and tostring(trace.persona) or "none")
+  l[#l + 1] = ("- **Duration**: %.2f ms"):format(duration)
+  l[#l + 1] = "- **Success**: " .. tostring(trace.success == true)
+  l[#l + 1] = "- **Observations**: " .. #steps
+  l[#l + 1] = ""
+  l[#l + 1] = "## Input"
+  l[#l + 1] = ""
+  fenced(l, "json", pretty(trace.input))
+  l[#l + 1] = ""
+  l[#l + 1] = "## Output"
+  l[#l + 1] = ""
+  fenced(l, "json", pretty(trace.output))
+  local e = trace.error
+  if e ~= nil and e ~= null then
+    l[#l + 1] = ""
+    l[#l + 1] = "## Error"
+    l[#l + 1] = ""
+    if type(e) == "table" then
+      l[#l + 1] = "- **Type**: " .. tostring(e.type)
+      l[#l + 1] = "- **Message**: " .. tostring(e.message):gsub("\n", " ")
+      if type(e.traceback) == "string" then
+        l[#l + 1] = ""
+        fenced(l, "text", e.traceback)
+      end
+    else
+      l[#l + 1] = "- **Message**: " .. tostring(e):gsub("\n", " ")
+    end
+  end
+  l[#l + 1] = ""
+  l[#l + 1] = "## Timeline"
+  if #steps == 0 then
+    l[#l + 1] = ""
+    l[#l + 1] = "_No observations._"
+  end
+  for i, s in ipairs(steps) do
+    l[#l + 1] = ""
+    l[#l + 1] = ("### Step %d: [%s] %s"):format(i, tostring(s.type), tostring(s.name))
+    l[#l + 1] = ""
+    l[#l + 1] = "- Start: " .. tostring(s.start_time)
+    l[#l + 1] = "- End: " .. tostring(s.end_time ~= null and s.end_time or "unknown")
+    l[#l + 1] = ("- Duration: %.3f ms"):format(tonumber(s.duration_ms) or 0)
+    l[#l + 1] = "- Level: " .. s.level .. (s.depth > 0 and (" (nested %d deep, in %s)"):format(s.depth,
+      tostring(s.parent_id)) or "")
+    l[#l + 1] = ""
+    l[#l + 1] = "Input:"
+    l[#l + 1] = ""
+    fenced(l, "json", pretty(s.input))
+    l[#l + 1] = ""
+    l[#l + 1] = "Output:"
+    l[#l + 1] = ""
+    fenced(l, "json", pretty(s.output))
+  end
+  l[#l + 1] = ""
+  return table.concat(l, "\n")
+end
+
+local SUMMARY_KEYS = { "trace_id", "input", "output", "duration_ms", "iteration", "persona", "success", "error" }
+
+-- record(trace, steps) -> the per_trace.jsonl object of one trace.
+function M.record(trace, steps)
+  local summary = {}
+  for _, k in ipairs(SUMMARY_KEYS) do summary[k] = trace[k] end
+  if summary.error == nil then summary.error = null end
+  return {
+    trace_id = trace.trace_id, iteration = trace.iteration, persona = trace.persona or null,
+    input = trace.input, output = trace.output or null, final_output = trace.output or null,
+    duration_ms = trace.duration_ms, success = trace.success == true, error = trace.error or null,
+    metadata = trace.metadata, summary = summary, timeline = steps, conversation = json.array({}),
+    metrics = { observation_count = #steps },
+  }
+end
+
+local function write_whole(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then return nil, ("%s: %s"):format(path, werr or cerr) end
+  return true
+end
+
+-- main(flags) -> exit status. flags: dir, output, format ("md" | "jsonl"), overwrite, quiet.
+function M.main(flags)
+  local cwd = util.getcwd()
+  local dir = util.abspath(flags.dir, cwd)
+  local exp, err = results.open(dir, flags.dir)
+  if not exp then say("fluxloop: error: ", err) return 2 end
+  local out_rel = flags.output or "per_trace_analysis"
+  local out = out_rel:sub(1, 1) == "/" and out_rel or (dir .. "/" .. out_rel)
+  if fs.exists(out) and not flags.overwrite then
+    say(("fluxloop: error: %s already exists; add --overwrite to write over its files, or choose "
+      .. "another folder with --output"):format(out))
+    return 2
+  end
+  local made, merr = fs.mkdirs(out)
+  if not made then say("fluxloop: error: cannot create ", out, ": ", tostring(merr)) return 2 end
+  local r, rerr = exp:reader({ "trace_id" })
+  if not r then say("fluxloop: error: ", rerr) return 2 end
+  local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
+  if not jsonl then say("fluxloop: error: ", jerr) return 2 end
+  jsonl:setvbuf("full", 1 << 16)
+  local count, md = 0, flags.format ~= "jsonl"
+  while true do
+    local lineno = r:next()
+    if not lineno then break end
+    local trace = json.decode((r:line()))
+    local steps = timeline(trace)
+    count = count + 1
+    if md then
+      local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
+      local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
+      if not ok then say("fluxloop: error: ", werr) return 2 end
+    end
+    jsonl:write(json.encode(M.record(trace, steps)), "\n")
+  end
+  local damaged, lines = exp:damage(r)
+  r:close()
+  local closed, cerr = jsonl:close()
+  if not closed then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(cerr)) return 2 end
+  for _, line in ipairs(lines) do say("fluxloop: warning: ", line) end
+  if count == 0 then say("fluxloop: error: ", exp:empty_message(damaged)) return 2 end
+  local note = exp:note(count)
+  if note then say("fluxloop: note: ", note) end
+  if not flags.quiet then
+    say(("[INFO] Parsed %d traces%s into %s (%s per_trace.jsonl)"):format(count,
+      damaged > 0 and (" (%d damaged lines skipped)"):format(damaged) or "", out,
+      md and "one markdown file per trace," or ""))
+  end
+  return 0
+end
+
+return M
