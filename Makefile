@@ -22,6 +22,8 @@ LIBS = $(PKG_LIBS) -ldl -lm -lpthread
 ENTRY   := src/main.c src/interp.c
 CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua))
+# The report's HTML/SVG templates are embedded the same way (read with fluxloop.template).
+LUA_SRC += $(sort $(wildcard lua/fluxloop/report/*.html))
 
 OBJ     := $(BUILD)/obj
 GEN     := $(BUILD)/gen

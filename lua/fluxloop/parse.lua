@@ -11,29 +11,7 @@ local null = json.null
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
--- Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm), for UTC arithmetic
--- without the local time zone that os.time assumes.
-local function days_from_civil(y, m, d)
-  y = m <= 2 and y - 1 or y
-  local era = (y >= 0 and y or y - 399) // 400
-  local yoe = y - era * 400
-  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
-  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
-  return era * 146097 + doe - 719468
-end
-
--- iso_plus(iso, ms) -> the ISO 8601 UTC time ms after iso (microseconds), or nil.
-function M.iso_plus(iso, ms)
-  if type(iso) ~= "string" or type(ms) ~= "number" then return nil end
-  local y, mo, d, h, mi, s, frac = iso:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
-  if not y then return nil end
-  local us = math.tointeger(tonumber((frac .. "000000"):sub(1, 6)))
-  local t = ((days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60
-    + tonumber(s)
-  local total = t * 1000000 + us + math.floor(ms * 1000 + 0.5)
-  local secs, micro = total // 1000000, total % 1000000
-  return os.date("!%Y-%m-%dT%H:%M:%S", secs) .. (".%06dZ"):format(micro)
-end
+M.iso_plus = results.iso_plus
 
 local function slug(s)
   return (tostring(s):gsub("[^%w_%-]", "_"))

@@ -107,4 +107,34 @@ function Exp:empty_message(damaged)
   return ("%s holds no traces yet: %s is empty%s"):format(self.display, self.file_name, still)
 end
 
+-- Days since 1970-01-01 of a civil date (Howard Hinnant's algorithm): UTC arithmetic without
+-- the local time zone that os.time assumes.
+local function days_from_civil(y, m, d)
+  y = m <= 2 and y - 1 or y
+  local era = (y >= 0 and y or y - 399) // 400
+  local yoe = y - era * 400
+  local doy = (153 * (m + (m > 2 and -3 or 9)) + 2) // 5 + d - 1
+  local doe = yoe * 365 + yoe // 4 - yoe // 100 + doy
+  return era * 146097 + doe - 719468
+end
+
+-- iso_us(iso) -> microseconds since 1970 of an ISO 8601 UTC time ("...T17:00:00.000012Z"), or nil.
+function M.iso_us(iso)
+  if type(iso) ~= "string" then return nil end
+  local y, mo, d, h, mi, s, frac = iso:match("^(%d+)-(%d+)-(%d+)T(%d+):(%d+):(%d+)%.?(%d*)Z$")
+  if not y then return nil end
+  local us = math.tointeger(tonumber((frac .. "000000"):sub(1, 6)))
+  local t = ((days_from_civil(tonumber(y), tonumber(mo), tonumber(d)) * 24 + tonumber(h)) * 60 + tonumber(mi)) * 60
+    + tonumber(s)
+  return t * 1000000 + us
+end
+
+-- iso_plus(iso, ms) -> the ISO 8601 UTC time ms after iso (microseconds), or nil.
+function M.iso_plus(iso, ms)
+  local t = M.iso_us(iso)
+  if t == nil or type(ms) ~= "number" then return nil end
+  local total = t + math.floor(ms * 1000 + 0.5)
+  return os.date("!%Y-%m-%dT%H:%M:%S", total // 1000000) .. (".%06dZ"):format(total % 1000000)
+end
+
 return M
