@@ -1,7 +1,7 @@
 -- jsonlread_spec.lua - fluxloop.jsonlread: fields of each line, raw text and hashes, damaged lines.
 local jl = require("fluxloop.jsonlread")
 local json = require("fluxloop.json")
-local P = require("spec.support.project")
+local P = require("support.project")
 
 local function file(text)
   local dir = P.new()

@@ -97,7 +97,7 @@ function M.diff(base, new, alpha)
   end
   local overall = compare_groups({ key = "(overall)", n = base.total, ok = base.ok, sample = base.sample, outputs = {} },
     { key = "(overall)", n = new.total, ok = new.ok, sample = new.sample, outputs = {} })
-  overall.p_consistency = nil
+  overall.p_consistency, overall.base_share, overall.new_share = nil, nil, nil
   judge(overall, alpha)
   if overall.regression then regressions = regressions + 1 end
   return { rows = rows, overall = overall, only_base = only_base, only_new = only_new, regressions = regressions,
@@ -150,8 +150,8 @@ end
 function M.text(d, base_name, new_name)
   local out = {}
   out[#out + 1] = ("BASE %s\nNEW  %s"):format(base_name, new_name)
-  out[#out + 1] = ("alpha %.3g; p-values Holm-adjusted across %d inputs; latency changes under %d%% or %.1f ms "
-    .. "are not flagged"):format(d.alpha, #d.rows, M.MIN_LATENCY_RATIO * 100, M.MIN_LATENCY_MS)
+  out[#out + 1] = ("alpha %.3g; p Holm-adjusted over %d inputs; latency changes < %d%% or < %.1f ms not flagged")
+    :format(d.alpha, #d.rows, M.MIN_LATENCY_RATIO * 100, M.MIN_LATENCY_MS)
   out[#out + 1] = ""
   out[#out + 1] = table.concat({ pad("input", 24), lpad("success", 10), lpad("p", 7), lpad("p50 ms", 15), lpad("p", 7),
     lpad("same out", 10), " verdict" }, " ")
