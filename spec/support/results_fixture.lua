@@ -33,6 +33,11 @@ return M
 -- The changed agent: beta now always fails; the rest is the same.
 F.CHANGED_AGENT = F.BASE_AGENT:gsub('if input:find%("gamma"%)', 'if input:find("beta") then error({ type = "rate_limit", message = "429 from the model" }) end\n  if input:find("gamma")')
 
+-- The base agent taking some time, as a model call would (for the browser spec's screenshot).
+F.TIMED_AGENT = F.BASE_AGENT:gsub("local M = {}", [[local M = {}
+local clock = require("fluxloop.clock")]]):gsub('  if input:find%("gamma"%) and', [[  ctx:span({ name = "model call", type = "generation" }, clock.sleep, (input:find("gamma") and 12 or input:find("alpha") and 4 or 2) + ctx.iteration %% 3)
+  if input:find("gamma") and]])
+
 -- experiment(agent [, iterations]) -> project dir, experiment folder
 function F.experiment(agent, iterations)
   local dir = P.project({ agent = agent or F.BASE_AGENT, inputs = F.INPUTS, iterations = iterations or 6 })
