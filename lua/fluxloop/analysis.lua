@@ -13,6 +13,9 @@ M.GROUP_INPUTS = 20   -- inputs named per failure group
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
   "completed_at", "iteration" }
 
+-- Stands in for the persona group when personas are not counted.
+local NO_GROUP = { n = 0, ok = 0 }
+
 local function new_group(key)
   return { key = key, n = 0, ok = 0, sample = statistics.sample(), outputs = {}, iterations = 0 }
 end
@@ -43,10 +46,12 @@ local function label(v)
   return tostring(v)
 end
 
--- run(exp) -> analysis | nil, message. analysis = { total, ok, failed, sample, inputs (list, first
+-- run(exp [, opts]) -> analysis | nil, message. opts.personas = false skips the per-persona
+-- aggregates (compare does not show them, and holds two experiments at once). analysis = { total, ok, failed, sample, inputs (list, first
 -- seen first), personas (list), failures (list, most frequent first), slowest, damaged,
 -- damage_lines, partial, first_started, last_completed }.
-function M.run(exp)
+function M.run(exp, opts)
+  local by_persona = not (opts and opts.personas == false)
   local r, err = exp:reader(KEYS)
   if not r then return nil, err end
   local inputs, input_list, personas, persona_list = {}, {}, {}, {}
@@ -68,16 +73,19 @@ function M.run(exp)
       inputs[input] = g
       input_list[#input_list + 1] = g
     end
-    local pkey = label(persona)
-    local pg = personas[pkey]
-    if pg == nil then
-      pg = new_group(pkey)
-      personas[pkey] = pg
-      persona_list[#persona_list + 1] = pg
+    local pg = NO_GROUP
+    if by_persona then
+      local pkey = label(persona)
+      pg = personas[pkey]
+      if pg == nil then
+        pg = new_group(pkey)
+        personas[pkey] = pg
+        persona_list[#persona_list + 1] = pg
+      end
+      pg.sample:add(duration)
     end
     g.n, pg.n = g.n + 1, pg.n + 1
     g.sample:add(duration)
-    pg.sample:add(duration)
     overall:add(duration)
     if success == true then
       ok_count = ok_count + 1

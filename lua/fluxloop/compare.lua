@@ -174,7 +174,7 @@ end
 function M.load(path, display)
   local exp, err = results.open(path, display)
   if not exp then return nil, err end
-  local an, aerr = analysis.run(exp)
+  local an, aerr = analysis.run(exp, { personas = false })
   if not an then return nil, aerr end
   for _, line in ipairs(an.damage_lines) do say("fluxloop: warning: ", line) end
   local note = exp:note(an.total)

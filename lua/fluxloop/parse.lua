@@ -143,20 +143,35 @@ function M.markdown(trace, steps)
   return table.concat(l, "\n")
 end
 
-local SUMMARY_KEYS = { "trace_id", "input", "output", "duration_ms", "iteration", "persona", "success", "error" }
+-- The fields of a trace line that per_trace.jsonl needs, as raw JSON text: a record is put together
+-- from the text as it is in traces.jsonl (nothing decoded and encoded again but the observations).
+local RAW_KEYS = { "=trace_id", "=iteration", "=persona", "=input", "=output", "=duration_ms", "=success", "=error",
+  "=metadata", "=observations" }
 
--- record(trace, steps) -> the per_trace.jsonl object of one trace.
+local function or_null(v) return v or "null" end
+
+-- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace. f: the raw fields (by
+-- name); keys as the Python tool's record (summary is the trace_summary row).
+function M.record_line(f, steps_json, n)
+  local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
+    or_null(f.output)
+  local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
+  return table.concat({
+    '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
+    ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
+    ',"metadata":', f.metadata or "{}",
+    ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
+    ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
+    ',"timeline":', steps_json, ',"conversation":[],"metrics":{"observation_count":', n, '}}',
+  })
+end
+
+-- record(trace, steps) -> the per_trace.jsonl object of one decoded trace (for scripts).
 function M.record(trace, steps)
-  local summary = {}
-  for _, k in ipairs(SUMMARY_KEYS) do summary[k] = trace[k] end
-  if summary.error == nil then summary.error = null end
-  return {
-    trace_id = trace.trace_id, iteration = trace.iteration, persona = trace.persona or null,
-    input = trace.input, output = trace.output or null, final_output = trace.output or null,
-    duration_ms = trace.duration_ms, success = trace.success == true, error = trace.error or null,
-    metadata = trace.metadata, summary = summary, timeline = steps, conversation = json.array({}),
-    metrics = { observation_count = #steps },
-  }
+  local function raw(v) if v == nil then return nil end return json.encode(v) end
+  local f = {}
+  for _, k in ipairs(RAW_KEYS) do f[k:sub(2)] = raw(trace[k:sub(2)]) end
+  return json.decode(M.record_line(f, json.encode(steps), #steps))
 end
 
 local function write_whole(path, text)
@@ -183,24 +198,33 @@ function M.main(flags)
   end
   local made, merr = fs.mkdirs(out)
   if not made then say("fluxloop: error: cannot create ", out, ": ", tostring(merr)) return 2 end
-  local r, rerr = exp:reader({ "trace_id" })
+  local r, rerr = exp:reader(RAW_KEYS)
   if not r then say("fluxloop: error: ", rerr) return 2 end
   local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
   if not jsonl then say("fluxloop: error: ", jerr) return 2 end
   jsonl:setvbuf("full", 1 << 16)
   local count, md = 0, flags.format ~= "jsonl"
+  local f = {}
   while true do
-    local lineno = r:next()
+    local lineno
+    lineno, f.trace_id, f.iteration, f.persona, f.input, f.output, f.duration_ms, f.success, f.error, f.metadata,
+      f.observations = r:next()
     if not lineno then break end
-    local trace = json.decode((r:line()))
-    local steps = timeline(trace)
     count = count + 1
+    local steps, steps_json, n
+    if f.observations == nil or f.observations == "[]" then
+      steps, steps_json, n = json.array({}), "[]", 0
+    else
+      steps = timeline({ trace_id = json.decode(f.trace_id), observations = json.decode(f.observations) })
+      steps_json, n = json.encode(steps), #steps
+    end
     if md then
+      local trace = json.decode((r:line()))
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
       local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
-    jsonl:write(json.encode(M.record(trace, steps)), "\n")
+    jsonl:write(M.record_line(f, steps_json, n), "\n")
   end
   local damaged, lines = exp:damage(r)
   r:close()
@@ -213,7 +237,7 @@ function M.main(flags)
   if not flags.quiet then
     say(("[INFO] Parsed %d traces%s into %s (%s per_trace.jsonl)"):format(count,
       damaged > 0 and (" (%d damaged lines skipped)"):format(damaged) or "", out,
-      md and "one markdown file per trace," or ""))
+      md and "one markdown file per trace and" or ""))
   end
   return 0
 end
