@@ -124,12 +124,14 @@ void host_open(lua_State *L, int argc, char **argv) {
   set_user_path(L, argc, argv);
 }
 
-/* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules). */
+/* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules and templates). */
 static int host_embedded(lua_State *L) {
   const embedded_lua *m;
   int i = 0;
   lua_newtable(L);
   for (m = embedded_lua_modules; m->name != NULL; m++) {
+    size_t n = strlen(m->name);
+    if (n > 5 && strcmp(m->name + n - 5, ".html") == 0) continue; /* a report template, not a module */
     lua_pushstring(L, m->name);
     lua_rawseti(L, -2, ++i);
   }

@@ -9,6 +9,7 @@ local M = {}
 
 M.SLOWEST = 10        -- slowest runs kept (with their file offsets, to show their timelines)
 M.GROUP_INPUTS = 20   -- inputs named per failure group
+M.MAX_GROUPS = 1000   -- failure groups; messages past that are counted under "(other messages)" of their type
 
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
   "completed_at", "iteration" }
@@ -95,6 +96,11 @@ function M.run(exp, opts)
     else
       local etype, message, traceback = error_parts(err_raw)
       local key = etype .. "\0" .. message
+      if groups[key] == nil and #group_list >= M.MAX_GROUPS then
+        -- Messages that name something per run (an id, a time) must not make a group each.
+        message, traceback = "(other messages)", nil
+        key = etype .. "\0" .. message
+      end
       local fg = groups[key]
       if fg == nil then
         fg = { type = etype, message = message, traceback = traceback, count = 0, inputs = {}, input_list = {},
