@@ -142,14 +142,19 @@ static void push_span(lua_State *L, reader_t *x, int i) {
   }
 }
 
-/* r:next() -> lineno, field values... | nil at the end. Damaged lines are skipped and counted. */
+/* r:next() -> lineno, field values... | nil at the end | nil, message on a read error. Damaged
+ * lines are skipped and counted. */
 static int reader_next(lua_State *L) {
   reader_t *x = check_reader(L);
   for (;;) {
     const char *line, *why = NULL;
     size_t len, where = 0;
     int complete, rc = jr_next(&x->r, &line, &len, &complete);
-    if (rc < 0) return luaL_error(L, "jsonlread: read error: %s", strerror(errno));
+    if (rc < 0) { /* the disk, not the caller: nil and a message, like the end but said */
+      lua_pushnil(L);
+      lua_pushfstring(L, "line %I: read error: %s", (lua_Integer)(x->r.lineno + 1), strerror(errno));
+      return 2;
+    }
     if (rc == 0) { x->line = NULL; lua_pushnil(L); return 1; }
     if (len == 0 && complete) continue; /* a blank line is not damage */
     if (jv_scan(line, len, x->keys, x->keylens, x->nkeys, x->spans, &why, &where) != 0 || !complete) {

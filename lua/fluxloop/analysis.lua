@@ -63,7 +63,10 @@ function M.run(exp, opts)
   local first_started, last_completed
   while true do
     local line, trace_id, input, out_hash, duration, success, persona, err_raw, started, completed = r:next()
-    if not line then break end
+    if not line then
+      if trace_id then r:close() return nil, ("%s/%s: %s"):format(exp.display, exp.file_name, trace_id) end
+      break
+    end
     duration = tonumber(duration) or 0
     if input == nil then input = "(none)" end
     total = total + 1

@@ -209,7 +209,10 @@ function M.main(flags)
     local lineno
     lineno, f.trace_id, f.iteration, f.persona, f.input, f.output, f.duration_ms, f.success, f.error, f.metadata,
       f.observations = r:next()
-    if not lineno then break end
+    if not lineno then
+      if f.trace_id then say("fluxloop: error: ", exp.display, "/", exp.file_name, ": ", f.trace_id) return 2 end
+      break
+    end
     count = count + 1
     local steps, steps_json, n
     if f.observations == nil or f.observations == "[]" then
@@ -224,7 +227,8 @@ function M.main(flags)
       local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
-    jsonl:write(M.record_line(f, steps_json, n), "\n")
+    local wrote, werr = jsonl:write(M.record_line(f, steps_json, n), "\n")
+    if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)
   r:close()

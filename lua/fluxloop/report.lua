@@ -129,20 +129,6 @@ local function group_rows(t, list, block, worst)
   return table.concat(rows, "\n")
 end
 
-local function failures(t, an)
-  if #an.failures == 0 then return t:render("failures_none", {}) end
-  local parts = {}
-  for i, f in ipairs(an.failures) do
-    if i > 50 then break end
-    local names = {}
-    for k, input in ipairs(f.input_list) do names[k] = label(input) .. " (" .. f.inputs[input] .. ")" end
-    parts[#parts + 1] = t:render("failure", { type = f.type, message = label(f.message), count = f.count,
-      inputs = table.concat(names, "; "), more = f.more_inputs and "; and more" or "", trace_id = tostring(f.trace_id),
-      traceback = f.traceback or f.message })
-  end
-  return table.concat(parts, "\n")
-end
-
 -- The timeline of one trace: a bar per observation on the trace's time axis, indented by depth.
 local function timeline(t, trace)
   local obs = type(trace.observations) == "table" and trace.observations or {}
@@ -169,7 +155,7 @@ local function timeline(t, trace)
     local y = 6 + (i - 1) * row
     local x = L + (W - L - 20) * r.off / total
     local w = math.max((W - L - 20) * r.dur / total, 2)
-    parts[#parts + 1] = text(t, 8 + r.depth * 14, y + 12, ("[%s] %s"):format(tostring(r.o.type), label(r.o.name)))
+    parts[#parts + 1] = text(t, 8 + math.min(r.depth, 12) * 14, y + 12, ("[%s] %s"):format(tostring(r.o.type), label(r.o.name)))
     parts[#parts + 1] = t:render("rect", { x = num(x), y = num(y + 2), w = num(w), h = row - 5,
       fill = colors[r.o.type] or "#4c78a8", extra = ' data-depth="' .. r.depth .. '"',
       title = ("%s: starts at %s ms, takes %s ms"):format(tostring(r.o.name), ms(r.off), ms(r.dur)) })
@@ -181,12 +167,32 @@ local function timeline(t, trace)
   return svg(t, "timeline", "observation timeline of " .. tostring(trace.trace_id), W, H, parts)
 end
 
+-- The trace at a byte offset of the trace file, decoded ({} when it cannot be read).
+local function read_trace(exp, offset)
+  local line = jsonlread.line_at(exp.file, offset)
+  local ok, trace = pcall(json.decode, line or "")
+  if not ok or type(trace) ~= "table" then return {} end
+  return trace
+end
+
+local function failures(t, an, exp)
+  if #an.failures == 0 then return t:render("failures_none", {}) end
+  local parts = {}
+  for i, f in ipairs(an.failures) do
+    if i > 50 then break end
+    local names = {}
+    for k, input in ipairs(f.input_list) do names[k] = label(input) .. " (" .. f.inputs[input] .. ")" end
+    parts[#parts + 1] = t:render("failure", { type = f.type, message = label(f.message), count = f.count,
+      inputs = table.concat(names, "; "), more = f.more_inputs and "; and more" or "", trace_id = tostring(f.trace_id),
+      traceback = f.traceback or f.message, timeline = i <= 10 and timeline(t, read_trace(exp, f.offset)) or "" })
+  end
+  return table.concat(parts, "\n")
+end
+
 local function slowest(t, an, exp)
   local parts = {}
   for _, s in ipairs(an.slowest) do
-    local line = jsonlread.line_at(exp.file, s.offset)
-    local ok, trace = pcall(json.decode, line or "")
-    if not ok or type(trace) ~= "table" then trace = {} end
+    local trace = read_trace(exp, s.offset)
     parts[#parts + 1] = t:render("slow", { trace_id = tostring(s.trace_id), duration = ms(s.duration),
       status = s.success and "succeeded" or "failed", status_class = s.success and "ok" or "bad", input = label(s.input),
       timeline = timeline(t, trace) })
@@ -267,7 +273,7 @@ function M.build(exp, an, cmp)
     by_input_chart = by_input_chart(t, an),
     inputs_note = #inputs > #shown and (" The %d worst of %d inputs are listed."):format(#shown, #inputs) or "",
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, worst_first(an.personas), "persona_row"),
-    failures = failures(t, an), slowest = slowest(t, an, exp),
+    failures = failures(t, an, exp), slowest = slowest(t, an, exp),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp.diff, cmp.base_name) or "",
     config = exp.config_text or "(no config.yaml)", file = exp.file_name,
