@@ -89,4 +89,27 @@ describe("the HTML report in Chromium", function()
     assert.are.equal("\137PNG", png:sub(1, 4))
     assert.is_true(#png > 20000)
   end)
+
+  it("shows every section for the repository's demo experiment", function()
+    local demo = P.new()
+    local root = os.getenv("PWD") or "."
+    os.execute(("cp -r %s/configs %s/inputs %s/examples %s/"):format(P.quote(root), P.quote(root), P.quote(root),
+      P.quote(demo)))
+    local code, _, err = P.run(demo, "run experiment --iterations 2 --quiet")
+    assert.are.equal(0, code, err)
+    local exp = P.experiments(demo)[1]
+    code, _, err = P.run(demo, "report " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    local dom, log
+    code, dom, log = chromium("file://" .. exp .. "/report.html", "--dump-dom")
+    P.remove(demo)
+    assert.are.equal(0, code, log)
+    assert.are.same({}, console_lines(log))
+    for _, id in ipairs({ "summary", "charts", "inputs", "personas", "failures", "slowest", "config" }) do
+      assert.truthy(dom:find('id="' .. id .. '"', 1, true), id)
+    end
+    assert.truthy(dom:find('data-figure="total">8<', 1, true))
+    assert.truthy(dom:find('data-figure="no-failures"', 1, true))
+    assert.truthy(dom:find('data-input="How do I start?" data-runs="2" data-successful="2"', 1, true))
+  end)
 end)
