@@ -107,7 +107,7 @@ function M.run(exp, opts)
       local fg = groups[key]
       if fg == nil then
         fg = { type = etype, message = message, traceback = traceback, count = 0, inputs = {}, input_list = {},
-          trace_id = trace_id, offset = r:offset() }
+          trace_id = trace_id, offset = r:offset(), seen = #group_list + 1 }
         groups[key] = fg
         group_list[#group_list + 1] = fg
       end
@@ -141,7 +141,10 @@ function M.run(exp, opts)
     end
     g.distinct, g.top_share = distinct, g.ok > 0 and top / g.ok or nil
   end
-  table.sort(group_list, function(a, b) return a.count > b.count end)
+  table.sort(group_list, function(a, b)
+    if a.count ~= b.count then return a.count > b.count end
+    return a.seen < b.seen
+  end)
   return {
     total = total, ok = ok_count, failed = total - ok_count, sample = overall, inputs = input_list,
     by_input = inputs, personas = persona_list, failures = group_list, slowest = slowest, damaged = damaged,
