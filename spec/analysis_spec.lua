@@ -41,6 +41,16 @@ describe("fluxloop.analysis", function()
     assert.are.same({ "a" }, f.input_list)
   end)
 
+  it("stops counting new outputs of an input past MAX_OUTPUTS (memory stays flat when all differ)", function()
+    local saved = analysis.MAX_OUTPUTS
+    analysis.MAX_OUTPUTS = 2
+    local an = analyse({ trace(1, "a", "x", 1), trace(2, "a", "y", 1), trace(3, "a", "z", 1), trace(4, "a", "x", 1) })
+    analysis.MAX_OUTPUTS = saved
+    local a = an.by_input.a
+    assert.are.same({ 2, 1, true, 2 }, { a.distinct, a.untracked, a.saturated, a.top })
+    assert.are.equal(0.5, a.top_share)
+  end)
+
   it("groups failures by type and message, most frequent first, and bounds the groups", function()
     local saved = analysis.MAX_GROUPS
     analysis.MAX_GROUPS = 2

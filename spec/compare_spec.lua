@@ -6,6 +6,8 @@ local statistics = require("fluxloop.statistics")
 -- group(key, n, ok, durations_fn, outputs) -> an aggregate as fluxloop.analysis makes them
 local function group(key, n, ok, dur, outputs)
   local g = { key = key, n = n, ok = ok, sample = statistics.sample(), outputs = outputs or { [1] = ok } }
+  g.top = 0
+  for _, c in pairs(g.outputs) do g.top = math.max(g.top, c) end
   for i = 1, n do g.sample:add(dur(i)) end
   return g
 end

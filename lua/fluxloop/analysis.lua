@@ -1,7 +1,8 @@
 -- analysis.lua - one streaming pass over an experiment's traces: exact counts and percentiles per
 -- input, per persona and overall; output consistency; failures grouped; the slowest runs.
 -- Memory: per input and persona aggregates, 8 bytes a duration (for exact percentiles and the
--- Mann-Whitney test) and one entry per distinct output of an input; no per-trace records.
+-- Mann-Whitney test) and a count per distinct output of an input, up to MAX_OUTPUTS; no
+-- per-trace records.
 local json = require("fluxloop.json")
 local statistics = require("fluxloop.statistics")
 
@@ -9,6 +10,7 @@ local M = {}
 
 M.SLOWEST = 10        -- slowest runs kept (with their file offsets, to show their timelines)
 M.GROUP_INPUTS = 20   -- inputs named per failure group
+M.MAX_OUTPUTS = 1000  -- distinct outputs counted per input; past that an input is "saturated"
 M.MAX_GROUPS = 1000   -- failure groups; messages past that are counted under "(other messages)" of their type
 
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
@@ -18,7 +20,7 @@ local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "person
 local NO_GROUP = { n = 0, ok = 0 }
 
 local function new_group(key)
-  return { key = key, n = 0, ok = 0, sample = statistics.sample(), outputs = {}, iterations = 0 }
+  return { key = key, n = 0, ok = 0, sample = statistics.sample(), outputs = {}, distinct = 0, untracked = 0 }
 end
 
 -- The error of a failed trace as type, message, traceback (traces.jsonl has an object,
@@ -94,8 +96,17 @@ function M.run(exp, opts)
     if success == true then
       ok_count = ok_count + 1
       g.ok, pg.ok = g.ok + 1, pg.ok + 1
-      local outs = g.outputs
-      outs[out_hash or 0] = (outs[out_hash or 0] or 0) + 1
+      local outs, h = g.outputs, out_hash or 0
+      local c = outs[h]
+      if c then
+        outs[h] = c + 1
+      elseif g.distinct < M.MAX_OUTPUTS then
+        outs[h], g.distinct = 1, g.distinct + 1
+      else
+        -- Past MAX_OUTPUTS distinct outputs there is no consistency to speak of; counting more
+        -- would cost memory per run when every output differs.
+        g.untracked = g.untracked + 1
+      end
     else
       local etype, message, traceback = error_parts(err_raw)
       local key = etype .. "\0" .. message
@@ -134,12 +145,12 @@ function M.run(exp, opts)
   r:close()
   if total == 0 then return nil, exp:empty_message(damaged) end
   for _, g in ipairs(input_list) do
-    local distinct, top = 0, 0
+    local top = 0
     for _, c in pairs(g.outputs) do
-      distinct = distinct + 1
       if c > top then top = c end
     end
-    g.distinct, g.top_share = distinct, g.ok > 0 and top / g.ok or nil
+    g.top, g.saturated = top, g.untracked > 0
+    g.top_share = g.ok > 0 and top / g.ok or nil -- a lower bound when saturated
   end
   table.sort(group_list, function(a, b)
     if a.count ~= b.count then return a.count > b.count end

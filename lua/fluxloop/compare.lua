@@ -14,12 +14,6 @@ M.MIN_LATENCY_MS = 0.5
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
-local function top_count(g)
-  local top = 0
-  for _, c in pairs(g.outputs) do if c > top then top = c end end
-  return top
-end
-
 -- Holm's step-down adjustment of the p-values at list[i][field], in place (field .. "_adj").
 local function holm(list, field)
   local order = {}
@@ -40,8 +34,8 @@ local function compare_groups(b, n)
   row.d_success = n.ok / n.n - b.ok / b.n
   row.p_latency = statistics.mannwhitney(b.sample, n.sample).p
   row.base_p50, row.new_p50 = b.sample:percentile(50), n.sample:percentile(50)
-  if b.ok > 0 and n.ok > 0 then
-    local tb, tn = top_count(b), top_count(n)
+  if b.ok > 0 and n.ok > 0 and b.top and n.top and not b.saturated and not n.saturated then
+    local tb, tn = b.top, n.top
     row.p_consistency = statistics.fisher(tb, b.ok - tb, tn, n.ok - tn)
     row.base_share, row.new_share = tb / b.ok, tn / n.ok
   end

@@ -123,7 +123,8 @@ local function group_rows(t, list, block, worst)
       class = (worst and i == 1 and g.ok < g.n) and "worst" or "", input = label(g.key),
       persona = label(block == "persona_row" and g.key or (g.persona or "-")),
       n = g.n, ok = g.ok, pct = num(rate * 100), rate = pct(rate), ci = ci_text(lo, hi), p50 = ms(p50), p95 = ms(p95),
-      distinct = g.distinct or "-", top_share = g.top_share and pct(g.top_share) or "-",
+      distinct = g.saturated and (g.distinct .. "+") or (g.ok > 0 and g.distinct or "-"),
+      top_share = g.top_share and ((g.saturated and ">=" or "") .. pct(g.top_share)) or "-",
     })
   end
   return table.concat(rows, "\n")
