@@ -44,11 +44,25 @@ static int st_sample(lua_State *L) {
   return 1;
 }
 
+/* Room for one more value. A report holds a sample per input and per persona, most of them
+ * small: start at 8 and grow by half (stats_add alone starts at 1024 and doubles). */
+static int reserve(stats_t *s) {
+  size_t cap;
+  double *p;
+  if (s->count < s->cap) return 0;
+  cap = s->cap ? s->cap + s->cap / 2 : 8;
+  p = realloc(s->durations, cap * sizeof *p);
+  if (p == NULL) return -1;
+  s->durations = p;
+  s->cap = cap;
+  return 0;
+}
+
 /* s:add(x [, success]) */
 static int sample_add(lua_State *L) {
   sample_t *x = check_sample(L, 1);
   double v = (double)luaL_checknumber(L, 2);
-  if (stats_add(&x->s, v, lua_isnone(L, 3) || lua_toboolean(L, 3)) != 0)
+  if (reserve(&x->s) != 0 || stats_add(&x->s, v, lua_isnone(L, 3) || lua_toboolean(L, 3)) != 0)
     return luaL_error(L, "not enough memory for a sample");
   x->sorted = 0;
   return 0;
@@ -122,7 +136,8 @@ static int st_merge(lua_State *L) {
     lua_geti(L, 1, i);
     x = check_sample(L, -1);
     for (size_t k = 0; k < x->s.count; k++)
-      if (stats_add(&out->s, x->s.durations[k], 1) != 0) return luaL_error(L, "not enough memory for a sample");
+      if (reserve(&out->s) != 0 || stats_add(&out->s, x->s.durations[k], 1) != 0)
+        return luaL_error(L, "not enough memory for a sample");
     lua_pop(L, 1);
   }
   out->sorted = out->s.count < 2;
@@ -164,7 +179,8 @@ static int st_mannwhitney_l(lua_State *L) {
       sample_t *x = new_sample(L);
       for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
-        if (stats_add(&x->s, (double)luaL_checknumber(L, -1), 1) != 0) return luaL_error(L, "out of memory");
+        if (reserve(&x->s) != 0 || stats_add(&x->s, (double)luaL_checknumber(L, -1), 1) != 0)
+          return luaL_error(L, "out of memory");
         lua_pop(L, 1);
       }
       x->sorted = 0;
