@@ -5,11 +5,13 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "groups.h"
 #include "lstats.h"
 #include "stats.h"
 #include "stattest.h"
 
 #define SAMPLE_MT "fluxloop.Sample"
+#define GROUPS_MT "fluxloop.Groups"
 
 typedef struct sample {
   stats_t s;
@@ -166,13 +168,26 @@ static int st_fisher_l(lua_State *L) {
   return 1;
 }
 
+static int push_mwu(lua_State *L, const double *x, size_t n1, const double *y, size_t n2, int method) {
+  st_mwu r;
+  if (st_mannwhitney(x, n1, y, n2, method, &r) != 0)
+    return luaL_error(L, "mannwhitney: the exact distribution needs samples of at most 200 values without "
+      "ties (or memory ran out)");
+  lua_createtable(L, 0, 4);
+  lua_pushnumber(L, r.u); lua_setfield(L, -2, "u");
+  lua_pushnumber(L, r.p); lua_setfield(L, -2, "p");
+  lua_pushnumber(L, r.z); lua_setfield(L, -2, "z");
+  lua_pushboolean(L, r.exact); lua_setfield(L, -2, "exact");
+  return 1;
+}
+
+static const char *const MW_METHODS[] = { "auto", "exact", "asymptotic", NULL };
+
 /* mannwhitney(x, y [, "auto" | "exact" | "asymptotic"]) -> { u, p, z, exact } (two-sided);
  * x and y are samples or lists of numbers. */
 static int st_mannwhitney_l(lua_State *L) {
-  static const char *const methods[] = { "auto", "exact", "asymptotic", NULL };
-  int method = luaL_checkoption(L, 3, "auto", methods);
+  int method = luaL_checkoption(L, 3, "auto", MW_METHODS);
   sample_t *a, *b;
-  st_mwu r;
   for (int idx = 1; idx <= 2; idx++) {
     if (lua_istable(L, idx)) {
       lua_Integer n = luaL_len(L, idx);
@@ -193,16 +208,96 @@ static int st_mannwhitney_l(lua_State *L) {
   luaL_argcheck(L, b->s.count > 0, 2, "empty sample");
   sort_sample(a);
   sort_sample(b);
-  if (st_mannwhitney(a->s.durations, a->s.count, b->s.durations, b->s.count, method, &r) != 0)
-    return luaL_error(L, "mannwhitney: the exact distribution needs samples of at most 200 values without "
-      "ties (or memory ran out)");
-  lua_createtable(L, 0, 4);
-  lua_pushnumber(L, r.u); lua_setfield(L, -2, "u");
-  lua_pushnumber(L, r.p); lua_setfield(L, -2, "p");
-  lua_pushnumber(L, r.z); lua_setfield(L, -2, "z");
-  lua_pushboolean(L, r.exact); lua_setfield(L, -2, "exact");
+  return push_mwu(L, a->s.durations, a->s.count, b->s.durations, b->s.count, method);
+}
+
+/* Groups: the per-input (or per-persona) aggregates of a report, one C array for all. */
+
+static groups_t *check_groups(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, GROUPS_MT);
+}
+
+/* A 1-based group index argument, checked against the groups there are (+1 for add). */
+static size_t check_index(lua_State *L, groups_t *s, int idx, int adding) {
+  lua_Integer i = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, i >= 1 && (size_t)i <= s->count + (adding ? 1 : 0), idx, "no such group");
+  return (size_t)i - 1;
+}
+
+/* groups([max_outputs = 1000]) -> an empty set of groups */
+static int st_groups(lua_State *L) {
+  lua_Integer max = luaL_optinteger(L, 1, 1000);
+  groups_t *s;
+  luaL_argcheck(L, max >= 0 && max <= 1000000, 1, "max_outputs from 0 to 1000000");
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  groups_init(s, (uint32_t)max);
+  luaL_setmetatable(L, GROUPS_MT);
   return 1;
 }
+
+/* gs:add(i, duration_ms, success, output_hash): i == gs:count() + 1 starts a new group. */
+static int groups_add_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 1);
+  double ms = (double)luaL_checknumber(L, 3);
+  uint64_t h = (uint64_t)luaL_optinteger(L, 5, 0);
+  if (groups_add(s, i, ms, lua_toboolean(L, 4), h) != 0) return luaL_error(L, "not enough memory for run statistics");
+  return 0;
+}
+
+static int groups_count_l(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_groups(L, 1)->count);
+  return 1;
+}
+
+/* gs:get(i) -> runs, successful, distinct outputs, count of the most common output, successful
+ * runs whose output was not counted (past max_outputs distinct ones) */
+static int groups_get_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 0);
+  group_t *g = &s->g[i];
+  lua_pushinteger(L, (lua_Integer)g->n);
+  lua_pushinteger(L, (lua_Integer)g->ok);
+  lua_pushinteger(L, (lua_Integer)g->distinct);
+  lua_pushinteger(L, (lua_Integer)groups_top(s, i));
+  lua_pushinteger(L, (lua_Integer)g->untracked);
+  return 5;
+}
+
+/* gs:percentile(i, p) -> as sample:percentile, for group i */
+static int groups_percentile_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 0);
+  double p = (double)luaL_checknumber(L, 3);
+  luaL_argcheck(L, p >= 0 && p <= 100, 3, "a percentile is from 0 to 100");
+  if (s->g[i].n == 0) return 0;
+  lua_pushnumber(L, stats_percentile(groups_sorted(s, i), s->g[i].n, p));
+  return 1;
+}
+
+/* gs:mannwhitney(i, other, j [, method]) -> Mann-Whitney U of group i against other's group j */
+static int groups_mannwhitney_l(lua_State *L) {
+  groups_t *a = check_groups(L, 1), *b = check_groups(L, 3);
+  size_t i = check_index(L, a, 2, 0), j = check_index(L, b, 4, 0);
+  int method = luaL_checkoption(L, 5, "auto", MW_METHODS);
+  const double *x = groups_sorted(a, i), *y = groups_sorted(b, j);
+  luaL_argcheck(L, a->g[i].n > 0 && b->g[j].n > 0, 2, "empty group");
+  return push_mwu(L, x, a->g[i].n, y, b->g[j].n, method);
+}
+
+static int groups_gc(lua_State *L) {
+  groups_free(check_groups(L, 1));
+  return 0;
+}
+
+static const luaL_Reg groups_methods[] = {
+  { "add", groups_add_l },
+  { "count", groups_count_l },
+  { "get", groups_get_l },
+  { "percentile", groups_percentile_l },
+  { "mannwhitney", groups_mannwhitney_l },
+  { NULL, NULL }
+};
 
 static const luaL_Reg sample_methods[] = {
   { "add", sample_add },
@@ -219,6 +314,7 @@ static const luaL_Reg st_funcs[] = {
   { "wilson", st_wilson_l },
   { "fisher", st_fisher_l },
   { "mannwhitney", st_mannwhitney_l },
+  { "groups", st_groups },
   { NULL, NULL }
 };
 
@@ -228,6 +324,13 @@ int luaopen_fluxloop_statistics(lua_State *L) {
     lua_pushcfunction(L, sample_gc);
     lua_setfield(L, -2, "__gc");
     luaL_newlib(L, sample_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, GROUPS_MT)) {
+    lua_pushcfunction(L, groups_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, groups_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);

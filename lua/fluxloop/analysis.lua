@@ -1,8 +1,8 @@
 -- analysis.lua - one streaming pass over an experiment's traces: exact counts and percentiles per
 -- input, per persona and overall; output consistency; failures grouped; the slowest runs.
--- Memory: per input and persona aggregates, 8 bytes a duration (for exact percentiles and the
--- Mann-Whitney test) and a count per distinct output of an input, up to MAX_OUTPUTS; no
--- per-trace records.
+-- Memory: the per input and per persona aggregates live in C (fluxloop.statistics.groups): 8
+-- bytes a run (durations, for exact percentiles and the Mann-Whitney test), 12 a distinct output
+-- of an input (up to MAX_OUTPUTS) and some 200 bytes an input; no per-trace records.
 local json = require("fluxloop.json")
 local statistics = require("fluxloop.statistics")
 
@@ -16,11 +16,34 @@ M.MAX_GROUPS = 1000   -- failure groups; messages past that are counted under "(
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
   "completed_at", "iteration" }
 
--- Stands in for the persona group when personas are not counted.
-local NO_GROUP = { n = 0, ok = 0 }
+-- A group (an input or a persona) as the report and compare see it: a view of one C aggregate.
+-- g.n, g.ok, g.distinct, g.top, g.untracked, g.saturated, g.top_share; g.sample:percentile(p)
+-- (g.sample is g itself); fields are read from C when asked for, so a view costs little.
+local Group = {}
+local FIELDS = { n = 1, ok = 2, distinct = 3, top = 4, untracked = 5 }
 
-local function new_group(key)
-  return { key = key, n = 0, ok = 0, sample = statistics.sample(), outputs = {}, distinct = 0, untracked = 0 }
+function Group.percentile(g, p) return g.set:percentile(g.id, p) end
+
+Group.__index = function(g, k)
+  if k == "sample" then return g end
+  local f = Group[k]
+  if f then return f end
+  local at = FIELDS[k]
+  if at then return (select(at, g.set:get(g.id))) end
+  if k == "saturated" then return (select(5, g.set:get(g.id))) > 0 end
+  if k == "top_share" then
+    local _, ok, _, top = g.set:get(g.id)
+    return ok > 0 and top / ok or nil -- a lower bound when saturated
+  end
+  return nil
+end
+
+local function views(set, keys, personas)
+  local list = {}
+  for i, key in ipairs(keys) do
+    list[i] = setmetatable({ set = set, id = i, key = key, persona = personas and personas[i] or nil }, Group)
+  end
+  return list
 end
 
 -- The error of a failed trace as type, message, traceback (traces.jsonl has an object,
@@ -50,14 +73,22 @@ local function label(v)
 end
 
 -- run(exp [, opts]) -> analysis | nil, message. opts.personas = false skips the per-persona
--- aggregates (compare does not show them, and holds two experiments at once). analysis = { total, ok, failed, sample, inputs (list, first
--- seen first), personas (list), failures (list, most frequent first), slowest, damaged,
--- damage_lines, partial, first_started, last_completed }.
+-- aggregates (compare does not show them, and holds two experiments at once). analysis = { total,
+-- ok, failed, sample, inputs (views, first seen first), by_input (input -> view), personas (views),
+-- failures (list, most frequent first), slowest, damaged, damage_lines, partial, first_started,
+-- last_completed }.
 function M.run(exp, opts)
   local by_persona = not (opts and opts.personas == false)
-  local r, err = exp:reader(KEYS)
+  -- The start and end times of the traces are needed only when summary.json does not say them:
+  -- two strings a trace less to make (and collect) otherwise.
+  local keys_wanted = KEYS
+  if exp.summary and exp.summary.started_at and exp.summary.completed_at then keys_wanted = { table.unpack(KEYS, 1, 7) } end
+  local r, err = exp:reader(keys_wanted)
   if not r then return nil, err end
-  local inputs, input_list, personas, persona_list = {}, {}, {}, {}
+  local set = statistics.groups(M.MAX_OUTPUTS)
+  local pset = by_persona and statistics.groups(0) or nil
+  local index, keys, persona_of = {}, {}, {}   -- input -> id, id -> input, id -> its first persona
+  local pindex, pkeys = {}, {}
   local groups, group_list = {}, {}
   local overall = statistics.sample()
   local slowest, slow_min = {}, -math.huge
@@ -72,41 +103,25 @@ function M.run(exp, opts)
     duration = tonumber(duration) or 0
     if input == nil then input = "(none)" end
     total = total + 1
-    local g = inputs[input]
-    if g == nil then
-      g = new_group(input)
-      g.persona = persona
-      inputs[input] = g
-      input_list[#input_list + 1] = g
+    success = success == true
+    local id = index[input]
+    if id == nil then
+      id = #keys + 1
+      keys[id], index[input], persona_of[id] = input, id, persona or false
     end
-    local pg = NO_GROUP
+    set:add(id, duration, success, out_hash)
     if by_persona then
       local pkey = label(persona)
-      pg = personas[pkey]
-      if pg == nil then
-        pg = new_group(pkey)
-        personas[pkey] = pg
-        persona_list[#persona_list + 1] = pg
+      local pid = pindex[pkey]
+      if pid == nil then
+        pid = #pkeys + 1
+        pkeys[pid], pindex[pkey] = pkey, pid
       end
-      pg.sample:add(duration)
+      pset:add(pid, duration, success)
     end
-    g.n, pg.n = g.n + 1, pg.n + 1
-    g.sample:add(duration)
     overall:add(duration)
-    if success == true then
+    if success then
       ok_count = ok_count + 1
-      g.ok, pg.ok = g.ok + 1, pg.ok + 1
-      local outs, h = g.outputs, out_hash or 0
-      local c = outs[h]
-      if c then
-        outs[h] = c + 1
-      elseif g.distinct < M.MAX_OUTPUTS then
-        outs[h], g.distinct = 1, g.distinct + 1
-      else
-        -- Past MAX_OUTPUTS distinct outputs there is no consistency to speak of; counting more
-        -- would cost memory per run when every output differs.
-        g.untracked = g.untracked + 1
-      end
     else
       local etype, message, traceback = error_parts(err_raw)
       local key = etype .. "\0" .. message
@@ -134,7 +149,7 @@ function M.run(exp, opts)
       end
     end
     if duration > slow_min or #slowest < M.SLOWEST then
-      keep_slow(slowest, M.SLOWEST, { trace_id = trace_id, duration = duration, input = input, success = success == true,
+      keep_slow(slowest, M.SLOWEST, { trace_id = trace_id, duration = duration, input = input, success = success,
         persona = persona, offset = r:offset() })
       if #slowest == M.SLOWEST then slow_min = slowest[#slowest].duration end
     end
@@ -144,29 +159,25 @@ function M.run(exp, opts)
   local damaged, damage_lines, partial = exp:damage(r)
   r:close()
   if total == 0 then return nil, exp:empty_message(damaged) end
-  for _, g in ipairs(input_list) do
-    local top = 0
-    for _, c in pairs(g.outputs) do
-      if c > top then top = c end
-    end
-    g.top, g.saturated = top, g.untracked > 0
-    g.top_share = g.ok > 0 and top / g.ok or nil -- a lower bound when saturated
-  end
+  local input_list = views(set, keys, persona_of)
+  local by_input = {}
+  for i, key in ipairs(keys) do by_input[key] = input_list[i] end
   table.sort(group_list, function(a, b)
     if a.count ~= b.count then return a.count > b.count end
     return a.seen < b.seen
   end)
   return {
     total = total, ok = ok_count, failed = total - ok_count, sample = overall, inputs = input_list,
-    by_input = inputs, personas = persona_list, failures = group_list, slowest = slowest, damaged = damaged,
-    damage_lines = damage_lines, partial = partial, first_started = first_started, last_completed = last_completed,
+    by_input = by_input, personas = by_persona and views(pset, pkeys) or {}, failures = group_list, slowest = slowest,
+    damaged = damaged, damage_lines = damage_lines, partial = partial, first_started = first_started, last_completed = last_completed,
   }
 end
 
 -- figures(group) -> success rate, Wilson 95% lo and hi, p50, p95 of a group (input or persona).
 function M.figures(g)
-  local lo, hi = statistics.wilson(g.ok, g.n)
-  return g.ok / g.n, lo, hi, g.sample:percentile(50), g.sample:percentile(95)
+  local n, ok = g.set:get(g.id)
+  local lo, hi = statistics.wilson(ok, n)
+  return ok / n, lo, hi, g:percentile(50), g:percentile(95)
 end
 
 return M

@@ -32,7 +32,11 @@ local function compare_groups(b, n)
   local row = { key = n.key, base = b, new = n }
   row.p_success = statistics.fisher(b.ok, b.n - b.ok, n.ok, n.n - n.ok)
   row.d_success = n.ok / n.n - b.ok / b.n
-  row.p_latency = statistics.mannwhitney(b.sample, n.sample).p
+  if b.set and n.set then -- two views of C aggregates (fluxloop.analysis)
+    row.p_latency = b.set:mannwhitney(b.id, n.set, n.id).p
+  else
+    row.p_latency = statistics.mannwhitney(b.sample, n.sample).p
+  end
   row.base_p50, row.new_p50 = b.sample:percentile(50), n.sample:percentile(50)
   if b.ok > 0 and n.ok > 0 and b.top and n.top and not b.saturated and not n.saturated then
     local tb, tn = b.top, n.top
@@ -54,7 +58,6 @@ local function judge(row, alpha)
   if row.p_consistency and (row.p_consistency_adj or row.p_consistency) < alpha and row.new_share ~= row.base_share then
     v.consistency = row.new_share < row.base_share and -1 or 1
   end
-  row.verdict = v
   row.regression = v.success == -1 or v.latency == -1 or v.consistency == -1
   row.improvement = v.success == 1 or v.latency == 1 or v.consistency == 1
   local words = {}
