@@ -24,9 +24,12 @@ local function num(x) return ("%.1f"):format(x) end
 
 local function ci_text(lo, hi) return ("[%s, %s]"):format(pct(lo), pct(hi)) end
 
+-- v as text of at most 300 characters (cut at a character boundary).
 local function label(v)
   v = tostring(v)
-  return #v > 300 and v:sub(1, 300) .. "…" or v
+  if #v <= 300 then return v end
+  local cut = utf8.len(v) and utf8.offset(v, 301)
+  return (cut and v:sub(1, cut - 1) or v:sub(1, 300)) .. "…"
 end
 
 -- Worst first: lowest success rate, then highest p95.
