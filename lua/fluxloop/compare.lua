@@ -11,6 +11,7 @@ local M = {}
 -- busy machine is significant at thousands of runs, but not worth a failed CI job.
 M.MIN_LATENCY_RATIO = 0.10
 M.MIN_LATENCY_MS = 0.5
+M.MAX_LISTED = 100 -- inputs of one run only, listed by name
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
@@ -158,8 +159,15 @@ function M.text(d, base_name, new_name)
   out[#out + 1] = table_line(d.overall)
   if #d.only_base > 0 or #d.only_new > 0 then
     out[#out + 1] = ""
-    for _, k in ipairs(d.only_base) do out[#out + 1] = "only in BASE: " .. cut(k, 84) end
-    for _, k in ipairs(d.only_new) do out[#out + 1] = "only in NEW:  " .. cut(k, 84) end
+    for _, side in ipairs({ { d.only_base, "only in BASE: " }, { d.only_new, "only in NEW:  " } }) do
+      for i, k in ipairs(side[1]) do
+        if i > M.MAX_LISTED then
+          out[#out + 1] = ("%s... and %d more"):format(side[2], #side[1] - M.MAX_LISTED)
+          break
+        end
+        out[#out + 1] = side[2] .. cut(k, 84)
+      end
+    end
   end
   out[#out + 1] = ""
   out[#out + 1] = d.regressions > 0 and ("%d significant regression%s (marked !)"):format(d.regressions,

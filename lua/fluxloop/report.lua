@@ -48,6 +48,11 @@ local function worst_first(list)
   return out
 end
 
+local function first_n(list, n)
+  if #list <= n then return list end
+  return { table.unpack(list, 1, n) }
+end
+
 local function svg(t, id, label_text, w, h, parts)
   return t:render("svg", { id = id, label = label_text, w = w, h = h, body = table.concat(parts) })
 end
@@ -216,17 +221,33 @@ local function compare_section(t, d, base_name)
       verdict_class = r.regression and "sig-worse" or (r.improvement and "sig-better" or "muted"),
       verdict_text = r.verdict_text })
   end
-  for _, r in ipairs(d.rows) do rows[#rows + 1] = row_html(r) end
+  -- Regressions first, then improvements, then the rest; at most MAX_INPUT_ROWS of them.
+  local order = {}
+  for i, r in ipairs(d.rows) do order[i] = { r = r, rank = r.regression and 0 or (r.improvement and 1 or 2), i = i } end
+  table.sort(order, function(a, b)
+    if a.rank ~= b.rank then return a.rank < b.rank end
+    return a.i < b.i
+  end)
+  for i = 1, math.min(#order, M.MAX_INPUT_ROWS) do rows[#rows + 1] = row_html(order[i].r) end
+  local hidden = #order - math.min(#order, M.MAX_INPUT_ROWS)
   rows[#rows + 1] = row_html(d.overall)
   local only = {}
-  for _, k in ipairs(d.only_base) do only[#only + 1] = "<li>only in BASE: " .. template.escape(label(k)) .. "</li>" end
-  for _, k in ipairs(d.only_new) do only[#only + 1] = "<li>only in this run: " .. template.escape(label(k)) .. "</li>" end
+  if hidden > 0 then only[#only + 1] = ("<li>%d more inputs without a significant change are not listed</li>"):format(hidden) end
+  for _, side in ipairs({ { d.only_base, "only in BASE: " }, { d.only_new, "only in this run: " } }) do
+    for i, k in ipairs(side[1]) do
+      if i > M.MAX_INPUT_ROWS then
+        only[#only + 1] = ("<li>%s%d more</li>"):format(side[2], #side[1] - M.MAX_INPUT_ROWS)
+        break
+      end
+      only[#only + 1] = "<li>" .. side[2] .. template.escape(label(k)) .. "</li>"
+    end
+  end
   local verdict = d.regressions > 0
     and t:render("notice", { class = "bad", kind = "regressions",
       text = ("%d significant regression%s"):format(d.regressions, d.regressions == 1 and "" or "s") })
     or t:render("notice", { class = "", kind = "regressions", text = "No significant regression." })
   return t:render("compare", { base = base_name, alpha = d.alpha, verdict = verdict, rows = table.concat(rows, "\n"),
-    only = #only > 0 and ("<p>Inputs not compared:</p><ul>" .. table.concat(only) .. "</ul>") or "" })
+    only = #only > 0 and ("<p>Not listed above:</p><ul>" .. table.concat(only) .. "</ul>") or "" })
 end
 
 -- Seconds between two ISO times, as text.
@@ -252,11 +273,7 @@ function M.build(exp, an, cmp)
       :format(an.damaged, an.damaged == 1 and "" or "s", table.concat(an.damage_lines, "; ")) })
   end
   local inputs = worst_first(an.inputs)
-  local shown = inputs
-  if #inputs > M.MAX_INPUT_ROWS then
-    shown = {}
-    for i = 1, M.MAX_INPUT_ROWS do shown[i] = inputs[i] end
-  end
+  local shown = first_n(inputs, M.MAX_INPUT_ROWS)
   local worst = ""
   if inputs[1] and inputs[1].ok < inputs[1].n then
     local g = inputs[1]
@@ -276,7 +293,7 @@ function M.build(exp, an, cmp)
     max = ms(sum.max), mean = ms(sum.mean), run_time = run_time(started, completed), started = started and started:sub(1, 19):gsub("T", " ") or "?", worst = worst, histogram = histogram(t, an),
     by_input_chart = by_input_chart(t, an),
     inputs_note = #inputs > #shown and (" The %d worst of %d inputs are listed."):format(#shown, #inputs) or "",
-    input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, worst_first(an.personas), "persona_row"),
+    input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp.diff, cmp.base_name) or "",
