@@ -99,6 +99,16 @@ function M.markdown(trace, steps)
   l[#l + 1] = "## Output"
   l[#l + 1] = ""
   fenced(l, "json", pretty(trace.output))
+  -- The Python tool's conversation list: one turn, the input and the agent's answer.
+  l[#l + 1] = ""
+  l[#l + 1] = "## Conversation"
+  l[#l + 1] = ""
+  local function turn(role, v, source)
+    local text = type(v) == "string" and v or json.encode(v)
+    l[#l + 1] = ("- **%s**: %s _(source=%s)_"):format(role, text:gsub("\n", " "), source)
+  end
+  turn("User", trace.input, "input")
+  if trace.output ~= nil and trace.output ~= null then turn("Assistant", trace.output, "agent") end
   local e = trace.error
   if e ~= nil and e ~= null then
     l[#l + 1] = ""
@@ -162,7 +172,10 @@ function M.record_line(f, steps_json, n)
     ',"metadata":', f.metadata or "{}",
     ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
     ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
-    ',"timeline":', steps_json, ',"conversation":[],"metrics":{"observation_count":', n, '}}',
+    ',"timeline":', steps_json, ',"conversation":[{"turn_index":1,"role":"user","content":', input,
+    ',"source":"input","metadata":{}}',
+    out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
+    '],"metrics":{"observation_count":', n, '}}',
   })
 end
 

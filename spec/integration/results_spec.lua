@@ -32,6 +32,10 @@ describe("fluxloop parse experiment", function()
       assert.are.equal(3, r.metrics.observation_count) -- plan, draft (in plan), search (in plan)
       assert.are.equal(#r.timeline, r.metrics.observation_count)
       assert.are.equal(r.trace_id, r.summary.trace_id)
+      assert.are.same({ turn_index = 1, role = "user", content = r.input, source = "input", metadata = {} },
+        r.conversation[1])
+      assert.are.equal(r.success and 2 or 1, #r.conversation)
+      assert.truthy(md:find("## Conversation\n\n- **User**: " .. r.input .. " _(source=input)_", 1, true), md)
     end
     local failed = P.read(out .. "/00_trace_013.md")
     assert.truthy(failed:find("success: false", 1, true))
