@@ -187,6 +187,41 @@ function M.record(trace, steps)
   return json.decode(M.record_line(f, json.encode(steps), #steps))
 end
 
+local function trace_number(id)
+  return type(id) == "string" and tonumber(id:match("^trace_(%d+)$")) or nil
+end
+
+-- observations_join(path) -> join, reader | nil, message. join(trace_id) -> the observations of
+-- that trace from observations.jsonl, read along with the traces (both files are in trace order),
+-- so only one trace's observations are in memory.
+function M.observations_join(path)
+  local r, err = require("fluxloop.jsonlread").open(path, { "trace_id" })
+  if not r then return nil, err end
+  local pending_id, pending
+  local function join(trace_id)
+    local list = {}
+    while true do
+      if pending_id == nil then
+        local lineno, id = r:next()
+        if not lineno then return list end
+        pending_id, pending = id, json.decode((r:line()))
+      end
+      if pending_id == trace_id then
+        list[#list + 1] = pending
+        pending_id = nil
+      else
+        local a, b = trace_number(pending_id), trace_number(trace_id)
+        if a and b and a < b then
+          pending_id = nil -- an observation of a trace that is not in the file: dropped
+        else
+          return list -- it belongs to a later trace
+        end
+      end
+    end
+  end
+  return join, r
+end
+
 local function write_whole(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
@@ -211,6 +246,12 @@ function M.main(flags)
   end
   local made, merr = fs.mkdirs(out)
   if not made then say("fluxloop: error: cannot create ", out, ": ", tostring(merr)) return 2 end
+  local joined, obs_reader = nil, nil
+  if exp.file_name ~= "traces.jsonl" then
+    -- Without traces.jsonl (the Python tool's case) the observations come from observations.jsonl.
+    joined, obs_reader = M.observations_join(exp.dir .. "/observations.jsonl")
+    if not joined then say("fluxloop: note: ", obs_reader, ": the timelines are empty") end
+  end
   local r, rerr = exp:reader(RAW_KEYS)
   if not r then say("fluxloop: error: ", rerr) return 2 end
   local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
@@ -228,10 +269,16 @@ function M.main(flags)
     end
     count = count + 1
     local steps, steps_json, n
-    if f.observations == nil or f.observations == "[]" then
+    local observations = f.observations
+    if joined then
+      local list = joined(json.decode(f.trace_id))
+      observations = #list > 0 and list or nil
+    end
+    if observations == nil or observations == "[]" then
       steps, steps_json, n = json.array({}), "[]", 0
     else
-      steps = timeline({ trace_id = json.decode(f.trace_id), observations = json.decode(f.observations) })
+      if type(observations) == "string" then observations = json.decode(observations) end
+      steps = timeline({ trace_id = json.decode(f.trace_id), observations = observations })
       steps_json, n = json.encode(steps), #steps
     end
     if md then
@@ -245,6 +292,13 @@ function M.main(flags)
   end
   local damaged, lines = exp:damage(r)
   r:close()
+  if obs_reader then
+    local _, olist = obs_reader:damaged()
+    for _, d in ipairs(olist) do
+      lines[#lines + 1] = ("%s/observations.jsonl:%d: damaged line skipped (%s)"):format(exp.display, d.line, d.reason)
+    end
+    obs_reader:close()
+  end
   local closed, cerr = jsonl:close()
   if not closed then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(cerr)) return 2 end
   for _, line in ipairs(lines) do say("fluxloop: warning: ", line) end

@@ -61,6 +61,25 @@ describe("fluxloop parse experiment", function()
     assert.are.equal(0, code, err)
   end)
 
+  it("without traces.jsonl reads trace_summary.jsonl and observations.jsonl, as the Python tool", function()
+    local code, _, err = P.run(dir, "parse experiment " .. q(exp) .. " --output full --format jsonl")
+    assert.are.equal(0, code, err)
+    local py = P.new()
+    for _, f in ipairs({ "trace_summary.jsonl", "observations.jsonl", "summary.json" }) do
+      P.write(py, f, P.read(exp .. "/" .. f))
+    end
+    code, _, err = P.run(dir, "parse experiment " .. q(py))
+    assert.are.equal(0, code, err)
+    local full, part = P.read_jsonl(exp .. "/full/per_trace.jsonl"), P.read_jsonl(py .. "/per_trace_analysis/per_trace.jsonl")
+    assert.are.equal(#full, #part)
+    for i = 1, #full do
+      assert.are.same(full[i].timeline, part[i].timeline)
+      assert.are.equal(full[i].trace_id, part[i].trace_id)
+    end
+    assert.truthy(P.read(py .. "/per_trace_analysis/00_trace_013.md"):find("### Step 3: [tool] search", 1, true))
+    P.remove(py)
+  end)
+
   it("--format jsonl writes per_trace.jsonl only", function()
     local code, _, err = P.run(dir, "parse experiment " .. q(exp) .. " --output only_jsonl --format jsonl")
     assert.are.equal(0, code, err)
