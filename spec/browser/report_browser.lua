@@ -78,6 +78,22 @@ describe("the HTML report in Chromium", function()
     assert.truthy(dom:find('data-chart="timeline"', 1, true))
   end)
 
+  it("shows the comparison with another run (report --compare)", function()
+    local new_dir, new = F.experiment(F.TIMED_CHANGED_AGENT, 8)
+    local code, _, err = P.run(new_dir, ("report %s --compare %s"):format(P.quote(new), P.quote(exp)))
+    assert.are.equal(0, code, err)
+    local dom, log
+    code, dom, log = chromium("file://" .. new .. "/report.html", "--dump-dom")
+    P.remove(new_dir)
+    assert.are.equal(0, code, log)
+    assert.are.same({}, console_lines(log))
+    assert.truthy(dom:find('id="compare"', 1, true))
+    assert.truthy(dom:find('data-compare-input="beta &lt;b&gt;question&lt;/b&gt; &amp; more" data-verdict="regression"',
+      1, true), dom)
+    assert.truthy(dom:find('data-compare-input="alpha question" data-verdict="same"', 1, true))
+    assert.truthy(dom:find('data-notice="regressions"', 1, true))
+  end)
+
   it("saves a screenshot", function()
     local shot = (os.getenv("FLUXLOOP_BUILD") or "build") .. "/report.png"
     os.remove(shot)

@@ -38,6 +38,10 @@ F.TIMED_AGENT = F.BASE_AGENT:gsub("local M = {}", [[local M = {}
 local clock = require("fluxloop.clock")]]):gsub('  if input:find%("gamma"%) and', [[  ctx:span({ name = "model call", type = "generation" }, clock.sleep, (input:find("gamma") and 12 or input:find("alpha") and 4 or 2) + ctx.iteration %% 3)
   if input:find("gamma") and]])
 
+-- The timed agent with beta failing (what a regression looks like in the browser spec).
+F.TIMED_CHANGED_AGENT = F.TIMED_AGENT:gsub('  ctx:span%({ name = "model call"',
+  '  if input:find("beta") then error({ type = "rate_limit", message = "429 from the model" }) end\n%0')
+
 -- experiment(agent [, iterations]) -> project dir, experiment folder
 function F.experiment(agent, iterations)
   local dir = P.project({ agent = agent or F.BASE_AGENT, inputs = F.INPUTS, iterations = iterations or 6 })
