@@ -163,7 +163,8 @@ Usage: fluxloop compare BASE NEW [--alpha 0.05] [--fail-on regression]
 
 Compare experiment folders BASE and NEW, per input and overall: success rate (Fisher's
 exact test, two-sided), latency (Mann-Whitney U, two-sided) and consistency (share of
-the most common output). A change is significant when its p-value is below --alpha.
+the most common output). A change is significant when its p-value, Holm-adjusted across
+the inputs, is below --alpha; a latency change must also be at least 10% and 0.5 ms.
 Inputs present in one run only are listed apart.
 
 Options:
