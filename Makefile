@@ -22,6 +22,8 @@ LIBS = $(PKG_LIBS) -ldl -lm -lpthread
 ENTRY   := src/main.c src/interp.c
 CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua))
+# The report's HTML/SVG templates are embedded the same way (read with fluxloop.template).
+LUA_SRC += $(sort $(wildcard lua/fluxloop/report/*.html))
 
 OBJ     := $(BUILD)/obj
 GEN     := $(BUILD)/gen
@@ -32,7 +34,7 @@ INTERP  := $(BUILD)/fluxloop-lua
 # The native examples: an agent (examples/native/echo_agent.c) and a plain C library.
 EXAMPLES := $(BUILD)/examples/libecho_agent.so $(BUILD)/examples/libtextstats.so
 
-.PHONY: all deps demo test test-asan bench install clean fixtures
+.PHONY: all deps demo test test-asan test-browser bench install clean fixtures
 all: $(BIN) $(INTERP) $(EXAMPLES)
 
 deps:
@@ -135,6 +137,12 @@ test-asan:
 	  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=99:handle_segv=0:handle_sigbus=0:handle_sigfpe=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
 	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
+
+# The HTML report in headless Chromium (spec/browser/, slow: not part of `make test`); saves
+# build/report.png, the screenshot docs/report.png is copied from.
+test-browser: all fixtures
+	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
+	  sh spec/run.sh $(abspath $(INTERP)) --pattern=_browser spec/browser
 
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))

@@ -194,3 +194,39 @@ describe("cli.help", function()
     assert.truthy(cli.help("run"):find("experiment", 1, true))
   end)
 end)
+
+describe("cli.parse of parse, report and compare", function()
+  it("parses their arguments and flags", function()
+    local cmd = assert(cli.parse({ "parse", "experiment", "exp/x", "--output", "o", "--format=jsonl", "--overwrite" }))
+    assert.equal("parse", cmd.command)
+    assert.same({ "exp/x", "o", "jsonl", true }, { cmd.flags.dir, cmd.flags.output, cmd.flags.format, cmd.flags.overwrite })
+    cmd = assert(cli.parse({ "report", "d", "--compare", "b", "--alpha", "0.01" }))
+    assert.same({ "report", "d", "b", 0.01 }, { cmd.command, cmd.flags.dir, cmd.flags.compare, cmd.flags.alpha })
+    cmd = assert(cli.parse({ "compare", "a", "b", "--fail-on", "regression" }))
+    assert.same({ "compare", "a", "b", "regression" }, { cmd.command, cmd.flags.base, cmd.flags.new, cmd.flags.fail_on })
+  end)
+
+  it("gives each its help", function()
+    for _, argv in ipairs({ { "parse", "--help" }, { "parse", "experiment", "-h" }, { "report", "x", "--help" },
+      { "compare", "--help" }, { "help", "report" } }) do
+      local cmd = assert(cli.parse(argv))
+      assert.equal("help", cmd.command)
+      local name = argv[1] == "help" and argv[2] or argv[1]
+      assert.truthy(cli.help(cmd.topic):find("Usage: fluxloop " .. name, 1, true), table.concat(argv, " "))
+    end
+    assert.truthy(cli.help():find("fluxloop compare BASE NEW", 1, true))
+  end)
+
+  it("says what is wrong with a usage error", function()
+    local function err(...) return select(2, cli.parse({ ... })) end
+    assert.equal("missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'", err("parse", "x"))
+    assert.equal("report needs DIR (got 0 arguments); see 'fluxloop report --help'", err("report"))
+    assert.equal("unknown option '--fail-of' (did you mean '--fail-on'?); see 'fluxloop compare --help'",
+      err("compare", "a", "b", "--fail-of", "regression"))
+    assert.equal("--fail-on: expected 'regression', got 'x'; see 'fluxloop compare --help'",
+      err("compare", "a", "b", "--fail-on", "x"))
+    assert.equal("--alpha: expected a number between 0 and 1, got '0'", err("compare", "a", "b", "--alpha", "0"))
+    assert.equal("--output needs a value; see 'fluxloop parse experiment --help'", err("parse", "experiment", "d", "--output"))
+    assert.matches("did you mean 'report'", err("reprot", "d"))
+  end)
+end)

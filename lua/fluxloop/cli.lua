@@ -38,6 +38,9 @@ fluxloop - run an agent over a set of inputs, N times each, and record every run
 
 Usage:
   fluxloop run experiment [OPTIONS]   run the experiment of the project in this folder
+  fluxloop parse experiment DIR       markdown and per_trace.jsonl of a results folder
+  fluxloop report DIR                 one HTML report of a results folder
+  fluxloop compare BASE NEW           what changed between two results folders
   fluxloop --version                  print the version (-v with it: build details)
   fluxloop --help                     this text
 
@@ -118,8 +121,64 @@ Exit codes:
        "interrupted": true, and --resume DIR finishes it
 ]]
 
--- The usage text of a topic: nil (top level), "run" or "run experiment".
+HELP.parse = [[
+Usage: fluxloop parse experiment DIR [--output per_trace_analysis] [--format md|jsonl] [--overwrite]
+
+Turn the traces of experiment folder DIR into files people read: one markdown file per
+trace, <iteration:02d>_<trace_id>.md (YAML front matter with trace_id, iteration, persona,
+duration_ms, success; input, output, error with traceback, observations timeline), and
+per_trace.jsonl with one record per trace (the Python fluxloop's per_trace_analysis layout).
+
+Options:
+  --output DIR        Output folder; relative to DIR.        Default: per_trace_analysis
+  --format md|jsonl   md: markdown files and per_trace.jsonl; jsonl: per_trace.jsonl only.
+                      Default: md
+  --overwrite         Write into an existing output folder (its other files stay).
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 done; 2 usage error, not an experiment folder, no traces, output exists.
+]]
+
+HELP.report = [[
+Usage: fluxloop report DIR [--output DIR/report.html] [--compare BASE]
+
+Write one self-contained HTML file (no network: inline CSS and SVG) about experiment
+folder DIR: summary, latency charts, success rate with 95% Wilson interval, latency and
+consistency per input and per persona, failures grouped, the slowest runs and their
+observation timelines. With --compare BASE it adds what changed since experiment BASE.
+
+Options:
+  --output FILE       The HTML file to write.               Default: DIR/report.html
+  --compare BASE      Add a comparison with the earlier experiment folder BASE.
+  --alpha A           Significance level of the comparison.  Default: 0.05
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 written; 2 usage error, not an experiment folder, no traces.
+]]
+
+HELP.compare = [[
+Usage: fluxloop compare BASE NEW [--alpha 0.05] [--fail-on regression]
+
+Compare experiment folders BASE and NEW, per input and overall: success rate (Fisher's
+exact test, two-sided), latency (Mann-Whitney U, two-sided) and consistency (share of
+the most common output). A change is significant when its p-value, Holm-adjusted across
+the inputs, is below --alpha; a latency change must also be at least 10% and 0.5 ms.
+Inputs present in one run only are listed apart.
+
+Options:
+  --alpha A               Significance level (0 < A < 1).     Default: 0.05
+  --fail-on regression    Exit 1 when any change is a significant regression (a CI gate).
+  -h, --help              This text.
+
+Exit codes: 0 compared (no gate tripped); 1 --fail-on regression and a significant
+regression; 2 usage error, not an experiment folder, no traces, no input in common.
+]]
+
+-- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare".
 function M.help(topic)
+  if HELP[topic] and topic ~= "top" and topic ~= "experiment" then return HELP[topic] end
   if topic == "run experiment" or topic == "experiment" then return HELP.experiment end
   if topic == "run" then return HELP.run end
   return HELP.top
@@ -208,6 +267,69 @@ local function parse_experiment(argv, i)
   return { command = "run_experiment", verbose = false, flags = flags }
 end
 
+-- The commands that read results folders: positional arguments, then their flags.
+local READERS = {
+  parse = { args = { "dir" }, flags = { ["--output"] = "string", ["--format"] = "string", ["--overwrite"] = "bool",
+    ["--quiet"] = "bool" } },
+  report = { args = { "dir" }, flags = { ["--output"] = "string", ["--compare"] = "string", ["--alpha"] = "number",
+    ["--quiet"] = "bool" } },
+  compare = { args = { "base", "new" }, flags = { ["--alpha"] = "number", ["--fail-on"] = "string" } },
+}
+
+local function parse_reader(word, argv, i)
+  local spec = READERS[word]
+  local see = "; see 'fluxloop " .. (word == "parse" and "parse experiment" or word) .. " --help'"
+  local flags = { command = word }
+  local positional = {}
+  for j = i, #argv do
+    if argv[j] == "--help" or argv[j] == "-h" then return { command = "help", topic = word, flags = flags } end
+  end
+  while i <= #argv do
+    local arg = argv[i]
+    i = i + 1
+    if arg:sub(1, 2) == "--" then
+      local name, value = arg:match("^(%-%-[^=]+)=(.*)$")
+      name = name or arg
+      local kind = spec.flags[name]
+      if kind == nil then
+        local names = {}
+        for k in pairs(spec.flags) do names[#names + 1] = k end
+        table.sort(names)
+        return nil, "unknown option '" .. name .. "'" .. suggest(name, names) .. see
+      end
+      local field = name:sub(3):gsub("%-", "_")
+      if kind == "bool" then
+        if value ~= nil then return nil, name .. " takes no value" end
+        flags[field] = true
+      else
+        if value == nil then value = argv[i]; i = i + 1 end
+        if value == nil or value == "" then return nil, name .. " needs a value" .. see end
+        if kind == "number" then
+          local n = tonumber(value)
+          if not n or n <= 0 or n >= 1 then return nil, name .. ": expected a number between 0 and 1, got '" .. value .. "'" end
+          value = n
+        end
+        flags[field] = value
+      end
+    else
+      positional[#positional + 1] = arg
+    end
+  end
+  if #positional ~= #spec.args then
+    local want = table.concat(spec.args, " "):upper()
+    return nil, ("%s needs %s (got %d argument%s)%s"):format(word == "parse" and "parse experiment" or word, want,
+      #positional, #positional == 1 and "" or "s", see)
+  end
+  for k, name in ipairs(spec.args) do flags[name] = positional[k] end
+  if flags.format and flags.format ~= "md" and flags.format ~= "jsonl" then
+    return nil, "--format: expected md or jsonl, got '" .. flags.format .. "'" .. see
+  end
+  if flags.fail_on and flags.fail_on ~= "regression" then
+    return nil, "--fail-on: expected 'regression', got '" .. flags.fail_on .. "'" .. see
+  end
+  return { command = word, verbose = false, flags = flags }
+end
+
 -- Parses argv (a list of strings without the program name). Returns cmd =
 -- { command = "run_experiment" | "version" | "help", topic = ..., verbose = bool,
 --   flags = {...} } or nil and a usage message.
@@ -252,13 +374,20 @@ function M.parse(argv)
       if argv[i + 1] == "experiment" then topic = "run experiment" end
     elseif topic == "experiment" then
       topic = "run experiment"
+    elseif READERS[topic] then -- luacheck: ignore (keeps the topic)
     elseif topic ~= nil then
       return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
+  if word == "parse" then
+    if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
+    if HELP_WORDS[argv[i]] then return { command = "help", topic = "parse", flags = flags } end
+    return nil, "missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'"
+  end
+  if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare" })
       .. "; see 'fluxloop --help'"
   end
 

@@ -213,6 +213,9 @@ function M.main(argv)
     io.stdout:write(version_text(cmd.verbose))
     return 0
   end
+  -- Commands that read results folders: each is one module with main(flags).
+  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare" })[cmd.command]
+  if reader then return require(reader).main(cmd.flags) end
   if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)
 end

@@ -281,3 +281,46 @@ do
   print(("                                               the same 3 records made from Lua: %.0f ns)")
     :format(lua_same - begin_ns - loop_ns))
 end
+
+-- 5. Reading results (issue 16): parse, report and compare of 1,000,000 traces (100 inputs x
+-- 10,000 iterations; targets >= 200,000 traces/s each, peak RSS <= 64 MB). compare reads both
+-- folders, so it counts 2,000,000 traces. Markdown files (one a trace) are measured at 100,000:
+-- their rate is the disk's file creation, not the reading.
+if os.getenv("BENCH_QUICK") ~= "1" then
+  local dir = project(10000)
+  local _, _, _, exp = measure(dir, "run experiment --quiet")
+  -- timed(args) -> best wall seconds and its peak RSS (KB) of `fluxloop args` in dir.
+  local function timed(args, rounds)
+    local best_wall, best_rss = math.huge, 0
+    for _ = 1, rounds or ROUNDS do
+      local cmd = ("cd %s && %s %s"):format(P.quote(dir), P.quote(bin), args)
+      local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp), P.quote(cmd)))
+      local out = h:read("a")
+      h:close()
+      local wall, rss, code = out:match("([%d.]+) (%d+) (%d+)")
+      assert(tonumber(code) == 0 or (tonumber(code) == 1 and args:find("^compare")), "failed: " .. args .. ": " .. out)
+      if tonumber(wall) < best_wall then best_wall, best_rss = tonumber(wall), tonumber(rss) end
+    end
+    return best_wall / 1000, best_rss
+  end
+  local q = P.quote(exp)
+  local t, rss = timed("parse experiment " .. q .. " --format jsonl --overwrite --quiet")
+  print(("  parse --format jsonl, 1,000,000:    %8.0f traces/s (%.2f s, %.1f MB peak RSS; target >= 200,000, <= 64 MB)")
+    :format(1e6 / t, t, rss / 1024))
+  t, rss = timed("report " .. q .. " --quiet")
+  local fh = assert(io.open(exp .. "/report.html", "rb"))
+  local size = fh:seek("end")
+  fh:close()
+  print(("  report, 1,000,000:                  %8.0f traces/s (%.2f s, %.1f MB peak RSS, report.html %.0f KB)")
+    :format(1e6 / t, t, rss / 1024, size / 1024))
+  t, rss = timed("compare " .. q .. " " .. q)
+  print(("  compare, 2 x 1,000,000:             %8.0f traces/s (%.2f s, %.1f MB peak RSS)"):format(2e6 / t, t, rss / 1024))
+  t, rss = timed("report " .. q .. " --compare " .. q .. " --quiet")
+  print(("  report --compare, 2 x 1,000,000:    %8.0f traces/s (%.2f s, %.1f MB peak RSS)"):format(2e6 / t, t, rss / 1024))
+  local small = dir .. "/small"
+  os.execute(("mkdir -p %s && head -n 100000 %s/traces.jsonl > %s/traces.jsonl && cp %s/summary.json %s/")
+    :format(P.quote(small), q, P.quote(small), q, P.quote(small)))
+  t = timed("parse experiment small --quiet", 1)
+  print(("  parse (markdown files), 100,000:    %8.0f traces/s (%.2f s; a file a trace: the disk's pace)"):format(1e5 / t, t))
+  P.remove(dir)
+end
