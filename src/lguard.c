@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "sink.h"
 
 /* After SIGINT/SIGTERM, runs in flight get this long to finish before they are stopped. */
 #define GRACE_NS (2000LL * 1000000)
@@ -23,7 +24,11 @@ static volatile int64_t signal_ns = 0;
 
 static void on_signal(int sig) {
   (void)sig;
-  if (signal_count > 0) _exit(130); /* second Ctrl-C: at once; written lines are whole */
+  if (signal_count > 0) {
+    /* Second Ctrl-C: at once, with the finished traces already in order written first. */
+    sink_emergency_flush();
+    _exit(130);
+  }
   signal_ns = clock_mono_ns();      /* clock_gettime is async-signal-safe */
   signal_count = 1;
 }
@@ -168,7 +173,9 @@ static int guard_call(lua_State *L) {
   return lua_gettop(L);
 }
 
-/* install(): Ctrl-C and SIGTERM stop new runs; a second one exits at once with status 130. */
+/* install(): Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) stop new runs; a second one
+ * exits at once with status 130. SIGPIPE is ignored: when the terminal or pipe that reads
+ * fluxloop's output goes away (`| head`), writes fail and the experiment goes on. */
 static int guard_install(lua_State *L) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -176,6 +183,9 @@ static int guard_install(lua_State *L) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
   (void)L;
   return 0;
 }

@@ -103,6 +103,13 @@ static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) 
   }
   (void)self;
   signal(SIGPIPE, SIG_DFL); /* a parent that is gone ends the worker */
+  /* A crash here is the parent's to report (sink_flush_on_crash's handlers are the
+   * in-process runner's): die of it plainly. */
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+  signal(SIGABRT, SIG_DFL);
+  signal(SIGFPE, SIG_DFL);
+  signal(SIGILL, SIG_DFL);
   lua_pushvalue(L, s->fn_child);
   lua_pushinteger(L, in_fd);
   lua_pushinteger(L, out_fd);
@@ -158,12 +165,22 @@ static int work_left(const iso_t *s) {
   return s->nreturned > 0 || s->handed < s->total;
 }
 
+/* Whether the next new trace number fits the sink's window. This process is the only one
+ * that hands traces to the sink, so it must never wait in sink_put for a trace that only
+ * it can read from another worker: a number past the window waits until the files catch
+ * up (runs given back by a dead worker are older, so they always fit). */
+static int fits_window(iso_t *s) {
+  return s->nreturned > 0 || s->handed + 1 < sink_done(s->sink) + 1 + SINK_WINDOW;
+}
+
 /* Tops up worker c's queue, or closes its input when there is no work left (it exits once
- * its queue is done). */
+ * its queue is done). A worker whose next run does not fit the window yet is topped up
+ * later, from the main loop. */
 static void assign(iso_t *s, child_t *c) {
   while (c->to_fd >= 0 && c->qn < PIPELINE) {
     int64_t msg[2];
     if (guard_interrupted() || !work_left(s)) { close_fd(&c->to_fd); return; }
+    if (!fits_window(s)) return;
     msg[0] = s->nreturned > 0 ? s->returned[--s->nreturned] : ++s->handed;
     msg[1] = s->ks ? s->ks[msg[0] - 1] : msg[0];
     c->q_seq[c->qn] = msg[0];
@@ -369,6 +386,11 @@ static int iso_run(lua_State *L) {
         }
       }
       police(&s);
+      /* Workers left waiting for the window get their runs once the files caught up. */
+      for (int i = 0; i < s.n; i++) {
+        child_t *c = &s.kids[i];
+        if (c->pid && c->to_fd >= 0 && c->qn < PIPELINE) assign(&s, c);
+      }
       now = clock_mono_ns();
       if (now - last_progress >= 100 * 1000000LL) { progress(&s); last_progress = now; }
       if (stop_at && now > stop_at + KILL_MARGIN_NS + STRAGGLER_NS) break; /* unkillable: give up */

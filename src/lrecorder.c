@@ -802,8 +802,16 @@ static int recorder_trace_id(lua_State *L) {
   return 1;
 }
 
+/* flush_on_crash(message): if this process crashes (an in-process agent's SIGSEGV, abort...),
+ * the finished traces held in order are written first and `message` is printed. */
+static int recorder_flush_on_crash(lua_State *L) {
+  sink_flush_on_crash(luaL_checkstring(L, 1));
+  return 0;
+}
+
 static const luaL_Reg recorder_funcs[] = {
   { "trace_id", recorder_trace_id },
+  { "flush_on_crash", recorder_flush_on_crash },
   { "open", recorder_open },
   { "attach", recorder_attach },
   { "to_pipe", recorder_to_pipe },

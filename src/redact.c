@@ -34,9 +34,11 @@ int redact_add(redact_t *r, const char *s, size_t n) {
  * left to right within the same buffer. */
 static size_t mask_one(char *data, size_t len, const char *needle, size_t nlen) {
   const size_t mlen = sizeof REDACT_MASK - 1;
-  char *hit = memmem(data, len, needle, nlen);
-  char *out, *in, *end = data + len;
+  char *hit, *out, *in, *end;
+  if (len < nlen) return len; /* also an empty buffer, whose data may be NULL */
+  hit = memmem(data, len, needle, nlen);
   if (hit == NULL) return len;
+  end = data + len;
   out = hit;
   in = hit;
   while (hit != NULL) {

@@ -207,6 +207,7 @@ function M.resume(exp, dir, mode)
     if not ok then return 2, nil, dir, merr end
     local rec, rerr = recorder.open(scratch)
     if not rec then return 2, nil, dir, rerr end
+    exp.results_dir = dir
     local _, e = run.execute(exp, rec, jobs, ks, p)
     local closed, cerr = rec:close()
     io_err = e or (not closed and cerr) or nil

@@ -279,6 +279,11 @@ function M.execute(exp, rec, jobs, ks, p)
   local workers = exp.cfg.runner.parallel or 1
   local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
+  if exp.cfg.runner.isolation ~= "process" then
+    recorder.flush_on_crash(("the agent crashed fluxloop, which ran it in its own process. Run it with --isolate "
+      .. "(runner.isolation: process) so that a crash fails only its run, then finish the experiment with "
+      .. "--resume %s"):format(exp.results_dir or "<results folder>"))
+  end
   p:start(total, workers)
   local ok, err
   if exp.cfg.runner.isolation == "process" then
@@ -366,6 +371,7 @@ function M.experiment(exp)
   local rec, rerr = recorder.open(dir)
   if not rec then return 2, nil, dir, rerr end
 
+  exp.results_dir = dir
   local _, io_err = M.execute(exp, rec, jobs, nil, p)
   local stats = rec:stats()
   local closed, cerr = rec:close()
