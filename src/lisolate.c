@@ -165,6 +165,11 @@ static int work_left(const iso_t *s) {
   return s->nreturned > 0 || s->handed < s->total;
 }
 
+/* No run starts after Ctrl-C, or once the files refused a write (a full disk). */
+static int stopping(iso_t *s) {
+  return guard_interrupted() || sink_error(s->sink, NULL) != 0;
+}
+
 /* Whether the next new trace number fits the sink's window. This process is the only one
  * that hands traces to the sink, so it must never wait in sink_put for a trace that only
  * it can read from another worker: a number past the window waits until the files catch
@@ -179,7 +184,7 @@ static int fits_window(iso_t *s) {
 static void assign(iso_t *s, child_t *c) {
   while (c->to_fd >= 0 && c->qn < PIPELINE) {
     int64_t msg[2];
-    if (guard_interrupted() || !work_left(s)) { close_fd(&c->to_fd); return; }
+    if (stopping(s) || !work_left(s)) { close_fd(&c->to_fd); return; }
     if (!fits_window(s)) return;
     msg[0] = s->nreturned > 0 ? s->returned[--s->nreturned] : ++s->handed;
     msg[1] = s->ks ? s->ks[msg[0] - 1] : msg[0];
@@ -241,7 +246,7 @@ static void on_death(iso_t *s, int i) {
     c->qn = 0;
     head(c);
   }
-  if (!guard_interrupted() && work_left(s) && spawn(s, i) == 0) assign(s, c);
+  if (!stopping(s) && work_left(s) && spawn(s, i) == 0) assign(s, c);
 }
 
 /* Reads one frame from worker i. Returns 0, or -1 when the worker is gone. */
@@ -407,6 +412,16 @@ static int iso_run(lua_State *L) {
   free(s.kids);
   free(s.returned);
   free(s.ks);
+  {
+    /* The files refused a write (a full disk): no run was started after it. */
+    const char *path = NULL;
+    int err = sink_error(s.sink, &path);
+    if (err) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path ? path : "the result files", strerror(err));
+      return 2;
+    }
+  }
   lua_pushboolean(L, 1);
   return 1;
 }

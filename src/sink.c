@@ -161,6 +161,9 @@ fail:
 }
 
 static int flush_locked(sink_t *s) {
+  /* After a failed write nothing more is written, to any file: a summary line must never
+   * promise a trace whose other lines did not make it (--resume trusts the summaries). */
+  if (s->err) return -1;
   for (int i = SINK_FILES - 1; i >= 0; i--) {
     if (jsonl_flush(&s->files[i]) != 0) {
       if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
@@ -291,7 +294,7 @@ int sink_close(sink_t *s) {
   pthread_mutex_lock(&s->lock);
   if (s->closed) { pthread_mutex_unlock(&s->lock); return s->err ? -1 : 0; }
   /* Traces that finished after one that never came are still written, in order. */
-  for (int64_t n = 0; s->slots != NULL && n < WINDOW; n++) {
+  for (int64_t n = 0; s->slots != NULL && !s->err && n < WINDOW; n++) {
     slot_t *sl = &s->slots[s->next % WINDOW];
     if (sl->k != s->next) {
       int64_t k = s->next, nearest = 0;
@@ -305,6 +308,9 @@ int sink_close(sink_t *s) {
     drain_locked(s);
   }
   for (int i = SINK_FILES - 1; i >= 0; i--) {
+    /* Once a write failed, what is still buffered is dropped (those runs are missing, and
+     * --resume runs them); what is on disk is synced and closed. */
+    if (s->err) buf_reset(&s->files[i].buf);
     if (jsonl_close(&s->files[i]) != 0) {
       if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
       rc = -1;
@@ -349,8 +355,12 @@ void sink_stats(sink_t *s, stats_summary_t *out) {
 }
 
 int sink_error(sink_t *s, const char **path) {
-  *path = s->err ? s->paths[s->err_file] : NULL;
-  return s->err;
+  int err;
+  pthread_mutex_lock(&s->lock);
+  err = s->err;
+  if (path != NULL) *path = err ? s->paths[s->err_file] : NULL;
+  pthread_mutex_unlock(&s->lock);
+  return err;
 }
 
 int64_t sink_done(sink_t *s) {

@@ -52,7 +52,7 @@ int sink_close(sink_t *s);
 /* Copies the statistics so far (thread-safe). */
 void sink_stats(sink_t *s, stats_summary_t *out);
 
-/* The first write error: errno value and the file's path (NULL if none). */
+/* The first write error: errno value and the file's path (NULL if none; path may be NULL). */
 int sink_error(sink_t *s, const char **path);
 
 /* Traces written (or skipped) so far: the next k the files are waiting for, minus one. */

@@ -40,19 +40,29 @@ local function repair(path)
   return fs.truncate(path, keep)
 end
 
+-- Each line of trace_summary.jsonl decoded, with its trace number: the top-level fields
+-- only count (an input or output may hold "success" or "duration_ms" keys of its own). A
+-- line that is not whole JSON (a damaged disk block) is passed over: its trace runs again.
+local function summary_rows(path)
+  local f = io.open(path, "rb")
+  if not f then return function() return nil end end
+  local lines = f:lines()
+  return function()
+    while true do
+      local line = lines()
+      if line == nil then f:close() return nil end
+      local row = json.decode(line)
+      local k = type(row) == "table" and type(row.trace_id) == "string"
+        and tonumber(row.trace_id:match("^trace_(%d+)$"))
+      if k then return k, row end
+    end
+  end
+end
+
 -- Reads trace_summary.jsonl: which trace numbers are on disk, and whether each succeeded.
 local function read_done(dir)
   local done = {}
-  local f = io.open(dir .. "/trace_summary.jsonl", "rb")
-  if not f then return done end
-  for line in f:lines() do
-    local k = line_k(line)
-    -- A line that is not whole JSON (a damaged disk block) does not count: its trace runs
-    -- again and the merge replaces it. `,"success":true` cannot occur inside a JSON string
-    -- (quotes there are escaped).
-    if k and json.decode(line) ~= nil then done[k] = line:find(',"success":true,', 1, true) ~= nil end
-  end
-  f:close()
+  for k, row in summary_rows(dir .. "/trace_summary.jsonl") do done[k] = row.success == true end
   return done
 end
 
@@ -118,12 +128,9 @@ end
 -- Recounts every trace of the merged trace_summary.jsonl.
 local function recount(dir)
   local acc = stats_mod.new()
-  local f = assert(io.open(dir .. "/trace_summary.jsonl", "rb"))
-  for line in f:lines() do
-    local ms = tonumber(line:match(',"duration_ms":([%d.eE+-]+),'))
-    acc:add(ms or 0, line:find(',"success":true,', 1, true) ~= nil)
+  for _, row in summary_rows(dir .. "/trace_summary.jsonl") do
+    acc:add(type(row.duration_ms) == "number" and row.duration_ms or 0, row.success == true)
   end
-  f:close()
   return acc:summary()
 end
 
