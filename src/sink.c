@@ -57,6 +57,7 @@ struct sink {
   pthread_t flusher;       /* writes what waits in the buffers when no run finishes */
   int has_flusher;
   int stopping;            /* the flusher is asked to end */
+  int flusher_running;     /* the flusher thread has started */
   pthread_cond_t tick;     /* wakes the flusher: to stop, or SYNC_BYTES were written */
 };
 
@@ -94,6 +95,8 @@ static void sync_due_files_locked(sink_t *s) {
 static void *flusher_main(void *arg) {
   sink_t *s = arg;
   pthread_mutex_lock(&s->lock);
+  s->flusher_running = 1; /* see start_flusher */
+  pthread_cond_broadcast(&s->room);
   while (!s->stopping) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -111,13 +114,20 @@ static void *flusher_main(void *arg) {
   return NULL;
 }
 
-/* Starts the flusher with every signal blocked: Ctrl-C belongs to the threads that run. */
+/* Starts the flusher with every signal blocked: Ctrl-C belongs to the threads that run.
+ * Returns once the thread runs: a new thread sets itself up in the allocator, and a fork
+ * (--isolate's workers) while it does so can leave an allocator without atfork handlers
+ * (AddressSanitizer's) locked in the child for ever. After that the flusher allocates
+ * nothing. */
 static void start_flusher(sink_t *s) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   s->has_flusher = pthread_create(&s->flusher, NULL, flusher_main, s) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_mutex_lock(&s->lock);
+  while (s->has_flusher && !s->flusher_running) pthread_cond_wait(&s->room, &s->lock);
+  pthread_mutex_unlock(&s->lock);
 }
 
 sink_t *sink_open(const char *dir, char **bad_path) {

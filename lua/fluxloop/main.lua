@@ -53,6 +53,56 @@ local function print_warnings(warnings, quiet)
   end
 end
 
+-- The inputs as a compact plan (fluxloop.plan): read one entry at a time through the hooks'
+-- filter_input and transform_input, so a million inputs are never a million tables. Hooks
+-- with filter_inputs see the whole list first, as before. -> plan, dropped | nil, message
+local function load_plan(file, name, hooks)
+  local plan_mod, inputs, hooks_mod = require("fluxloop.plan"), require("fluxloop.inputs"), require("fluxloop.hooks")
+  local plan = plan_mod.new()
+  local function add(entry, i)
+    local ok, err = pcall(plan.add, plan, entry)
+    if not ok then return nil, ("%s: entry %d cannot be stored as JSON: %s"):format(name, i, tostring(err)) end
+    return true
+  end
+  local per_entry = hooks and hooks_mod.per_entry(hooks) or (not hooks and function(e) return e end)
+  if not per_entry then
+    local entries, err = inputs.load(file, name)
+    if not entries then return nil, err end
+    local kept, dropped = hooks_mod.filter(hooks, entries)
+    if not kept then return nil, dropped end
+    for i, entry in ipairs(kept) do
+      local ok, aerr = add(entry, i)
+      if not ok then return nil, aerr end
+    end
+    return plan, dropped
+  end
+  local seen = 0
+  local n, err = inputs.stream(file, name, function(entry, i)
+    if entry == nil then plan, seen = plan_mod.new(), 0 return end -- read again, whole
+    seen = i
+    local kept, herr = per_entry(entry, i)
+    if kept == nil then return false, herr end
+    if kept then
+      local ok, aerr = add(kept, i)
+      if not ok then return false, aerr end
+    end
+  end)
+  if not n then return nil, err end
+  if #plan == 0 then return nil, hooks_mod.all_dropped(hooks, seen) end
+  return plan, seen - #plan
+end
+
+-- Trace numbers must stay exact in every file (JSON numbers are doubles): 2^53 runs at most.
+local MAX_RUNS = 1 << 53
+
+-- A message when inputs x iterations runs cannot be counted, else nil.
+local function plan_too_large(inputs, iterations)
+  if inputs > 0 and iterations > MAX_RUNS // inputs then
+    return ("the plan is too large to run: %d inputs x %d iterations is more than %d runs (2^53); lower "
+      .. "--iterations (runner.iterations) or split the inputs"):format(inputs, iterations, MAX_RUNS)
+  end
+end
+
 -- prepare(flags) -> exp | nil, message
 -- Everything that can fail before a run: config, overrides, inputs, hooks, target.
 -- exp is what fluxloop.run.experiment takes; a --script may change it before running.
@@ -86,20 +136,23 @@ function M.prepare(flags)
   end
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
-  local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
-  if not entries then return nil, ierr end
+  local inputs_name = flags.inputs or inputs_file
+  if not fs.exists(inputs_file) then
+    return nil, "inputs file not found: " .. inputs_name .. " (create it, or pass --inputs FILE)"
+  end
 
-  local hooks, dropped = nil, 0
+  local hooks
   local hooks_file = arg_path(flags.hooks) or cfg.hooks
   if hooks_file then
-    local hooks_mod = require("fluxloop.hooks")
     local hwarnings
-    hooks, hwarnings = hooks_mod.load(hooks_file, flags.hooks or hooks_file)
+    hooks, hwarnings = require("fluxloop.hooks").load(hooks_file, flags.hooks or hooks_file)
     if not hooks then return nil, hwarnings end
     print_warnings(hwarnings, flags.quiet)
-    entries, dropped = hooks_mod.filter(hooks, entries)
-    if not entries then return nil, dropped end
   end
+  local entries, dropped = load_plan(inputs_file, inputs_name, hooks)
+  if not entries then return nil, dropped end
+  local too_many = plan_too_large(#entries, cfg.runner.iterations)
+  if too_many then return nil, too_many end
 
   local agent, info = require("fluxloop.target").resolve(cfg.runner.target,
     { project_dir = project_dir, runner = cfg.runner })

@@ -22,20 +22,41 @@ M.EXIT_INTERRUPTED = 130
 -- trace_id(k) -> "trace_001": trace number k's id (zero-padded to three digits).
 M.trace_id = recorder.trace_id
 
--- prepare(entries, personas) -> jobs: what every run of an input needs, computed once per input.
+-- What every run of an input needs.
+local function job_of(entry, personas)
+  local persona = inputs.persona_of(entry)
+  return {
+    entry = entry,
+    input = entry.input,
+    persona = persona,
+    persona_info = persona and personas and personas[persona] or nil,
+    metadata = inputs.metadata_of(entry),
+  }
+end
+
+-- prepare(entries, personas) -> jobs: jobs[i] is what every run of input i needs.
+-- entries is a fluxloop.plan (main's) or a list (a --script's own). For a plan, a job is
+-- made when its runs come (runs go input by input, so one is kept) and never all at once.
 function M.prepare(entries, personas)
-  local jobs = {}
-  for i, entry in ipairs(entries) do
-    local persona = inputs.persona_of(entry)
-    jobs[i] = {
-      entry = entry,
-      input = entry.input,
-      persona = persona,
-      persona_info = persona and personas and personas[persona] or nil,
-      metadata = inputs.metadata_of(entry),
-    }
+  if type(entries) == "table" then
+    local jobs = {}
+    for i, entry in ipairs(entries) do jobs[i] = job_of(entry, personas) end
+    return jobs
   end
-  return jobs
+  -- The current input's job sits in the table itself, so its runs find it without a call.
+  local last_i
+  return setmetatable({}, {
+    __len = function() return #entries end,
+    __index = function(jobs, i)
+      local entry = math.type(i) == "integer" and entries[i]
+      if not entry then return nil end
+      if last_i then rawset(jobs, last_i, nil) end
+      last_i = i
+      local job = job_of(entry, personas)
+      rawset(jobs, i, job)
+      return job
+    end,
+  })
 end
 
 local function copy(t)
@@ -214,7 +235,9 @@ local function worker_setup(exp, cfg)
   return json.encode({
     project_dir = cfg.project_dir, target = cfg.runner.target, runner = cfg.runner,
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
-    entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
+    entries = type(exp.entries) == "table" and json.array(exp.entries) or nil,
+    plan = type(exp.entries) ~= "table" and exp.entries:share() or nil,
+    personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
     replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values,
   })
@@ -302,9 +325,15 @@ end
 -- the target, which together decide every trace id's run.
 function M.plan_hash(exp)
   local cfg = exp.cfg
-  return require("fluxloop.stats").hash(json.encode({
-    entries = json.array(exp.entries), iterations = cfg.runner.iterations, target = cfg.runner.target,
-  }))
+  local parts = { entries = json.array({}), iterations = cfg.runner.iterations, target = cfg.runner.target }
+  if type(exp.entries) == "table" then
+    parts.entries = json.array(exp.entries)
+    return require("fluxloop.stats").hash(json.encode(parts))
+  end
+  -- The same text, with the plan's entries between "[" and "]", hashed without building it.
+  local text = json.encode(parts)
+  local at = text:find('"entries":[]', 1, true) + #'"entries":['
+  return exp.entries:hash(text:sub(1, at - 1), text:sub(at))
 end
 
 -- The first lines of an experiment, before anything runs.

@@ -207,6 +207,26 @@ if os.getenv("BENCH_QUICK") ~= "1" then
   P.remove(dir)
 end
 
+-- 3b. A million inputs, one iteration each (issue 13): the plan holds them compactly, so
+-- memory stays flat at any --parallel and with --isolate (one run slow enough to matter
+-- would have deadlocked --isolate before).
+if os.getenv("BENCH_QUICK") ~= "1" then
+  local dir = P.new()
+  P.write(dir, "configs/simulation.yaml", "name: million\nrunner:\n  target: agents.agent:run\n  iterations: 1\n")
+  P.write(dir, "agents/agent.lua", "return { run = function(input) return input end }\n")
+  local f = assert(io.open(dir .. "/inputs.yaml", "wb"))
+  f:write("generated_inputs:\n")
+  for i = 1, 1000000 do f:write(("  - input: \"question number %d\"\n"):format(i)) end
+  f:close()
+  for _, flags in ipairs({ "", "--parallel 4", "--isolate --parallel 4", "--isolate --parallel 64" }) do
+    local wall, rss, s = measure(dir, "run experiment --quiet --inputs inputs.yaml " .. flags, "out")
+    print(("  1,000,000 inputs x 1 %-22s %6.1f MB peak RSS (target <= 64 MB), %.0f traces/s, %.1f s")
+      :format(flags == "" and "(one worker):" or flags .. ":", rss / 1024, s.total_traces / loop_seconds(s), wall / 1000))
+    os.execute("rm -rf " .. P.quote(dir .. "/out"))
+  end
+  P.remove(dir)
+end
+
 -- 4. Native agents (issue 3): a C echo agent through the agent ABI, 100 x 1000, all files
 -- written (target >= 200,000 traces/s on one worker); then per-call overheads measured in
 -- this process (fluxloop-lua) with clock.now_ns over a loop of a million calls.
