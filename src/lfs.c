@@ -115,6 +115,23 @@ static int fs_remove_files_dir(lua_State *L) {
   return 1;
 }
 
+/* list(dir) -> { names... } (without . and ..; unsorted) | fail, msg, code. */
+static int fs_list(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  DIR *d = opendir(p);
+  struct dirent *e;
+  lua_Integer n = 0;
+  if (d == NULL) return push_errno(L, p, errno);
+  lua_newtable(L);
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
+    lua_pushstring(L, e->d_name);
+    lua_rawseti(L, -2, ++n);
+  }
+  closedir(d);
+  return 1;
+}
+
 /* setenv(name, value): sets a variable of this process's environment (runner.env), which
  * the agent reads with os.getenv, native agents with getenv. Call before workers start. */
 static int fs_setenv(lua_State *L) {
@@ -153,6 +170,7 @@ static const luaL_Reg fs_funcs[] = {
   { "truncate", fs_truncate },
   { "setenv", fs_setenv },
   { "remove_files_dir", fs_remove_files_dir },
+  { "list", fs_list },
   { "peak_rss_kb", fs_peak_rss_kb },
   { NULL, NULL }
 };

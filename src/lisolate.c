@@ -72,6 +72,9 @@ static const char *signal_name(int sig) {
 static int iso_child_next(lua_State *L) {
   int fd = (int)luaL_checkinteger(L, 1);
   int64_t msg[2];
+  /* What the agent printed reaches its stdout now, not when a buffer happens to fill: the
+   * process may be killed before it exits. */
+  fflush(NULL);
   if (guard_interrupted() || frame_read_all(fd, msg, sizeof msg) != 1) return 0;
   lua_pushinteger(L, (lua_Integer)msg[1]);
   lua_pushinteger(L, (lua_Integer)msg[0]);
@@ -116,8 +119,10 @@ static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) 
   status = lua_pcall(L, 2, 1, 0);
   if (status != LUA_OK) {
     fprintf(stderr, "fluxloop: worker process: %s\n", lua_tostring(L, -1));
+    fflush(NULL);
     _exit(1);
   }
+  fflush(NULL); /* _exit does not: the agent's last lines would be lost */
   _exit(lua_toboolean(L, -1) ? 0 : 1);
 }
 

@@ -231,6 +231,9 @@ static void parser_error(dstate *d) {
       else if (((unsigned char)d->text[i] & 0xC0) != 0x80) m.column++;
     }
   }
+  /* libyaml's words for a tab say nothing of tabs: the most common slip in a hand-written file. */
+  if (d->text != NULL && ps->error == YAML_SCANNER_ERROR && m.index < d->len && d->text[m.index] == '\t')
+    derror(d, m, "a tab character; YAML indents with spaces only: replace the tab with spaces");
   if (ps->context && (ps->context_mark.line != m.line || ps->context_mark.column != m.column))
     derror(d, m, "%s (%s at %d:%d)", problem, ps->context, (int)ps->context_mark.line + 1,
            (int)ps->context_mark.column + 1);

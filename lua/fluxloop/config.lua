@@ -134,6 +134,8 @@ local function got(v)
   local t = type(v)
   if t == "string" then
     if #v > 60 then v = v:sub(1, 57) .. "..." end
+    -- A quoted number ("3") is a string to YAML: say so, or 'got 3' reads like a riddle.
+    if tonumber(v) then return ('the string "%s" (write it without quotes)'):format(v) end
     return "'" .. one_line(v) .. "'"
   elseif t == "number" or t == "boolean" then
     return tostring(v)
@@ -310,6 +312,20 @@ function Checker:keys_of(path, t)
   return util.sorted_keys(t)
 end
 
+-- Keys under runner: that are shaped like a command-line flag: the run would silently go
+-- on without what the user asked for (no isolation, no time limit), so each is an error
+-- that names the key meant.
+local FLAG_SHAPED = {
+  isolate = "runner.isolation: process", timeout = "runner.timeout_ms: <milliseconds>",
+  inputs = "inputs.file: <path> (at the top level)", output_dir = "output.directory: <folder>",
+  ["output-dir"] = "output.directory: <folder>", name = "name: <name> (at the top level)",
+  hooks = "hooks: <file> (at the top level)", config = "the --config flag",
+  script = "the --script flag", lua_path = "the --lua-path flag (or FLUXLOOP_LUA_PATH)",
+  ["lua-path"] = "the --lua-path flag (or FLUXLOOP_LUA_PATH)", resume = "the --resume flag",
+  retry_failed = "the --retry-failed flag", ["retry-failed"] = "the --retry-failed flag",
+  quiet = "the --quiet flag", no_progress = "the --no-progress flag", ["no-progress"] = "the --no-progress flag",
+}
+
 -- Reports unknown keys (with a suggestion) and collects the ignored Python keys
 -- of the mapping at path.
 function Checker:scan_keys(path, t)
@@ -321,6 +337,9 @@ function Checker:scan_keys(path, t)
     local p = join_key(path, k)
     if ignored[k] then
       self.notice[#self.notice + 1] = p
+    elseif not known[k] and path == "runner" and FLAG_SHAPED[k] then
+      self:error(p, ("not a config key (it reads like the --%s flag): use %s")
+        :format(tostring(k):gsub("_", "-"), FLAG_SHAPED[k]))
     elseif not known[k] then
       local guess = type(k) == "string" and util.closest(k, candidates) or nil
       local text = "unknown key '" .. p .. "'"

@@ -103,6 +103,42 @@ local function plan_too_large(inputs, iterations)
   end
 end
 
+-- --resume DIR / --retry-failed DIR continue the folder's own plan: its iterations and
+-- inputs file come from DIR/plan.json (else summary.json) unless a flag gives them, and a
+-- flag that says otherwise is the error. Changes flags in place; returns nil, message.
+local function take_plan_of_folder(flags, cwd)
+  local util, json = require("fluxloop.util"), require("fluxloop.json")
+  local again = flags.resume or flags.retry_failed
+  local flag = flags.resume and "--resume" or "--retry-failed"
+  local dir = util.abspath(again, cwd)
+  local function read(name)
+    local f = io.open(dir .. "/" .. name, "rb")
+    if not f then return nil end
+    local v = json.decode(f:read("a") or "")
+    f:close()
+    return type(v) == "table" and v or nil
+  end
+  local plan, summary = read("plan.json"), read("summary.json") or {}
+  if not plan then return true end -- resume's own check says what the folder is
+  local iterations = math.tointeger(plan.iterations or summary.iterations)
+  if iterations then
+    if flags.iterations and flags.iterations ~= iterations then
+      return nil, ("%s %s: --iterations %d contradicts the folder, which was started with %d iterations; "
+        .. "leave --iterations out to continue it"):format(flag, again, flags.iterations, iterations)
+    end
+    flags.iterations = iterations
+  end
+  local inputs_file = plan.inputs_file or summary.inputs_file
+  if inputs_file then
+    if flags.inputs and util.abspath(flags.inputs, cwd) ~= inputs_file then
+      return nil, ("%s %s: --inputs %s contradicts the folder, which was started with %s; leave --inputs out "
+        .. "to continue it"):format(flag, again, flags.inputs, inputs_file)
+    end
+    flags.inputs = flags.inputs or inputs_file
+  end
+  return true
+end
+
 -- prepare(flags) -> exp | nil, message
 -- Everything that can fail before a run: config, overrides, inputs, hooks, target.
 -- exp is what fluxloop.run.experiment takes; a --script may change it before running.
@@ -114,6 +150,10 @@ function M.prepare(flags)
   local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
 
   local cwd = assert(fs.getcwd())
+  if flags.resume or flags.retry_failed then
+    local ok, perr = take_plan_of_folder(flags, cwd)
+    if not ok then return nil, perr end
+  end
   local function arg_path(v) return v and util.abspath(v, cwd) or nil end
 
   local config_path, project_dir, display = config.locate(flags.config, cwd)
@@ -185,13 +225,53 @@ function M.prepare(flags)
   }
 end
 
--- finish(code, summary, dir, err, flags) -> exit status: prints the closing line.
+-- failure_lines(dir) -> lines saying how the runs failed: a count per error type and the
+-- first message of each (at most 5 types), read from traces.jsonl. Only failed lines are
+-- decoded, so a large experiment with few failures costs one fast pass.
+local MAX_TYPES, MAX_MESSAGE = 5, 110
+local function failure_lines(dir)
+  local reader = require("fluxloop.jsonlread").open(dir .. "/traces.jsonl", { "trace_id", "success", "=error" })
+  if not reader then return {} end
+  local json = require("fluxloop.json")
+  local by_type, order = {}, {}
+  while true do
+    local n, id, success, raw = reader:next()
+    if not n then break end
+    if success == false then
+      local e = json.decode(raw) or {}
+      local t = type(e) == "table" and tostring(e.type or "error") or "error"
+      local g = by_type[t]
+      if not g then
+        local msg = (type(e) == "table" and tostring(e.message or "") or ""):gsub("%s+", " ")
+        if #msg > MAX_MESSAGE then msg = msg:sub(1, MAX_MESSAGE - 3) .. "..." end
+        g = { count = 0, first = ("%s: %s"):format(tostring(id), msg) }
+        by_type[t], order[#order + 1] = g, t
+      end
+      g.count = g.count + 1
+    end
+  end
+  reader:close()
+  table.sort(order, function(a, b) return by_type[a].count > by_type[b].count end)
+  local lines = { "[INFO] Failed runs by error type (every traceback is in traces.jsonl):" }
+  for i = 1, math.min(MAX_TYPES, #order) do
+    local t = order[i]
+    lines[#lines + 1] = ("  %-14s %6d  e.g. %s"):format(t, by_type[t].count, by_type[t].first)
+  end
+  if #order > MAX_TYPES then lines[#lines + 1] = ("  ... and %d more types"):format(#order - MAX_TYPES) end
+  return lines
+end
+
+-- finish(code, summary, dir, err, flags) -> exit status: prints the closing line, and when
+-- runs failed, how (so the first look is not into a JSONL file).
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
     local what = summary.interrupted and "Interrupted" or "Done"
     say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s")
       :format(what, summary.total_traces, summary.successful, summary.failed, dir))
+    if summary.failed > 0 and dir then
+      for _, line in ipairs(failure_lines(dir)) do say(line) end
+    end
   end
   return code
 end

@@ -142,12 +142,32 @@ local function read_json(path)
   return json.decode(text, path)
 end
 
+-- The experiment folders directly inside dir, newest first (by their plan's start time).
+local function experiments_in(dir)
+  local found = {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local plan = read_json(dir .. "/" .. name .. "/plan.json")
+    if type(plan) == "table" then found[#found + 1] = { name = name, at = tostring(plan.started_at or "") } end
+  end
+  table.sort(found, function(a, b) if a.at ~= b.at then return a.at > b.at end return a.name > b.name end)
+  local names = {}
+  for i, f in ipairs(found) do names[i] = f.name end
+  return names
+end
+
 -- check(exp, dir, mode) -> plan | nil, message: the folder is one this experiment can continue.
 local function check(exp, dir, mode)
   local flag = mode == "retry" and "--retry-failed" or "--resume"
   if not fs.isdir(dir) then return nil, ("%s %s: no such experiment folder"):format(flag, dir) end
   local plan = read_json(dir .. "/plan.json")
   if not plan then
+    local inside = experiments_in(dir)
+    if #inside > 0 then
+      local shown = {}
+      for i = 1, math.min(3, #inside) do shown[i] = "  " .. flag .. " " .. dir .. "/" .. inside[i] end
+      return nil, ("%s %s: this folder holds experiment folders, not an experiment; name one of them, "
+        .. "the newest first:\n%s"):format(flag, dir, table.concat(shown, "\n"))
+    end
     return nil, ("%s %s: the folder has no plan.json, so it was not started by this fluxloop; run a new experiment")
       :format(flag, dir)
   end

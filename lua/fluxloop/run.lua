@@ -67,6 +67,20 @@ end
 
 local VALUE_OUTPUT = { string = true, table = true, number = true, boolean = true }
 
+-- The path of the first value inside a table output that JSON cannot hold (a function, a
+-- file handle, a coroutine), or nil. Written as a string it would pass for an output.
+local function unstorable(v, path, depth)
+  for k, x in pairs(v) do
+    local t = type(x)
+    local at = path .. (math.type(k) == "integer" and ("[" .. k .. "]") or ("." .. tostring(k)))
+    if t == "function" or t == "thread" or (t == "userdata" and x ~= json.null) then return at, t end
+    if t == "table" and depth < 64 then
+      local bad, what = unstorable(x, at, depth + 1)
+      if bad then return bad, what end
+    end
+  end
+end
+
 -- Turns what guard.call returned into the trace's output or error.
 local function settle(trace, ok, out)
   if not ok then
@@ -84,6 +98,15 @@ local function settle(trace, ok, out)
     trace.error = { type = "invalid_output",
       message = ("agent returned %s, which JSON cannot hold; return a string or a table"):format(tostring(out)) }
   else
+    local bad, what
+    if type(out) == "table" then bad, what = unstorable(out, "output", 1) end
+    if bad then
+      trace.success = false
+      trace.error = { type = "invalid_output",
+        message = ("agent returned a %s at %s, which JSON cannot hold; return strings, numbers, booleans "
+          .. "and tables of them"):format(what == "userdata" and "handle (userdata)" or what, bad) }
+      return
+    end
     trace.output = out
   end
 end
@@ -394,7 +417,8 @@ function M.experiment(exp)
   local ok, err = output.write_file(dir .. "/config.yaml", exp.config_snapshot or "")
   if ok then
     ok, err = output.write_json(dir .. "/plan.json", { plan_hash = M.plan_hash(exp), planned_traces = planned,
-      iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at })
+      iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at,
+      inputs_file = exp.inputs_file })
   end
   if not ok then return 2, nil, dir, err end
   local rec, rerr = recorder.open(dir)

@@ -76,6 +76,15 @@ function M.resolve(spec, opts)
     return nil, ("target '%s': expected \"module.path:function\" (for example examples.my_agent:run) " ..
       "or \"path/to/libagent.so:symbol\""):format(spec)
   end
+  local script = module:match("%.lua$") or module:match("%.py$")
+  if script then
+    -- A file path, not a module path: say how a target is written (and never advise a
+    -- build command whose output would overwrite the user's file).
+    local dotted = module:gsub("%.[%w]+$", ""):gsub("^%./", ""):gsub("/", ".")
+    return nil, ("target '%s': a target names a module, not a file; write it \"%s:%s\" (module path with dots, "
+      .. "relative to the project folder: %s)%s"):format(spec, dotted, attr, module,
+      script == ".py" and "; Python agents run over the worker protocol (runner.command)" or "")
+  end
   if M.is_native(module) then return resolve_native(spec, module, attr, opts) end
   local mod, path = load_module(spec, module)
   if not mod then return nil, path end

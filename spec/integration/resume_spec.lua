@@ -138,7 +138,17 @@ return { run = function(input) if input == "q2" then error("no") end return inpu
     local exp = P.experiments(dir)[1]
     local code, _, err = P.run(dir, "run experiment --iterations 3 --resume " .. P.quote(exp))
     assert.are.equal(2, code)
-    assert.truthy(err:find("the plan changed since this experiment started (iterations were 2, are 3)", 1, true), err)
+    assert.truthy(err:find("--iterations 3 contradicts the folder, which was started with 2 iterations", 1, true), err)
+    -- plan.json said nothing of iterations (a folder from an older fluxloop): the hash decides.
+    local plan = P.read_json(exp .. "/plan.json")
+    local f = assert(io.open(exp .. "/plan.json", "wb"))
+    f:write(require("fluxloop.json").encode({ plan_hash = plan.plan_hash,
+      planned_traces = plan.planned_traces, target = plan.target, started_at = plan.started_at, inputs = plan.inputs }))
+    f:close()
+    os.remove(exp .. "/summary.json")
+    code, _, err = P.run(dir, "run experiment --iterations 3 --resume " .. P.quote(exp))
+    assert.are.equal(2, code)
+    assert.truthy(err:find("the plan changed since this experiment started", 1, true), err)
     P.write(dir, "inputs/generated.yaml", inputs(4))
     code, _, err = P.run(dir, "run experiment --resume " .. P.quote(exp))
     assert.are.equal(2, code)
