@@ -230,3 +230,29 @@ describe("cli.parse of parse, report and compare", function()
     assert.matches("did you mean 'report'", err("reprot", "d"))
   end)
 end)
+
+describe("--help and README.md say the same thing", function()
+  local readme = assert(io.open("README.md")):read("a")
+  local top, exp = cli.help("top"), cli.help("experiment")
+
+  it("names every results file, every exit status and FLUXLOOP_LUA_PATH", function()
+    for _, f in ipairs({ "summary.json", "trace_summary.jsonl", "traces.jsonl", "observations.jsonl",
+      "config.yaml", "plan.json" }) do
+      assert.truthy(exp:find(f, 1, true), f)
+      assert.truthy(readme:find(f, 1, true), f)
+    end
+    for _, code in ipairs({ "0", "1", "2", "70", "130" }) do
+      assert.truthy(top:find("\n  " .. code .. " ", 1, true), code)
+      assert.truthy(exp:find("\n  " .. code .. " ", 1, true), code)
+      assert.truthy(readme:find("| " .. code .. " |", 1, true), code)
+    end
+    assert.truthy(exp:find("full disk", 1, true))
+    assert.truthy(exp:find("FLUXLOOP_LUA_PATH", 1, true))
+    assert.truthy(top:find("-v with it: the Lua modules", 1, true))
+  end)
+
+  it("suggests --output-dir for --output", function()
+    local _, err = cli.parse({ "run", "experiment", "--output", "x" })
+    assert.truthy(err:find("did you mean '--output-dir'", 1, true), err)
+  end)
+end)

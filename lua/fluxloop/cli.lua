@@ -41,7 +41,8 @@ Usage:
   fluxloop parse experiment DIR       markdown and per_trace.jsonl of a results folder
   fluxloop report DIR                 one HTML report of a results folder
   fluxloop compare BASE NEW           what changed between two results folders
-  fluxloop --version                  print the version (-v with it: build details)
+  fluxloop --version                  print the version (-v with it: the Lua modules and
+                                      the file each is loaded from)
   fluxloop --help                     this text
 
 Commands:
@@ -54,9 +55,11 @@ Run 'fluxloop run experiment --help' for its options.
 Exit codes:
   0    the experiment completed and no run failed
   1    it completed and some runs failed
-  2    critical error (usage, invalid config, missing file, unresolvable target);
-       nothing was run
-  130  interrupted; what finished is on disk
+  2    critical error: found before the runs (usage, invalid config, missing file,
+       unresolvable target), nothing was run; found while writing (a full disk), the
+       runs stopped, and --resume DIR continues once there is room
+  70   an internal error in fluxloop itself (please report it with the traceback)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what finished is on disk
 ]]
 
 HELP.run = [[
@@ -92,7 +95,8 @@ Options:
   --hooks FILE        Lua hooks file (filter_input, transform_input, before_run, ...).
   --script FILE       Run your own Lua orchestration instead of the default one;
                       arguments after `--` are passed to it.
-  --lua-path DIR      Look for Lua modules in DIR first (repeatable).
+  --lua-path DIR      Look for Lua modules in DIR first (repeatable; also
+                      FLUXLOOP_LUA_PATH=dir:dir).
   --resume DIR        Finish an interrupted experiment in its results folder DIR.
   --retry-failed DIR  Run the failed traces of results folder DIR again, in place.
   --quiet             Print only warnings and errors.
@@ -110,15 +114,18 @@ Examples:
   fluxloop run experiment --parallel 4 --timeout 30000
 
 Results (experiments/<name>_<YYYYMMDD_HHMMSS>/):
-  summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml
+  summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml,
+  plan.json (what --resume checks)
 
 Exit codes:
   0    the experiment completed and no run failed
   1    it completed and some runs failed
-  2    critical error (usage, invalid config, missing file, unresolvable target);
-       nothing was run
-  130  interrupted (Ctrl-C); what finished is on disk, summary.json says
-       "interrupted": true, and --resume DIR finishes it
+  2    critical error: found before the runs (usage, invalid config, missing file,
+       unresolvable target), nothing was run; found while writing (a full disk), the
+       runs stopped, and --resume DIR continues once there is room
+  70   an internal error in fluxloop itself (please report it with the traceback)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what finished is on disk, summary.json
+       says "interrupted": true, and --resume DIR finishes it
 ]]
 
 HELP.parse = [[
@@ -186,6 +193,12 @@ end
 
 local function suggest(word, candidates)
   local guess = util.closest(word, candidates)
+  if not guess then
+    -- A flag cut short (--output for --output-dir) is too far for a spelling match.
+    for _, c in ipairs(candidates) do
+      if #word > 3 and c:sub(1, #word) == word then guess = c break end
+    end
+  end
   if guess then return " (did you mean '" .. guess .. "'?)" end
   return ""
 end
