@@ -151,6 +151,9 @@ install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fluxloop
 	install -m 644 include/fluxloop/agent.h $(DESTDIR)$(PREFIX)/include/fluxloop/agent.h
+	install -d $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop
+	install -m 644 python/fluxloop_worker.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop_worker.py
+	install -m 644 python/fluxloop/__init__.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop/__init__.py
 
 clean:
 	rm -rf $(BUILD)

@@ -18,7 +18,8 @@ local KNOWN = {
   [""] = { "name", "runner", "output", "inputs", "hooks", "replay_args", "personas",
     "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
   runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
-    "module_path", "function_name", "environment_vars" },
+    "module_path", "function_name", "environment_vars", "command", "language", "python",
+    "working_directory", "python_path" },
   output = { "directory", "format" },
   inputs = { "file" },
   replay_args = { "enabled", "recording_file", "override_param_path", "select" },
@@ -31,7 +32,7 @@ local IGNORED = {
     "variation_strategies", "variation_count", "variation_temperature", "variation_model",
     "custom_variation_prompt", "base_inputs", "input_template", "input_generation",
     "source_root" },
-  runner = { "working_directory", "python_path", "timeout_seconds", "max_retries",
+  runner = { "timeout_seconds", "max_retries",
     "retry_delay", "factory", "factory_kwargs", "stream_output_path", "requirements_file",
     "setup_commands", "use_docker", "docker_image", "docker_build_context",
     "docker_volumes" },
@@ -433,6 +434,42 @@ function Checker:aliased(new_path, old_path, read)
   return old
 end
 
+-- runner.command: a list of words (no shell), e.g. ["node", "agents/echo.js"].
+function Checker:command(path)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if not util.is_array(v) or #v == 0 then
+    self:error(path, 'expected a list of words such as ["node", "agents/echo.js"] (no shell), got ' .. got(v))
+    return nil
+  end
+  local words = {}
+  for i, w in ipairs(v) do
+    if type(w) ~= "string" and type(w) ~= "number" then
+      self:error(join_key(path, i), "expected a string, got " .. got(w))
+      return nil
+    end
+    words[i] = tostring(w)
+  end
+  return words
+end
+
+-- A folder or a list of folders, each relative to the project.
+function Checker:path_list(path, project_dir)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if type(v) == "string" then v = { v } end
+  if not util.is_array(v) then
+    self:error(path, "expected a folder or a list of folders, got " .. got(v))
+    return nil
+  end
+  local out = {}
+  for i, d in ipairs(v) do
+    if type(d) ~= "string" then self:error(join_key(path, i), "expected a folder, got " .. got(d)) return nil end
+    out[i] = util.abspath(d, project_dir)
+  end
+  return out
+end
+
 function Checker:env_from(path, env)
   local t = self:mapping(path, "NAME: value lines")
   if t == nil then return end
@@ -541,7 +578,15 @@ function Checker:build(abs, project_dir)
     timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)", M.MAX_TIMEOUT_MS) or 0,
     isolation = c:choice("runner.isolation", { "thread", "process" }) or "thread",
     env = env,
+    command = c:command("runner.command", project_dir),
+    language = c:choice("runner.language", { "lua", "python" }),
+    python = c:string("runner.python", "an interpreter (python3, .venv/bin/python)"),
+    working_directory = resolve(c:string("runner.working_directory", "a folder path"), project_dir),
+    python_path = c:path_list("runner.python_path", project_dir),
   }
+  -- A project's own interpreter path (.venv/bin/python) is relative to the project.
+  local py = cfg.runner.python
+  if py and py:find("/", 1, true) then cfg.runner.python = resolve(py, project_dir) end
 
   c:mapping("output", "directory:, format:")
   local function str(p) return c:string(p, "a folder path") end

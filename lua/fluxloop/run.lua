@@ -200,6 +200,7 @@ function M.run_one(S, k, job, iteration, seq)
     metadata = ctx.metadata, success = true, output = nil, error = nil,
     args = args, args_template = template, callback_messages = callbacks,
     replay_line = line or S.replay and S.replay:select_line(k), -- also for a run replay could not set up
+    extra = ctx.logs and { logs = ctx.logs }, -- a process agent's stderr lines (fluxloop.procagent)
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
