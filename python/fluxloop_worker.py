@@ -49,23 +49,45 @@ def resolve(target):
     return obj
 
 
+FACTS = ("iteration", "persona", "trace_id", "metadata", "persona_text", "persona_description")
+_plans = {}
+
+
+def binding_plan(fn):
+    """(name of the input parameter or None, run facts it takes by name), once per function."""
+    plan = _plans.get(fn)
+    if plan is None:
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = None
+        if params is None:
+            plan = (False, ())
+        else:
+            names = [p.name for p in params]
+            target = next((n for n in names if n in INPUT_NAMES), None)
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            if target is None and positional:
+                target = positional[0].name
+            plan = (target, tuple(n for n in names if n in FACTS and n != target))
+        _plans[fn] = plan
+    return plan
+
+
 def bind(fn, value, ctx):
     """The arguments the Python fluxloop gives: the input to the first parameter named like an
     input (else the first parameter), run facts by name, recorded kwargs on replay."""
     if ctx.get("args") is not None and isinstance(ctx["args"], dict):
         return [], dict(ctx["args"])
-    try:
-        params = list(inspect.signature(fn).parameters.values())
-    except (TypeError, ValueError):
+    target, wanted = binding_plan(fn)
+    if target is False:
         return [value], {}
     kwargs = {}
-    names = [p.name for p in params]
-    target = next((n for n in names if n in INPUT_NAMES), None)
-    positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
-    if target is None and positional:
-        target = positional[0].name
     if target is not None:
         kwargs[target] = value
+    if not wanted:
+        return [], kwargs
+    names = wanted
     info = ctx.get("persona_info") or {}
     facts = {
         "iteration": ctx.get("iteration"), "persona": ctx.get("persona"), "trace_id": ctx.get("trace_id"),
@@ -74,8 +96,7 @@ def bind(fn, value, ctx):
         "persona_description": info.get("description") if isinstance(info, dict) else None,
     }
     for n in names:
-        if n in facts and n not in kwargs:
-            kwargs[n] = facts[n]
+        kwargs[n] = facts[n]
     return [], kwargs
 
 
