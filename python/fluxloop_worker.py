@@ -166,7 +166,7 @@ def main():
         worker.send({"type": "error", "message": "cannot load %s: %s" % (target, last)})
         return 2
     worker.send({"type": "hello", "protocol": PROTOCOL, "language": "python",
-                 "python": sys.version.split()[0]})
+                 "python": sys.version.split()[0], "executable": sys.executable})
     for line in sys.stdin:
         req = json.loads(line)
         if req.get("type") == "run":

@@ -65,7 +65,10 @@ function Agent:start()
   -- A worker that died at once refused the hello: reading still collects its last words.
   local line, why = w:read_line(ok and M.HELLO_MS or 2000)
   local msg = line and json.decode(line)
-  if type(msg) == "table" and msg.type == "hello" then return true end
+  if type(msg) == "table" and msg.type == "hello" then
+    self.hello = msg
+    return true
+  end
   local problem
   if type(msg) == "table" and msg.type == "error" then
     problem = ("refused the target: %s"):format(tostring(msg.message))
@@ -170,7 +173,7 @@ function M.new(spec)
   local ok, err = self:start()
   if not ok then return nil, err end
   return setmetatable({}, { __call = function(_, input, ctx) return self:call(input, ctx) end,
-    __index = { stop = function() self:stop() end } })
+    __index = { stop = function() self:stop() end, hello = self.hello } })
 end
 
 return M

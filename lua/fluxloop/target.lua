@@ -102,6 +102,10 @@ local function resolve_process(spec, module, opts, command, python)
       or "; check runner.command"
     return nil, ("target '%s': %s%s"):format(spec, err, hint)
   end
+  -- The interpreter the worker named (past a version manager's shim, which costs a few
+  -- hundred ms a start): every other worker of the experiment starts it directly.
+  local exe = python and agent.hello and agent.hello.executable
+  if type(exe) == "string" and exe ~= "" and type(opts.runner) == "table" then opts.runner.python = exe end
   return agent, { spec = spec, module = module, name = module:match("([^./]+)$") or module, process = true }
 end
 

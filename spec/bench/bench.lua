@@ -344,3 +344,65 @@ if os.getenv("BENCH_QUICK") ~= "1" then
   print(("  parse (markdown files), 100,000:    %8.0f traces/s (%.2f s; a file a trace: the disk's pace)"):format(1e5 / t, t))
   P.remove(dir)
 end
+
+-- 6. Process agents (issue 14): the worker protocol's round trip (the sh/awk example worker),
+-- a Python echo through the bridge, with @fluxloop.agent, start to the first Python run, and
+-- a 20 ms I/O-bound Python agent at --parallel 32 against one worker. Targets: <= 30 us a
+-- round trip, >= 20,000 / 10,000 traces/s, <= 150 ms to the first run, >= 28x.
+do
+  local function inputs_yaml(n)
+    local lines = { "generated_inputs:" }
+    for i = 1, n do lines[#lines + 1] = ("  - input: \"question %d\""):format(i) end
+    return table.concat(lines, "\n") .. "\n"
+  end
+  local function process_project(config, agent_file, agent_text, n)
+    local dir = P.project({ config = config, inputs = inputs_yaml(n) })
+    os.remove(dir .. "/agents/agent.lua")
+    if agent_file then P.write(dir, agent_file, agent_text) end
+    return dir
+  end
+  local function rate(dir, flags)
+    local best
+    for _ = 1, ROUNDS do
+      local _, _, s = measure(dir, "run experiment --quiet " .. (flags or ""), "out")
+      local r = s.total_traces / loop_seconds(s)
+      if not best or r > best then best = r end
+      os.execute("rm -rf " .. P.quote(dir .. "/out"))
+    end
+    return best
+  end
+  local dir = process_project("runner:\n  command: [sh, worker.sh]\n  target: echo:run\n  iterations: 1000\n",
+    "worker.sh", assert(P.read("examples/process/agents/echo_worker.sh")), 20)
+  local r = rate(dir)
+  print(("  protocol round trip (sh/awk worker), 20,000 runs: %8.0f traces/s (%.1f us a run; target <= 30)")
+    :format(r, 1e6 / r))
+  P.remove(dir)
+  for _, case in ipairs({
+    { "Python echo through the bridge", "def run(input):\n    return input\n", 20000 },
+    { "the same with @fluxloop.agent", "import fluxloop\n\n@fluxloop.agent()\ndef run(input):\n    return input\n", 10000 },
+  }) do
+    dir = process_project("runner:\n  target: agents.py_echo:run\n  iterations: 1000\n", "agents/py_echo.py", case[2], 20)
+    r = rate(dir)
+    print(("  %-32s %8.0f traces/s (target >= %d)"):format(case[1] .. ":", r, case[3]))
+    P.remove(dir)
+  end
+  dir = process_project("runner:\n  target: agents.py_echo:run\n  iterations: 1\n", "agents/py_echo.py",
+    "def run(input):\n    return input\n", 1)
+  local firsts = {}
+  for i = 1, 7 do
+    local _, _, s, _, start = measure(dir, "run experiment --quiet", "out" .. i)
+    local t = P.read_jsonl(P.experiments(dir, "out" .. i)[1] .. "/traces.jsonl")[1]
+    firsts[i] = (iso_seconds(t.started_at) - iso_seconds(start)) * 1000
+    assert(s.total_traces == 1)
+  end
+  table.sort(firsts)
+  print(("  start to the first Python run:      %8.1f ms (median of 7; target <= 150 ms)"):format(firsts[4]))
+  P.remove(dir)
+  dir = process_project("runner:\n  target: agents.py_io:run\n  iterations: 20\n", "agents/py_io.py",
+    "import time\n\ndef run(input):\n    time.sleep(0.02)\n    return input\n", 50)
+  local _, _, s1 = measure(dir, "run experiment --quiet", "one")
+  local _, _, s32 = measure(dir, "run experiment --quiet --parallel 32", "many")
+  print(("  Python I/O-bound (20 ms), 1,000 runs: --parallel 1 %.2f s, --parallel 32 %.2f s: %.1fx (target >= 28x)")
+    :format(loop_seconds(s1), loop_seconds(s32), loop_seconds(s1) / loop_seconds(s32)))
+  P.remove(dir)
+end
