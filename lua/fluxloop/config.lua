@@ -19,7 +19,7 @@ local KNOWN = {
     "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
   runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
     "module_path", "function_name", "environment_vars", "command", "language", "python",
-    "working_directory", "python_path" },
+    "working_directory", "python_path", "start_timeout_ms" },
   output = { "directory", "format" },
   inputs = { "file" },
   replay_args = { "enabled", "recording_file", "override_param_path", "select" },
@@ -583,6 +583,8 @@ function Checker:build(abs, project_dir)
     python = c:string("runner.python", "an interpreter (python3, .venv/bin/python)"),
     working_directory = resolve(c:string("runner.working_directory", "a folder path"), project_dir),
     python_path = c:path_list("runner.python_path", project_dir),
+    start_timeout_ms = c:integer("runner.start_timeout_ms", 1, " (milliseconds a worker may take to say hello)",
+      M.MAX_TIMEOUT_MS),
   }
   -- A project's own interpreter path (.venv/bin/python) is relative to the project.
   local py = cfg.runner.python

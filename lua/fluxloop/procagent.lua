@@ -7,7 +7,8 @@ local proc = require("fluxloop.proc")
 local M = {}
 
 M.PROTOCOL = 1
-M.HELLO_MS = 15000        -- a worker that has not said hello by then is not coming
+M.HELLO_MS = 60000        -- a worker that has not said hello by then is not coming
+                          -- (runner.start_timeout_ms: loading a local model takes a while)
 M.MAX_LOG_LINES = 200     -- stderr lines kept with a run (its `logs`)
 M.MAX_LOG_LINE = 2000     -- bytes of each
 
@@ -63,7 +64,7 @@ function Agent:start()
   self.w, self.owner = w, proc.getpid()
   local ok = w:send(json.encode({ type = "hello", protocol = M.PROTOCOL, target = self.target }) .. "\n")
   -- A worker that died at once refused the hello: reading still collects its last words.
-  local line, why = w:read_line(ok and M.HELLO_MS or 2000)
+  local line, why = w:read_line(ok and self.hello_ms or 2000)
   local msg = line and json.decode(line)
   if type(msg) == "table" and msg.type == "hello" then
     self.hello = msg
@@ -75,7 +76,7 @@ function Agent:start()
   elseif line then
     problem = ("answered the hello with %s, which is not the protocol (docs/agent-protocol.md)"):format(quote200(line))
   elseif why == "timeout" then
-    problem = ("did not say hello within %d s"):format(M.HELLO_MS // 1000)
+    problem = ("did not say hello within %d ms (runner.start_timeout_ms)"):format(self.hello_ms)
   else
     problem = self:ended() .. " before saying hello"
   end
@@ -164,12 +165,12 @@ function Agent:call(input, ctx)
   end
 end
 
--- new{command = {...}, target =, cwd =, env = {}} -> agent (callable as agent(input, ctx))
+-- new{command = {...}, target =, cwd =, env = {}, hello_ms =} -> agent (callable as agent(input, ctx))
 -- | nil, message. The worker is started at once, so a broken one stops the experiment
 -- before any run.
 function M.new(spec)
   local self = setmetatable({ command = spec.command, target = spec.target, cwd = spec.cwd, env = spec.env,
-    id = 0 }, Agent)
+    id = 0, hello_ms = spec.hello_ms or M.HELLO_MS }, Agent)
   local ok, err = self:start()
   if not ok then return nil, err end
   return setmetatable({}, { __call = function(_, input, ctx) return self:call(input, ctx) end,

@@ -96,7 +96,7 @@ local function resolve_process(spec, module, opts, command, python)
   local env = { FLUXLOOP_PROJECT_DIR = opts.project_dir or "." }
   if runner.python_path then env.FLUXLOOP_PYTHON_PATH = table.concat(runner.python_path, ":") end
   local agent, err = require("fluxloop.procagent").new({ command = command, target = spec,
-    cwd = runner.working_directory or opts.project_dir, env = env })
+    cwd = runner.working_directory or opts.project_dir, env = env, hello_ms = runner.start_timeout_ms })
   if not agent then
     local hint = python and ("; check runner.python (now %s): a project's venv is .venv/bin/python"):format(command[1])
       or "; check runner.command"

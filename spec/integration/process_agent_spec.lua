@@ -209,4 +209,48 @@ done
     assert.truthy(err:find("cannot import model weights", 1, true), err)
     assert.are.same({}, P.experiments(dir))
   end)
+
+  it("a worker that never says hello stops before any run at runner.start_timeout_ms", function()
+    dir = sh_project("echo 'loading weights...' >&2\nsleep 30\n", "  start_timeout_ms: 800\n")
+    local code, _, err = P.run(dir, "run experiment", "timeout -s KILL 20")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("did not say hello within 800 ms (runner.start_timeout_ms)", 1, true), err)
+    assert.truthy(err:find("loading weights", 1, true), err)
+  end)
+end)
+
+describe("Python agents, more shapes", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("a generator's chunks are joined; a floods-of-stderr agent keeps bounded logs", function()
+    dir = py_project([[
+import sys
+
+def run(query):
+    for i in range(5000):
+        print("noise line", i, file=sys.stderr)
+    for word in ("streamed ", "answer ", "to ", query):
+        yield word
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.are.equal("streamed answer to hello", rows[1].output)
+    assert.is_true(#rows[1].logs <= 201, #rows[1].logs)
+  end)
+
+  it("replay calls the function with the recorded kwargs, the input in place", function()
+    dir = py_project([[
+def run(data, user=None):
+    return {"content": data["content"], "user": user}
+]], { extra = "" })
+    P.write(dir, "recordings/args.jsonl",
+      '{"_version":"1","iteration":0,"target":"agents.pyagent:run","kwargs":{"data":{"content":"old"},"user":"ann"},"timestamp":"2026-11-25T10:00:00.000000Z"}\n')
+    P.write(dir, "configs/simulation.yaml", "runner:\n  target: agents.pyagent:run\n  iterations: 1\n"
+      .. "replay_args:\n  enabled: true\n  recording_file: recordings/args.jsonl\n  override_param_path: data.content\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    assert.are.same({ content = "hello", user = "ann" }, traces(dir)[1].output)
+  end)
 end)
