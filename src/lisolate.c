@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "guard.h"
+#include "signame.h"
 #include "sink.h"
 
 /* A worker whose run is over the time limit by this much is killed: in-process limits stop
@@ -51,20 +52,6 @@ typedef struct iso {
   buf_t frame;
   int fn_child, fn_lost, fn_progress; /* stack indexes of the Lua callbacks */
 } iso_t;
-
-static const char *signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGPIPE: return "SIGPIPE";
-    default: return "a signal";
-  }
-}
 
 /* ---- in the worker process -------------------------------------------- */
 

@@ -11,6 +11,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "signame.h"
 #include "proc.h"
 
 #define PROC_MT "fluxloop.Proc"
@@ -122,21 +123,6 @@ static int proc_take_stderr_l(lua_State *L) {
   lua_pushlstring(L, p->err.data ? p->err.data : "", p->err.len);
   buf_reset(&p->err);
   return 1;
-}
-
-static const char *signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGPIPE: return "SIGPIPE";
-    case SIGINT: return "SIGINT";
-    default: return "a signal";
-  }
 }
 
 /* w:status([wait_ms]) -> "running" | "exited", code | "signal", name, number */

@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "jsonl.h"
+#include "signame.h"
 
 #define WINDOW SINK_WINDOW
 /* Lines reach the disk when a buffer holds this much, or this long after the last write. */
@@ -433,16 +434,6 @@ long long sink_emergency_flush(void) {
   return saved;
 }
 
-static const char *crash_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGBUS: return "SIGBUS";
-    case SIGABRT: return "SIGABRT";
-    case SIGFPE: return "SIGFPE";
-    default: return "SIGILL";
-  }
-}
-
 /* Formats n in decimal without stdio (signal handler). */
 static size_t put_decimal(char *out, long long n) {
   char tmp[24];
@@ -457,7 +448,7 @@ static void on_crash(int sig) {
   char line[700];
   size_t n = 0;
   long long saved = sink_emergency_flush();
-  const char *name = crash_name(sig);
+  const char *name = signal_name(sig);
   const char *parts[] = { "fluxloop: ", name, ": ", crash_message, NULL };
   for (int i = 0; parts[i] != NULL; i++) {
     size_t len = strlen(parts[i]);
