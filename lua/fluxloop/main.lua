@@ -107,18 +107,11 @@ end
 -- inputs file come from DIR/plan.json (else summary.json) unless a flag gives them, and a
 -- flag that says otherwise is the error. Changes flags in place; returns nil, message.
 local function take_plan_of_folder(flags, cwd)
-  local util, json = require("fluxloop.util"), require("fluxloop.json")
+  local util = require("fluxloop.util")
   local again = flags.resume or flags.retry_failed
   local flag = flags.resume and "--resume" or "--retry-failed"
   local dir = util.abspath(again, cwd)
-  local function read(name)
-    local f = io.open(dir .. "/" .. name, "rb")
-    if not f then return nil end
-    local v = json.decode(f:read("a") or "")
-    f:close()
-    return type(v) == "table" and v or nil
-  end
-  local plan, summary = read("plan.json"), read("summary.json") or {}
+  local plan, summary = util.read_json(dir .. "/plan.json"), util.read_json(dir .. "/summary.json") or {}
   if not plan then return true end -- resume's own check says what the folder is
   local iterations = math.tointeger(plan.iterations or summary.iterations)
   if iterations then

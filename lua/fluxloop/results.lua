@@ -9,15 +9,7 @@ local M = {}
 local Exp = {}
 Exp.__index = Exp
 
-local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local ok, v = pcall(json.decode, text)
-  if ok and type(v) == "table" then return v end
-  return nil
-end
+local read_json = require("fluxloop.util").read_json
 
 local function read_text(path)
   local f = io.open(path, "rb")

@@ -134,13 +134,7 @@ local function recount(dir)
   return acc:summary()
 end
 
-local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return json.decode(text, path)
-end
+local read_json = require("fluxloop.util").read_json
 
 -- The experiment folders directly inside dir, newest first (by their plan's start time).
 local function experiments_in(dir)
