@@ -1,7 +1,6 @@
 -- results.lua - opens an experiment folder for reading (parse, report, compare): says what state
 -- the run is in, and streams its traces with the fields asked for.
 local fs = require("fluxloop.fs")
-local json = require("fluxloop.json")
 local jsonlread = require("fluxloop.jsonlread")
 
 local M = {}
