@@ -6,7 +6,7 @@ DESTDIR ?=
 CC      ?= cc
 BUILD   ?= build
 
-PKGS    := lua5.4 yaml-0.1 libcjson libffi
+PKGS    := lua5.4 yaml-0.1 libcjson libffi libcurl
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
