@@ -540,6 +540,16 @@ int http_perform(http_client *c, const http_request *req) {
   c->req = req;
   c->delivered = 0;
   c->start_ns = clock_mono_ns();
+  {
+    /* libcurl would guess a scheme for "host/path" (and "http//x"): only a URL that says
+     * http:// or https:// goes out. */
+    char why[160];
+    if (http_check_url(req->url, why, sizeof why) != 0) {
+      res->error = HTTP_EURL;
+      snprintf(res->message, sizeof res->message, "invalid URL (%s)", why);
+      return -1;
+    }
+  }
   if (build_headers(c, req) != 0) {
     res->error = HTTP_ENOMEM;
     snprintf(res->message, sizeof res->message, "not enough memory for the headers");

@@ -69,23 +69,32 @@ end
 
 -- The observation's type and name: what `observe = {type=, name=}` says, else a
 -- "generation" when the request names a model, else a "span"; "POST api.host/v1/chat".
-local function type_and_name(req, method)
+local function type_and_name(req, method, decoded)
   local o = type(req.observe) == "table" and req.observe or {}
-  local model = type(req.json) == "table" and req.json.model or nil
+  local model = type(decoded) == "table" and decoded.model or nil
   local t = o.type or (type(model) == "string" and "generation" or "span")
   return t, o.name or (method .. " " .. host_path(req.url))
+end
+
+-- The request's JSON value: req.json, or a body that is JSON text small enough to keep.
+local function request_value(req)
+  if req.json ~= nil then return req.json end
+  local body = req.body
+  if type(body) == "string" and #body <= M.BODY_LIMIT and body:match("^%s*[{%[]") then
+    return json.decode(body)
+  end
+  return nil
 end
 
 -- open(rec, req, method) -> span slot. Called before the request's first attempt.
 function M.open(rec, req, method)
   local body = req.body
-  local decoded
+  local decoded = request_value(req)
   if req.json ~= nil then
     local ok, text = pcall(json.encode, req.json)
     body = ok and text or nil
-    decoded = req.json
   end
-  local t, name = type_and_name(req, method)
+  local t, name = type_and_name(req, method, decoded)
   return rec:span_open(t, name, {
     method = method, url = M.mask_url(req.url), headers = M.mask_headers(req.headers), body = body_of(body, decoded),
   })
@@ -145,7 +154,10 @@ function M.close(rec, slot, req, res, err, code)
     if res.events then output.text = streamed_text(res.body) end
   end
   local model, usage = M.usage_of(res, decoded)
-  if model == nil and type(req.json) == "table" then model = req.json.model end
+  if model == nil then
+    local sent = request_value(req)
+    model = type(sent) == "table" and sent.model or nil
+  end
   rec:span_close(slot, output, err, facts(res, code), context.extra(model, usage))
 end
 

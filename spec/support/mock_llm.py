@@ -20,6 +20,8 @@ Paths:
   ANY  /sse_close             two SSE events, then closes inside the chunked stream
   ANY  /redirect_loop         302 to itself
   ANY  /big?bytes=N&declare=1 N bytes (Content-Length when declare=1, else chunked)
+  ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
+  ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms
   GET  /_stats                counters: requests, statuses, max_in_flight, first/last times
   POST /_reset                clears the counters (and the flaky keys)
@@ -40,7 +42,7 @@ STATE = {}
 
 
 def reset_state():
-    STATE.update(requests=0, counted=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
+    STATE.update(requests=0, counted=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
                  flaky={}, tokens=None, refill_at=None, auth_failures=0)
 
 
@@ -74,6 +76,8 @@ class Handler(socketserver.StreamRequestHandler):
     disable_nagle_algorithm = True
 
     def handle(self):
+        with LOCK:
+            STATE["connections"] += 1
         # A TLS client hello (https:// to this plain port) gets what a plain HTTP server
         # answers, at once, instead of a wait for a line that never comes.
         if self.rfile.peek(1)[:1] == b"\x16":
@@ -253,6 +257,15 @@ class Handler(socketserver.StreamRequestHandler):
                 part = piece[:min(len(piece), n - sent)]
                 self.chunk(part)
                 sent += len(part)
+            return self.end_chunked(200)
+        if path == "/sse_raw":
+            # Line ends of every kind, a comment, a multi-line data field and an event with no
+            # data, cut into pieces at awkward places (inside "\r\n", inside a field name).
+            text = (": comment\r\ndata: one\r\n\r\nevent: two\rdata: a\rdata: b\r\rid: 7\n"
+                    "event: empty\n\ndata:three\n\n")
+            self.start_chunked(200, "text/event-stream")
+            for i in range(0, len(text), 5):
+                self.chunk(text[i:i + 5])
             return self.end_chunked(200)
         if path == "/stream":
             self.start_chunked(200, "text/event-stream")
