@@ -42,7 +42,7 @@ STATE = {}
 
 
 def reset_state():
-    STATE.update(requests=0, counted=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
+    STATE.update(requests=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
                  flaky={}, tokens=None, refill_at=None, auth_failures=0)
 
 
@@ -120,16 +120,17 @@ class Handler(socketserver.StreamRequestHandler):
     # ---- responses ---------------------------------------------------------------------
 
     def count(self, status, counted=True):
+        """Counts an answer; the control paths' own (counted=False) are left out."""
+        if not counted:
+            return
         now = time.monotonic()
         with LOCK:
             STATE["requests"] += 1
             key = str(status)
             STATE["statuses"][key] = STATE["statuses"].get(key, 0) + 1
-            if counted:
-                STATE["counted"] += 1
-                if STATE["first"] is None:
-                    STATE["first"] = now
-                STATE["last"] = now
+            if STATE["first"] is None:
+                STATE["first"] = now
+            STATE["last"] = now
 
     def send(self, status, body=b"", ctype="application/json", extra=(), counted=True):
         if isinstance(body, (dict, list)):
@@ -174,7 +175,7 @@ class Handler(socketserver.StreamRequestHandler):
             with LOCK:
                 s = dict(STATE, flaky=None, tokens=None, refill_at=None)
             if s["first"] is not None and s["last"] > s["first"]:
-                s["rate"] = (s["counted"] - 1) / (s["last"] - s["first"])
+                s["rate"] = (s["requests"] - 1) / (s["last"] - s["first"])
             return self.send(200, s, counted=False)
         if path == "/_reset":
             with LOCK:
