@@ -146,6 +146,7 @@ test-browser: all fixtures
 
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
+	@$(INTERP) spec/bench/http_bench.lua $(abspath $(BIN))
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop

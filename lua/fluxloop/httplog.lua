@@ -31,9 +31,22 @@ function M.mask_url(url)
   return head .. query .. tail
 end
 
+-- Whether a key name is secret, remembered: the same few dozen keys ("role", "content",
+-- "model") come back in every request and answer. Bounded, for keys that never repeat.
+local secret_memo, memo_size = {}, 0
+local function is_secret(name)
+  local v = secret_memo[name]
+  if v == nil then
+    v = secrets.is_secret_key(name)
+    if memo_size >= 4096 then secret_memo, memo_size = {}, 0 end
+    secret_memo[name], memo_size = v, memo_size + 1
+  end
+  return v
+end
+
 -- mask_headers(headers) -> { name = value } with the value of every secret header
--- (Authorization, X-Api-Key, Cookie, ...) written as "***". headers is a map or a list of
--- "Name: value" lines.
+-- (Authorization, X-Api-Key, Cookie, ...) written as "***", and token shapes in the others
+-- (a bearer token under another name). headers is a map or a list of "Name: value" lines.
 function M.mask_headers(headers)
   if type(headers) ~= "table" then return nil end
   local out = {}
@@ -41,23 +54,35 @@ function M.mask_headers(headers)
     local name, value = k, v
     if math.type(k) == "integer" and type(v) == "string" then name, value = v:match("^([^:]*):%s*(.*)$") end
     if type(name) == "string" then
-      out[name] = secrets.is_secret_key(name) and secrets.MASK or secrets.mask_value(tostring(value))
+      out[name] = is_secret(name) and secrets.MASK or secrets.mask_value(tostring(value))
     end
   end
   return out
 end
 
+-- A copy of a decoded body with the value under every secret-looking key ("api_key",
+-- "password") written as "***". Values are not scanned for token shapes: that costs more
+-- than the request on a long answer, and the recorder masks the config's own secrets in
+-- every line anyway.
+local function mask_keys(v, depth)
+  if type(v) ~= "table" or depth > 64 then return v end
+  local c = setmetatable({}, getmetatable(v))
+  for k, x in pairs(v) do
+    if type(k) == "string" and is_secret(k) then c[k] = secrets.MASK else c[k] = mask_keys(x, depth + 1) end
+  end
+  return c
+end
+
 local function cut(text)
-  if #text <= M.BODY_LIMIT then return secrets.mask_value(text) end
-  return secrets.mask_value(text:sub(1, M.BODY_LIMIT))
-    .. ("... [%d more bytes not kept]"):format(#text - M.BODY_LIMIT)
+  if #text <= M.BODY_LIMIT then return text end
+  return text:sub(1, M.BODY_LIMIT) .. ("... [%d more bytes not kept]"):format(#text - M.BODY_LIMIT)
 end
 
 -- A body as the observation keeps it: JSON as its value (secret keys masked) when it is
 -- small enough, else text cut at BODY_LIMIT.
 local function body_of(text, decoded)
   if text == nil or text == "" then return nil end
-  if decoded ~= nil and #text <= M.BODY_LIMIT then return secrets.mask(decoded) end
+  if decoded ~= nil and #text <= M.BODY_LIMIT then return mask_keys(decoded, 0) end
   return cut(text)
 end
 
@@ -150,7 +175,9 @@ function M.close(rec, slot, req, res, err, code)
   end
   local output
   if not err then
-    output = { status = res.status, headers = M.mask_headers(res.headers), body = body_of(res.body, decoded) }
+    local headers = {}
+    for name, value in pairs(res.headers) do headers[name] = is_secret(name) and secrets.MASK or value end
+    output = { status = res.status, headers = headers, body = body_of(res.body, decoded) }
     if res.events then output.text = streamed_text(res.body) end
   end
   local model, usage = M.usage_of(res, decoded)
