@@ -5,7 +5,6 @@
  * arrive, and server-sent events are parsed out of them. */
 #include "http.h"
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -16,6 +15,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "curlapi.h"
 #include "ratelimit.h"
 #include "sse.h"
 
@@ -26,6 +26,7 @@
 #define KEEP_BODY_CAP (1024 * 1024)
 
 struct http_client {
+  const curl_api *api;     /* libcurl's functions (curlapi.h) */
   CURL *curl;
   pid_t pid;               /* a forked worker makes its own handle: sockets are not shareable */
   http_result res;
@@ -43,21 +44,20 @@ struct http_client {
   char errbuf[CURL_ERROR_SIZE];
 };
 
-static pthread_once_t global_once = PTHREAD_ONCE_INIT;
-static CURLcode global_rc = CURLE_OK;
+const char *http_version(void) {
+  const curl_api *C = curl_api_get(NULL, 0);
+  return C ? C->version() : "libcurl not loaded";
+}
 
-static void global_init(void) { global_rc = curl_global_init(CURL_GLOBAL_DEFAULT); }
-
-const char *http_version(void) { return curl_version(); }
-
-http_client *http_client_new(void) {
+http_client *http_client_new(char *why, size_t why_size) {
   http_client *c;
-  pthread_once(&global_once, global_init);
-  if (global_rc != CURLE_OK) return NULL;
+  const curl_api *C = curl_api_get(why, why_size);
+  if (C == NULL) return NULL;
   c = calloc(1, sizeof *c);
-  if (c == NULL) return NULL;
-  c->curl = curl_easy_init();
-  if (c->curl == NULL) { free(c); return NULL; }
+  if (c == NULL) { snprintf(why, why_size, "out of memory"); return NULL; }
+  c->api = C;
+  c->curl = C->easy_init();
+  if (c->curl == NULL) { free(c); snprintf(why, why_size, "curl_easy_init failed"); return NULL; }
   c->pid = getpid();
   buf_init(&c->res.body);
   buf_init(&c->res.headers);
@@ -69,10 +69,12 @@ http_client *http_client_new(void) {
 }
 
 void http_client_free(http_client *c) {
+  const curl_api *C;
   if (c == NULL) return;
+  C = c->api;
   /* In a forked copy the handle's connections belong to the parent: leave them alone. */
-  if (c->curl && c->pid == getpid()) curl_easy_cleanup(c->curl);
-  curl_slist_free_all(c->hdrs);
+  if (c->curl && c->pid == getpid()) C->easy_cleanup(c->curl);
+  C->slist_free_all(c->hdrs);
   buf_free(&c->res.body);
   buf_free(&c->res.headers);
   buf_free(&c->res.usage);
@@ -105,23 +107,24 @@ int http_check_url(const char *url, char *why, size_t why_size) {
   CURLUcode rc;
   char *scheme = NULL, *host = NULL;
   int ok = -1;
-  pthread_once(&global_once, global_init);
-  u = curl_url();
+  const curl_api *C = curl_api_get(why, why_size);
+  if (C == NULL) return -1;
+  u = C->url();
   if (u == NULL) { snprintf(why, why_size, "out of memory"); return -1; }
-  rc = curl_url_set(u, CURLUPART_URL, url, 0);
+  rc = C->url_set(u, CURLUPART_URL, url, 0);
   if (rc != CURLUE_OK) {
-    snprintf(why, why_size, "%s", curl_url_strerror(rc));
-  } else if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+    snprintf(why, why_size, "%s", C->url_strerror(rc));
+  } else if (C->url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
              (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
     snprintf(why, why_size, "the scheme must be http:// or https://");
-  } else if (curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+  } else if (C->url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
     snprintf(why, why_size, "no host name");
   } else {
     ok = 0;
   }
-  curl_free(scheme);
-  curl_free(host);
-  curl_url_cleanup(u);
+  C->free(scheme);
+  C->free(host);
+  C->url_cleanup(u);
   return ok;
 }
 
@@ -147,15 +150,16 @@ static int on_sse_event(void *ud, const sse_event *ev) {
 
 /* The first body bytes of an attempt: the status and headers are known now. */
 static int start_body(http_client *c) {
+  const curl_api *C = c->api;
   const http_request *req = c->req;
   long code = 0;
   curl_off_t length = -1;
   char *type = NULL;
   c->first_write = 1;
   c->res.ttfb_ns = clock_mono_ns() - c->start_ns;
-  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
-  curl_easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
-  curl_easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &type);
+  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+  C->easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  C->easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &type);
   if (length > 0 && (size_t)length > req->max_body) { c->too_big = 1; return -1; }
   c->res.event_stream = type != NULL && strncasecmp(type, "text/event-stream", 17) == 0;
   /* Only a 2xx body reaches the callbacks: an error body must stay retryable. */
@@ -212,46 +216,47 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 /* ---- one attempt --------------------------------------------------------- */
 
-static int set_method(CURL *h, const http_request *req) {
+static int set_method(const curl_api *C, CURL *h, const http_request *req) {
   const char *m = req->method ? req->method : "GET";
   int has_body = req->body != NULL;
-  if (strcmp(m, "GET") == 0 && !has_body) return curl_easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
-  if (strcmp(m, "HEAD") == 0) return curl_easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
+  if (strcmp(m, "GET") == 0 && !has_body) return C->easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+  if (strcmp(m, "HEAD") == 0) return C->easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
   if (strcmp(m, "POST") == 0 || has_body) {
-    curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? req->body_len : 0));
-    curl_easy_setopt(h, CURLOPT_POSTFIELDS, has_body ? req->body : "");
+    C->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? req->body_len : 0));
+    C->easy_setopt(h, CURLOPT_POSTFIELDS, has_body ? req->body : "");
   }
-  if (strcmp(m, "POST") != 0) return curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, m) != CURLE_OK;
+  if (strcmp(m, "POST") != 0) return C->easy_setopt(h, CURLOPT_CUSTOMREQUEST, m) != CURLE_OK;
   return 0;
 }
 
 /* Sets every option of an attempt: curl_easy_reset clears the last request's but keeps
  * the connections, DNS and TLS session caches. */
 static int setup(http_client *c, const http_request *req, long timeout_ms) {
+  const curl_api *C = c->api;
   CURL *h = c->curl;
-  curl_easy_reset(h);
-  curl_easy_setopt(h, CURLOPT_URL, req->url);
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no alarm(), no SIGPIPE games */
-  curl_easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, c);
-  curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
-  curl_easy_setopt(h, CURLOPT_HEADERDATA, c);
-  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
-  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
-  curl_easy_setopt(h, CURLOPT_XFERINFODATA, c);
-  curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl can decode */
-  curl_easy_setopt(h, CURLOPT_USERAGENT, "fluxloop/0.1 (libcurl)");
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
-  if (req->connect_timeout_ms > 0) curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+  C->easy_reset(h);
+  C->easy_setopt(h, CURLOPT_URL, req->url);
+  C->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  C->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  C->easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no alarm(), no SIGPIPE games */
+  C->easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+  C->easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+  C->easy_setopt(h, CURLOPT_WRITEDATA, c);
+  C->easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+  C->easy_setopt(h, CURLOPT_HEADERDATA, c);
+  C->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  C->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+  C->easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  C->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl can decode */
+  C->easy_setopt(h, CURLOPT_USERAGENT, "fluxloop/0.1 (libcurl)");
+  C->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (req->connect_timeout_ms > 0) C->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
   if (req->follow_redirects) {
-    curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    curl_easy_setopt(h, CURLOPT_MAXREDIRS, (long)req->max_redirects);
+    C->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    C->easy_setopt(h, CURLOPT_MAXREDIRS, (long)req->max_redirects);
   }
-  if (c->hdrs) curl_easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
-  return set_method(h, req);
+  if (c->hdrs) C->easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
+  return set_method(C, h, req);
 }
 
 static int classify(CURLcode rc) {
@@ -277,8 +282,9 @@ static int classify(CURLcode rc) {
 }
 
 static void describe(http_client *c, const http_request *req, CURLcode rc, int error, long timeout_ms) {
+  const curl_api *C = c->api;
   http_result *res = &c->res;
-  const char *detail = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
+  const char *detail = c->errbuf[0] ? c->errbuf : C->easy_strerror(rc);
   switch (error) {
     case HTTP_ECONNREFUSED:
       snprintf(res->message, sizeof res->message, "connection refused: nothing accepts connections there (%s)",
@@ -326,6 +332,7 @@ static void describe(http_client *c, const http_request *req, CURLcode rc, int e
 
 /* Runs one attempt. Returns HTTP_OK with the response in res, or an HTTP_E* code. */
 static int attempt(http_client *c, const http_request *req, http_attempt *log) {
+  const curl_api *C = c->api;
   http_result *res = &c->res;
   int64_t now = clock_mono_ns(), t0 = now;
   long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 0, code = 0;
@@ -353,25 +360,25 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
   sigemptyset(&pipe_set);
   sigaddset(&pipe_set, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
-  rc = curl_easy_perform(c->curl);
+  rc = C->easy_perform(c->curl);
   if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(&old_set, SIGPIPE)) {
     struct timespec zero = { 0, 0 };
     sigtimedwait(&pipe_set, NULL, &zero);
   }
   pthread_sigmask(SIG_SETMASK, &old_set, NULL);
 
-  curl_easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
-  curl_easy_getinfo(c->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+  C->easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+  C->easy_getinfo(c->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
   res->bytes_sent += up;
   res->bytes_received += down;
-  curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
   log->duration_ns = clock_mono_ns() - t0;
   if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && c->cb_result == 1)) {
     char *url = NULL;
     res->stopped = rc != CURLE_OK;
     res->status = (int)code;
     log->status = (int)code;
-    if (curl_easy_getinfo(c->curl, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+    if (C->easy_getinfo(c->curl, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
       snprintf(res->effective_url, sizeof res->effective_url, "%s", url);
     return HTTP_OK;
   }
@@ -435,6 +442,7 @@ static int header_value(const http_result *res, const char *name, char *out, siz
 /* What the server asked to wait (retry-after-ms, or Retry-After in seconds or as an HTTP
  * date), in ms; -1 when it said nothing. */
 static int64_t retry_after_ms(http_client *c) {
+  const curl_api *C = c->api;
   char v[128];
   if (header_value(&c->res, "retry-after-ms", v, sizeof v)) {
     char *end;
@@ -446,7 +454,7 @@ static int64_t retry_after_ms(http_client *c) {
     double s = strtod(v, &end);
     if (end != v && *end == '\0' && s >= 0) return (int64_t)(s * 1000);
     {
-      time_t when = curl_getdate(v, NULL);
+      time_t when = C->getdate(v, NULL);
       if (when != (time_t)-1) {
         int64_t ms = ((int64_t)when * 1000) - clock_wall_ns() / 1000000;
         return ms > 0 ? ms : 0;
@@ -498,14 +506,15 @@ static int64_t next_wait(http_client *c, const http_request *req, int n) {
 }
 
 static int build_headers(http_client *c, const http_request *req) {
+  const curl_api *C = c->api;
   struct curl_slist *l = NULL, *t;
-  curl_slist_free_all(c->hdrs);
+  C->slist_free_all(c->hdrs);
   c->hdrs = NULL;
   /* libcurl would send "Expect: 100-continue" with large bodies and wait for an answer
    * many servers never give. */
-  if ((l = curl_slist_append(l, "Expect:")) == NULL) return -1;
+  if ((l = C->slist_append(l, "Expect:")) == NULL) return -1;
   for (const char *const *h = req->headers; h && *h; h++) {
-    if ((t = curl_slist_append(l, *h)) == NULL) { curl_slist_free_all(l); return -1; }
+    if ((t = C->slist_append(l, *h)) == NULL) { C->slist_free_all(l); return -1; }
     l = t;
   }
   c->hdrs = l;
@@ -527,12 +536,13 @@ static void reset_result(http_client *c) {
 }
 
 int http_perform(http_client *c, const http_request *req) {
+  const curl_api *C = c->api;
   http_result *res = &c->res;
   int max_attempts = 1 + (req->retries < 0 ? 0 : req->retries > HTTP_MAX_ATTEMPTS - 1 ? HTTP_MAX_ATTEMPTS - 1
                                                                                        : req->retries);
   int64_t wait = 0;
   if (c->pid != getpid()) { /* forked: the inherited handle's sockets are the parent's */
-    c->curl = curl_easy_init();
+    c->curl = C->easy_init();
     c->pid = getpid();
     if (c->curl == NULL) { reset_result(c); res->error = HTTP_ENOMEM; return -1; }
   }

@@ -89,8 +89,9 @@ typedef struct http_result {
 
 typedef struct http_client http_client;
 
-/* A client holds one connection cache; use it from one thread (a worker) at a time. */
-http_client *http_client_new(void);
+/* A client holds one connection cache; use it from one thread (a worker) at a time. NULL
+ * with the reason in why when libcurl cannot be loaded. */
+http_client *http_client_new(char *why, size_t why_size);
 void http_client_free(http_client *c);
 /* The result of the last http_perform, valid until the next one. */
 http_result *http_client_result(http_client *c);

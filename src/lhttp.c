@@ -57,8 +57,11 @@ static lclient *get_client(lua_State *L) {
   memset(lc, 0, sizeof *lc);
   buf_init(&lc->json);
   luaL_setmetatable(L, CLIENT_MT);
-  lc->c = http_client_new();
-  if (lc->c == NULL) luaL_error(L, "fluxloop.http: libcurl could not be initialised");
+  {
+    char why[320];
+    lc->c = http_client_new(why, sizeof why);
+    if (lc->c == NULL) luaL_error(L, "fluxloop.http: %s", why);
+  }
   lua_setfield(L, LUA_REGISTRYINDEX, CLIENT_KEY);
   return lc;
 }
