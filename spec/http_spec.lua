@@ -270,7 +270,7 @@ describe("fluxloop.http", function()
     it("records each request: masked URL and headers, bodies, status, attempts, token counts", function()
       local _, _, obs, text = run_one(function()
         assert(http.post_json(server:url("/v1/chat/completions?api_key=sk-query-secret&x=1"),
-          { model = "gpt-x", messages = { { role = "user", content = "a b c" } } },
+          { model = "gpt-x", messages = { { role = "user", content = "a b c" } }, api_key = "body-secret-1" },
           { headers = { Authorization = "Bearer sk-header-secret", ["X-Api-Key"] = "k-secret-2", ["X-Plain"] = "p" } }))
         assert(http.get(server:url("/flaky?key=run1&fail=1&status=429&retry_after=0")))
       end)
@@ -283,6 +283,7 @@ describe("fluxloop.http", function()
       assert.are.equal("p", o.input.headers["X-Plain"])
       assert.matches("api_key=%*%*%*&x=1$", o.input.url)
       assert.are.equal("gpt-x", o.input.body.model)
+      assert.are.equal("***", o.input.body.api_key)
       assert.are.equal(200, o.output.status)
       assert.are.equal("echo: a b c", o.output.body.choices[1].message.content)
       assert.are.equal("gpt-x", o.model)
