@@ -64,8 +64,9 @@ local ok, err = pcall(function()
   P.remove(one)
   P.remove(many)
 
-  -- 2. --parallel 64 --rate-limit 100 against a server that allows 100/s (10 at once at most).
-  server:control({ latency_ms = 20, quota = 100, quota_burst = 10 })
+  -- 2. --parallel 64 --rate-limit 100 against a server that allows 100/s: a token bucket of
+  -- 100 a second holding at most 100 (a provider's quota is usually per minute: looser).
+  server:control({ latency_ms = 20, quota = 100, quota_burst = 100 })
   local limited = project(server:url("/v1/chat/completions"), QUICK and 300 or 1000, CHAT)
   server:reset()
   local t, _, s = run(limited, "--parallel 64 --rate-limit 100")
