@@ -93,6 +93,14 @@ runner:
     assert.matches("configs/simulation.yaml:7:14: runner.http.retries: expected an integer from 0 to 20", err)
   end)
 
+  it("the repository's configs/http_target.yaml and configs/llm_agent.yaml load clean", function()
+    for _, name in ipairs({ "http_target", "llm_agent" }) do
+      local cfg, warnings = config.load("configs/" .. name .. ".yaml")
+      assert.is_not_nil(cfg, warnings)
+      assert.are.same({}, warnings)
+    end
+  end)
+
   it("warns when runner.http is given to a target that is not http:", function()
     local cfg, warnings = assert(load('runner:\n  target: "a:run"\n  http: {output: x}\n'))
     assert.is_nil(cfg.runner.http)
