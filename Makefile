@@ -7,7 +7,9 @@ CC      ?= cc
 BUILD   ?= build
 
 PKGS    := lua5.4 yaml-0.1 libcjson libffi
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# libcurl: its headers only. fluxloop.http loads it with dlopen when first used (src/curlapi.c),
+# so a run that makes no request does not map it and the 30-odd libraries it needs.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings
@@ -146,6 +148,7 @@ test-browser: all fixtures
 
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
+	@$(INTERP) spec/bench/http_bench.lua $(abspath $(BIN))
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop

@@ -199,6 +199,26 @@ static int recorder_close(lua_State *L) {
   return n;
 }
 
+/* The registry key of a weak table whose [1] is the last recorder made in this state: the
+ * one runs record into, found there by modules that record on their own (fluxloop.http). */
+#define CURRENT_KEY "fluxloop.recorder.current"
+
+static void make_current(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, CURRENT_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, CURRENT_KEY);
+  }
+  lua_pushvalue(L, -2); /* stack: recorder, weak table, recorder */
+  lua_rawseti(L, -2, 1);
+  lua_pop(L, 1);
+}
+
 static recorder *new_recorder(lua_State *L) {
   recorder *r = lua_newuserdatauv(L, sizeof *r, 2); /* user values: template_checked */
   memset(r, 0, sizeof *r);
@@ -210,6 +230,7 @@ static recorder *new_recorder(lua_State *L) {
   r->open_top = -1;
   r->next_k = 1;
   r->pipe_fd = -1;
+  make_current(L);
   return r;
 }
 
@@ -343,8 +364,28 @@ static int obs_fail(lua_State *L, recorder *r) {
   return lua_error(L);
 }
 
-/* observe(type, name, input, output, metadata [, duration_ms]) -> id
- * Records a finished observation (an event, or a call the agent timed itself). */
+/* The fields of a model call, top-level in the observation as the Python SDK writes them:
+ * the model's name and the token counts. Taken from the table at idx (when it is one). */
+static const char *const EXTRA_FIELDS[] = { "model", "prompt_tokens", "completion_tokens", "total_tokens", NULL };
+
+static int put_extra(lua_State *L, int idx, buf_t *b) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  for (int i = 0; EXTRA_FIELDS[i]; i++) {
+    int t = lua_getfield(L, idx, EXTRA_FIELDS[i]);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+      buf_putc(b, ',');
+      lconv_put_json_string(b, EXTRA_FIELDS[i], strlen(EXTRA_FIELDS[i]));
+      buf_putc(b, ':');
+      if (put_value(L, lua_gettop(L), b) != 0) return -1;
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* observe(type, name, input, output, metadata [, duration_ms [, extra]]) -> id
+ * Records a finished observation (an event, or a call the agent timed itself). extra may
+ * hold model, prompt_tokens, completion_tokens and total_tokens. */
 static int recorder_observe(lua_State *L) {
   recorder *r = check_recorder(L);
   size_t tlen;
@@ -364,6 +405,7 @@ static int recorder_observe(lua_State *L) {
   if (put_value(L, 5, b) != 0) return obs_fail(L, r);
   PUT_LIT(b, ",\"metadata\":");
   if (put_value(L, 6, b) != 0) return obs_fail(L, r);
+  if (put_extra(L, 8, b) != 0) return obs_fail(L, r);
   buf_putc(b, '}');
   s->head_len = b->len - s->head_off;
   if (b->failed) { rollback(r); return luaL_error(L, "not enough memory"); }
@@ -398,7 +440,7 @@ static int recorder_span_open(lua_State *L) {
 
 /* Writes a span's tail: duration, input, output, metadata, and error if it failed. */
 static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, int out_idx,
-                      int err_idx, int meta_idx) {
+                      int err_idx, int meta_idx, int extra_idx) {
   buf_t *b = &r->arena;
   size_t mark = b->len;
   s->tail_off = b->len;
@@ -413,6 +455,7 @@ static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, 
   if (put_value(L, out_idx, b) != 0) { b->len = mark; return -1; }
   PUT_LIT(b, ",\"metadata\":");
   if (put_value(L, meta_idx, b) != 0) { b->len = mark; return -1; }
+  if (extra_idx > 0 && put_extra(L, extra_idx, b) != 0) { b->len = mark; return -1; }
   if (!lua_isnoneornil(L, err_idx)) {
     size_t el;
     const char *e = luaL_tolstring(L, err_idx, &el);
@@ -426,7 +469,8 @@ static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, 
   return 0;
 }
 
-/* span_close(slot, output, error, metadata): ends a span (and any still open inside it). */
+/* span_close(slot, output, error, metadata [, extra]): ends a span (and any still open inside
+ * it); extra as in observe. */
 static int recorder_span_close(lua_State *L) {
   recorder *r = check_recorder(L);
   lua_Integer slot = luaL_checkinteger(L, 2);
@@ -435,9 +479,9 @@ static int recorder_span_close(lua_State *L) {
   luaL_argcheck(L, slot >= 1 && (size_t)slot <= r->nobs, 2, "no such span in this trace");
   s = &r->obs[slot - 1];
   luaL_argcheck(L, s->open, 2, "span already closed");
-  lua_settop(L, 5); /* self, slot, output, error, metadata */
+  lua_settop(L, 6); /* self, slot, output, error, metadata, extra */
   begin_append(r);
-  if (close_slot(L, r, s, now, 3, 4, 5) != 0) {
+  if (close_slot(L, r, s, now, 3, 4, 5, 6) != 0) {
     /* The output cannot be stored: close with the encoder's message (slot 6) as the
      * span's error and no output or metadata, then raise that message. */
     lua_pushnil(L);
@@ -445,7 +489,7 @@ static int recorder_span_close(lua_State *L) {
     lua_copy(L, 6, 4);
     lua_pushnil(L);
     lua_replace(L, 5);
-    close_slot(L, r, s, now, 3, 4, 5);
+    close_slot(L, r, s, now, 3, 4, 5, 0);
     r->pending = 0;
     r->open_top = s->parent;
     return lua_error(L);
@@ -464,7 +508,7 @@ static int recorder_stop(lua_State *L) {
   lua_pushliteral(L, "span was not closed before the run ended"); /* 3 */
   lua_pushnil(L); /* 4: no metadata */
   for (size_t i = r->nobs; i-- > 0;) {
-    if (r->obs[i].open) close_slot(L, r, &r->obs[i], r->mono_end, 2, 3, 4);
+    if (r->obs[i].open) close_slot(L, r, &r->obs[i], r->mono_end, 2, 3, 4, 0);
   }
   r->open_top = -1;
   lua_pushnumber(L, (lua_Number)(r->mono_end - r->mono_start) / 1e6);

@@ -14,6 +14,7 @@ local FLAGS = {
   ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = config.MAX_PARALLEL },
   ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = config.MAX_TIMEOUT_MS },
   ["--isolate"] = { field = "isolate", kind = "bool" },
+  ["--rate-limit"] = { field = "rate_limit", kind = "rate" },
   ["--hooks"] = { field = "hooks", kind = "string" },
   ["--script"] = { field = "script", kind = "string" },
   ["--lua-path"] = { field = "lua_path", kind = "list" },
@@ -25,7 +26,7 @@ local FLAGS = {
 
 local FLAG_NAMES = {
   "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
-  "--timeout", "--isolate", "--hooks", "--script", "--lua-path", "--resume",
+  "--timeout", "--isolate", "--rate-limit", "--hooks", "--script", "--lua-path", "--resume",
   "--retry-failed", "--quiet", "--no-progress", "--help",
 }
 
@@ -92,6 +93,8 @@ Options:
                       Default: runner.timeout_ms, else 0
   --isolate           Run agents in forked worker processes, so a crash fails only
                       that run (runner.isolation: process).
+  --rate-limit R      HTTP requests per second over all workers (fluxloop.http and
+                      http: targets; runner.rate_limit).        Default: no limit
   --hooks FILE        Lua hooks file (filter_input, transform_input, before_run, ...).
   --script FILE       Run your own Lua orchestration instead of the default one;
                       arguments after `--` are passed to it.
@@ -218,6 +221,15 @@ local function parse_int(name, value, min, max)
   return n
 end
 
+-- --rate-limit R: requests per second, a number > 0 (0.5 is one request every 2 s).
+local function parse_rate(name, value)
+  local r = value:match("^%+?%d*%.?%d+$") and tonumber(value)
+  if not r or r <= 0 or r >= 1e9 then
+    return nil, name .. ": expected a number > 0 (requests per second, such as 10 or 0.5), got '" .. value .. "'"
+  end
+  return r
+end
+
 local SEE_RUN = "; see 'fluxloop run experiment --help'"
 
 -- Parses the arguments after `run experiment`.
@@ -265,6 +277,10 @@ local function parse_experiment(argv, i)
       if value == "" then return nil, name .. " needs a value" end
       if spec.kind == "int" then
         local v, err = parse_int(name, value, spec.min, spec.max)
+        if v == nil then return nil, err end
+        flags[spec.field] = v
+      elseif spec.kind == "rate" then
+        local v, err = parse_rate(name, value)
         if v == nil then return nil, err end
         flags[spec.field] = v
       elseif spec.kind == "list" then

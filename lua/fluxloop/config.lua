@@ -19,7 +19,9 @@ local KNOWN = {
     "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
   runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
     "module_path", "function_name", "environment_vars", "command", "language", "python",
-    "working_directory", "python_path", "start_timeout_ms" },
+    "working_directory", "python_path", "start_timeout_ms", "rate_limit", "max_concurrent_requests", "http" },
+  ["runner.rate_limit"] = { "requests_per_second", "burst" },
+  ["runner.http"] = { "body", "headers", "output", "timeout_ms", "retries" },
   output = { "directory", "format" },
   inputs = { "file" },
   replay_args = { "enabled", "recording_file", "override_param_path", "select" },
@@ -470,6 +472,62 @@ function Checker:path_list(path, project_dir)
   return out
 end
 
+-- runner.rate_limit: {requests_per_second: R, burst: B} (or just R), one bucket shared by
+-- every worker's HTTP requests (fluxloop.ratelimit).
+function Checker:rate_limit()
+  local path = "runner.rate_limit"
+  local v = self:get(path)
+  if v == nil then return nil end
+  local function rate(p)
+    local r = self:get(p)
+    if type(r) ~= "number" or r ~= r or r <= 0 or r >= 1e9 then
+      self:error(p, "expected a number > 0 (requests per second, 0.5 for one every 2 s), got " .. got(r))
+      return nil
+    end
+    return r
+  end
+  if type(v) == "number" or type(v) == "string" then
+    local r = rate(path)
+    return r and { requests_per_second = r, burst = 1 } or nil
+  end
+  if not self:mapping(path, "requests_per_second: R, burst: B") then return nil end
+  if self:get(path .. ".requests_per_second") == nil then
+    self:error(path, "missing requests_per_second (a number > 0)")
+    return nil
+  end
+  local r = rate(path .. ".requests_per_second")
+  local b = self:integer(path .. ".burst", 1, " (requests that may go at once)", 1000000)
+  return r and { requests_per_second = r, burst = b or 1 } or nil
+end
+
+-- runner.http: what an http: target sends and keeps; checked with the target itself (a bad
+-- URL or a body template that is not JSON is a config error, before any run).
+function Checker:http_target(target, env)
+  local t = self:mapping("runner.http", "body:, headers:, output:")
+  local is_http = type(target) == "string" and target:match("^http:") ~= nil
+  if t and not is_http then
+    self:warn("runner.http", "runner.http is used only by an http: target (runner.target: \"http:POST URL\")", true)
+  end
+  if not is_http then return nil end
+  local http = {
+    body = self:get("runner.http.body") ~= nil and self:string("runner.http.body", "a body template") or nil,
+    output = self:string("runner.http.output", "a path such as choices.0.message.content"),
+    timeout_ms = self:integer("runner.http.timeout_ms", 0, " (milliseconds per attempt; 0 = none)", M.MAX_TIMEOUT_MS),
+    retries = self:integer("runner.http.retries", 0, nil, 20),
+  }
+  local headers = self:mapping("runner.http.headers", "Name: value lines")
+  if headers then
+    http.headers = {}
+    for _, k in ipairs(util.sorted_keys(headers)) do
+      local v = headers[k]
+      if type(v) == "string" or type(v) == "number" then http.headers[tostring(k)] = tostring(v)
+      else self:error(join_key("runner.http.headers", k), "expected a string, got " .. got(v)) end
+    end
+  end
+  for _, p in ipairs(require("fluxloop.httptarget").check(target, http, env)) do self:error(p.path, p.message) end
+  return http
+end
+
 function Checker:env_from(path, env)
   local t = self:mapping(path, "NAME: value lines")
   if t == nil then return end
@@ -586,6 +644,10 @@ function Checker:build(abs, project_dir)
     start_timeout_ms = c:integer("runner.start_timeout_ms", 1, " (milliseconds a worker may take to say hello)",
       M.MAX_TIMEOUT_MS),
   }
+  cfg.runner.rate_limit = c:rate_limit()
+  cfg.runner.max_concurrent_requests = c:integer("runner.max_concurrent_requests", 1,
+    " (HTTP requests in flight at once, over every worker)", 4096)
+  cfg.runner.http = c:http_target(target, env)
   -- A project's own interpreter path (.venv/bin/python) is relative to the project.
   local py = cfg.runner.python
   if py and py:find("/", 1, true) then cfg.runner.python = resolve(py, project_dir) end
@@ -721,6 +783,17 @@ function M.apply_overrides(cfg, flags)
   if flags.isolate then
     cfg.runner.isolation = "process"
     write_doc(doc, "runner", "isolation", nil, "process")
+  end
+  if flags.rate_limit ~= nil then
+    local limit = cfg.runner.rate_limit or { burst = 1 }
+    limit.requests_per_second = flags.rate_limit
+    cfg.runner.rate_limit = limit
+    local sec = doc.runner
+    if util.is_mapping(sec) and util.is_mapping(sec.rate_limit) then
+      sec.rate_limit.requests_per_second = flags.rate_limit
+    else
+      write_doc(doc, "runner", "rate_limit", nil, { requests_per_second = flags.rate_limit })
+    end
   end
   if flags.inputs ~= nil then
     cfg.inputs_file = flags.inputs

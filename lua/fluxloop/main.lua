@@ -161,7 +161,7 @@ function M.prepare(flags)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
     name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
-    isolate = flags.isolate,
+    isolate = flags.isolate, rate_limit = flags.rate_limit,
   })
   for name, value in pairs(cfg.runner.env or {}) do
     local ok, eerr = fs.setenv(name, tostring(value))

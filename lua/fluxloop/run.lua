@@ -326,6 +326,13 @@ function M.execute(exp, rec, jobs, ks, p)
   local workers = exp.cfg.runner.parallel or 1
   local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
+  -- One request rate and in-flight cap for every worker of the experiment (fluxloop.http),
+  -- set before workers start so that forked workers share it too.
+  local rl = exp.cfg.runner.rate_limit
+  if rl or exp.cfg.runner.max_concurrent_requests then
+    require("fluxloop.ratelimit").configure({ requests_per_second = rl and rl.requests_per_second,
+      burst = rl and rl.burst, max_concurrent = exp.cfg.runner.max_concurrent_requests })
+  end
   if exp.cfg.runner.isolation ~= "process" then
     recorder.flush_on_crash(("the agent crashed fluxloop, which ran it in its own process. Run it with --isolate "
       .. "(runner.isolation: process) so that a crash fails only its run, then finish the experiment with "

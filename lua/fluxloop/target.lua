@@ -117,6 +117,7 @@ function M.resolve(spec, opts)
   if type(spec) ~= "string" or spec == "" then
     return nil, "runner.target is missing; set it to \"module.path:function\" (for example examples.my_agent:run)"
   end
+  if spec:match("^http:") then return require("fluxloop.httptarget").resolve(spec, opts) end
   local module, attr = spec:match("^(.-):([^:]*)$")
   if not module or module == "" or attr == "" then
     return nil, ("target '%s': expected \"module.path:function\" (for example examples.my_agent:run) " ..
