@@ -7,7 +7,9 @@ CC      ?= cc
 BUILD   ?= build
 
 PKGS    := lua5.4 yaml-0.1 libcjson libffi
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# libcurl: its headers only. fluxloop.http loads it with dlopen when first used (src/curlapi.c),
+# so a run that makes no request does not map it and the 30-odd libraries it needs.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)
 PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wwrite-strings
@@ -22,6 +24,8 @@ LIBS = $(PKG_LIBS) -ldl -lm -lpthread
 ENTRY   := src/main.c src/interp.c
 CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua))
+# The report's HTML/SVG templates are embedded the same way (read with fluxloop.template).
+LUA_SRC += $(sort $(wildcard lua/fluxloop/report/*.html))
 
 OBJ     := $(BUILD)/obj
 GEN     := $(BUILD)/gen
@@ -32,7 +36,7 @@ INTERP  := $(BUILD)/fluxloop-lua
 # The native examples: an agent (examples/native/echo_agent.c) and a plain C library.
 EXAMPLES := $(BUILD)/examples/libecho_agent.so $(BUILD)/examples/libtextstats.so
 
-.PHONY: all deps demo test test-asan bench install clean fixtures test-slurm
+.PHONY: all deps demo test test-asan test-browser test-slurm bench install clean fixtures
 all: $(BIN) $(INTERP) $(EXAMPLES)
 
 deps:
@@ -136,6 +140,11 @@ test-asan:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=98 \
 	  sh spec/run.sh $(abspath $(INTERP)) spec/integration
 
+# The HTML report in headless Chromium (spec/browser/, slow: not part of `make test`); saves
+# build/report.png, the screenshot docs/report.png is copied from.
+test-browser: all fixtures
+	@FLUXLOOP_BIN=$(abspath $(BIN)) FLUXLOOP_BUILD=$(abspath $(BUILD)) \
+	  sh spec/run.sh $(abspath $(INTERP)) --pattern=_browser spec/browser
 # A real one-node Slurm cluster (slurm-wlm and munge, as root): examples/slurm's array of 4
 # shards and the merge chained after it, compared with a one-machine run (spec/slurm/).
 test-slurm: all
@@ -143,11 +152,15 @@ test-slurm: all
 
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
+	@$(INTERP) spec/bench/http_bench.lua $(abspath $(BIN))
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/fluxloop
 	install -m 644 include/fluxloop/agent.h $(DESTDIR)$(PREFIX)/include/fluxloop/agent.h
+	install -d $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop
+	install -m 644 python/fluxloop_worker.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop_worker.py
+	install -m 644 python/fluxloop/__init__.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop/__init__.py
 
 clean:
 	rm -rf $(BUILD)

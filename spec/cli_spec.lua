@@ -194,3 +194,65 @@ describe("cli.help", function()
     assert.truthy(cli.help("run"):find("experiment", 1, true))
   end)
 end)
+
+describe("cli.parse of parse, report and compare", function()
+  it("parses their arguments and flags", function()
+    local cmd = assert(cli.parse({ "parse", "experiment", "exp/x", "--output", "o", "--format=jsonl", "--overwrite" }))
+    assert.equal("parse", cmd.command)
+    assert.same({ "exp/x", "o", "jsonl", true }, { cmd.flags.dir, cmd.flags.output, cmd.flags.format, cmd.flags.overwrite })
+    cmd = assert(cli.parse({ "report", "d", "--compare", "b", "--alpha", "0.01" }))
+    assert.same({ "report", "d", "b", 0.01 }, { cmd.command, cmd.flags.dir, cmd.flags.compare, cmd.flags.alpha })
+    cmd = assert(cli.parse({ "compare", "a", "b", "--fail-on", "regression" }))
+    assert.same({ "compare", "a", "b", "regression" }, { cmd.command, cmd.flags.base, cmd.flags.new, cmd.flags.fail_on })
+  end)
+
+  it("gives each its help", function()
+    for _, argv in ipairs({ { "parse", "--help" }, { "parse", "experiment", "-h" }, { "report", "x", "--help" },
+      { "compare", "--help" }, { "help", "report" } }) do
+      local cmd = assert(cli.parse(argv))
+      assert.equal("help", cmd.command)
+      local name = argv[1] == "help" and argv[2] or argv[1]
+      assert.truthy(cli.help(cmd.topic):find("Usage: fluxloop " .. name, 1, true), table.concat(argv, " "))
+    end
+    assert.truthy(cli.help():find("fluxloop compare BASE NEW", 1, true))
+  end)
+
+  it("says what is wrong with a usage error", function()
+    local function err(...) return select(2, cli.parse({ ... })) end
+    assert.equal("missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'", err("parse", "x"))
+    assert.equal("report needs DIR (got 0 arguments); see 'fluxloop report --help'", err("report"))
+    assert.equal("unknown option '--fail-of' (did you mean '--fail-on'?); see 'fluxloop compare --help'",
+      err("compare", "a", "b", "--fail-of", "regression"))
+    assert.equal("--fail-on: expected 'regression', got 'x'; see 'fluxloop compare --help'",
+      err("compare", "a", "b", "--fail-on", "x"))
+    assert.equal("--alpha: expected a number between 0 and 1, got '0'", err("compare", "a", "b", "--alpha", "0"))
+    assert.equal("--output needs a value; see 'fluxloop parse experiment --help'", err("parse", "experiment", "d", "--output"))
+    assert.matches("did you mean 'report'", err("reprot", "d"))
+  end)
+end)
+
+describe("--help and README.md say the same thing", function()
+  local readme = assert(io.open("README.md")):read("a")
+  local top, exp = cli.help("top"), cli.help("experiment")
+
+  it("names every results file, every exit status and FLUXLOOP_LUA_PATH", function()
+    for _, f in ipairs({ "summary.json", "trace_summary.jsonl", "traces.jsonl", "observations.jsonl",
+      "config.yaml", "plan.json" }) do
+      assert.truthy(exp:find(f, 1, true), f)
+      assert.truthy(readme:find(f, 1, true), f)
+    end
+    for _, code in ipairs({ "0", "1", "2", "70", "130" }) do
+      assert.truthy(top:find("\n  " .. code .. " ", 1, true), code)
+      assert.truthy(exp:find("\n  " .. code .. " ", 1, true), code)
+      assert.truthy(readme:find("| " .. code .. " |", 1, true), code)
+    end
+    assert.truthy(exp:find("full disk", 1, true))
+    assert.truthy(exp:find("FLUXLOOP_LUA_PATH", 1, true))
+    assert.truthy(top:find("-v with it: the Lua modules", 1, true))
+  end)
+
+  it("suggests --output-dir for --output", function()
+    local _, err = cli.parse({ "run", "experiment", "--output", "x" })
+    assert.truthy(err:find("did you mean '--output-dir'", 1, true), err)
+  end)
+end)

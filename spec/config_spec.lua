@@ -348,7 +348,7 @@ describe("config.load with Python fluxloop configs", function()
       .. "version, source_root, collector_url, collector_api_key, tags, metadata, "
       .. "base_inputs, variation_strategies, variation_count, variation_temperature, "
       .. "input_generation, seed, multi_turn, save_traces, save_aggregated_metrics, "
-      .. "runner.working_directory, runner.python_path, runner.timeout_seconds, "
+      .. "runner.timeout_seconds, "
       .. "runner.max_retries", warnings[1])
   end)
 

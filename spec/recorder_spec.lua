@@ -46,6 +46,24 @@ describe("fluxloop.recorder", function()
     assert.are.same(obs, tr.observations)
   end)
 
+  it("redact() masks the given strings in every line, as the files hold them (escaped)", function()
+    local rec = assert(recorder.open(dir))
+    rec:redact({ "s3cret-Value", 'quo"te-Secret1', "ab" })
+    rec:begin("trace_001")
+    rec:observe("event", "e", "s3cret-Values twice s3cret-Value", nil)
+    rec:stop()
+    assert.is_true(rec:write(trace("trace_001", { output = { said = 'x quo"te-Secret1 y' },
+      metadata = { k = "s3cret-Value" }, input = "ab cd" })))
+    assert.is_true(rec:close())
+    local t = P.read_jsonl(dir .. "/traces.jsonl")[1]
+    assert.are.equal("x *** y", t.output.said)
+    assert.are.equal("***", t.metadata.k)
+    assert.are.equal("ab cd", t.input) -- too short to mask
+    assert.are.equal("***s twice ***", t.observations[1].input)
+    assert.are.equal("***s twice ***", P.read_jsonl(dir .. "/observations.jsonl")[1].input)
+    assert.are.equal("x *** y", P.read_jsonl(dir .. "/trace_summary.jsonl")[1].output.said)
+  end)
+
   it("writes durations as decimal milliseconds, and a non-finite one as null", function()
     local rec = assert(recorder.open(dir))
     local cases = { { 12.5, "12.5" }, { 0, "0.0" }, { 1 / 3, "0.333333" }, { 2.0000004, "2.0" },

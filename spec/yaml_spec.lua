@@ -269,8 +269,8 @@ describe("yaml.decode", function()
     end)
 
     it("name a tab used for indentation", function()
-      assert.equal("cfg.yaml:2:1: found character that cannot start any token "
-        .. "(while scanning for the next token)", fails("a:\n\tb: 1\n", "cfg.yaml"))
+      assert.equal("cfg.yaml:2:1: a tab character; YAML indents with spaces only: replace the tab with spaces",
+        fails("a:\n\tb: 1\n", "cfg.yaml"))
     end)
 
     it("name an unclosed quote and where it started", function()

@@ -13,6 +13,7 @@ typedef struct guard_state {
   int64_t limit_ms;
   int armed;         /* inside guard.call */
   int fired;         /* GUARD_TIMEOUT / GUARD_INTERRUPT once a limit stopped the call */
+  int hold_exit;     /* between runs of the run loop: os.exit fails the run instead */
 } guard_state;
 
 /* Whether SIGINT/SIGTERM has arrived, and when runs in flight must stop (0: not yet). */

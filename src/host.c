@@ -122,23 +122,46 @@ void host_open(lua_State *L, int argc, char **argv) {
   preload_c_modules(L);
   install_embedded_searcher(L);
   set_user_path(L, argc, argv);
+  /* Before any user code runs: fluxloop.guard replaces os.exit and the coroutine
+   * constructors, so an agent cannot keep the unguarded ones in a local. */
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "fluxloop.guard");
+  lua_call(L, 1, 1);
+  lua_getfield(L, -1, "protect");
+  lua_call(L, 0, 0);
+  lua_pop(L, 1);
 }
 
-/* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules). */
+/* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules and templates). */
 static int host_embedded(lua_State *L) {
   const embedded_lua *m;
   int i = 0;
   lua_newtable(L);
   for (m = embedded_lua_modules; m->name != NULL; m++) {
+    size_t n = strlen(m->name);
+    if (n > 5 && strcmp(m->name + n - 5, ".html") == 0) continue; /* a report template, not a module */
     lua_pushstring(L, m->name);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
 }
 
+/* embedded_source(name) -> the text of an embedded file (a module or a report template), or nil. */
+static int host_embedded_source(lua_State *L) {
+  const char *name = luaL_checkstring(L, 1);
+  for (const embedded_lua *m = embedded_lua_modules; m->name != NULL; m++)
+    if (strcmp(m->name, name) == 0) {
+      lua_pushlstring(L, m->source, m->size);
+      return 1;
+    }
+  return 0;
+}
+
 int luaopen_fluxloop_host(lua_State *L); /* the module's only export */
 int luaopen_fluxloop_host(lua_State *L) {
-  static const luaL_Reg funcs[] = { { "embedded_modules", host_embedded }, { NULL, NULL } };
+  static const luaL_Reg funcs[] = {
+    { "embedded_modules", host_embedded }, { "embedded_source", host_embedded_source }, { NULL, NULL }
+  };
   luaL_newlib(L, funcs);
   lua_pushliteral(L, FLUXLOOP_VERSION);
   lua_setfield(L, -2, "version");

@@ -1,5 +1,6 @@
 /* lguard.c - the fluxloop.guard module: runs an agent call under a time limit and stops it
- * on Ctrl-C, with a count hook that the agent's own pcall cannot swallow. */
+ * on Ctrl-C, with a count hook that the agent's own pcall cannot swallow; protect() closes
+ * the ways around it (coroutines made before a run, os.exit kept in a local). */
 #include <lauxlib.h>
 #include <lua.h>
 #include <signal.h>
@@ -9,6 +10,7 @@
 
 #include "clock.h"
 #include "guard.h"
+#include "sink.h"
 
 /* After SIGINT/SIGTERM, runs in flight get this long to finish before they are stopped. */
 #define GRACE_NS (2000LL * 1000000)
@@ -22,7 +24,11 @@ static volatile int64_t signal_ns = 0;
 
 static void on_signal(int sig) {
   (void)sig;
-  if (signal_count > 0) _exit(130); /* second Ctrl-C: at once; written lines are whole */
+  if (signal_count > 0) {
+    /* Second Ctrl-C: at once, with the finished traces already in order written first. */
+    sink_emergency_flush();
+    _exit(130);
+  }
   signal_ns = clock_mono_ns();      /* clock_gettime is async-signal-safe */
   signal_count = 1;
 }
@@ -54,7 +60,12 @@ static void count_hook(lua_State *L, lua_Debug *ar) {
   int why;
   (void)ar;
   why = guard_expired(g, clock_mono_ns());
-  if (!why) return;
+  if (!why) {
+    /* A coroutine keeps its hook across runs: after a stop it may still fire every
+     * instruction, so it goes back to the usual pace. */
+    if (lua_gethookcount(L) != HOOK_COUNT) lua_sethook(L, count_hook, LUA_MASKCOUNT, HOOK_COUNT);
+    return;
+  }
   g->fired = why;
   /* From now on every instruction raises, so a pcall inside the agent cannot keep it
    * alive: the raise lands outside it at the latest when it returns. */
@@ -121,8 +132,10 @@ static guard_state *get_or_make_guard(lua_State *L) {
   return g;
 }
 
-/* call(timeout_ms, fn, ...) -> true, results... | false, { type, message, traceback }
- * timeout_ms 0 means no limit (Ctrl-C still stops the call after the grace period). */
+/* call(timeout_ms, fn, ...) -> true, results... | false, { type, message, traceback } [, why]
+ * timeout_ms 0 means no limit (Ctrl-C still stops the call after the grace period).
+ * `why` is "timeout" or "interrupted" only when the guard itself stopped the call: an error
+ * table the agent raises may say any type, but only a signal interrupts the experiment. */
 static int guard_call(lua_State *L) {
   lua_Integer limit = luaL_checkinteger(L, 1);
   guard_state *g = get_or_make_guard(L);
@@ -151,14 +164,18 @@ static int guard_call(lua_State *L) {
   if (status != LUA_OK) {
     lua_pushboolean(L, 0);
     lua_insert(L, -2);
-    return 2; /* false, error (a table; a string for a memory error) */
+    if (!g->fired) return 2; /* false, error (a table; a string for a memory error) */
+    lua_pushstring(L, g->fired == GUARD_TIMEOUT ? "timeout" : "interrupted");
+    return 3;
   }
   lua_pushboolean(L, 1);
   lua_replace(L, 1); /* the handler's slot becomes `true` */
   return lua_gettop(L);
 }
 
-/* install(): Ctrl-C and SIGTERM stop new runs; a second one exits at once with status 130. */
+/* install(): Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) stop new runs; a second one
+ * exits at once with status 130. SIGPIPE is ignored: when the terminal or pipe that reads
+ * fluxloop's output goes away (`| head`), writes fail and the experiment goes on. */
 static int guard_install(lua_State *L) {
   struct sigaction sa;
   memset(&sa, 0, sizeof sa);
@@ -166,6 +183,9 @@ static int guard_install(lua_State *L) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  sigaction(SIGHUP, &sa, NULL);
+  sa.sa_handler = SIG_IGN;
+  sigaction(SIGPIPE, &sa, NULL);
   (void)L;
   return 0;
 }
@@ -176,10 +196,117 @@ static int guard_is_interrupted(lua_State *L) {
   return 1;
 }
 
+/* The coroutine functions of protect(): every coroutine carries the count hook from birth,
+ * so one made at module load and resumed inside a run is stopped like the run itself.
+ * Outside guard.call the hook only checks `armed` once every HOOK_COUNT instructions. */
+static lua_State *new_hooked_thread(lua_State *L) {
+  lua_State *co;
+  luaL_checktype(L, 1, LUA_TFUNCTION);
+  co = lua_newthread(L);
+  lua_sethook(co, count_hook, LUA_MASKCOUNT, HOOK_COUNT);
+  lua_pushvalue(L, 1);
+  lua_xmove(L, co, 1); /* the body waits on the new thread's stack */
+  return co;
+}
+
+/* coroutine.create(f) */
+static int guard_co_create(lua_State *L) {
+  new_hooked_thread(L);
+  return 1;
+}
+
+/* The function coroutine.wrap returns: resumes its thread (upvalue 1) with the arguments,
+ * returns what it yields or returns, and raises what it raises (a string error gets the
+ * caller's position, as Lua's own wrap does). */
+static int guard_co_wrapped(lua_State *L) {
+  lua_State *co = lua_tothread(L, lua_upvalueindex(1));
+  int nargs = lua_gettop(L), nres, status;
+  if (!lua_checkstack(co, nargs + 1)) return luaL_error(L, "too many arguments to resume");
+  if (lua_status(co) == LUA_OK && lua_gettop(co) == 0) return luaL_error(L, "cannot resume dead coroutine");
+  lua_xmove(L, co, nargs);
+  status = lua_resume(co, L, nargs, &nres);
+  if (status == LUA_OK || status == LUA_YIELD) {
+    if (!lua_checkstack(L, nres + 1)) {
+      lua_pop(co, nres);
+      return luaL_error(L, "too many results to resume");
+    }
+    lua_xmove(co, L, nres);
+    return nres;
+  }
+  lua_xmove(co, L, 1); /* the error */
+  lua_resetthread(co); /* a dead coroutine closes its to-be-closed variables */
+  if (status != LUA_ERRMEM && lua_type(L, -1) == LUA_TSTRING) {
+    luaL_where(L, 1);
+    lua_insert(L, -2);
+    lua_concat(L, 2);
+  }
+  return lua_error(L);
+}
+
+/* coroutine.wrap(f) */
+static int guard_co_wrap(lua_State *L) {
+  new_hooked_thread(L);
+  lua_pushcclosure(L, guard_co_wrapped, 1);
+  return 1;
+}
+
+/* os.exit while a run goes on (inside guard.call, or between runs of the run loop) would
+ * end the whole experiment with finished runs unsaved: it fails that run instead. Outside
+ * runs it is Lua's own os.exit (upvalue 1). */
+static int guard_os_exit(lua_State *L) {
+  guard_state *g = state_guard(L);
+  if (g != NULL && (g->armed || g->hold_exit)) {
+    const char *code = lua_isnoneornil(L, 1) ? "true" : luaL_tolstring(L, 1, NULL);
+    lua_createtable(L, 0, 2);
+    lua_pushliteral(L, "exit");
+    lua_setfield(L, -2, "type");
+    lua_pushfstring(L, "the agent called os.exit(%s), which would end the whole experiment; "
+                       "return a value or raise an error instead", code);
+    lua_setfield(L, -2, "message");
+    return lua_error(L);
+  }
+  lua_pushvalue(L, lua_upvalueindex(1));
+  lua_insert(L, 1);
+  lua_call(L, lua_gettop(L) - 1, 0);
+  return 0;
+}
+
+static void replace_field(lua_State *L, const char *table, const char *name, lua_CFunction fn, int with_old) {
+  lua_getglobal(L, table);
+  if (!lua_istable(L, -1)) { lua_pop(L, 1); return; }
+  if (with_old) {
+    lua_getfield(L, -1, name);
+    lua_pushcclosure(L, fn, 1);
+  } else {
+    lua_pushcfunction(L, fn);
+  }
+  lua_setfield(L, -2, name);
+  lua_pop(L, 1);
+}
+
+/* protect(): called by the host on every state before any user code runs, so no agent can
+ * keep the unguarded functions: os.exit, coroutine.create and coroutine.wrap are replaced,
+ * and the state's guard exists before the first coroutine copies its pointer. */
+static int guard_protect(lua_State *L) {
+  get_or_make_guard(L);
+  replace_field(L, "os", "exit", guard_os_exit, 1);
+  replace_field(L, "coroutine", "create", guard_co_create, 0);
+  replace_field(L, "coroutine", "wrap", guard_co_wrap, 0);
+  return 0;
+}
+
+/* hold_exit(on): the run loop holds os.exit for as long as it runs runs (hooks included). */
+static int guard_hold_exit(lua_State *L) {
+  get_or_make_guard(L)->hold_exit = lua_toboolean(L, 1);
+  return 0;
+}
+
 static const luaL_Reg guard_funcs[] = {
   { "call", guard_call },
   { "install", guard_install },
   { "interrupted", guard_is_interrupted },
+  { "protect", guard_protect },
+  { "hold_exit", guard_hold_exit },
   { NULL, NULL }
 };
 

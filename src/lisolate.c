@@ -19,6 +19,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "guard.h"
+#include "signame.h"
 #include "sink.h"
 
 /* A worker whose run is over the time limit by this much is killed: in-process limits stop
@@ -52,26 +53,15 @@ typedef struct iso {
   int fn_child, fn_lost, fn_progress; /* stack indexes of the Lua callbacks */
 } iso_t;
 
-static const char *signal_name(int sig) {
-  switch (sig) {
-    case SIGSEGV: return "SIGSEGV";
-    case SIGABRT: return "SIGABRT";
-    case SIGBUS: return "SIGBUS";
-    case SIGFPE: return "SIGFPE";
-    case SIGILL: return "SIGILL";
-    case SIGKILL: return "SIGKILL";
-    case SIGTERM: return "SIGTERM";
-    case SIGPIPE: return "SIGPIPE";
-    default: return "a signal";
-  }
-}
-
 /* ---- in the worker process -------------------------------------------- */
 
 /* child_next(fd) -> k, seq | nil: the next run the parent hands this worker. */
 static int iso_child_next(lua_State *L) {
   int fd = (int)luaL_checkinteger(L, 1);
   int64_t msg[2];
+  /* What the agent printed reaches its stdout now, not when a buffer happens to fill: the
+   * process may be killed before it exits. */
+  fflush(NULL);
   if (guard_interrupted() || frame_read_all(fd, msg, sizeof msg) != 1) return 0;
   lua_pushinteger(L, (lua_Integer)msg[1]);
   lua_pushinteger(L, (lua_Integer)msg[0]);
@@ -103,14 +93,23 @@ static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) 
   }
   (void)self;
   signal(SIGPIPE, SIG_DFL); /* a parent that is gone ends the worker */
+  /* A crash here is the parent's to report (sink_flush_on_crash's handlers are the
+   * in-process runner's): die of it plainly. */
+  signal(SIGSEGV, SIG_DFL);
+  signal(SIGBUS, SIG_DFL);
+  signal(SIGABRT, SIG_DFL);
+  signal(SIGFPE, SIG_DFL);
+  signal(SIGILL, SIG_DFL);
   lua_pushvalue(L, s->fn_child);
   lua_pushinteger(L, in_fd);
   lua_pushinteger(L, out_fd);
   status = lua_pcall(L, 2, 1, 0);
   if (status != LUA_OK) {
     fprintf(stderr, "fluxloop: worker process: %s\n", lua_tostring(L, -1));
+    fflush(NULL);
     _exit(1);
   }
+  fflush(NULL); /* _exit does not: the agent's last lines would be lost */
   _exit(lua_toboolean(L, -1) ? 0 : 1);
 }
 
@@ -158,12 +157,27 @@ static int work_left(const iso_t *s) {
   return s->nreturned > 0 || s->handed < s->total;
 }
 
+/* No run starts after Ctrl-C, or once the files refused a write (a full disk). */
+static int stopping(iso_t *s) {
+  return guard_interrupted() || sink_error(s->sink, NULL) != 0;
+}
+
+/* Whether the next new trace number fits the sink's window. This process is the only one
+ * that hands traces to the sink, so it must never wait in sink_put for a trace that only
+ * it can read from another worker: a number past the window waits until the files catch
+ * up (runs given back by a dead worker are older, so they always fit). */
+static int fits_window(iso_t *s) {
+  return s->nreturned > 0 || s->handed + 1 < sink_done(s->sink) + 1 + SINK_WINDOW;
+}
+
 /* Tops up worker c's queue, or closes its input when there is no work left (it exits once
- * its queue is done). */
+ * its queue is done). A worker whose next run does not fit the window yet is topped up
+ * later, from the main loop. */
 static void assign(iso_t *s, child_t *c) {
   while (c->to_fd >= 0 && c->qn < PIPELINE) {
     int64_t msg[2];
-    if (guard_interrupted() || !work_left(s)) { close_fd(&c->to_fd); return; }
+    if (stopping(s) || !work_left(s)) { close_fd(&c->to_fd); return; }
+    if (!fits_window(s)) return;
     msg[0] = s->nreturned > 0 ? s->returned[--s->nreturned] : ++s->handed;
     msg[1] = s->ks ? s->ks[msg[0] - 1] : msg[0];
     c->q_seq[c->qn] = msg[0];
@@ -224,7 +238,7 @@ static void on_death(iso_t *s, int i) {
     c->qn = 0;
     head(c);
   }
-  if (!guard_interrupted() && work_left(s) && spawn(s, i) == 0) assign(s, c);
+  if (!stopping(s) && work_left(s) && spawn(s, i) == 0) assign(s, c);
 }
 
 /* Reads one frame from worker i. Returns 0, or -1 when the worker is gone. */
@@ -369,6 +383,11 @@ static int iso_run(lua_State *L) {
         }
       }
       police(&s);
+      /* Workers left waiting for the window get their runs once the files caught up. */
+      for (int i = 0; i < s.n; i++) {
+        child_t *c = &s.kids[i];
+        if (c->pid && c->to_fd >= 0 && c->qn < PIPELINE) assign(&s, c);
+      }
       now = clock_mono_ns();
       if (now - last_progress >= 100 * 1000000LL) { progress(&s); last_progress = now; }
       if (stop_at && now > stop_at + KILL_MARGIN_NS + STRAGGLER_NS) break; /* unkillable: give up */
@@ -385,6 +404,16 @@ static int iso_run(lua_State *L) {
   free(s.kids);
   free(s.returned);
   free(s.ks);
+  {
+    /* The files refused a write (a full disk): no run was started after it. */
+    const char *path = NULL;
+    int err = sink_error(s.sink, &path);
+    if (err) {
+      lua_pushnil(L);
+      lua_pushfstring(L, "%s: %s", path ? path : "the result files", strerror(err));
+      return 2;
+    }
+  }
   lua_pushboolean(L, 1);
   return 1;
 }

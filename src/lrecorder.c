@@ -15,6 +15,7 @@
 #include "lconv.h"
 #include "frame.h"
 #include "lstats.h"
+#include "redact.h"
 #include "sink.h"
 #include "stats.h"
 
@@ -59,6 +60,7 @@ typedef struct recorder {
    * them, so they stay alive and an equal address means the same string: a replay, which
    * passes the same template every run, has its 2 KB scanned once. */
   const char *template_checked[2];
+  redact_t redact;    /* secret strings of the config, masked in every line (redact()) */
 } recorder;
 
 static void begin_append(recorder *r) {
@@ -170,6 +172,7 @@ static int recorder_release(recorder *r) {
   buf_free(&r->scratch);
   free(r->obs);
   r->obs = NULL;
+  redact_free(&r->redact);
   return rc;
 }
 
@@ -196,6 +199,26 @@ static int recorder_close(lua_State *L) {
   return n;
 }
 
+/* The registry key of a weak table whose [1] is the last recorder made in this state: the
+ * one runs record into, found there by modules that record on their own (fluxloop.http). */
+#define CURRENT_KEY "fluxloop.recorder.current"
+
+static void make_current(lua_State *L) {
+  if (lua_getfield(L, LUA_REGISTRYINDEX, CURRENT_KEY) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_createtable(L, 1, 0);
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "v");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, LUA_REGISTRYINDEX, CURRENT_KEY);
+  }
+  lua_pushvalue(L, -2); /* stack: recorder, weak table, recorder */
+  lua_rawseti(L, -2, 1);
+  lua_pop(L, 1);
+}
+
 static recorder *new_recorder(lua_State *L) {
   recorder *r = lua_newuserdatauv(L, sizeof *r, 2); /* user values: template_checked */
   memset(r, 0, sizeof *r);
@@ -207,6 +230,7 @@ static recorder *new_recorder(lua_State *L) {
   r->open_top = -1;
   r->next_k = 1;
   r->pipe_fd = -1;
+  make_current(L);
   return r;
 }
 
@@ -340,8 +364,28 @@ static int obs_fail(lua_State *L, recorder *r) {
   return lua_error(L);
 }
 
-/* observe(type, name, input, output, metadata [, duration_ms]) -> id
- * Records a finished observation (an event, or a call the agent timed itself). */
+/* The fields of a model call, top-level in the observation as the Python SDK writes them:
+ * the model's name and the token counts. Taken from the table at idx (when it is one). */
+static const char *const EXTRA_FIELDS[] = { "model", "prompt_tokens", "completion_tokens", "total_tokens", NULL };
+
+static int put_extra(lua_State *L, int idx, buf_t *b) {
+  if (lua_type(L, idx) != LUA_TTABLE) return 0;
+  for (int i = 0; EXTRA_FIELDS[i]; i++) {
+    int t = lua_getfield(L, idx, EXTRA_FIELDS[i]);
+    if (t == LUA_TSTRING || t == LUA_TNUMBER) {
+      buf_putc(b, ',');
+      lconv_put_json_string(b, EXTRA_FIELDS[i], strlen(EXTRA_FIELDS[i]));
+      buf_putc(b, ':');
+      if (put_value(L, lua_gettop(L), b) != 0) return -1;
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
+/* observe(type, name, input, output, metadata [, duration_ms [, extra]]) -> id
+ * Records a finished observation (an event, or a call the agent timed itself). extra may
+ * hold model, prompt_tokens, completion_tokens and total_tokens. */
 static int recorder_observe(lua_State *L) {
   recorder *r = check_recorder(L);
   size_t tlen;
@@ -361,6 +405,7 @@ static int recorder_observe(lua_State *L) {
   if (put_value(L, 5, b) != 0) return obs_fail(L, r);
   PUT_LIT(b, ",\"metadata\":");
   if (put_value(L, 6, b) != 0) return obs_fail(L, r);
+  if (put_extra(L, 8, b) != 0) return obs_fail(L, r);
   buf_putc(b, '}');
   s->head_len = b->len - s->head_off;
   if (b->failed) { rollback(r); return luaL_error(L, "not enough memory"); }
@@ -395,7 +440,7 @@ static int recorder_span_open(lua_State *L) {
 
 /* Writes a span's tail: duration, input, output, metadata, and error if it failed. */
 static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, int out_idx,
-                      int err_idx, int meta_idx) {
+                      int err_idx, int meta_idx, int extra_idx) {
   buf_t *b = &r->arena;
   size_t mark = b->len;
   s->tail_off = b->len;
@@ -410,6 +455,7 @@ static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, 
   if (put_value(L, out_idx, b) != 0) { b->len = mark; return -1; }
   PUT_LIT(b, ",\"metadata\":");
   if (put_value(L, meta_idx, b) != 0) { b->len = mark; return -1; }
+  if (extra_idx > 0 && put_extra(L, extra_idx, b) != 0) { b->len = mark; return -1; }
   if (!lua_isnoneornil(L, err_idx)) {
     size_t el;
     const char *e = luaL_tolstring(L, err_idx, &el);
@@ -423,7 +469,8 @@ static int close_slot(lua_State *L, recorder *r, obs_slot *s, int64_t mono_end, 
   return 0;
 }
 
-/* span_close(slot, output, error, metadata): ends a span (and any still open inside it). */
+/* span_close(slot, output, error, metadata [, extra]): ends a span (and any still open inside
+ * it); extra as in observe. */
 static int recorder_span_close(lua_State *L) {
   recorder *r = check_recorder(L);
   lua_Integer slot = luaL_checkinteger(L, 2);
@@ -432,9 +479,9 @@ static int recorder_span_close(lua_State *L) {
   luaL_argcheck(L, slot >= 1 && (size_t)slot <= r->nobs, 2, "no such span in this trace");
   s = &r->obs[slot - 1];
   luaL_argcheck(L, s->open, 2, "span already closed");
-  lua_settop(L, 5); /* self, slot, output, error, metadata */
+  lua_settop(L, 6); /* self, slot, output, error, metadata, extra */
   begin_append(r);
-  if (close_slot(L, r, s, now, 3, 4, 5) != 0) {
+  if (close_slot(L, r, s, now, 3, 4, 5, 6) != 0) {
     /* The output cannot be stored: close with the encoder's message (slot 6) as the
      * span's error and no output or metadata, then raise that message. */
     lua_pushnil(L);
@@ -442,7 +489,7 @@ static int recorder_span_close(lua_State *L) {
     lua_copy(L, 6, 4);
     lua_pushnil(L);
     lua_replace(L, 5);
-    close_slot(L, r, s, now, 3, 4, 5);
+    close_slot(L, r, s, now, 3, 4, 5, 0);
     r->pending = 0;
     r->open_top = s->parent;
     return lua_error(L);
@@ -461,7 +508,7 @@ static int recorder_stop(lua_State *L) {
   lua_pushliteral(L, "span was not closed before the run ended"); /* 3 */
   lua_pushnil(L); /* 4: no metadata */
   for (size_t i = r->nobs; i-- > 0;) {
-    if (r->obs[i].open) close_slot(L, r, &r->obs[i], r->mono_end, 2, 3, 4);
+    if (r->obs[i].open) close_slot(L, r, &r->obs[i], r->mono_end, 2, 3, 4, 0);
   }
   r->open_top = -1;
   lua_pushnumber(L, (lua_Number)(r->mono_end - r->mono_start) / 1e6);
@@ -669,6 +716,9 @@ static int recorder_write(lua_State *L) {
   }
   r->nobs = 0;
   r->next_k = k + 1;
+  /* A config secret that an agent or hook echoed into the trace never reaches a file. */
+  for (int i = 0; r->redact.n > 0 && i < F_COUNT; i++)
+    r->lines[i].len = redact_apply(&r->redact, r->lines[i].data, r->lines[i].len);
   {
     const char *text[F_COUNT] = { sum->data, tr->data, ob->data };
     size_t lens[F_COUNT] = { sum->len, tr->len, ob->len };
@@ -686,6 +736,32 @@ encode_error:
   /* Nothing was handed to the sink; the message from the encoder is on top of the stack. */
   for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   return lua_error(L);
+}
+
+/* redact(list): the strings of list (the config's secret values) are written as "***"
+ * wherever they occur in this recorder's lines. Strings of 3 bytes or fewer are ignored. */
+static int recorder_redact(lua_State *L) {
+  recorder *r = check_recorder(L);
+  buf_t enc = BUF_INIT;
+  lua_Integer n;
+  luaL_checktype(L, 2, LUA_TTABLE);
+  n = luaL_len(L, 2);
+  for (lua_Integer i = 1; i <= n; i++) {
+    size_t len;
+    const char *s;
+    lua_geti(L, 2, i);
+    s = luaL_checklstring(L, -1, &len);
+    /* Matched as the files hold it: JSON-escaped, without the quotes. */
+    buf_reset(&enc);
+    lconv_put_json_string(&enc, s, len);
+    if (enc.failed || enc.len < 2 || redact_add(&r->redact, enc.data + 1, enc.len - 2) != 0) {
+      buf_free(&enc);
+      return luaL_error(L, "not enough memory for the secrets to mask");
+    }
+    lua_pop(L, 1);
+  }
+  buf_free(&enc);
+  return 0;
 }
 
 /* skip(k): trace k will not be written (its run was abandoned); later ones need not wait. */
@@ -736,6 +812,7 @@ static const luaL_Reg recorder_methods[] = {
   { "stop", recorder_stop },
   { "write", recorder_write },
   { "flush", recorder_flush },
+  { "redact", recorder_redact },
   { "skip", recorder_skip },
   { "done", recorder_done },
   { "shutdown", recorder_shutdown },
@@ -769,8 +846,16 @@ static int recorder_trace_id(lua_State *L) {
   return 1;
 }
 
+/* flush_on_crash(message): if this process crashes (an in-process agent's SIGSEGV, abort...),
+ * the finished traces held in order are written first and `message` is printed. */
+static int recorder_flush_on_crash(lua_State *L) {
+  sink_flush_on_crash(luaL_checkstring(L, 1));
+  return 0;
+}
+
 static const luaL_Reg recorder_funcs[] = {
   { "trace_id", recorder_trace_id },
+  { "flush_on_crash", recorder_flush_on_crash },
   { "open", recorder_open },
   { "attach", recorder_attach },
   { "to_pipe", recorder_to_pipe },

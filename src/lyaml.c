@@ -1,5 +1,6 @@
 /* lyaml.c - the fluxloop.yaml module: YAML text <-> Lua values through libyaml, with source marks. */
 #include <lauxlib.h>
+#include <errno.h>
 #include <lua.h>
 #include <math.h>
 #include <stdarg.h>
@@ -152,12 +153,15 @@ typedef struct {
   yaml_parser_t parser;
   yaml_event_t event;
   int parser_ok, has_event;
+  FILE *file; /* stream_list reads the file itself */
 } yparse_t;
 
 static int parser_close(lua_State *L) {
   yparse_t *p = (yparse_t *)luaL_checkudata(L, 1, PARSER_MT);
   if (p->has_event) yaml_event_delete(&p->event);
   if (p->parser_ok) yaml_parser_delete(&p->parser);
+  if (p->file) fclose(p->file);
+  p->file = NULL;
   p->has_event = p->parser_ok = 0;
   return 0;
 }
@@ -227,6 +231,9 @@ static void parser_error(dstate *d) {
       else if (((unsigned char)d->text[i] & 0xC0) != 0x80) m.column++;
     }
   }
+  /* libyaml's words for a tab say nothing of tabs: the most common slip in a hand-written file. */
+  if (d->text != NULL && ps->error == YAML_SCANNER_ERROR && m.index < d->len && d->text[m.index] == '\t')
+    derror(d, m, "a tab character; YAML indents with spaces only: replace the tab with spaces");
   if (ps->context && (ps->context_mark.line != m.line || ps->context_mark.column != m.column))
     derror(d, m, "%s (%s at %d:%d)", problem, ps->context, (int)ps->context_mark.line + 1,
            (int)ps->context_mark.column + 1);
@@ -716,6 +723,120 @@ static int yaml_decode(lua_State *L) {
   return 2;
 }
 
+/* ---------------------------------------------------------------- streaming a list */
+
+/* Calls fn(item, index) for each item of the sequence whose start event is current.
+ * Returns 1 when it reached the end, 0 when fn returned false. */
+static int stream_items(dstate *d, int fn) {
+  lua_State *L = d->L;
+  lua_Integer i = 0;
+  while (next_event(d)->type != YAML_SEQUENCE_END_EVENT) {
+    parse_node(d, 1);
+    lua_pushvalue(L, fn);
+    lua_insert(L, -2);
+    lua_pushinteger(L, ++i);
+    lua_call(L, 2, 1);
+    if (lua_type(L, -1) == LUA_TBOOLEAN && !lua_toboolean(L, -1)) return 0;
+    lua_pop(L, 1);
+  }
+  return 1;
+}
+
+/* Protected body of stream_list: (path, name, fn) -> result, key. */
+static int stream_run(lua_State *L) {
+  dstate d;
+  yparse_t *p;
+  yaml_event_t *ev;
+  const char *path = lua_tostring(L, 1), *found = NULL;
+  int fn = 3, done = -1, conflict = 0;
+  memset(&d, 0, sizeof d);
+  d.L = L;
+  d.name = lua_tostring(L, 2);
+  lua_settop(L, 3);
+  p = (yparse_t *)lua_newuserdatauv(L, sizeof *p, 0);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, PARSER_MT);
+  lua_toclose(L, 4);
+  p->file = fopen(path, "rb");
+  if (p->file == NULL) return luaL_error(L, "%s: cannot open: %s", d.name, strerror(errno));
+  if (!yaml_parser_initialize(&p->parser)) return luaL_error(L, "%s: out of memory", d.name);
+  p->parser_ok = 1;
+  yaml_parser_set_input_file(&p->parser, p->file);
+  d.p = p;
+  lua_newtable(L);
+  d.anchors = lua_gettop(L);
+  next_event(&d); /* stream start */
+  if (next_event(&d)->type == YAML_STREAM_END_EVENT) { lua_pushboolean(L, 0); return 1; }
+  ev = next_event(&d);
+  d.nodes++;
+  d.expanded++;
+  if (ev->type == YAML_SEQUENCE_START_EVENT) {
+    check_container(&d, 1, ev->data.sequence_start.tag, "seq");
+    found = "";
+    done = stream_items(&d, fn);
+  } else if (ev->type == YAML_MAPPING_START_EVENT) {
+    /* The list under generated_inputs (else inputs) is streamed; every other value is
+     * parsed and dropped, so a syntax error anywhere is still found. */
+    check_container(&d, 1, ev->data.mapping_start.tag, "map");
+    while (next_event(&d)->type != YAML_MAPPING_END_EVENT) {
+      const char *key = NULL;
+      ev = &p->event;
+      if (ev->type == YAML_SCALAR_EVENT && ev->data.scalar.anchor == NULL) {
+        const char *k = (const char *)ev->data.scalar.value;
+        if (strcmp(k, "generated_inputs") == 0) key = "generated_inputs";
+        else if (strcmp(k, "inputs") == 0) key = "inputs";
+      }
+      if (key == NULL) {
+        push_key(&d);
+        lua_pop(L, 1);
+      }
+      ev = next_event(&d);
+      if (key != NULL && found != NULL) conflict = 1; /* both lists: the full decode decides */
+      if (key != NULL && found == NULL && ev->type == YAML_SEQUENCE_START_EVENT && ev->data.sequence_start.anchor == NULL) {
+        d.nodes++;
+        d.expanded++;
+        check_container(&d, 1, ev->data.sequence_start.tag, "seq");
+        found = key;
+        done = stream_items(&d, fn);
+        if (!done) break;
+      } else {
+        if (key != NULL) conflict = 1; /* not a plain list: the full decode says what it is */
+        parse_node(&d, 1);
+        lua_pop(L, 1);
+      }
+    }
+  }
+  if (done == 0) { lua_pushliteral(L, "stopped"); return 1; }
+  if (found == NULL || conflict) { lua_pushboolean(L, 0); return 1; }
+  /* The rest of the document must parse too. */
+  if (next_event(&d)->type != YAML_DOCUMENT_END_EVENT)
+    derror(&d, p->event.start_mark, "expected the end of the document");
+  lua_pushboolean(L, 1);
+  lua_pushstring(L, found);
+  return 2;
+}
+
+/* stream_list(path, name, fn) -> true, key | false | "stopped" | nil, "name:line:col: problem"
+ * Reads an inputs file from disk without holding it or the whole list: fn(item, index) is
+ * called for each item of the top-level list, or of the list under generated_inputs: (else
+ * inputs:). false: the document has no such plain list (or has both keys), and the caller
+ * decodes it whole to say what it holds; "stopped": fn returned false. */
+static int yaml_stream_list(lua_State *L) {
+  int status;
+  luaL_checkstring(L, 1);
+  luaL_checkstring(L, 2);
+  luaL_checktype(L, 3, LUA_TFUNCTION);
+  lua_settop(L, 3);
+  lua_pushcfunction(L, stream_run);
+  lua_insert(L, 1);
+  status = lua_pcall(L, 3, 2, 0);
+  if (status == LUA_OK) return 2;
+  if (status != LUA_ERRRUN || lua_type(L, -1) != LUA_TSTRING) return lua_error(L);
+  lua_pushnil(L);
+  lua_insert(L, -2);
+  return 2;
+}
+
 /* ---------------------------------------------------------------- encoder */
 
 typedef struct {
@@ -1076,6 +1197,7 @@ static int yaml_array(lua_State *L) {
 
 static const luaL_Reg yaml_funcs[] = {
   { "decode", yaml_decode },
+  { "stream_list", yaml_stream_list },
   { "encode", yaml_encode },
   { "array", yaml_array },
   { NULL, NULL }

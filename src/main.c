@@ -1,6 +1,7 @@
 /* main.c - the fluxloop command: a protected pmain that hands argv to the Lua layer (fluxloop.main). */
 #include <lauxlib.h>
 #include <lua.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -30,7 +31,11 @@ static int pmain(lua_State *L) {
 
 int main(int argc, char **argv) {
   int status;
-  lua_State *L = lalloc_newstate();
+  lua_State *L;
+  /* Output into a pipe that closed (`fluxloop run experiment | head -n 1`) must not kill the
+   * experiment: writes fail instead, and the runs go on. */
+  signal(SIGPIPE, SIG_IGN);
+  L = lalloc_newstate();
   if (L == NULL) {
     fprintf(stderr, "fluxloop: cannot create Lua state: not enough memory\n");
     return EXIT_INTERNAL;

@@ -13,10 +13,9 @@
 #include "buf.h"
 #include "clock.h"
 #include "jsonl.h"
+#include "signame.h"
 
-/* How far ahead of the oldest unwritten trace a worker may finish before it waits:
- * bounds the memory held for reordering. */
-#define WINDOW 1024
+#define WINDOW SINK_WINDOW
 /* Lines reach the disk when a buffer holds this much, or this long after the last write. */
 #define FLUSH_BYTES (64 * 1024)
 #define FLUSH_NS (100 * 1000000LL)
@@ -26,6 +25,8 @@
 #define SYNC_BYTES (16 * 1024 * 1024)
 
 static void sink_free(sink_t *s);
+static void register_open(sink_t *s);
+static void unregister_open(sink_t *s);
 
 static const char *const file_names[SINK_FILES] = {
   "trace_summary.jsonl", "traces.jsonl", "observations.jsonl"
@@ -57,6 +58,7 @@ struct sink {
   pthread_t flusher;       /* writes what waits in the buffers when no run finishes */
   int has_flusher;
   int stopping;            /* the flusher is asked to end */
+  int flusher_running;     /* the flusher thread has started */
   pthread_cond_t tick;     /* wakes the flusher: to stop, or SYNC_BYTES were written */
 };
 
@@ -94,6 +96,8 @@ static void sync_due_files_locked(sink_t *s) {
 static void *flusher_main(void *arg) {
   sink_t *s = arg;
   pthread_mutex_lock(&s->lock);
+  s->flusher_running = 1; /* see start_flusher */
+  pthread_cond_broadcast(&s->room);
   while (!s->stopping) {
     struct timespec until;
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -111,13 +115,20 @@ static void *flusher_main(void *arg) {
   return NULL;
 }
 
-/* Starts the flusher with every signal blocked: Ctrl-C belongs to the threads that run. */
+/* Starts the flusher with every signal blocked: Ctrl-C belongs to the threads that run.
+ * Returns once the thread runs: a new thread sets itself up in the allocator, and a fork
+ * (--isolate's workers) while it does so can leave an allocator without atfork handlers
+ * (AddressSanitizer's) locked in the child for ever. After that the flusher allocates
+ * nothing. */
 static void start_flusher(sink_t *s) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   s->has_flusher = pthread_create(&s->flusher, NULL, flusher_main, s) == 0;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_mutex_lock(&s->lock);
+  while (s->has_flusher && !s->flusher_running) pthread_cond_wait(&s->room, &s->lock);
+  pthread_mutex_unlock(&s->lock);
 }
 
 sink_t *sink_open(const char *dir, char **bad_path) {
@@ -152,6 +163,7 @@ sink_t *sink_open(const char *dir, char **bad_path) {
   s->last_flush = clock_mono_ns();
   s->refs = 1;
   start_flusher(s);
+  register_open(s);
   return s;
 fail:
   sink_free(s);
@@ -160,6 +172,9 @@ fail:
 }
 
 static int flush_locked(sink_t *s) {
+  /* After a failed write nothing more is written, to any file: a summary line must never
+   * promise a trace whose other lines did not make it (--resume trusts the summaries). */
+  if (s->err) return -1;
   for (int i = SINK_FILES - 1; i >= 0; i--) {
     if (jsonl_flush(&s->files[i]) != 0) {
       if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
@@ -290,7 +305,7 @@ int sink_close(sink_t *s) {
   pthread_mutex_lock(&s->lock);
   if (s->closed) { pthread_mutex_unlock(&s->lock); return s->err ? -1 : 0; }
   /* Traces that finished after one that never came are still written, in order. */
-  for (int64_t n = 0; s->slots != NULL && n < WINDOW; n++) {
+  for (int64_t n = 0; s->slots != NULL && !s->err && n < WINDOW; n++) {
     slot_t *sl = &s->slots[s->next % WINDOW];
     if (sl->k != s->next) {
       int64_t k = s->next, nearest = 0;
@@ -304,6 +319,9 @@ int sink_close(sink_t *s) {
     drain_locked(s);
   }
   for (int i = SINK_FILES - 1; i >= 0; i--) {
+    /* Once a write failed, what is still buffered is dropped (those runs are missing, and
+     * --resume runs them); what is on disk is synced and closed. */
+    if (s->err) buf_reset(&s->files[i].buf);
     if (jsonl_close(&s->files[i]) != 0) {
       if (!s->err) { s->err = s->files[i].err; s->err_file = i; }
       rc = -1;
@@ -314,6 +332,7 @@ int sink_close(sink_t *s) {
   pthread_cond_broadcast(&s->room);
   if (s->err) rc = -1;
   pthread_mutex_unlock(&s->lock);
+  unregister_open(s);
   return rc;
 }
 
@@ -347,8 +366,12 @@ void sink_stats(sink_t *s, stats_summary_t *out) {
 }
 
 int sink_error(sink_t *s, const char **path) {
-  *path = s->err ? s->paths[s->err_file] : NULL;
-  return s->err;
+  int err;
+  pthread_mutex_lock(&s->lock);
+  err = s->err;
+  if (path != NULL) *path = err ? s->paths[s->err_file] : NULL;
+  pthread_mutex_unlock(&s->lock);
+  return err;
 }
 
 int64_t sink_done(sink_t *s) {
@@ -357,4 +380,113 @@ int64_t sink_done(sink_t *s) {
   n = s->next - 1;
   pthread_mutex_unlock(&s->lock);
   return n;
+}
+
+/* ---- last words: a process that is about to die ------------------------ */
+
+/* The open sinks of this process, for a signal handler to find. Process-wide by nature (a
+ * signal is the process's); a forked worker inherits the table but is not the owner. */
+#define MAX_OPEN 8
+static sink_t *volatile open_sinks[MAX_OPEN];
+static volatile pid_t open_owner[MAX_OPEN];
+static char crash_message[512];
+
+static void register_open(sink_t *s) {
+  for (int i = 0; i < MAX_OPEN; i++) {
+    if (__sync_bool_compare_and_swap(&open_sinks[i], NULL, s)) { open_owner[i] = getpid(); return; }
+  }
+}
+
+static void unregister_open(sink_t *s) {
+  for (int i = 0; i < MAX_OPEN; i++) __sync_bool_compare_and_swap(&open_sinks[i], s, NULL);
+}
+
+/* write(2) of a whole buffer, retrying short writes; nothing else. */
+static void write_fully(int fd, const char *p, size_t n) {
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    p += w;
+    n -= (size_t)w;
+  }
+}
+
+long long sink_emergency_flush(void) {
+  long long saved = 0;
+  pid_t self = getpid();
+  for (int i = 0; i < MAX_OPEN; i++) {
+    sink_t *s = open_sinks[i];
+    if (s == NULL || open_owner[i] != self) continue;
+    /* A thread inside the sink (or this very thread) holds the lock: its buffers may be
+     * half-moved, so they are left alone rather than written torn. */
+    if (pthread_mutex_trylock(&s->lock) != 0) return -1;
+    if (!s->closed) {
+      for (int f = SINK_FILES - 1; f >= 0; f--) { /* summaries last, as flush_locked */
+        jsonl_file *jf = &s->files[f];
+        if (jf->fd >= 0 && jf->buf.len > 0 && !jf->buf.failed) write_fully(jf->fd, jf->buf.data, jf->buf.len);
+        jf->buf.len = 0;
+      }
+      saved += s->next - 1;
+    }
+    pthread_mutex_unlock(&s->lock);
+  }
+  return saved;
+}
+
+/* Formats n in decimal without stdio (signal handler). */
+static size_t put_decimal(char *out, long long n) {
+  char tmp[24];
+  size_t len = 0, i = 0;
+  if (n < 0) n = 0;
+  do { tmp[len++] = (char)('0' + n % 10); n /= 10; } while (n > 0);
+  while (len > 0) out[i++] = tmp[--len];
+  return i;
+}
+
+static void on_crash(int sig) {
+  char line[700];
+  size_t n = 0;
+  long long saved = sink_emergency_flush();
+  const char *name = signal_name(sig);
+  const char *parts[] = { "fluxloop: ", name, ": ", crash_message, NULL };
+  for (int i = 0; parts[i] != NULL; i++) {
+    size_t len = strlen(parts[i]);
+    if (n + len >= sizeof line - 64) break;
+    memcpy(line + n, parts[i], len);
+    n += len;
+  }
+  if (saved >= 0) {
+    static const char a[] = " (";
+    static const char b[] = " finished traces are on disk)";
+    memcpy(line + n, a, sizeof a - 1);
+    n += sizeof a - 1;
+    n += put_decimal(line + n, saved);
+    memcpy(line + n, b, sizeof b - 1);
+    n += sizeof b - 1;
+  }
+  line[n++] = '\n';
+  write_fully(2, line, n);
+  /* SA_RESETHAND restored the default action: die of the same signal. */
+  raise(sig);
+}
+
+void sink_flush_on_crash(const char *message) {
+  static const int sigs[] = { SIGSEGV, SIGBUS, SIGABRT, SIGFPE, SIGILL };
+  static char altstack[64 * 1024]; /* a stack overflow still gets its last words */
+  struct sigaction sa;
+  stack_t ss;
+  size_t len = strlen(message);
+  if (len >= sizeof crash_message) len = sizeof crash_message - 1;
+  memcpy(crash_message, message, len);
+  crash_message[len] = '\0';
+  ss.ss_sp = altstack;
+  ss.ss_size = sizeof altstack;
+  ss.ss_flags = 0;
+  sigaltstack(&ss, NULL);
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_crash;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = (int)(SA_RESETHAND | SA_ONSTACK | SA_NODEFER);
+  for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) sigaction(sigs[i], &sa, NULL);
 }

@@ -14,6 +14,12 @@ enum { SINK_SUMMARY, SINK_TRACES, SINK_OBSERVATIONS, SINK_FILES };
 
 typedef struct sink sink_t;
 
+/* How far ahead of the oldest unwritten trace a trace may be handed over before sink_put
+ * waits: bounds the memory held for reordering. A single-threaded caller that must never
+ * wait (the isolate parent) hands out no trace number at or past sink_done() + 1 +
+ * SINK_WINDOW. */
+#define SINK_WINDOW 1024
+
 /* Opens (creating, appending) the three files in dir, with one reference. Returns NULL
  * with errno set and *bad_path (malloc'd, caller frees) naming the file that failed. */
 sink_t *sink_open(const char *dir, char **bad_path);
@@ -46,10 +52,21 @@ int sink_close(sink_t *s);
 /* Copies the statistics so far (thread-safe). */
 void sink_stats(sink_t *s, stats_summary_t *out);
 
-/* The first write error: errno value and the file's path (NULL if none). */
+/* The first write error: errno value and the file's path (NULL if none; path may be NULL). */
 int sink_error(sink_t *s, const char **path);
 
 /* Traces written (or skipped) so far: the next k the files are waiting for, minus one. */
 int64_t sink_done(sink_t *s);
+
+/* For a process about to die (a crash in an agent, a second Ctrl-C): writes, with write(2)
+ * only, the whole lines every open sink of this process holds in order, and returns how
+ * many traces are on disk (-1 when a sink was busy and had to be left as it was).
+ * Async-signal-safe in practice: it takes no lock that another thread holds. */
+long long sink_emergency_flush(void);
+
+/* Installs handlers for SIGSEGV, SIGBUS, SIGABRT, SIGFPE and SIGILL that call
+ * sink_emergency_flush, print `message` (with the signal's name and the traces saved) on
+ * stderr, then die of the same signal. For runs in this process (no --isolate). */
+void sink_flush_on_crash(const char *message);
 
 #endif

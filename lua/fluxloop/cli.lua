@@ -14,6 +14,7 @@ local FLAGS = {
   ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = config.MAX_PARALLEL },
   ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = config.MAX_TIMEOUT_MS },
   ["--isolate"] = { field = "isolate", kind = "bool" },
+  ["--rate-limit"] = { field = "rate_limit", kind = "rate" },
   ["--hooks"] = { field = "hooks", kind = "string" },
   ["--script"] = { field = "script", kind = "string" },
   ["--lua-path"] = { field = "lua_path", kind = "list" },
@@ -26,7 +27,7 @@ local FLAGS = {
 
 local FLAG_NAMES = {
   "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
-  "--timeout", "--isolate", "--hooks", "--script", "--lua-path", "--resume",
+  "--timeout", "--isolate", "--rate-limit", "--hooks", "--script", "--lua-path", "--resume",
   "--retry-failed", "--quiet", "--no-progress", "--shard", "--help",
 }
 
@@ -39,8 +40,12 @@ fluxloop - run an agent over a set of inputs, N times each, and record every run
 
 Usage:
   fluxloop run experiment [OPTIONS]   run the experiment of the project in this folder
+  fluxloop parse experiment DIR       markdown and per_trace.jsonl of a results folder
+  fluxloop report DIR                 one HTML report of a results folder
+  fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
-  fluxloop --version                  print the version (-v with it: build details)
+  fluxloop --version                  print the version (-v with it: the Lua modules and
+                                      the file each is loaded from)
   fluxloop --help                     this text
 
 Commands:
@@ -53,9 +58,11 @@ Run 'fluxloop run experiment --help' for its options.
 Exit codes:
   0    the experiment completed and no run failed
   1    it completed and some runs failed
-  2    critical error (usage, invalid config, missing file, unresolvable target);
-       nothing was run
-  130  interrupted; what finished is on disk
+  2    critical error: found before the runs (usage, invalid config, missing file,
+       unresolvable target), nothing was run; found while writing (a full disk), the
+       runs stopped, and --resume DIR continues once there is room
+  70   an internal error in fluxloop itself (please report it with the traceback)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what finished is on disk
 ]]
 
 HELP.run = [[
@@ -88,10 +95,13 @@ Options:
                       Default: runner.timeout_ms, else 0
   --isolate           Run agents in forked worker processes, so a crash fails only
                       that run (runner.isolation: process).
+  --rate-limit R      HTTP requests per second over all workers (fluxloop.http and
+                      http: targets; runner.rate_limit).        Default: no limit
   --hooks FILE        Lua hooks file (filter_input, transform_input, before_run, ...).
   --script FILE       Run your own Lua orchestration instead of the default one;
                       arguments after `--` are passed to it.
-  --lua-path DIR      Look for Lua modules in DIR first (repeatable).
+  --lua-path DIR      Look for Lua modules in DIR first (repeatable; also
+                      FLUXLOOP_LUA_PATH=dir:dir).
   --resume DIR        Finish an interrupted experiment in its results folder DIR.
   --retry-failed DIR  Run the failed traces of results folder DIR again, in place.
   --shard K/N|auto    Run only shard K of N (0-based: the runs whose plan index i has
@@ -113,19 +123,78 @@ Examples:
   fluxloop run experiment --parallel 4 --timeout 30000
 
 Results (experiments/<name>_<YYYYMMDD_HHMMSS>/):
-  summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml
+  summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml,
+  plan.json (what --resume checks)
 
 Exit codes:
   0    the experiment completed and no run failed
   1    it completed and some runs failed
-  2    critical error (usage, invalid config, missing file, unresolvable target);
-       nothing was run
-  130  interrupted (Ctrl-C); what finished is on disk, summary.json says
-       "interrupted": true, and --resume DIR finishes it
+  2    critical error: found before the runs (usage, invalid config, missing file,
+       unresolvable target), nothing was run; found while writing (a full disk), the
+       runs stopped, and --resume DIR continues once there is room
+  70   an internal error in fluxloop itself (please report it with the traceback)
+  130  interrupted (Ctrl-C, SIGTERM, SIGHUP); what finished is on disk, summary.json
+       says "interrupted": true, and --resume DIR finishes it
 ]]
 
--- The usage text of a topic: nil (top level), "run" or "run experiment".
+HELP.parse = [[
+Usage: fluxloop parse experiment DIR [--output per_trace_analysis] [--format md|jsonl] [--overwrite]
+
+Turn the traces of experiment folder DIR into files people read: one markdown file per
+trace, <iteration:02d>_<trace_id>.md (YAML front matter with trace_id, iteration, persona,
+duration_ms, success; input, output, error with traceback, observations timeline), and
+per_trace.jsonl with one record per trace (the Python fluxloop's per_trace_analysis layout).
+
+Options:
+  --output DIR        Output folder; relative to DIR.        Default: per_trace_analysis
+  --format md|jsonl   md: markdown files and per_trace.jsonl; jsonl: per_trace.jsonl only.
+                      Default: md
+  --overwrite         Write into an existing output folder (its other files stay).
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 done; 2 usage error, not an experiment folder, no traces, output exists.
+]]
+
+HELP.report = [[
+Usage: fluxloop report DIR [--output DIR/report.html] [--compare BASE]
+
+Write one self-contained HTML file (no network: inline CSS and SVG) about experiment
+folder DIR: summary, latency charts, success rate with 95% Wilson interval, latency and
+consistency per input and per persona, failures grouped, the slowest runs and their
+observation timelines. With --compare BASE it adds what changed since experiment BASE.
+
+Options:
+  --output FILE       The HTML file to write.               Default: DIR/report.html
+  --compare BASE      Add a comparison with the earlier experiment folder BASE.
+  --alpha A           Significance level of the comparison.  Default: 0.05
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 written; 2 usage error, not an experiment folder, no traces.
+]]
+
+HELP.compare = [[
+Usage: fluxloop compare BASE NEW [--alpha 0.05] [--fail-on regression]
+
+Compare experiment folders BASE and NEW, per input and overall: success rate (Fisher's
+exact test, two-sided), latency (Mann-Whitney U, two-sided) and consistency (share of
+the most common output). A change is significant when its p-value, Holm-adjusted across
+the inputs, is below --alpha; a latency change must also be at least 10% and 0.5 ms.
+Inputs present in one run only are listed apart.
+
+Options:
+  --alpha A               Significance level (0 < A < 1).     Default: 0.05
+  --fail-on regression    Exit 1 when any change is a significant regression (a CI gate).
+  -h, --help              This text.
+
+Exit codes: 0 compared (no gate tripped); 1 --fail-on regression and a significant
+regression; 2 usage error, not an experiment folder, no traces, no input in common.
+]]
+
+-- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare".
 function M.help(topic)
+  if HELP[topic] and topic ~= "top" and topic ~= "experiment" then return HELP[topic] end
   if topic == "run experiment" or topic == "experiment" then return HELP.experiment end
   if topic == "run" then return HELP.run end
   return HELP.top
@@ -133,6 +202,12 @@ end
 
 local function suggest(word, candidates)
   local guess = util.closest(word, candidates)
+  if not guess then
+    -- A flag cut short (--output for --output-dir) is too far for a spelling match.
+    for _, c in ipairs(candidates) do
+      if #word > 3 and c:sub(1, #word) == word then guess = c break end
+    end
+  end
   if guess then return " (did you mean '" .. guess .. "'?)" end
   return ""
 end
@@ -150,6 +225,15 @@ local function parse_int(name, value, min, max)
     return nil, name .. ": " .. what .. ", got '" .. value .. "'"
   end
   return n
+end
+
+-- --rate-limit R: requests per second, a number > 0 (0.5 is one request every 2 s).
+local function parse_rate(name, value)
+  local r = value:match("^%+?%d*%.?%d+$") and tonumber(value)
+  if not r or r <= 0 or r >= 1e9 then
+    return nil, name .. ": expected a number > 0 (requests per second, such as 10 or 0.5), got '" .. value .. "'"
+  end
+  return r
 end
 
 local SEE_RUN = "; see 'fluxloop run experiment --help'"
@@ -201,6 +285,10 @@ local function parse_experiment(argv, i)
         local v, err = parse_int(name, value, spec.min, spec.max)
         if v == nil then return nil, err end
         flags[spec.field] = v
+      elseif spec.kind == "rate" then
+        local v, err = parse_rate(name, value)
+        if v == nil then return nil, err end
+        flags[spec.field] = v
       elseif spec.kind == "list" then
         table.insert(flags[spec.field], value)
       else
@@ -212,6 +300,69 @@ local function parse_experiment(argv, i)
     return nil, "--resume and --retry-failed cannot be used together" .. SEE_RUN
   end
   return { command = "run_experiment", verbose = false, flags = flags }
+end
+
+-- The commands that read results folders: positional arguments, then their flags.
+local READERS = {
+  parse = { args = { "dir" }, flags = { ["--output"] = "string", ["--format"] = "string", ["--overwrite"] = "bool",
+    ["--quiet"] = "bool" } },
+  report = { args = { "dir" }, flags = { ["--output"] = "string", ["--compare"] = "string", ["--alpha"] = "number",
+    ["--quiet"] = "bool" } },
+  compare = { args = { "base", "new" }, flags = { ["--alpha"] = "number", ["--fail-on"] = "string" } },
+}
+
+local function parse_reader(word, argv, i)
+  local spec = READERS[word]
+  local see = "; see 'fluxloop " .. (word == "parse" and "parse experiment" or word) .. " --help'"
+  local flags = { command = word }
+  local positional = {}
+  for j = i, #argv do
+    if argv[j] == "--help" or argv[j] == "-h" then return { command = "help", topic = word, flags = flags } end
+  end
+  while i <= #argv do
+    local arg = argv[i]
+    i = i + 1
+    if arg:sub(1, 2) == "--" then
+      local name, value = arg:match("^(%-%-[^=]+)=(.*)$")
+      name = name or arg
+      local kind = spec.flags[name]
+      if kind == nil then
+        local names = {}
+        for k in pairs(spec.flags) do names[#names + 1] = k end
+        table.sort(names)
+        return nil, "unknown option '" .. name .. "'" .. suggest(name, names) .. see
+      end
+      local field = name:sub(3):gsub("%-", "_")
+      if kind == "bool" then
+        if value ~= nil then return nil, name .. " takes no value" end
+        flags[field] = true
+      else
+        if value == nil then value = argv[i]; i = i + 1 end
+        if value == nil or value == "" then return nil, name .. " needs a value" .. see end
+        if kind == "number" then
+          local n = tonumber(value)
+          if not n or n <= 0 or n >= 1 then return nil, name .. ": expected a number between 0 and 1, got '" .. value .. "'" end
+          value = n
+        end
+        flags[field] = value
+      end
+    else
+      positional[#positional + 1] = arg
+    end
+  end
+  if #positional ~= #spec.args then
+    local want = table.concat(spec.args, " "):upper()
+    return nil, ("%s needs %s (got %d argument%s)%s"):format(word == "parse" and "parse experiment" or word, want,
+      #positional, #positional == 1 and "" or "s", see)
+  end
+  for k, name in ipairs(spec.args) do flags[name] = positional[k] end
+  if flags.format and flags.format ~= "md" and flags.format ~= "jsonl" then
+    return nil, "--format: expected md or jsonl, got '" .. flags.format .. "'" .. see
+  end
+  if flags.fail_on and flags.fail_on ~= "regression" then
+    return nil, "--fail-on: expected 'regression', got '" .. flags.fail_on .. "'" .. see
+  end
+  return { command = word, verbose = false, flags = flags }
 end
 
 -- Parses argv (a list of strings without the program name). Returns cmd =
@@ -258,6 +409,7 @@ function M.parse(argv)
       if argv[i + 1] == "experiment" then topic = "run experiment" end
     elseif topic == "experiment" then
       topic = "run experiment"
+    elseif READERS[topic] then -- luacheck: ignore (keeps the topic)
     elseif topic ~= nil then
       return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"
     end
@@ -266,8 +418,14 @@ function M.parse(argv)
   if word == "merge" then -- fluxloop.merge parses its own arguments
     return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
+  if word == "parse" then
+    if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
+    if HELP_WORDS[argv[i]] then return { command = "help", topic = "parse", flags = flags } end
+    return nil, "missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'"
+  end
+  if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "merge", "help" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge" })
       .. "; see 'fluxloop --help'"
   end
 

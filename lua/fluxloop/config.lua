@@ -18,7 +18,10 @@ local KNOWN = {
   [""] = { "name", "runner", "output", "inputs", "hooks", "replay_args", "personas",
     "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
   runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
-    "module_path", "function_name", "environment_vars" },
+    "module_path", "function_name", "environment_vars", "command", "language", "python",
+    "working_directory", "python_path", "start_timeout_ms", "rate_limit", "max_concurrent_requests", "http" },
+  ["runner.rate_limit"] = { "requests_per_second", "burst" },
+  ["runner.http"] = { "body", "headers", "output", "timeout_ms", "retries" },
   output = { "directory", "format" },
   inputs = { "file" },
   replay_args = { "enabled", "recording_file", "override_param_path", "select" },
@@ -31,7 +34,7 @@ local IGNORED = {
     "variation_strategies", "variation_count", "variation_temperature", "variation_model",
     "custom_variation_prompt", "base_inputs", "input_template", "input_generation",
     "source_root" },
-  runner = { "working_directory", "python_path", "timeout_seconds", "max_retries",
+  runner = { "timeout_seconds", "max_retries",
     "retry_delay", "factory", "factory_kwargs", "stream_output_path", "requirements_file",
     "setup_commands", "use_docker", "docker_image", "docker_build_context",
     "docker_volumes" },
@@ -47,9 +50,6 @@ end
 local KNOWN_SET, IGNORED_SET = {}, {}
 for section, keys in pairs(KNOWN) do KNOWN_SET[section] = set_of(keys) end
 for section, keys in pairs(IGNORED) do IGNORED_SET[section] = set_of(keys) end
-
-local SECRET_PARTS = set_of({ "key", "apikey", "token", "password", "passwd", "secret",
-  "auth", "authorization", "credential", "credentials" })
 
 local function yaml() return require("fluxloop.yaml") end
 local function null() return require("fluxloop.json").null end
@@ -137,6 +137,8 @@ local function got(v)
   local t = type(v)
   if t == "string" then
     if #v > 60 then v = v:sub(1, 57) .. "..." end
+    -- A quoted number ("3") is a string to YAML: say so, or 'got 3' reads like a riddle.
+    if tonumber(v) then return ('the string "%s" (write it without quotes)'):format(v) end
     return "'" .. one_line(v) .. "'"
   elseif t == "number" or t == "boolean" then
     return tostring(v)
@@ -313,6 +315,20 @@ function Checker:keys_of(path, t)
   return util.sorted_keys(t)
 end
 
+-- Keys under runner: that are shaped like a command-line flag: the run would silently go
+-- on without what the user asked for (no isolation, no time limit), so each is an error
+-- that names the key meant.
+local FLAG_SHAPED = {
+  isolate = "runner.isolation: process", timeout = "runner.timeout_ms: <milliseconds>",
+  inputs = "inputs.file: <path> (at the top level)", output_dir = "output.directory: <folder>",
+  ["output-dir"] = "output.directory: <folder>", name = "name: <name> (at the top level)",
+  hooks = "hooks: <file> (at the top level)", config = "the --config flag",
+  script = "the --script flag", lua_path = "the --lua-path flag (or FLUXLOOP_LUA_PATH)",
+  ["lua-path"] = "the --lua-path flag (or FLUXLOOP_LUA_PATH)", resume = "the --resume flag",
+  retry_failed = "the --retry-failed flag", ["retry-failed"] = "the --retry-failed flag",
+  quiet = "the --quiet flag", no_progress = "the --no-progress flag", ["no-progress"] = "the --no-progress flag",
+}
+
 -- Reports unknown keys (with a suggestion) and collects the ignored Python keys
 -- of the mapping at path.
 function Checker:scan_keys(path, t)
@@ -324,6 +340,9 @@ function Checker:scan_keys(path, t)
     local p = join_key(path, k)
     if ignored[k] then
       self.notice[#self.notice + 1] = p
+    elseif not known[k] and path == "runner" and FLAG_SHAPED[k] then
+      self:error(p, ("not a config key (it reads like the --%s flag): use %s")
+        :format(tostring(k):gsub("_", "-"), FLAG_SHAPED[k]))
     elseif not known[k] then
       local guess = type(k) == "string" and util.closest(k, candidates) or nil
       local text = "unknown key '" .. p .. "'"
@@ -415,6 +434,98 @@ function Checker:aliased(new_path, old_path, read)
   end
   if new ~= nil then return new end
   return old
+end
+
+-- runner.command: a list of words (no shell), e.g. ["node", "agents/echo.js"].
+function Checker:command(path)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if not util.is_array(v) or #v == 0 then
+    self:error(path, 'expected a list of words such as ["node", "agents/echo.js"] (no shell), got ' .. got(v))
+    return nil
+  end
+  local words = {}
+  for i, w in ipairs(v) do
+    if type(w) ~= "string" and type(w) ~= "number" then
+      self:error(join_key(path, i), "expected a string, got " .. got(w))
+      return nil
+    end
+    words[i] = tostring(w)
+  end
+  return words
+end
+
+-- A folder or a list of folders, each relative to the project.
+function Checker:path_list(path, project_dir)
+  local v = self:get(path)
+  if v == nil then return nil end
+  if type(v) == "string" then v = { v } end
+  if not util.is_array(v) then
+    self:error(path, "expected a folder or a list of folders, got " .. got(v))
+    return nil
+  end
+  local out = {}
+  for i, d in ipairs(v) do
+    if type(d) ~= "string" then self:error(join_key(path, i), "expected a folder, got " .. got(d)) return nil end
+    out[i] = util.abspath(d, project_dir)
+  end
+  return out
+end
+
+-- runner.rate_limit: {requests_per_second: R, burst: B} (or just R), one bucket shared by
+-- every worker's HTTP requests (fluxloop.ratelimit).
+function Checker:rate_limit()
+  local path = "runner.rate_limit"
+  local v = self:get(path)
+  if v == nil then return nil end
+  local function rate(p)
+    local r = self:get(p)
+    if type(r) ~= "number" or r ~= r or r <= 0 or r >= 1e9 then
+      self:error(p, "expected a number > 0 (requests per second, 0.5 for one every 2 s), got " .. got(r))
+      return nil
+    end
+    return r
+  end
+  if type(v) == "number" or type(v) == "string" then
+    local r = rate(path)
+    return r and { requests_per_second = r, burst = 1 } or nil
+  end
+  if not self:mapping(path, "requests_per_second: R, burst: B") then return nil end
+  if self:get(path .. ".requests_per_second") == nil then
+    self:error(path, "missing requests_per_second (a number > 0)")
+    return nil
+  end
+  local r = rate(path .. ".requests_per_second")
+  local b = self:integer(path .. ".burst", 1, " (requests that may go at once)", 1000000)
+  return r and { requests_per_second = r, burst = b or 1 } or nil
+end
+
+-- runner.http: what an http: target sends and keeps; checked with the target itself (a bad
+-- URL or a body template that is not JSON is a config error, before any run).
+function Checker:http_target(target, env)
+  local t = self:mapping("runner.http", "body:, headers:, output:")
+  local is_http = type(target) == "string" and target:match("^http:") ~= nil
+  if t and not is_http then
+    self:warn("runner.http", "runner.http is used only by an http: target (runner.target: \"http:POST URL\")", true)
+  end
+  if not is_http then return nil end
+  local http = {
+    body = self:get("runner.http.body") ~= nil and self:string("runner.http.body", "a body template") or nil,
+    output = self:string("runner.http.output", "a path such as choices.0.message.content"),
+    timeout_ms = self:integer("runner.http.timeout_ms", 0, " (milliseconds per attempt; 0 = none)", M.MAX_TIMEOUT_MS),
+    retries = self:integer("runner.http.retries", 0, nil, 20),
+  }
+  local headers = self:mapping("runner.http.headers", "Name: value lines")
+  if headers then
+    http.headers = {}
+    for _, k in ipairs(util.sorted_keys(headers)) do
+      local v = headers[k]
+      if type(v) == "string" or type(v) == "number" then http.headers[tostring(k)] = tostring(v)
+      else self:error(join_key("runner.http.headers", k), "expected a string, got " .. got(v)) end
+    end
+  end
+  for _, p in ipairs(require("fluxloop.httptarget").check(target, http, env)) do self:error(p.path, p.message) end
+  return http
 end
 
 function Checker:env_from(path, env)
@@ -525,7 +636,21 @@ function Checker:build(abs, project_dir)
     timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)", M.MAX_TIMEOUT_MS) or 0,
     isolation = c:choice("runner.isolation", { "thread", "process" }) or "thread",
     env = env,
+    command = c:command("runner.command", project_dir),
+    language = c:choice("runner.language", { "lua", "python" }),
+    python = c:string("runner.python", "an interpreter (python3, .venv/bin/python)"),
+    working_directory = resolve(c:string("runner.working_directory", "a folder path"), project_dir),
+    python_path = c:path_list("runner.python_path", project_dir),
+    start_timeout_ms = c:integer("runner.start_timeout_ms", 1, " (milliseconds a worker may take to say hello)",
+      M.MAX_TIMEOUT_MS),
   }
+  cfg.runner.rate_limit = c:rate_limit()
+  cfg.runner.max_concurrent_requests = c:integer("runner.max_concurrent_requests", 1,
+    " (HTTP requests in flight at once, over every worker)", 4096)
+  cfg.runner.http = c:http_target(target, env)
+  -- A project's own interpreter path (.venv/bin/python) is relative to the project.
+  local py = cfg.runner.python
+  if py and py:find("/", 1, true) then cfg.runner.python = resolve(py, project_dir) end
 
   c:mapping("output", "directory:, format:")
   local function str(p) return c:string(p, "a folder path") end
@@ -659,6 +784,17 @@ function M.apply_overrides(cfg, flags)
     cfg.runner.isolation = "process"
     write_doc(doc, "runner", "isolation", nil, "process")
   end
+  if flags.rate_limit ~= nil then
+    local limit = cfg.runner.rate_limit or { burst = 1 }
+    limit.requests_per_second = flags.rate_limit
+    cfg.runner.rate_limit = limit
+    local sec = doc.runner
+    if util.is_mapping(sec) and util.is_mapping(sec.rate_limit) then
+      sec.rate_limit.requests_per_second = flags.rate_limit
+    else
+      write_doc(doc, "runner", "rate_limit", nil, { requests_per_second = flags.rate_limit })
+    end
+  end
   if flags.inputs ~= nil then
     cfg.inputs_file = flags.inputs
     write_doc(doc, "inputs", "file", "inputs_file", flags.inputs)
@@ -680,40 +816,15 @@ end
 
 -- Secrets -----------------------------------------------------------------------
 
--- True when a key name looks like it holds a secret (DESIGN "Details > Secrets").
+-- True when a key name looks like it holds a secret (fluxloop.secrets has the rules).
 function M.is_secret_key(name)
-  name = tostring(name):lower()
-  for part in name:gmatch("[^_%-%.]+") do
-    if SECRET_PARTS[part] or part:sub(-3) == "key" or part:sub(-5) == "token" then
-      return true
-    end
-  end
-  return false
+  return require("fluxloop.secrets").is_secret_key(name)
 end
 
-local function mask_all(v)
-  if type(v) == "table" then
-    local c = setmetatable({}, getmetatable(v))
-    for k, x in pairs(v) do c[k] = mask_all(x) end
-    return c
-  end
-  if v == null() then return v end
-  return "***"
-end
-
--- A copy of v with the value of every secret-looking key masked, at any depth.
+-- A copy of v with every secret masked: values of secret-looking keys at any depth, and
+-- secret-shaped values (tokens, URL passwords) under any key.
 function M.mask(v)
-  if type(v) ~= "table" then return v end
-  local c = setmetatable({}, getmetatable(v))
-  local array = util.is_array(v)
-  for k, x in pairs(v) do
-    if not array and M.is_secret_key(k) then
-      c[k] = mask_all(x)
-    else
-      c[k] = M.mask(x)
-    end
-  end
-  return c
+  return require("fluxloop.secrets").mask(v)
 end
 
 -- The resolved config as YAML text, secrets masked, keys in the user's order.

@@ -18,13 +18,34 @@ local function check_type(method, t)
   end
 end
 
+local function count(v)
+  if type(v) == "number" and v == v and v >= 0 and v < 2^53 then return math.tointeger(v) or v end
+  return nil
+end
+
+-- extra(model, usage) -> the fields a model call adds to its observation (model,
+-- prompt_tokens, completion_tokens, total_tokens), or nil when there are none. usage is an
+-- OpenAI-style {prompt_tokens, completion_tokens, total_tokens} or an Anthropic-style
+-- {input_tokens, output_tokens}; a missing total is the sum of the other two.
+function M.extra(model, usage)
+  local u = type(usage) == "table" and usage or {}
+  local p = count(u.prompt_tokens) or count(u.input_tokens)
+  local c = count(u.completion_tokens) or count(u.output_tokens)
+  local t = count(u.total_tokens) or (p and c and p + c) or nil
+  if type(model) ~= "string" then model = nil end
+  if not (model or p or c or t) then return nil end
+  return { model = model, prompt_tokens = p, completion_tokens = c, total_tokens = t }
+end
+
 -- class(rec) -> metatable for contexts recording into rec.
 -- A ctx table carries persona, persona_info, iteration, metadata, trace_id, entry, args.
 function M.class(rec)
   local Ctx = {}
   Ctx.__index = Ctx
 
-  -- ctx:observe{ type=, name=, input=, output=, metadata=, duration_ms= } -> observation id
+  -- ctx:observe{ type=, name=, input=, output=, metadata=, duration_ms=, model=, usage= }
+  -- -> observation id. model and usage (token counts) become the observation's model and
+  -- prompt_tokens/completion_tokens/total_tokens fields.
   function Ctx:observe(o)
     if type(o) ~= "table" then
       error("ctx:observe expects a table: ctx:observe{type = \"tool\", name = ..., input = ..., output = ...}", 2)
@@ -32,7 +53,8 @@ function M.class(rec)
     local t = o.type or "event"
     check_type("observe", t)
     if o.name ~= nil and type(o.name) ~= "string" then error("ctx:observe: name must be a string", 2) end
-    return rec:observe(t, o.name, o.input, o.output, o.metadata, o.duration_ms)
+    local extra = (o.model ~= nil or o.usage ~= nil) and M.extra(o.model, o.usage) or nil
+    return rec:observe(t, o.name, o.input, o.output, o.metadata, o.duration_ms, extra)
   end
 
   local function finish_span(slot, ok, ...)

@@ -77,6 +77,43 @@ local function is_entry(v)
   return type(v) == "table" and v.input ~= nil and v.input ~= require("fluxloop.json").null
 end
 
+-- filter_input(entry, i) -> true | false | nil, message
+local function keep_one(hooks, entry, i)
+  local ok, keep = call_or_message(hooks, "filter_input", entry, i)
+  if not ok then return nil, keep end
+  if type(keep) ~= "boolean" then
+    return nil, ("hook 'filter_input' (%s) returned a %s for entry %d; return true to keep the entry or false to drop it")
+      :format(hooks.file, type(keep), i)
+  end
+  return keep
+end
+
+-- transform_input(entry) -> the changed entry | nil, message
+local function transform_one(hooks, entry, i)
+  local ok, changed = call_or_message(hooks, "transform_input", entry)
+  if not ok then return nil, changed end
+  if not is_entry(changed) then
+    return nil, ("hook 'transform_input' (%s) returned a %s for entry %d; return the entry (a table with an 'input')")
+      :format(hooks.file, type(changed), i)
+  end
+  return changed
+end
+
+-- per_entry(hooks) -> fn(entry, index) -> entry | false (dropped) | nil, message, or nil
+-- when the hooks need the whole list (filter_inputs): filter_input then transform_input for
+-- one entry, so inputs can be read one at a time.
+function M.per_entry(hooks)
+  if hooks.filter_inputs then return nil end
+  return function(entry, i)
+    if hooks.filter_input then
+      local keep, err = keep_one(hooks, entry, i)
+      if not keep then return keep, err end
+    end
+    if hooks.transform_input then return transform_one(hooks, entry, i) end
+    return entry
+  end
+end
+
 -- filter(hooks, entries) -> kept, dropped | nil, message
 -- Applies filter_input, then filter_inputs, then transform_input, as DESIGN's table says.
 function M.filter(hooks, entries)
@@ -84,12 +121,8 @@ function M.filter(hooks, entries)
   if hooks.filter_input then
     kept = {}
     for i, entry in ipairs(entries) do
-      local ok, keep = call_or_message(hooks, "filter_input", entry, i)
-      if not ok then return nil, keep end
-      if type(keep) ~= "boolean" then
-        return nil, ("hook 'filter_input' (%s) returned a %s for entry %d; return true to keep the entry or false to drop it")
-          :format(hooks.file, type(keep), i)
-      end
+      local keep, err = keep_one(hooks, entry, i)
+      if keep == nil then return nil, err end
       if keep then kept[#kept + 1] = entry end
     end
   end
@@ -122,21 +155,20 @@ function M.filter(hooks, entries)
   if hooks.transform_input then
     local out = {}
     for i, entry in ipairs(kept) do
-      local ok, changed = call_or_message(hooks, "transform_input", entry)
-      if not ok then return nil, changed end
-      if not is_entry(changed) then
-        return nil, ("hook 'transform_input' (%s) returned a %s for entry %d; return the entry (a table with an 'input')")
-          :format(hooks.file, type(changed), i)
-      end
+      local changed, err = transform_one(hooks, entry, i)
+      if not changed then return nil, err end
       out[i] = changed
     end
     kept = out
   end
-  if #kept == 0 and #entries > 0 then
-    return nil, ("the hooks of %s dropped every input (%d of %d): there is nothing to run; check "
-      .. "filter_input / filter_inputs"):format(hooks.file, #entries, #entries)
-  end
+  if #kept == 0 and #entries > 0 then return nil, M.all_dropped(hooks, #entries) end
   return kept, math.max(0, #entries - #kept)
+end
+
+-- The message when the hooks dropped all n inputs.
+function M.all_dropped(hooks, n)
+  return ("the hooks of %s dropped every input (%d of %d): there is nothing to run; check "
+    .. "filter_input / filter_inputs"):format(hooks.file, n, n)
 end
 
 return M

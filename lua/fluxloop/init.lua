@@ -1,6 +1,7 @@
 -- init.lua - the `fluxloop` package: clock, json and yaml, and record() for argument recordings.
 local json = require("fluxloop.json")
 local replay = require("fluxloop.replay")
+local secrets = require("fluxloop.secrets")
 local util = require("fluxloop.util")
 
 local M = {
@@ -35,20 +36,22 @@ local function safe(v, key, seen)
   if t == "function" then return function_text(v, key) end
   if t == "table" then return safe_table(v, seen) end
   if t == "thread" or (t == "userdata" and v ~= null) then return repr(v) end
+  if t == "string" then return secrets.mask_value(v) end -- a token shape under any key
   return v
 end
 
 -- A recorded key is secret when its name, lower-cased, contains one of these words: the
 -- Python tool's rule, so its users' recordings mask the same keys (dbPassword, clientSecret,
--- apiKeys, authHeader; also keyword and author, which config.yaml's stricter rule keeps).
+-- apiKeys, authHeader; also keyword and author, which config.yaml's stricter rule keeps),
+-- or when config.yaml's rule calls it secret (SESSION_COOKIE, GITHUB_PAT, BEARER).
 local RECORDED_SECRETS = { "token", "password", "passwd", "secret", "key", "auth", "credential", "creds" }
 
 local function is_recorded_secret(name)
-  name = name:lower()
+  local lower = name:lower()
   for _, word in ipairs(RECORDED_SECRETS) do
-    if name:find(word, 1, true) then return true end
+    if lower:find(word, 1, true) then return true end
   end
-  return false
+  return secrets.is_secret_key(name)
 end
 
 -- Copy of a table with secret-looking keys masked "***" (in mappings at any depth,

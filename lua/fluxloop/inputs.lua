@@ -100,6 +100,40 @@ function M.load(path, display_name)
   return list
 end
 
+-- stream(path, display_name, each) -> count | nil, message
+-- Like load, without holding the file or the list: each(entry, index) is called for every
+-- entry in order and may return false, message to stop. A file with a problem is loaded
+-- whole instead, so the message is load's own (file, line and entry). A file whose list
+-- one pass cannot tell (both generated_inputs: and inputs:, an anchored list) is loaded
+-- whole too: each(nil) first says to forget the entries given so far.
+function M.stream(path, display_name, each)
+  assert(type(path) == "string", "inputs.stream: path must be a string")
+  local name = display_name or path
+  local f = io.open(path, "rb")
+  if f == nil then
+    return nil, "inputs file not found: " .. name .. " (create it, or pass --inputs FILE)"
+  end
+  f:close()
+  local count, invalid, stop_message = 0, false, nil
+  local result = require("fluxloop.yaml").stream_list(path, name, function(entry, i)
+    if entry_problem(entry) then invalid = true return false end
+    count = i
+    local go, message = each(entry, i)
+    if go == false then stop_message = message return false end
+  end)
+  if result == "stopped" and not invalid then return nil, stop_message end
+  if result == true and count > 0 then return count end
+  -- Not a plain list of valid entries (or a syntax error): load says exactly what is wrong.
+  local list, err = M.load(path, display_name)
+  if not list then return nil, err end
+  each(nil)
+  for i, entry in ipairs(list) do
+    local go, message = each(entry, i)
+    if go == false then return nil, message end
+  end
+  return #list
+end
+
 local EXCLUDED = { input = true, persona = true, metadata = true }
 
 -- The entry's metadata as the agent sees it: every key but input, persona and

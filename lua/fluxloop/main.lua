@@ -53,6 +53,85 @@ local function print_warnings(warnings, quiet)
   end
 end
 
+-- The inputs as a compact plan (fluxloop.plan): read one entry at a time through the hooks'
+-- filter_input and transform_input, so a million inputs are never a million tables. Hooks
+-- with filter_inputs see the whole list first, as before. -> plan, dropped | nil, message
+local function load_plan(file, name, hooks)
+  local plan_mod, inputs, hooks_mod = require("fluxloop.plan"), require("fluxloop.inputs"), require("fluxloop.hooks")
+  local plan = plan_mod.new()
+  local function add(entry, i)
+    local ok, err = pcall(plan.add, plan, entry)
+    if not ok then return nil, ("%s: entry %d cannot be stored as JSON: %s"):format(name, i, tostring(err)) end
+    return true
+  end
+  local per_entry = hooks and hooks_mod.per_entry(hooks) or (not hooks and function(e) return e end)
+  if not per_entry then
+    local entries, err = inputs.load(file, name)
+    if not entries then return nil, err end
+    local kept, dropped = hooks_mod.filter(hooks, entries)
+    if not kept then return nil, dropped end
+    for i, entry in ipairs(kept) do
+      local ok, aerr = add(entry, i)
+      if not ok then return nil, aerr end
+    end
+    return plan, dropped
+  end
+  local seen = 0
+  local n, err = inputs.stream(file, name, function(entry, i)
+    if entry == nil then plan, seen = plan_mod.new(), 0 return end -- read again, whole
+    seen = i
+    local kept, herr = per_entry(entry, i)
+    if kept == nil then return false, herr end
+    if kept then
+      local ok, aerr = add(kept, i)
+      if not ok then return false, aerr end
+    end
+  end)
+  if not n then return nil, err end
+  if #plan == 0 then return nil, hooks_mod.all_dropped(hooks, seen) end
+  return plan, seen - #plan
+end
+
+-- Trace numbers must stay exact in every file (JSON numbers are doubles): 2^53 runs at most.
+local MAX_RUNS = 1 << 53
+
+-- A message when inputs x iterations runs cannot be counted, else nil.
+local function plan_too_large(inputs, iterations)
+  if inputs > 0 and iterations > MAX_RUNS // inputs then
+    return ("the plan is too large to run: %d inputs x %d iterations is more than %d runs (2^53); lower "
+      .. "--iterations (runner.iterations) or split the inputs"):format(inputs, iterations, MAX_RUNS)
+  end
+end
+
+-- --resume DIR / --retry-failed DIR continue the folder's own plan: its iterations and
+-- inputs file come from DIR/plan.json (else summary.json) unless a flag gives them, and a
+-- flag that says otherwise is the error. Changes flags in place; returns nil, message.
+local function take_plan_of_folder(flags, cwd)
+  local util = require("fluxloop.util")
+  local again = flags.resume or flags.retry_failed
+  local flag = flags.resume and "--resume" or "--retry-failed"
+  local dir = util.abspath(again, cwd)
+  local plan, summary = util.read_json(dir .. "/plan.json"), util.read_json(dir .. "/summary.json") or {}
+  if not plan then return true end -- resume's own check says what the folder is
+  local iterations = math.tointeger(plan.iterations or summary.iterations)
+  if iterations then
+    if flags.iterations and flags.iterations ~= iterations then
+      return nil, ("%s %s: --iterations %d contradicts the folder, which was started with %d iterations; "
+        .. "leave --iterations out to continue it"):format(flag, again, flags.iterations, iterations)
+    end
+    flags.iterations = iterations
+  end
+  local inputs_file = plan.inputs_file or summary.inputs_file
+  if inputs_file then
+    if flags.inputs and util.abspath(flags.inputs, cwd) ~= inputs_file then
+      return nil, ("%s %s: --inputs %s contradicts the folder, which was started with %s; leave --inputs out "
+        .. "to continue it"):format(flag, again, flags.inputs, inputs_file)
+    end
+    flags.inputs = flags.inputs or inputs_file
+  end
+  return true
+end
+
 -- prepare(flags) -> exp | nil, message
 -- Everything that can fail before a run: config, overrides, inputs, hooks, target.
 -- exp is what fluxloop.run.experiment takes; a --script may change it before running.
@@ -64,6 +143,10 @@ function M.prepare(flags)
   local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
 
   local cwd = assert(fs.getcwd())
+  if flags.resume or flags.retry_failed then
+    local ok, perr = take_plan_of_folder(flags, cwd)
+    if not ok then return nil, perr end
+  end
   local function arg_path(v) return v and util.abspath(v, cwd) or nil end
   local shard, serr
   if flags.shard then
@@ -77,11 +160,13 @@ function M.prepare(flags)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
+  -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
+  cfg.secret_values = require("fluxloop.secrets").values(cfg.doc)
   print_warnings(warnings, flags.quiet)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
     name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
-    isolate = flags.isolate,
+    isolate = flags.isolate, rate_limit = flags.rate_limit,
   })
   for name, value in pairs(cfg.runner.env or {}) do
     local ok, eerr = fs.setenv(name, tostring(value))
@@ -89,20 +174,23 @@ function M.prepare(flags)
   end
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
-  local entries, ierr = require("fluxloop.inputs").load(inputs_file, flags.inputs or inputs_file)
-  if not entries then return nil, ierr end
+  local inputs_name = flags.inputs or inputs_file
+  if not fs.exists(inputs_file) then
+    return nil, "inputs file not found: " .. inputs_name .. " (create it, or pass --inputs FILE)"
+  end
 
-  local hooks, dropped = nil, 0
+  local hooks
   local hooks_file = arg_path(flags.hooks) or cfg.hooks
   if hooks_file then
-    local hooks_mod = require("fluxloop.hooks")
     local hwarnings
-    hooks, hwarnings = hooks_mod.load(hooks_file, flags.hooks or hooks_file)
+    hooks, hwarnings = require("fluxloop.hooks").load(hooks_file, flags.hooks or hooks_file)
     if not hooks then return nil, hwarnings end
     print_warnings(hwarnings, flags.quiet)
-    entries, dropped = hooks_mod.filter(hooks, entries)
-    if not entries then return nil, dropped end
   end
+  local entries, dropped = load_plan(inputs_file, inputs_name, hooks)
+  if not entries then return nil, dropped end
+  local too_many = plan_too_large(#entries, cfg.runner.iterations)
+  if too_many then return nil, too_many end
 
   local agent, info = require("fluxloop.target").resolve(cfg.runner.target,
     { project_dir = project_dir, runner = cfg.runner })
@@ -135,13 +223,53 @@ function M.prepare(flags)
   }
 end
 
--- finish(code, summary, dir, err, flags) -> exit status: prints the closing line.
+-- failure_lines(dir) -> lines saying how the runs failed: a count per error type and the
+-- first message of each (at most 5 types), read from traces.jsonl. Only failed lines are
+-- decoded, so a large experiment with few failures costs one fast pass.
+local MAX_TYPES, MAX_MESSAGE = 5, 110
+local function failure_lines(dir)
+  local reader = require("fluxloop.jsonlread").open(dir .. "/traces.jsonl", { "trace_id", "success", "=error" })
+  if not reader then return {} end
+  local json = require("fluxloop.json")
+  local by_type, order = {}, {}
+  while true do
+    local n, id, success, raw = reader:next()
+    if not n then break end
+    if success == false then
+      local e = json.decode(raw) or {}
+      local t = type(e) == "table" and tostring(e.type or "error") or "error"
+      local g = by_type[t]
+      if not g then
+        local msg = (type(e) == "table" and tostring(e.message or "") or ""):gsub("%s+", " ")
+        if #msg > MAX_MESSAGE then msg = msg:sub(1, MAX_MESSAGE - 3) .. "..." end
+        g = { count = 0, first = ("%s: %s"):format(tostring(id), msg) }
+        by_type[t], order[#order + 1] = g, t
+      end
+      g.count = g.count + 1
+    end
+  end
+  reader:close()
+  table.sort(order, function(a, b) return by_type[a].count > by_type[b].count end)
+  local lines = { "[INFO] Failed runs by error type (every traceback is in traces.jsonl):" }
+  for i = 1, math.min(MAX_TYPES, #order) do
+    local t = order[i]
+    lines[#lines + 1] = ("  %-14s %6d  e.g. %s"):format(t, by_type[t].count, by_type[t].first)
+  end
+  if #order > MAX_TYPES then lines[#lines + 1] = ("  ... and %d more types"):format(#order - MAX_TYPES) end
+  return lines
+end
+
+-- finish(code, summary, dir, err, flags) -> exit status: prints the closing line, and when
+-- runs failed, how (so the first look is not into a JSONL file).
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
     local what = summary.interrupted and "Interrupted" or "Done"
     say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s")
       :format(what, summary.total_traces, summary.successful, summary.failed, dir))
+    if summary.failed > 0 and dir then
+      for _, line in ipairs(failure_lines(dir)) do say(line) end
+    end
   end
   return code
 end
@@ -221,6 +349,9 @@ function M.main(argv)
     return 0
   end
   if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
+  -- Commands that read results folders: each is one module with main(flags).
+  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare" })[cmd.command]
+  if reader then return require(reader).main(cmd.flags) end
   if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)
 end

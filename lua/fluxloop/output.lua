@@ -68,9 +68,11 @@ local function encode_ordered(t, order)
   return "{\n" .. table.concat(members, ",\n") .. "\n}"
 end
 
--- write_summary(path, summary) -> true | nil, message
+-- write_summary(path, summary) -> true | nil, message. Secrets an after_experiment hook
+-- may have copied in are masked as in config.yaml (fluxloop.secrets).
 function M.write_summary(path, summary)
-  return M.write_file(path, encode_ordered(summary, SUMMARY_ORDER) .. "\n")
+  local masked = require("fluxloop.secrets").mask(summary)
+  return M.write_file(path, encode_ordered(masked, SUMMARY_ORDER) .. "\n")
 end
 
 -- Durations keep nanosecond resolution, not binary noise: 0.004122499999999999 -> 0.004122.

@@ -50,10 +50,15 @@ function M.bar_line(done, total, elapsed_s, in_flight)
     in_flight and in_flight > 0 and (" - %d running"):format(in_flight) or "")
 end
 
+-- A stream that stopped taking writes (the reader of a pipe went away: `| head -n 1`) is
+-- left alone from then on; the experiment goes on and its files are complete.
 function Progress:write(line)
+  if self.gone then return end
   if self.drawn then self.stream:write("\r\27[K") self.drawn = false end
-  self.stream:write(line, "\n")
-  self.stream:flush()
+  local ok, err = self.stream:write(line, "\n")
+  if ok == nil and err ~= nil then self.gone = true return end
+  ok, err = self.stream:flush()
+  if ok == nil and err ~= nil then self.gone = true end
 end
 
 -- info(msg): an [INFO] line (hidden by --quiet).
@@ -81,7 +86,7 @@ end
 function Progress:update(done, in_flight)
   self.done = done
   in_flight = self.workers > 1 and in_flight or nil
-  if not self.bar then return end
+  if not self.bar or self.gone then return end
   local now = self.now()
   if self.tty then
     if now - self.last_draw < REDRAW_NS and done < self.total then return end

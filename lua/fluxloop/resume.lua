@@ -40,19 +40,29 @@ local function repair(path)
   return fs.truncate(path, keep)
 end
 
+-- Each line of trace_summary.jsonl decoded, with its trace number: the top-level fields
+-- only count (an input or output may hold "success" or "duration_ms" keys of its own). A
+-- line that is not whole JSON (a damaged disk block) is passed over: its trace runs again.
+local function summary_rows(path)
+  local f = io.open(path, "rb")
+  if not f then return function() return nil end end
+  local lines = f:lines()
+  return function()
+    while true do
+      local line = lines()
+      if line == nil then f:close() return nil end
+      local row = json.decode(line)
+      local k = type(row) == "table" and type(row.trace_id) == "string"
+        and tonumber(row.trace_id:match("^trace_(%d+)$"))
+      if k then return k, row end
+    end
+  end
+end
+
 -- Reads trace_summary.jsonl: which trace numbers are on disk, and whether each succeeded.
 local function read_done(dir)
   local done = {}
-  local f = io.open(dir .. "/trace_summary.jsonl", "rb")
-  if not f then return done end
-  for line in f:lines() do
-    local k = line_k(line)
-    -- A line that is not whole JSON (a damaged disk block) does not count: its trace runs
-    -- again and the merge replaces it. `,"success":true` cannot occur inside a JSON string
-    -- (quotes there are escaped).
-    if k and json.decode(line) ~= nil then done[k] = line:find(',"success":true,', 1, true) ~= nil end
-  end
-  f:close()
+  for k, row in summary_rows(dir .. "/trace_summary.jsonl") do done[k] = row.success == true end
   return done
 end
 
@@ -118,21 +128,25 @@ end
 -- Recounts every trace of the merged trace_summary.jsonl.
 local function recount(dir)
   local acc = stats_mod.new()
-  local f = assert(io.open(dir .. "/trace_summary.jsonl", "rb"))
-  for line in f:lines() do
-    local ms = tonumber(line:match(',"duration_ms":([%d.eE+-]+),'))
-    acc:add(ms or 0, line:find(',"success":true,', 1, true) ~= nil)
+  for _, row in summary_rows(dir .. "/trace_summary.jsonl") do
+    acc:add(type(row.duration_ms) == "number" and row.duration_ms or 0, row.success == true)
   end
-  f:close()
   return acc:summary()
 end
 
-local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return json.decode(text, path)
+local read_json = require("fluxloop.util").read_json
+
+-- The experiment folders directly inside dir, newest first (by their plan's start time).
+local function experiments_in(dir)
+  local found = {}
+  for _, name in ipairs(fs.list(dir) or {}) do
+    local plan = read_json(dir .. "/" .. name .. "/plan.json")
+    if type(plan) == "table" then found[#found + 1] = { name = name, at = tostring(plan.started_at or "") } end
+  end
+  table.sort(found, function(a, b) if a.at ~= b.at then return a.at > b.at end return a.name > b.name end)
+  local names = {}
+  for i, f in ipairs(found) do names[i] = f.name end
+  return names
 end
 
 -- check(exp, dir, mode) -> plan | nil, message: the folder is one this experiment can continue.
@@ -141,6 +155,13 @@ local function check(exp, dir, mode)
   if not fs.isdir(dir) then return nil, ("%s %s: no such experiment folder"):format(flag, dir) end
   local plan = read_json(dir .. "/plan.json")
   if not plan then
+    local inside = experiments_in(dir)
+    if #inside > 0 then
+      local shown = {}
+      for i = 1, math.min(3, #inside) do shown[i] = "  " .. flag .. " " .. dir .. "/" .. inside[i] end
+      return nil, ("%s %s: this folder holds experiment folders, not an experiment; name one of them, "
+        .. "the newest first:\n%s"):format(flag, dir, table.concat(shown, "\n"))
+    end
     return nil, ("%s %s: the folder has no plan.json, so it was not started by this fluxloop; run a new experiment")
       :format(flag, dir)
   end
@@ -212,6 +233,7 @@ function M.resume(exp, dir, mode)
     if not ok then return 2, nil, dir, merr end
     local rec, rerr = recorder.open(scratch)
     if not rec then return 2, nil, dir, rerr end
+    exp.results_dir = dir
     local _, e = run.execute(exp, rec, jobs, ks, p)
     local closed, cerr = rec:close()
     io_err = e or (not closed and cerr) or nil

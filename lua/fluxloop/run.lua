@@ -22,20 +22,41 @@ M.EXIT_INTERRUPTED = 130
 -- trace_id(k) -> "trace_001": trace number k's id (zero-padded to three digits).
 M.trace_id = recorder.trace_id
 
--- prepare(entries, personas) -> jobs: what every run of an input needs, computed once per input.
+-- What every run of an input needs.
+local function job_of(entry, personas)
+  local persona = inputs.persona_of(entry)
+  return {
+    entry = entry,
+    input = entry.input,
+    persona = persona,
+    persona_info = persona and personas and personas[persona] or nil,
+    metadata = inputs.metadata_of(entry),
+  }
+end
+
+-- prepare(entries, personas) -> jobs: jobs[i] is what every run of input i needs.
+-- entries is a fluxloop.plan (main's) or a list (a --script's own). For a plan, a job is
+-- made when its runs come (runs go input by input, so one is kept) and never all at once.
 function M.prepare(entries, personas)
-  local jobs = {}
-  for i, entry in ipairs(entries) do
-    local persona = inputs.persona_of(entry)
-    jobs[i] = {
-      entry = entry,
-      input = entry.input,
-      persona = persona,
-      persona_info = persona and personas and personas[persona] or nil,
-      metadata = inputs.metadata_of(entry),
-    }
+  if type(entries) == "table" then
+    local jobs = {}
+    for i, entry in ipairs(entries) do jobs[i] = job_of(entry, personas) end
+    return jobs
   end
-  return jobs
+  -- The current input's job sits in the table itself, so its runs find it without a call.
+  local last_i
+  return setmetatable({}, {
+    __len = function() return #entries end,
+    __index = function(jobs, i)
+      local entry = math.type(i) == "integer" and entries[i]
+      if not entry then return nil end
+      if last_i then rawset(jobs, last_i, nil) end
+      last_i = i
+      local job = job_of(entry, personas)
+      rawset(jobs, i, job)
+      return job
+    end,
+  })
 end
 
 local function copy(t)
@@ -45,6 +66,20 @@ local function copy(t)
 end
 
 local VALUE_OUTPUT = { string = true, table = true, number = true, boolean = true }
+
+-- The path of the first value inside a table output that JSON cannot hold (a function, a
+-- file handle, a coroutine), or nil. Written as a string it would pass for an output.
+local function unstorable(v, path, depth)
+  for k, x in pairs(v) do
+    local t = type(x)
+    local at = path .. (math.type(k) == "integer" and ("[" .. k .. "]") or ("." .. tostring(k)))
+    if t == "function" or t == "thread" or (t == "userdata" and x ~= json.null) then return at, t end
+    if t == "table" and depth < 64 then
+      local bad, what = unstorable(x, at, depth + 1)
+      if bad then return bad, what end
+    end
+  end
+end
 
 -- Turns what guard.call returned into the trace's output or error.
 local function settle(trace, ok, out)
@@ -63,6 +98,15 @@ local function settle(trace, ok, out)
     trace.error = { type = "invalid_output",
       message = ("agent returned %s, which JSON cannot hold; return a string or a table"):format(tostring(out)) }
   else
+    local bad, what
+    if type(out) == "table" then bad, what = unstorable(out, "output", 1) end
+    if bad then
+      trace.success = false
+      trace.error = { type = "invalid_output",
+        message = ("agent returned a %s at %s, which JSON cannot hold; return strings, numbers, booleans "
+          .. "and tables of them"):format(what == "userdata" and "handle (userdata)" or what, bad) }
+      return
+    end
     trace.output = out
   end
 end
@@ -126,7 +170,7 @@ function M.run_one(S, k, job, iteration, seq)
     persona = job.persona, persona_info = job.persona_info, iteration = iteration,
     metadata = copy(job.metadata), trace_id = trace_id, entry = job.entry,
   }, S.Ctx)
-  local run, ok, out, args, callbacks, line, template
+  local run, ok, out, why, args, callbacks, line, template
   if S.per_run_hooks then
     run = run_info(trace_id, k, job, iteration, ctx.metadata)
     if S.hooks.before_run then
@@ -141,9 +185,11 @@ function M.run_one(S, k, job, iteration, seq)
     ctx.args = args
   end
   rec:begin(trace_id)
-  if ok == nil then ok, out = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
+  if ok == nil then ok, out, why = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
   rec:stop()
-  if not ok and type(out) == "table" and out.type == "interrupted" then return nil, "interrupted" end
+  -- Only the guard interrupts (after a signal): an agent raising {type = "interrupted"}
+  -- fails its own run and nothing more.
+  if why == "interrupted" then return nil, "interrupted" end
   if callbacks and ok and out == nil then out = replay_mod().output_from_callbacks(callbacks) end
   -- Every field in one constructor: adding fields later would grow the table, per run.
   -- Replay: the args the agent was called with, as the recording's JSON text around the
@@ -154,6 +200,7 @@ function M.run_one(S, k, job, iteration, seq)
     metadata = ctx.metadata, success = true, output = nil, error = nil,
     args = args, args_template = template, callback_messages = callbacks,
     replay_line = line or S.replay and S.replay:select_line(k), -- also for a run replay could not set up
+    extra = ctx.logs and { logs = ctx.logs }, -- a process agent's stderr lines (fluxloop.procagent)
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
@@ -181,28 +228,23 @@ local function work_loop(S, jobs, iterations, next_k, after_each)
   end
 end
 
--- os.exit while runs go on: it would end the whole experiment, finished runs unsaved, so
--- the run that calls it fails instead (in a worker process as everywhere else).
-local function exit_in_run(code)
-  error({ type = "exit", message = ("the agent called os.exit(%s), which would end the whole experiment; "
-    .. "return a value or raise an error instead"):format(tostring(code == nil and true or code)) }, 2)
-end
-
 -- work(S, jobs, iterations, next_k [, after_each]) -> true | nil, message
 -- Runs what next_k() hands out, `k, seq` (trace number, place in the files; seq defaults
 -- to k), until it returns nil. Trace k is input (k-1)//iterations+1, iteration
 -- (k-1)%iterations. Used by the main state and by workers.
 function M.work(S, jobs, iterations, next_k, after_each)
-  local exit = os.exit
-  os.exit = exit_in_run
+  -- os.exit while runs go on would end the whole experiment, finished runs unsaved: the
+  -- guard makes it fail the run that calls it (fluxloop.guard's protect()).
+  guard.hold_exit(true)
   local ok, result, err = pcall(work_loop, S, jobs, iterations, next_k, after_each)
-  os.exit = exit
+  guard.hold_exit(false)
   if not ok then error(result, 0) end
   return result, err
 end
 
 -- The run state of one Lua state (main or worker); replay is a loaded replayer or nil.
 function M.state(agent, rec, hooks, cfg, replay)
+  if cfg.secret_values and cfg.secret_values[1] then rec:redact(cfg.secret_values) end
   return {
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
@@ -217,9 +259,11 @@ local function worker_setup(exp, cfg)
   return json.encode({
     project_dir = cfg.project_dir, target = cfg.runner.target, runner = cfg.runner,
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
-    entries = json.array(exp.entries), personas = cfg.personas, iterations = cfg.runner.iterations,
+    entries = type(exp.entries) == "table" and json.array(exp.entries) or nil,
+    plan = type(exp.entries) ~= "table" and exp.entries:share() or nil,
+    personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
-    replay_args = exp.replay and cfg.replay_args or nil,
+    replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values,
   })
 end
 
@@ -282,6 +326,18 @@ function M.execute(exp, rec, jobs, ks, p)
   local workers = exp.cfg.runner.parallel or 1
   local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
+  -- One request rate and in-flight cap for every worker of the experiment (fluxloop.http),
+  -- set before workers start so that forked workers share it too.
+  local rl = exp.cfg.runner.rate_limit
+  if rl or exp.cfg.runner.max_concurrent_requests then
+    require("fluxloop.ratelimit").configure({ requests_per_second = rl and rl.requests_per_second,
+      burst = rl and rl.burst, max_concurrent = exp.cfg.runner.max_concurrent_requests })
+  end
+  if exp.cfg.runner.isolation ~= "process" then
+    recorder.flush_on_crash(("the agent crashed fluxloop, which ran it in its own process. Run it with --isolate "
+      .. "(runner.isolation: process) so that a crash fails only its run, then finish the experiment with "
+      .. "--resume %s"):format(exp.results_dir or "<results folder>"))
+  end
   p:start(total, workers)
   local ok, err
   if exp.cfg.runner.isolation == "process" then
@@ -300,9 +356,15 @@ end
 -- the target, which together decide every trace id's run.
 function M.plan_hash(exp)
   local cfg = exp.cfg
-  return require("fluxloop.stats").hash(json.encode({
-    entries = json.array(exp.entries), iterations = cfg.runner.iterations, target = cfg.runner.target,
-  }))
+  local parts = { entries = json.array({}), iterations = cfg.runner.iterations, target = cfg.runner.target }
+  if type(exp.entries) == "table" then
+    parts.entries = json.array(exp.entries)
+    return require("fluxloop.stats").hash(json.encode(parts))
+  end
+  -- The same text, with the plan's entries between "[" and "]", hashed without building it.
+  local text = json.encode(parts)
+  local at = text:find('"entries":[]', 1, true) + #'"entries":['
+  return exp.entries:hash(text:sub(1, at - 1), text:sub(at))
 end
 
 -- The first lines of an experiment, before anything runs.
@@ -374,12 +436,13 @@ function M.experiment(exp)
   if ok then
     ok, err = output.write_json(dir .. "/plan.json", { plan_hash = M.plan_hash(exp), planned_traces = planned,
       iterations = cfg.runner.iterations, inputs = #jobs, target = cfg.runner.target, started_at = started_at,
-      shard = shard_info })
+      inputs_file = exp.inputs_file, shard = shard_info })
   end
   if not ok then return 2, nil, dir, err end
   local rec, rerr = recorder.open(dir)
   if not rec then return 2, nil, dir, rerr end
 
+  exp.results_dir = dir
   local _, io_err = M.execute(exp, rec, jobs, ks, p)
   local stats = rec:stats()
   local closed, cerr = rec:close()

@@ -63,6 +63,52 @@ local function resolve_native(spec, module, symbol, opts)
   return agent, { spec = spec, module = module, path = path, symbol = symbol, native = true, name = symbol }
 end
 
+-- Where the Python bridge lives: installed (bin/../share/fluxloop/python), or in the source
+-- tree the binary was built in (build/fluxloop, build/asan/fluxloop -> python/).
+local function bridge_dir()
+  local fs = require("fluxloop.fs")
+  local exe = fs.realpath("/proc/self/exe")
+  local dir = exe and exe:match("^(.*)/[^/]*$")
+  for _ = 1, 3 do
+    if not dir then return nil end
+    for _, sub in ipairs({ "/share/fluxloop/python", "/python" }) do
+      if fs.exists(dir .. sub .. "/fluxloop_worker.py") then return fs.realpath(dir .. sub) end
+    end
+    dir = dir:match("^(.*)/[^/]*$")
+  end
+  return nil
+end
+
+-- The Python file of a module path in the project (a.b -> a/b.py or a/b/__init__.py), or nil.
+local function python_file(module, opts)
+  local fs = require("fluxloop.fs")
+  local base = (opts.runner and opts.runner.working_directory or opts.project_dir or ".") .. "/"
+    .. module:gsub("%.", "/")
+  for _, path in ipairs({ base .. ".py", base .. "/__init__.py" }) do
+    if fs.exists(path) then return path end
+  end
+  return nil
+end
+
+-- A process agent: runner.command, or the Python bridge for a Python module.
+local function resolve_process(spec, module, opts, command, python)
+  local runner = opts.runner or {}
+  local env = { FLUXLOOP_PROJECT_DIR = opts.project_dir or "." }
+  if runner.python_path then env.FLUXLOOP_PYTHON_PATH = table.concat(runner.python_path, ":") end
+  local agent, err = require("fluxloop.procagent").new({ command = command, target = spec,
+    cwd = runner.working_directory or opts.project_dir, env = env, hello_ms = runner.start_timeout_ms })
+  if not agent then
+    local hint = python and ("; check runner.python (now %s): a project's venv is .venv/bin/python"):format(command[1])
+      or "; check runner.command"
+    return nil, ("target '%s': %s%s"):format(spec, err, hint)
+  end
+  -- The interpreter the worker named (past a version manager's shim, which costs a few
+  -- hundred ms a start): every other worker of the experiment starts it directly.
+  local exe = python and agent.hello and agent.hello.executable
+  if type(exe) == "string" and exe ~= "" and type(opts.runner) == "table" then opts.runner.python = exe end
+  return agent, { spec = spec, module = module, name = module:match("([^./]+)$") or module, process = true }
+end
+
 -- resolve(spec [, opts]) -> agent(input, ctx), info | nil, message [, code]
 -- info = { spec, module, path, name } where name is the last module component (the
 -- symbol for a native agent). opts.project_dir: where relative library paths of native
@@ -71,12 +117,35 @@ function M.resolve(spec, opts)
   if type(spec) ~= "string" or spec == "" then
     return nil, "runner.target is missing; set it to \"module.path:function\" (for example examples.my_agent:run)"
   end
+  if spec:match("^http:") then return require("fluxloop.httptarget").resolve(spec, opts) end
   local module, attr = spec:match("^(.-):([^:]*)$")
   if not module or module == "" or attr == "" then
     return nil, ("target '%s': expected \"module.path:function\" (for example examples.my_agent:run) " ..
       "or \"path/to/libagent.so:symbol\""):format(spec)
   end
+  local script = module:match("%.lua$") or module:match("%.py$")
+  if script then
+    -- A file path, not a module path: say how a target is written (and never advise a
+    -- build command whose output would overwrite the user's file).
+    local dotted = module:gsub("%.[%w]+$", ""):gsub("^%./", ""):gsub("/", ".")
+    return nil, ("target '%s': a target names a module, not a file; write it \"%s:%s\" (module path with dots, "
+      .. "relative to the project folder: %s)%s"):format(spec, dotted, attr, module,
+      script == ".py" and "; Python agents run over the worker protocol (runner.command)" or "")
+  end
   if M.is_native(module) then return resolve_native(spec, module, attr, opts) end
+  local runner = opts and opts.runner or {}
+  if runner.command then return resolve_process(spec, module, opts, runner.command, false) end
+  -- A Python module runs through the bridge: when there is no Lua module of that name (a
+  -- .lua file wins), or when runner.language says so.
+  if runner.language ~= "lua" and (runner.language == "python" or not package.searchpath(module, package.path))
+      and python_file(module, opts or {}) then
+    local dir = bridge_dir()
+    if not dir then
+      return nil, ("target '%s': %s is Python, but fluxloop's Python bridge (python/fluxloop_worker.py) "
+        .. "is not installed beside this binary; run make install"):format(spec, python_file(module, opts))
+    end
+    return resolve_process(spec, module, opts, { runner.python or "python3", dir .. "/fluxloop_worker.py" }, true)
+  end
   local mod, path = load_module(spec, module)
   if not mod then return nil, path end
   if type(mod) ~= "table" then

@@ -167,4 +167,16 @@ function M.sorted_keys(t)
   return keys
 end
 
+-- read_json(path) -> the JSON object (a table) in the file at path, or nil when the file is
+-- missing, unreadable or not a JSON object (plan.json, summary.json of a results folder).
+function M.read_json(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  local ok, v = pcall(require("fluxloop.json").decode, text or "", path)
+  if ok and type(v) == "table" then return v end
+  return nil
+end
+
 return M

@@ -207,6 +207,26 @@ if os.getenv("BENCH_QUICK") ~= "1" then
   P.remove(dir)
 end
 
+-- 3b. A million inputs, one iteration each (issue 13): the plan holds them compactly, so
+-- memory stays flat at any --parallel and with --isolate (one run slow enough to matter
+-- would have deadlocked --isolate before).
+if os.getenv("BENCH_QUICK") ~= "1" then
+  local dir = P.new()
+  P.write(dir, "configs/simulation.yaml", "name: million\nrunner:\n  target: agents.agent:run\n  iterations: 1\n")
+  P.write(dir, "agents/agent.lua", "return { run = function(input) return input end }\n")
+  local f = assert(io.open(dir .. "/inputs.yaml", "wb"))
+  f:write("generated_inputs:\n")
+  for i = 1, 1000000 do f:write(("  - input: \"question number %d\"\n"):format(i)) end
+  f:close()
+  for _, flags in ipairs({ "", "--parallel 4", "--isolate --parallel 4", "--isolate --parallel 64" }) do
+    local wall, rss, s = measure(dir, "run experiment --quiet --inputs inputs.yaml " .. flags, "out")
+    print(("  1,000,000 inputs x 1 %-22s %6.1f MB peak RSS (target <= 64 MB), %.0f traces/s, %.1f s")
+      :format(flags == "" and "(one worker):" or flags .. ":", rss / 1024, s.total_traces / loop_seconds(s), wall / 1000))
+    os.execute("rm -rf " .. P.quote(dir .. "/out"))
+  end
+  P.remove(dir)
+end
+
 -- 4. Native agents (issue 3): a C echo agent through the agent ABI, 100 x 1000, all files
 -- written (target >= 200,000 traces/s on one worker); then per-call overheads measured in
 -- this process (fluxloop-lua) with clock.now_ns over a loop of a million calls.
@@ -282,7 +302,112 @@ do
     :format(lua_same - begin_ns - loop_ns))
 end
 
--- 5. Sharding (issue 17). N local shards of a 20 ms agent, started together, against one
+-- 5. Reading results (issue 16): parse, report and compare of 1,000,000 traces (100 inputs x
+-- 10,000 iterations; targets >= 200,000 traces/s each, peak RSS <= 64 MB). compare reads both
+-- folders, so it counts 2,000,000 traces. Markdown files (one a trace) are measured at 100,000:
+-- their rate is the disk's file creation, not the reading.
+if os.getenv("BENCH_QUICK") ~= "1" then
+  local dir = project(10000)
+  local _, _, _, exp = measure(dir, "run experiment --quiet")
+  -- timed(args) -> best wall seconds and its peak RSS (KB) of `fluxloop args` in dir.
+  local function timed(args, rounds)
+    local best_wall, best_rss = math.huge, 0
+    for _ = 1, rounds or ROUNDS do
+      local cmd = ("cd %s && %s %s"):format(P.quote(dir), P.quote(bin), args)
+      local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp), P.quote(cmd)))
+      local out = h:read("a")
+      h:close()
+      local wall, rss, code = out:match("([%d.]+) (%d+) (%d+)")
+      assert(tonumber(code) == 0 or (tonumber(code) == 1 and args:find("^compare")), "failed: " .. args .. ": " .. out)
+      if tonumber(wall) < best_wall then best_wall, best_rss = tonumber(wall), tonumber(rss) end
+    end
+    return best_wall / 1000, best_rss
+  end
+  local q = P.quote(exp)
+  local t, rss = timed("parse experiment " .. q .. " --format jsonl --overwrite --quiet")
+  print(("  parse --format jsonl, 1,000,000:    %8.0f traces/s (%.2f s, %.1f MB peak RSS; target >= 200,000, <= 64 MB)")
+    :format(1e6 / t, t, rss / 1024))
+  t, rss = timed("report " .. q .. " --quiet")
+  local fh = assert(io.open(exp .. "/report.html", "rb"))
+  local size = fh:seek("end")
+  fh:close()
+  print(("  report, 1,000,000:                  %8.0f traces/s (%.2f s, %.1f MB peak RSS, report.html %.0f KB)")
+    :format(1e6 / t, t, rss / 1024, size / 1024))
+  t, rss = timed("compare " .. q .. " " .. q)
+  print(("  compare, 2 x 1,000,000:             %8.0f traces/s (%.2f s, %.1f MB peak RSS)"):format(2e6 / t, t, rss / 1024))
+  t, rss = timed("report " .. q .. " --compare " .. q .. " --quiet")
+  print(("  report --compare, 2 x 1,000,000:    %8.0f traces/s (%.2f s, %.1f MB peak RSS)"):format(2e6 / t, t, rss / 1024))
+  local small = dir .. "/small"
+  os.execute(("mkdir -p %s && head -n 100000 %s/traces.jsonl > %s/traces.jsonl && cp %s/summary.json %s/")
+    :format(P.quote(small), q, P.quote(small), q, P.quote(small)))
+  t = timed("parse experiment small --quiet", 1)
+  print(("  parse (markdown files), 100,000:    %8.0f traces/s (%.2f s; a file a trace: the disk's pace)"):format(1e5 / t, t))
+  P.remove(dir)
+end
+
+-- 6. Process agents (issue 14): the worker protocol's round trip (the sh/awk example worker),
+-- a Python echo through the bridge, with @fluxloop.agent, start to the first Python run, and
+-- a 20 ms I/O-bound Python agent at --parallel 32 against one worker. Targets: <= 30 us a
+-- round trip, >= 20,000 / 10,000 traces/s, <= 150 ms to the first run, >= 28x.
+do
+  local function inputs_yaml(n)
+    local lines = { "generated_inputs:" }
+    for i = 1, n do lines[#lines + 1] = ("  - input: \"question %d\""):format(i) end
+    return table.concat(lines, "\n") .. "\n"
+  end
+  local function process_project(config, agent_file, agent_text, n)
+    local dir = P.project({ config = config, inputs = inputs_yaml(n) })
+    os.remove(dir .. "/agents/agent.lua")
+    if agent_file then P.write(dir, agent_file, agent_text) end
+    return dir
+  end
+  local function rate(dir, flags)
+    local best
+    for _ = 1, ROUNDS do
+      local _, _, s = measure(dir, "run experiment --quiet " .. (flags or ""), "out")
+      local r = s.total_traces / loop_seconds(s)
+      if not best or r > best then best = r end
+      os.execute("rm -rf " .. P.quote(dir .. "/out"))
+    end
+    return best
+  end
+  local dir = process_project("runner:\n  command: [sh, worker.sh]\n  target: echo:run\n  iterations: 1000\n",
+    "worker.sh", assert(P.read("examples/process/agents/echo_worker.sh")), 20)
+  local r = rate(dir)
+  print(("  protocol round trip (sh/awk worker), 20,000 runs: %8.0f traces/s (%.1f us a run; target <= 30)")
+    :format(r, 1e6 / r))
+  P.remove(dir)
+  for _, case in ipairs({
+    { "Python echo through the bridge", "def run(input):\n    return input\n", 20000 },
+    { "the same with @fluxloop.agent", "import fluxloop\n\n@fluxloop.agent()\ndef run(input):\n    return input\n", 10000 },
+  }) do
+    dir = process_project("runner:\n  target: agents.py_echo:run\n  iterations: 1000\n", "agents/py_echo.py", case[2], 20)
+    r = rate(dir)
+    print(("  %-32s %8.0f traces/s (target >= %d)"):format(case[1] .. ":", r, case[3]))
+    P.remove(dir)
+  end
+  dir = process_project("runner:\n  target: agents.py_echo:run\n  iterations: 1\n", "agents/py_echo.py",
+    "def run(input):\n    return input\n", 1)
+  local firsts = {}
+  for i = 1, 7 do
+    local _, _, s, _, start = measure(dir, "run experiment --quiet", "out" .. i)
+    local t = P.read_jsonl(P.experiments(dir, "out" .. i)[1] .. "/traces.jsonl")[1]
+    firsts[i] = (iso_seconds(t.started_at) - iso_seconds(start)) * 1000
+    assert(s.total_traces == 1)
+  end
+  table.sort(firsts)
+  print(("  start to the first Python run:      %8.1f ms (median of 7; target <= 150 ms)"):format(firsts[4]))
+  P.remove(dir)
+  dir = process_project("runner:\n  target: agents.py_io:run\n  iterations: 20\n", "agents/py_io.py",
+    "import time\n\ndef run(input):\n    time.sleep(0.02)\n    return input\n", 50)
+  local _, _, s1 = measure(dir, "run experiment --quiet", "one")
+  local _, _, s32 = measure(dir, "run experiment --quiet --parallel 32", "many")
+  print(("  Python I/O-bound (20 ms), 1,000 runs: --parallel 1 %.2f s, --parallel 32 %.2f s: %.1fx (target >= 28x)")
+    :format(loop_seconds(s1), loop_seconds(s32), loop_seconds(s1) / loop_seconds(s32)))
+  P.remove(dir)
+end
+
+-- 7. Sharding (issue 17). N local shards of a 20 ms agent, started together, against one
 -- process running the whole plan: the target is 1/N of its time within 10%. Then `merge`
 -- of 4 shards (trivial agent): traces/s over the whole command, and its peak RSS at 100,000
 -- and 1,000,000 traces (the durations, 8 bytes a run, are all it keeps).

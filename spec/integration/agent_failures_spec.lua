@@ -78,6 +78,64 @@ return { run = function(input) if input == "hello" then os.exit(3) end return in
     assert.are.equal(true, rows[2].success)
   end)
 
+  it("an error table of type 'interrupted' fails that run only: only a signal interrupts", function()
+    local code, err, exp
+    dir, code, err, exp = run_agent([[
+return { run = function(input)
+  if input == "hello" then error({ type = "interrupted", message = "the agent's own word" }) end
+  return input
+end }]])
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(2, #rows)
+    assert.are.equal("interrupted", rows[1].error.type)
+    assert.are.equal(true, rows[2].success)
+    local s = P.read_json(exp .. "/summary.json")
+    assert.are.equal(false, s.interrupted)
+    assert.are.equal(2, s.total_traces)
+  end)
+
+  it("os.exit kept in a local at module load still fails only the run that calls it", function()
+    local code, err, exp
+    dir, code, err, exp = run_agent([[
+local exit = os.exit
+local quit = require("os").exit
+return { run = function(input)
+  if input == "hello" then exit(3) end
+  if input == "world" then quit(4) end
+  return input
+end }]], "- input: hello\n- input: world\n- input: fine\n")
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(3, #rows)
+    assert.are.equal("exit", rows[1].error.type)
+    assert.truthy(rows[1].error.message:find("called os.exit(3)", 1, true), rows[1].error.message)
+    assert.are.equal("exit", rows[2].error.type)
+    assert.are.equal(true, rows[3].success)
+  end)
+
+  for _, flags in ipairs({ "", " --parallel 2" }) do
+    it("a coroutine made at module load cannot spin past --timeout" .. flags, function()
+      local body = [[
+local spin = coroutine.create(function() while true do end end)
+local spin_wrapped = coroutine.wrap(function() local n = 0 while true do n = n + 1 end end)
+return { run = function(input)
+  if input == "hello" then coroutine.resume(spin) end
+  if input == "world" then spin_wrapped() end
+  return input
+end }]]
+      dir = P.project({ iterations = 1, agent = body, inputs = "- input: hello\n- input: world\n- input: fine\n" })
+      local code, _, err = P.run(dir, "run experiment --quiet --timeout 300" .. flags, "timeout 60")
+      local exp = P.experiments(dir)[1]
+      assert.are.equal(1, code, err)
+      local rows = P.read_jsonl(exp .. "/traces.jsonl")
+      assert.are.equal(3, #rows)
+      assert.are.equal("timeout", rows[1].error.type)
+      assert.are.equal("timeout", rows[2].error.type)
+      assert.are.equal(true, rows[3].success)
+    end)
+  end
+
   it("a NaN or infinite output fails the run: JSON cannot hold it", function()
     local code, err, exp
     dir, code, err, exp = run_agent([[

@@ -1,0 +1,316 @@
+-- parse.lua - `fluxloop parse experiment DIR`: one markdown file per trace and per_trace.jsonl,
+-- in the Python fluxloop's per_trace_analysis layout, streaming (one trace in memory at a time).
+local fs = require("fluxloop.fs")
+local json = require("fluxloop.json")
+local results = require("fluxloop.results")
+local util = require("fluxloop.util")
+
+local M = {}
+
+local null = json.null
+
+local function say(...) io.stderr:write(...) io.stderr:write("\n") end
+
+M.iso_plus = results.iso_plus
+
+local function slug(s)
+  return (tostring(s):gsub("[^%w_%-]", "_"))
+end
+
+local function yaml_scalar(v)
+  if v == nil or v == null then return "null" end
+  if type(v) == "string" then return json.encode(v) end -- a JSON string is a YAML double-quoted scalar
+  return tostring(v)
+end
+
+local function fenced(lines, lang, text)
+  -- A fence longer than any run of backticks inside, so the block cannot end early.
+  local longest = 2
+  for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  local fence = string.rep("`", longest + 1)
+  lines[#lines + 1] = fence .. lang
+  lines[#lines + 1] = text
+  lines[#lines + 1] = fence
+end
+
+local function pretty(v)
+  if v == nil then v = null end
+  return json.encode(v, { indent = 2 })
+end
+
+-- Depth of each observation in its trace (0 = top level), from parent_id.
+local function depths(observations)
+  local depth = {}
+  for _, o in ipairs(observations) do
+    local parent = o.parent_id ~= null and o.parent_id or nil
+    depth[o.id or ""] = parent and (depth[parent] or 0) + 1 or 0
+  end
+  return depth
+end
+
+-- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time.
+local function timeline(trace)
+  local obs = type(trace.observations) == "table" and trace.observations or {}
+  local depth = depths(obs)
+  local list = {}
+  for i, o in ipairs(obs) do
+    list[i] = {
+      trace_id = trace.trace_id, id = o.id, parent_id = o.parent_id, type = o.type, name = o.name,
+      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null, level = "DEFAULT",
+      depth = depth[o.id or ""] or 0, duration_ms = o.duration_ms, input = o.input, output = o.output, raw = o,
+    }
+  end
+  -- Stable: ISO strings of one format sort as times; ties keep file (start) order.
+  for i, e in ipairs(list) do e.order = i end
+  table.sort(list, function(a, b)
+    local sa, sb = tostring(a.start_time), tostring(b.start_time)
+    if sa ~= sb then return sa < sb end
+    return a.order < b.order
+  end)
+  for _, e in ipairs(list) do e.order = nil end
+  return json.array(list)
+end
+
+-- markdown(trace, steps) -> the text of one trace's file.
+function M.markdown(trace, steps)
+  local l = {}
+  local duration = tonumber(trace.duration_ms) or 0
+  l[#l + 1] = "---"
+  l[#l + 1] = "trace_id: " .. yaml_scalar(trace.trace_id)
+  l[#l + 1] = "iteration: " .. yaml_scalar(trace.iteration)
+  l[#l + 1] = "persona: " .. yaml_scalar(trace.persona)
+  l[#l + 1] = ("duration_ms: %.2f"):format(duration)
+  l[#l + 1] = "success: " .. yaml_scalar(trace.success == true)
+  l[#l + 1] = "---"
+  l[#l + 1] = ""
+  l[#l + 1] = "# Trace Analysis"
+  l[#l + 1] = ""
+  l[#l + 1] = "- **Trace ID**: " .. tostring(trace.trace_id)
+  l[#l + 1] = "- **Iteration**: " .. tostring(trace.iteration)
+  l[#l + 1] = "- **Persona**: " .. (trace.persona ~= null and tostring(trace.persona) or "none")
+  l[#l + 1] = ("- **Duration**: %.2f ms"):format(duration)
+  l[#l + 1] = "- **Success**: " .. tostring(trace.success == true)
+  l[#l + 1] = "- **Observations**: " .. #steps
+  l[#l + 1] = ""
+  l[#l + 1] = "## Input"
+  l[#l + 1] = ""
+  fenced(l, "json", pretty(trace.input))
+  l[#l + 1] = ""
+  l[#l + 1] = "## Output"
+  l[#l + 1] = ""
+  fenced(l, "json", pretty(trace.output))
+  -- The Python tool's conversation list: one turn, the input and the agent's answer.
+  l[#l + 1] = ""
+  l[#l + 1] = "## Conversation"
+  l[#l + 1] = ""
+  local function turn(role, v, source)
+    local text = type(v) == "string" and v or json.encode(v)
+    l[#l + 1] = ("- **%s**: %s _(source=%s)_"):format(role, text:gsub("\n", " "), source)
+  end
+  turn("User", trace.input, "input")
+  if trace.output ~= nil and trace.output ~= null then turn("Assistant", trace.output, "agent") end
+  local e = trace.error
+  if e ~= nil and e ~= null then
+    l[#l + 1] = ""
+    l[#l + 1] = "## Error"
+    l[#l + 1] = ""
+    if type(e) == "table" then
+      l[#l + 1] = "- **Type**: " .. tostring(e.type)
+      l[#l + 1] = "- **Message**: " .. tostring(e.message):gsub("\n", " ")
+      if type(e.traceback) == "string" then
+        l[#l + 1] = ""
+        fenced(l, "text", e.traceback)
+      end
+    else
+      l[#l + 1] = "- **Message**: " .. tostring(e):gsub("\n", " ")
+    end
+  end
+  l[#l + 1] = ""
+  l[#l + 1] = "## Timeline"
+  if #steps == 0 then
+    l[#l + 1] = ""
+    l[#l + 1] = "_No observations._"
+  end
+  for i, s in ipairs(steps) do
+    l[#l + 1] = ""
+    l[#l + 1] = ("### Step %d: [%s] %s"):format(i, tostring(s.type), tostring(s.name))
+    l[#l + 1] = ""
+    l[#l + 1] = "- Start: " .. tostring(s.start_time)
+    l[#l + 1] = "- End: " .. tostring(s.end_time ~= null and s.end_time or "unknown")
+    l[#l + 1] = ("- Duration: %.3f ms"):format(tonumber(s.duration_ms) or 0)
+    l[#l + 1] = "- Level: " .. s.level .. (s.depth > 0 and (" (nested %d deep, in %s)"):format(s.depth,
+      tostring(s.parent_id)) or "")
+    l[#l + 1] = ""
+    l[#l + 1] = "Input:"
+    l[#l + 1] = ""
+    fenced(l, "json", pretty(s.input))
+    l[#l + 1] = ""
+    l[#l + 1] = "Output:"
+    l[#l + 1] = ""
+    fenced(l, "json", pretty(s.output))
+  end
+  l[#l + 1] = ""
+  return table.concat(l, "\n")
+end
+
+-- The fields of a trace line that per_trace.jsonl needs, as raw JSON text: a record is put together
+-- from the text as it is in traces.jsonl (nothing decoded and encoded again but the observations).
+local RAW_KEYS = { "=trace_id", "=iteration", "=persona", "=input", "=output", "=duration_ms", "=success", "=error",
+  "=metadata", "=observations" }
+
+local function or_null(v) return v or "null" end
+
+-- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace. f: the raw fields (by
+-- name); keys as the Python tool's record (summary is the trace_summary row).
+function M.record_line(f, steps_json, n)
+  local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
+    or_null(f.output)
+  local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
+  return table.concat({
+    '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
+    ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
+    ',"metadata":', f.metadata or "{}",
+    ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
+    ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
+    ',"timeline":', steps_json, ',"conversation":[{"turn_index":1,"role":"user","content":', input,
+    ',"source":"input","metadata":{}}',
+    out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
+    '],"metrics":{"observation_count":', n, '}}',
+  })
+end
+
+-- record(trace, steps) -> the per_trace.jsonl object of one decoded trace (for scripts).
+function M.record(trace, steps)
+  local function raw(v) if v == nil then return nil end return json.encode(v) end
+  local f = {}
+  for _, k in ipairs(RAW_KEYS) do f[k:sub(2)] = raw(trace[k:sub(2)]) end
+  return json.decode(M.record_line(f, json.encode(steps), #steps))
+end
+
+local function trace_number(id)
+  return type(id) == "string" and tonumber(id:match("^trace_(%d+)$")) or nil
+end
+
+-- observations_join(path) -> join, reader | nil, message. join(trace_id) -> the observations of
+-- that trace from observations.jsonl, read along with the traces (both files are in trace order),
+-- so only one trace's observations are in memory.
+function M.observations_join(path)
+  local r, err = require("fluxloop.jsonlread").open(path, { "trace_id" })
+  if not r then return nil, err end
+  local pending_id, pending
+  local function join(trace_id)
+    local list = {}
+    while true do
+      if pending_id == nil then
+        local lineno, id = r:next()
+        if not lineno then return list end
+        pending_id, pending = id, json.decode((r:line()))
+      end
+      if pending_id == trace_id then
+        list[#list + 1] = pending
+        pending_id = nil
+      else
+        local a, b = trace_number(pending_id), trace_number(trace_id)
+        if a and b and a < b then
+          pending_id = nil -- an observation of a trace that is not in the file: dropped
+        else
+          return list -- it belongs to a later trace
+        end
+      end
+    end
+  end
+  return join, r
+end
+
+local function write_whole(path, text)
+  local f, err = io.open(path, "wb")
+  if not f then return nil, err end
+  local ok, werr = f:write(text)
+  local closed, cerr = f:close()
+  if not ok or not closed then return nil, ("%s: %s"):format(path, werr or cerr) end
+  return true
+end
+
+-- main(flags) -> exit status. flags: dir, output, format ("md" | "jsonl"), overwrite, quiet.
+function M.main(flags)
+  local cwd = util.getcwd()
+  local dir = util.abspath(flags.dir, cwd)
+  local exp, err = results.open(dir, flags.dir)
+  if not exp then say("fluxloop: error: ", err) return 2 end
+  local out_rel = flags.output or "per_trace_analysis"
+  local out = out_rel:sub(1, 1) == "/" and out_rel or (dir .. "/" .. out_rel)
+  if fs.exists(out) and not flags.overwrite then
+    say(("fluxloop: error: %s already exists; add --overwrite to write over its files, or choose "
+      .. "another folder with --output"):format(out))
+    return 2
+  end
+  local made, merr = fs.mkdirs(out)
+  if not made then say("fluxloop: error: cannot create ", out, ": ", tostring(merr)) return 2 end
+  local joined, obs_reader = nil, nil
+  if exp.file_name ~= "traces.jsonl" then
+    -- Without traces.jsonl (the Python tool's case) the observations come from observations.jsonl.
+    joined, obs_reader = M.observations_join(exp.dir .. "/observations.jsonl")
+    if not joined then say("fluxloop: note: ", obs_reader, ": the timelines are empty") end
+  end
+  local r, rerr = exp:reader(RAW_KEYS)
+  if not r then say("fluxloop: error: ", rerr) return 2 end
+  local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
+  if not jsonl then say("fluxloop: error: ", jerr) return 2 end
+  jsonl:setvbuf("full", 1 << 16)
+  local count, md = 0, flags.format ~= "jsonl"
+  local f = {}
+  while true do
+    local lineno
+    lineno, f.trace_id, f.iteration, f.persona, f.input, f.output, f.duration_ms, f.success, f.error, f.metadata,
+      f.observations = r:next()
+    if not lineno then
+      if f.trace_id then say("fluxloop: error: ", exp.display, "/", exp.file_name, ": ", f.trace_id) return 2 end
+      break
+    end
+    count = count + 1
+    local steps, steps_json, n
+    local observations = f.observations
+    if joined then
+      local list = joined(json.decode(f.trace_id))
+      observations = #list > 0 and list or nil
+    end
+    if observations == nil or observations == "[]" then
+      steps, steps_json, n = json.array({}), "[]", 0
+    else
+      if type(observations) == "string" then observations = json.decode(observations) end
+      steps = timeline({ trace_id = json.decode(f.trace_id), observations = observations })
+      steps_json, n = json.encode(steps), #steps
+    end
+    if md then
+      local trace = json.decode((r:line()))
+      local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
+      local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
+      if not ok then say("fluxloop: error: ", werr) return 2 end
+    end
+    local wrote, werr = jsonl:write(M.record_line(f, steps_json, n), "\n")
+    if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
+  end
+  local damaged, lines = exp:damage(r)
+  r:close()
+  if obs_reader then
+    local _, olist = obs_reader:damaged()
+    for _, d in ipairs(olist) do
+      lines[#lines + 1] = ("%s/observations.jsonl:%d: damaged line skipped (%s)"):format(exp.display, d.line, d.reason)
+    end
+    obs_reader:close()
+  end
+  local closed, cerr = jsonl:close()
+  if not closed then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(cerr)) return 2 end
+  for _, line in ipairs(lines) do say("fluxloop: warning: ", line) end
+  if count == 0 then say("fluxloop: error: ", exp:empty_message(damaged)) return 2 end
+  local note = exp:note(count)
+  if note then say("fluxloop: note: ", note) end
+  if not flags.quiet then
+    say(("[INFO] Parsed %d traces%s into %s (%s per_trace.jsonl)"):format(count,
+      damaged > 0 and (" (%d damaged lines skipped)"):format(damaged) or "", out,
+      md and "one markdown file per trace and" or ""))
+  end
+  return 0
+end
+
+return M

@@ -1,0 +1,133 @@
+-- secrets.lua - what counts as a secret, by key name or by the shape of a value, and the
+-- masked copies fluxloop writes instead (config.yaml, summary.json, recordings).
+-- A project may override this module (lua/fluxloop/secrets.lua) to add its own rules.
+local util = require("fluxloop.util")
+
+local M = {}
+
+M.MASK = "***"
+
+-- A key is secret when a part of its name is one of these words. Names are split on
+-- `_`, `-`, `.`, spaces and camelCase humps: authHeader -> auth, header.
+M.SECRET_PARTS = {}
+for _, w in ipairs({ "key", "apikey", "token", "password", "passwd", "pass", "secret", "auth",
+  "authorization", "credential", "credentials", "cookie", "session", "pat", "bearer", "dsn" }) do
+  M.SECRET_PARTS[w] = true
+end
+
+-- name_parts("OpenAIKey") -> { "open", "ai", "key" }
+function M.name_parts(name)
+  local s = tostring(name):gsub("([%l%d])(%u)", "%1_%2"):gsub("(%u)(%u%l)", "%1_%2"):lower()
+  local parts = {}
+  for part in s:gmatch("[^_%-%.%s]+") do parts[#parts + 1] = part end
+  return parts
+end
+
+-- True when a key name looks like it holds a secret: a part is a secret word, or ends in
+-- key/token (APIKEY, sessionkey; not keyword, author, max_tokens).
+function M.is_secret_key(name)
+  for _, part in ipairs(M.name_parts(name)) do
+    if M.SECRET_PARTS[part] or part:sub(-3) == "key" or part:sub(-5) == "token" then return true end
+  end
+  return false
+end
+
+-- Well-known token shapes, masked whatever key holds them: { Lua pattern, shortest length }.
+-- Patterns start at a word boundary so that a word merely containing "sk-" is left alone.
+M.TOKEN_SHAPES = {
+  { "%f[%w]sk%-[%w_%-]+", 20 },          -- OpenAI, Anthropic (sk-..., sk-proj-..., sk-ant-...)
+  { "%f[%w][rs]k_live_[%w]+", 20 },      -- Stripe live keys
+  { "%f[%w]gh[pousr]_[%w]+", 30 },       -- GitHub tokens
+  { "%f[%w]github_pat_[%w_]+", 30 },     -- GitHub fine-grained tokens
+  { "%f[%w]glpat%-[%w_%-]+", 20 },       -- GitLab personal access tokens
+  { "%f[%w]xox[abprse]%-[%w%-]+", 15 },  -- Slack
+  { "%f[%w]A[KS]IA[%u%d]+", 20 },        -- AWS access key ids
+  { "%f[%w]AIza[%w_%-]+", 35 },          -- Google API keys
+  { "%f[%w]eyJ[%w_%-]+%.[%w_%-]+%.[%w_%-]+", 30 }, -- JWTs (header.payload.signature)
+}
+
+-- mask_value(s) -> s with its secrets replaced: token shapes by "***", the token after
+-- "Bearer" or "Basic", and the password of a URL (scheme, user and host stay readable).
+function M.mask_value(s)
+  if type(s) ~= "string" then return s end
+  for _, shape in ipairs(M.TOKEN_SHAPES) do
+    s = s:gsub(shape[1], function(tok) if #tok >= shape[2] then return M.MASK end end)
+  end
+  s = s:gsub("(%f[%w][Bb][Ee][Aa][Rr][Ee][Rr]%s+)[%w%-%._~%+/]+=*", "%1" .. M.MASK)
+  s = s:gsub("(%f[%w][Bb][Aa][Ss][Ii][Cc]%s+)[%w%+/]+=*", "%1" .. M.MASK)
+  s = s:gsub("(%a[%w%+%.%-]*://[^:/@%s]*):[^@/%s]+@", "%1:" .. M.MASK .. "@")
+  return s
+end
+
+-- Every scalar under a secret key is masked; null (a userdata) stays null.
+local function mask_all(v)
+  if type(v) == "table" then
+    local c = setmetatable({}, getmetatable(v))
+    for k, x in pairs(v) do c[k] = mask_all(x) end
+    return c
+  end
+  if type(v) == "userdata" then return v end
+  return M.MASK
+end
+
+-- mask(v [, is_secret]) -> a copy of v where the value of every secret key (by is_secret,
+-- default is_secret_key) is masked at any depth, and every other string has its secret
+-- shapes masked. Metatables (JSON array markers) are kept.
+function M.mask(v, is_secret)
+  is_secret = is_secret or M.is_secret_key
+  if type(v) == "string" then return M.mask_value(v) end
+  if type(v) ~= "table" then return v end
+  local c = setmetatable({}, getmetatable(v))
+  local array = util.is_array(v)
+  for k, x in pairs(v) do
+    if not array and type(k) == "string" and is_secret(k) then
+      c[k] = mask_all(x)
+    else
+      c[k] = M.mask(x, is_secret)
+    end
+  end
+  return c
+end
+
+-- Whether a secret value is distinctive enough to be masked wherever it appears in a trace:
+-- at least 8 bytes and two kinds of character (lower, upper, digit, other). A word such as
+-- "interactive" under SESSION_MODE is masked in config.yaml but left alone in outputs.
+local function distinctive(s)
+  if #s < 8 then return false end
+  local kinds = 0
+  for _, class in ipairs({ "%l", "%u", "%d", "[^%w]" }) do
+    if s:find(class) then kinds = kinds + 1 end
+  end
+  return kinds >= 2
+end
+
+-- values(doc) -> list of the config's secret strings, for the recorder to mask in traces
+-- (an agent or hook that echoes its API key): distinctive values under secret keys, token
+-- shapes and URL passwords under any key.
+function M.values(doc)
+  local list, seen = {}, {}
+  local function add(s)
+    if type(s) == "string" and not seen[s] and distinctive(s) then
+      seen[s] = true
+      list[#list + 1] = s
+    end
+  end
+  local function shapes(s)
+    for _, shape in ipairs(M.TOKEN_SHAPES) do
+      for tok in s:gmatch(shape[1]) do if #tok >= shape[2] then add(tok) end end
+    end
+    for pw in s:gmatch("%a[%w%+%.%-]*://[^:/@%s]*:([^@/%s]+)@") do add(pw) end
+  end
+  local function walk(v, secret)
+    if type(v) == "table" then
+      for k, x in pairs(v) do walk(x, secret or (type(k) == "string" and M.is_secret_key(k))) end
+    elseif type(v) == "string" then
+      if secret then add(v) end
+      shapes(v)
+    end
+  end
+  walk(doc, false)
+  return list
+end
+
+return M

@@ -1,0 +1,61 @@
+-- template.lua - the report's HTML/SVG templates: files of named blocks, {{name}} (escaped) and
+-- {{{name}}} (already HTML) placeholders. A file on the Lua path (lua/fluxloop/report/NAME.html in
+-- the project) wins over the copy embedded in the binary.
+local host = require("fluxloop.host")
+
+local M = {}
+
+local Template = {}
+Template.__index = Template
+
+local function read(path)
+  local f = io.open(path, "rb")
+  if not f then return nil end
+  local text = f:read("a")
+  f:close()
+  return text
+end
+
+-- find(name) -> text, where: name like "report/page"; searched as fluxloop/<name>.html on package.path.
+local function find(name)
+  for entry in package.path:gmatch("[^;]+") do
+    if entry:sub(-5) == "?.lua" then
+      local path = entry:sub(1, -6) .. "fluxloop/" .. name .. ".html"
+      local text = read(path)
+      if text then return text, path end
+    end
+  end
+  local text = host.embedded_source("fluxloop." .. name:gsub("/", ".") .. ".html")
+  return text, "(embedded)"
+end
+
+-- load(name) -> template | raises when there is no such template (a broken install).
+function M.load(name)
+  local text, where = find(name)
+  if not text then error("no template " .. name .. ".html") end
+  local blocks = {}
+  for block, body in text:gmatch("<!%-%-block ([%w_]+)%-%->(.-)<!%-%-end %1%-%->") do
+    blocks[block] = body:gsub("\n$", "")
+  end
+  return setmetatable({ blocks = blocks, where = where }, Template)
+end
+
+local ESC = { ["&"] = "&amp;", ["<"] = "&lt;", [">"] = "&gt;", ['"'] = "&quot;", ["'"] = "&#39;" }
+
+function M.escape(s)
+  return (tostring(s):gsub("[&<>\"']", ESC))
+end
+
+-- t:render(block, vars) -> text. A missing variable is an error: a template and its code disagree.
+function Template:render(block, vars)
+  local body = self.blocks[block]
+  if not body then error("template has no block '" .. block .. "' (" .. self.where .. ")") end
+  return (body:gsub("{{({?)([%w_]+)}?}}", function(raw, name)
+    local v = vars[name]
+    if v == nil then error(("template block '%s' needs '%s'"):format(block, name)) end
+    if raw == "{" then return tostring(v) end
+    return M.escape(v)
+  end))
+end
+
+return M

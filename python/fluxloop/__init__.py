@@ -1,0 +1,146 @@
+"""fluxloop - the Python SDK's decorators for agents run by the fluxloop runner.
+
+@fluxloop.agent(), @fluxloop.trace(), @fluxloop.tool() and @fluxloop.prompt() record what a
+function was called with, what it returned (or raised) and how long it took, as observations
+of the current run (types agent, span, tool and generation), nested as the calls nest. Outside
+a fluxloop run they only call the function. Pure standard library, Python >= 3.8.
+"""
+import functools
+import inspect
+import json
+import os
+import re
+import time
+
+__all__ = ["agent", "trace", "tool", "prompt", "record_call_args"]
+
+
+class _Runtime:
+    """The run in progress in this worker process, and its open spans."""
+
+    def __init__(self):
+        self.worker = None
+        self.next_span = 0
+
+    def begin(self, worker):
+        self.worker, self.next_span = worker, 0
+
+    def end(self):
+        self.worker = None
+
+    def start(self, kind, name, value):
+        if self.worker is None:
+            return None
+        self.next_span += 1
+        self.worker.send({"type": "span_start", "id": self.worker.run_id, "span": self.next_span,
+                          "kind": kind, "name": name, "input": _jsonable(value)})
+        return self.next_span
+
+    def finish(self, span, output=None, error=None):
+        if self.worker is None or span is None:
+            return
+        msg = {"type": "span_end", "id": self.worker.run_id, "span": span, "output": _jsonable(output)}
+        if error is not None:
+            msg["error"] = error
+        self.worker.send(msg)
+
+
+_runtime = _Runtime()
+
+
+def _jsonable(value):
+    try:
+        json.dumps(value)
+        return value
+    except (TypeError, ValueError):
+        if isinstance(value, dict):
+            return {str(k): _jsonable(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [_jsonable(v) for v in value]
+        return repr(value)
+
+
+def _call_args(fn, args, kwargs):
+    try:
+        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
+        return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
+    except (TypeError, ValueError):
+        return {"args": list(args), "kwargs": kwargs}
+
+
+def _observed(kind, name=None):
+    def wrap(fn):
+        label = name or fn.__name__
+        if inspect.iscoroutinefunction(fn):
+            @functools.wraps(fn)
+            async def run_async(*args, **kwargs):
+                span = _runtime.start(kind, label, _call_args(fn, args, kwargs))
+                try:
+                    out = await fn(*args, **kwargs)
+                except BaseException as e:
+                    _runtime.finish(span, error="%s: %s" % (type(e).__name__, e))
+                    raise
+                _runtime.finish(span, out)
+                return out
+            return run_async
+
+        @functools.wraps(fn)
+        def run(*args, **kwargs):
+            span = _runtime.start(kind, label, _call_args(fn, args, kwargs))
+            try:
+                out = fn(*args, **kwargs)
+            except BaseException as e:
+                _runtime.finish(span, error="%s: %s" % (type(e).__name__, e))
+                raise
+            _runtime.finish(span, out)
+            return out
+        return run
+    return wrap
+
+
+def _decorator(kind):
+    def make(name=None, **_options):
+        if callable(name):  # used bare: @fluxloop.agent
+            return _observed(kind)(name)
+        return _observed(kind, name)
+    return make
+
+
+agent = _decorator("agent")
+trace = _decorator("span")
+tool = _decorator("tool")
+prompt = _decorator("generation")
+
+_SECRET = re.compile(r"token|password|passwd|secret|key|auth|credential|creds", re.I)
+_counters = {}
+
+
+def _mask(value):
+    if isinstance(value, dict):
+        return {k: ("***" if _SECRET.search(str(k)) and not callable(v) else _mask(v)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_mask(v) for v in value]
+    if callable(value):
+        return "<callable:%s>" % getattr(value, "__name__", "function")
+    return _jsonable(value)
+
+
+def record_call_args(target, kwargs=None, iteration=None, **more):
+    """Appends a recording line ({"_version","iteration","target","kwargs","timestamp"}) to
+    $FLUXLOOP_RECORDING_FILE when $FLUXLOOP_RECORD_ARGS is 1, true or yes; secrets masked."""
+    if os.environ.get("FLUXLOOP_RECORD_ARGS", "").lower() not in ("1", "true", "yes"):
+        return False
+    path = os.environ.get("FLUXLOOP_RECORDING_FILE")
+    if not path:
+        raise RuntimeError("FLUXLOOP_RECORD_ARGS is on but FLUXLOOP_RECORDING_FILE is not set")
+    args = dict(kwargs or {}, **more)
+    if iteration is None:
+        iteration = _counters.get((path, target), -1) + 1
+    _counters[(path, target)] = iteration
+    t = time.time()
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int((t % 1) * 1e6)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps({"_version": "1", "iteration": iteration, "target": target,
+                            "kwargs": _mask(args), "timestamp": stamp}) + "\n")
+    return True

@@ -1,0 +1,178 @@
+"""fluxloop_worker - runs a Python agent for the fluxloop runner.
+
+fluxloop starts this file once per worker slot and speaks its JSON-lines worker protocol
+(docs/agent-protocol.md) over stdin and stdout. Pure standard library, Python >= 3.8.
+Anything the agent prints goes to stderr, which fluxloop keeps as the run's logs: the
+protocol stream is private to this file.
+"""
+import asyncio
+import importlib
+import inspect
+import json
+import os
+import sys
+import traceback
+
+PROTOCOL = 1
+INPUT_NAMES = ("input", "input_text", "message", "query", "text", "content", "user_message")
+
+
+def private_protocol_stream():
+    """Keeps stdout for the protocol and sends fd 1 (print, C extensions) to stderr."""
+    out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    return out
+
+
+def setup_path():
+    for d in reversed([p for p in os.environ.get("FLUXLOOP_PYTHON_PATH", "").split(":") if p]):
+        sys.path.insert(0, d)
+    project = os.environ.get("FLUXLOOP_PROJECT_DIR")
+    if project:
+        sys.path.insert(0, project)
+    sys.path.insert(0, os.getcwd())
+
+
+def resolve(target):
+    """'pkg.module:function' or 'pkg.module:Class.method' -> the callable."""
+    if ":" not in target:
+        raise ValueError("target %r: expected 'module.path:function'" % target)
+    module_name, attr = target.rsplit(":", 1)
+    obj = importlib.import_module(module_name)
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise AttributeError("module %r has no attribute %r" % (module_name, part))
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise TypeError("%s is not callable" % target)
+    return obj
+
+
+FACTS = ("iteration", "persona", "trace_id", "metadata", "persona_text", "persona_description")
+_plans = {}
+
+
+def binding_plan(fn):
+    """(name of the input parameter or None, run facts it takes by name), once per function."""
+    plan = _plans.get(fn)
+    if plan is None:
+        try:
+            params = list(inspect.signature(fn).parameters.values())
+        except (TypeError, ValueError):
+            params = None
+        if params is None:
+            plan = (False, ())
+        else:
+            names = [p.name for p in params]
+            target = next((n for n in names if n in INPUT_NAMES), None)
+            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+            if target is None and positional:
+                target = positional[0].name
+            plan = (target, tuple(n for n in names if n in FACTS and n != target))
+        _plans[fn] = plan
+    return plan
+
+
+def bind(fn, value, ctx):
+    """The arguments the Python fluxloop gives: the input to the first parameter named like an
+    input (else the first parameter), run facts by name, recorded kwargs on replay."""
+    if ctx.get("args") is not None and isinstance(ctx["args"], dict):
+        return [], dict(ctx["args"])
+    target, wanted = binding_plan(fn)
+    if target is False:
+        return [value], {}
+    kwargs = {}
+    if target is not None:
+        kwargs[target] = value
+    if not wanted:
+        return [], kwargs
+    names = wanted
+    info = ctx.get("persona_info") or {}
+    facts = {
+        "iteration": ctx.get("iteration"), "persona": ctx.get("persona"), "trace_id": ctx.get("trace_id"),
+        "metadata": ctx.get("metadata"),
+        "persona_text": info.get("description") if isinstance(info, dict) else None,
+        "persona_description": info.get("description") if isinstance(info, dict) else None,
+    }
+    for n in names:
+        kwargs[n] = facts[n]
+    return [], kwargs
+
+
+def join_chunks(chunks):
+    if all(isinstance(c, str) for c in chunks):
+        return "".join(chunks)
+    return chunks
+
+
+class Worker:
+    def __init__(self, out):
+        self.out = out
+        self.loop = asyncio.new_event_loop()
+        self.run_id = None
+
+    def send(self, msg):
+        self.out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
+        self.out.flush()
+
+    def call(self, fn, value, ctx):
+        args, kwargs = bind(fn, value, ctx)
+        result = fn(*args, **kwargs)
+        if inspect.isawaitable(result):
+            result = self.loop.run_until_complete(result)
+        if inspect.isasyncgen(result):
+            async def collect(gen):
+                return [c async for c in gen]
+            result = join_chunks(self.loop.run_until_complete(collect(result)))
+        elif inspect.isgenerator(result):
+            result = join_chunks(list(result))
+        return result
+
+    def run(self, fn, req):
+        import fluxloop
+        self.run_id = req.get("id")
+        fluxloop._runtime.begin(self)
+        try:
+            output = self.call(fn, req.get("input"), req.get("ctx") or {})
+            try:
+                json.dumps(output)
+            except (TypeError, ValueError) as e:
+                return self.send({"type": "result", "id": self.run_id, "error": {
+                    "type": "invalid_output",
+                    "message": "the agent returned a %s, which JSON cannot hold: %s" % (type(output).__name__, e)}})
+            self.send({"type": "result", "id": self.run_id, "output": output})
+        except BaseException as e:  # the run fails, the worker goes on
+            if isinstance(e, (KeyboardInterrupt, SystemExit)) and not isinstance(e, SystemExit):
+                raise
+            self.send({"type": "result", "id": self.run_id, "error": {
+                "type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
+        finally:
+            fluxloop._runtime.end()
+            sys.stderr.flush()
+
+
+def main():
+    out = private_protocol_stream()
+    setup_path()
+    worker = Worker(out)
+    hello = json.loads(sys.stdin.readline() or "{}")
+    target = hello.get("target") or os.environ.get("FLUXLOOP_TARGET", "")
+    try:
+        fn = resolve(target)
+    except BaseException as e:
+        last = traceback.format_exception_only(type(e), e)[-1].strip()
+        traceback.print_exc()
+        worker.send({"type": "error", "message": "cannot load %s: %s" % (target, last)})
+        return 2
+    worker.send({"type": "hello", "protocol": PROTOCOL, "language": "python",
+                 "python": sys.version.split()[0], "executable": sys.executable})
+    for line in sys.stdin:
+        req = json.loads(line)
+        if req.get("type") == "run":
+            worker.run(fn, req)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,117 @@
+"""Tests of the Python bridge itself (stdlib unittest): argument binding, chunk joining,
+the decorators' observations and recordings. spec/python_bridge_spec.lua runs them."""
+import asyncio
+import json
+import os
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import fluxloop  # noqa: E402
+import fluxloop_worker as bridge  # noqa: E402
+
+
+class FakeWorker:
+    run_id = 7
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, msg):
+        self.sent.append(json.loads(json.dumps(msg)))
+
+
+class Binding(unittest.TestCase):
+    def test_input_goes_to_a_parameter_named_like_an_input(self):
+        def run(config, user_message, iteration=None):
+            return None
+        args, kwargs = bridge.bind(run, "hi", {"iteration": 2})
+        self.assertEqual(kwargs, {"user_message": "hi", "iteration": 2})
+
+    def test_else_to_the_first_parameter(self):
+        def run(q):
+            return None
+        self.assertEqual(bridge.bind(run, "hi", {})[1], {"q": "hi"})
+
+    def test_persona_text_from_persona_info(self):
+        def run(input, persona, persona_text):
+            return None
+        kwargs = bridge.bind(run, "x", {"persona": "p", "persona_info": {"description": "new user"}})[1]
+        self.assertEqual(kwargs, {"input": "x", "persona": "p", "persona_text": "new user"})
+
+    def test_replay_passes_the_recorded_kwargs(self):
+        def run(data, user=None):
+            return None
+        self.assertEqual(bridge.bind(run, "x", {"args": {"data": {"c": 1}, "user": "ann"}}),
+                         ([], {"data": {"c": 1}, "user": "ann"}))
+
+    def test_chunks(self):
+        self.assertEqual(bridge.join_chunks(["a", "b"]), "ab")
+        self.assertEqual(bridge.join_chunks([{"a": 1}]), [{"a": 1}])
+
+
+class Decorators(unittest.TestCase):
+    def setUp(self):
+        self.worker = FakeWorker()
+        fluxloop._runtime.begin(self.worker)
+
+    def tearDown(self):
+        fluxloop._runtime.end()
+
+    def test_nested_calls_make_nested_spans(self):
+        @fluxloop.tool(name="look")
+        def look(q):
+            return q.upper()
+
+        @fluxloop.agent()
+        def run(q):
+            return look(q)
+
+        self.assertEqual(run("x"), "X")
+        kinds = [(m["type"], m.get("kind"), m["span"]) for m in self.worker.sent]
+        self.assertEqual(kinds, [("span_start", "agent", 1), ("span_start", "tool", 2),
+                                 ("span_end", None, 2), ("span_end", None, 1)])
+        self.assertEqual(self.worker.sent[0]["input"], {"q": "x"})
+        self.assertEqual(self.worker.sent[3]["output"], "X")
+
+    def test_async_and_errors(self):
+        @fluxloop.prompt
+        async def llm(prompt):
+            raise ValueError("quota")
+
+        with self.assertRaises(ValueError):
+            asyncio.run(llm("p"))
+        self.assertEqual(self.worker.sent[-1]["error"], "ValueError: quota")
+
+    def test_outside_a_run_the_function_just_runs(self):
+        fluxloop._runtime.end()
+
+        @fluxloop.trace()
+        def f(x):
+            return x + 1
+        self.assertEqual(f(1), 2)
+        self.assertEqual(self.worker.sent, [])
+
+
+class Recording(unittest.TestCase):
+    def test_record_call_args_masks_secrets(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "rec", "args.jsonl")
+            os.environ.update({"FLUXLOOP_RECORD_ARGS": "1", "FLUXLOOP_RECORDING_FILE": path})
+            try:
+                self.assertTrue(fluxloop.record_call_args("a.b:run", {"data": {"content": "hi"}, "api_key": "sk-x",
+                                                                       "send": print}))
+            finally:
+                del os.environ["FLUXLOOP_RECORD_ARGS"], os.environ["FLUXLOOP_RECORDING_FILE"]
+            line = json.loads(open(path).read())
+            self.assertEqual(line["_version"], "1")
+            self.assertEqual(line["iteration"], 0)
+            self.assertEqual(line["kwargs"]["api_key"], "***")
+            self.assertEqual(line["kwargs"]["send"], "<callable:print>")
+            self.assertTrue(line["timestamp"].endswith("Z"))
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,88 @@
+-- compare_spec.lua - fluxloop.compare.diff on made-up aggregates: what is flagged, Holm's
+-- correction, inputs of one run only, and the width of the table.
+local compare = require("fluxloop.compare")
+local statistics = require("fluxloop.statistics")
+
+-- group(key, n, ok, durations_fn, outputs) -> an aggregate as fluxloop.analysis makes them
+local function group(key, n, ok, dur, outputs)
+  local g = { key = key, n = n, ok = ok, sample = statistics.sample(), outputs = outputs or { [1] = ok } }
+  g.top = 0
+  for _, c in pairs(g.outputs) do g.top = math.max(g.top, c) end
+  for i = 1, n do g.sample:add(dur(i)) end
+  return g
+end
+
+local function run(groups)
+  local an = { inputs = groups, by_input = {}, total = 0, ok = 0, sample = statistics.sample() }
+  for _, g in ipairs(groups) do
+    an.by_input[g.key] = g
+    an.total, an.ok = an.total + g.n, an.ok + g.ok
+  end
+  local all = {}
+  for _, g in ipairs(groups) do all[#all + 1] = g.sample end
+  an.sample = statistics.merge(all)
+  return an
+end
+
+local function steady(i) return 10 + (i % 7) end
+
+describe("fluxloop.compare.diff", function()
+  it("flags a drop in success, a slowdown and a loss of consistency, and only those", function()
+    local base = run({
+      group("same", 30, 30, steady), group("fails", 30, 30, steady), group("slow", 30, 30, steady),
+      group("varied", 30, 30, steady, { [1] = 30 }),
+    })
+    local new = run({
+      group("same", 30, 30, steady), group("fails", 30, 10, steady), group("slow", 30, 30, function(i) return steady(i) * 3 end),
+      group("varied", 30, 30, steady, { [1] = 10, [2] = 10, [3] = 10 }),
+    })
+    local d = compare.diff(base, new, 0.05)
+    local by = {}
+    for _, r in ipairs(d.rows) do by[r.key] = r end
+    assert.are.equal("no change", by.same.verdict_text)
+    assert.are.equal("fails more", by.fails.verdict_text)
+    assert.are.equal("slower", by.slow.verdict_text)
+    assert.are.equal("less consistent", by.varied.verdict_text)
+    assert.is_true(by.fails.regression and by.slow.regression and by.varied.regression)
+    assert.is_false(by.same.regression)
+    assert.is_true(d.regressions >= 3)
+    for line in compare.text(d, "base", "new"):gmatch("[^\n]+") do assert.is_true(#line <= 100, line) end
+  end)
+
+  it("calls an improvement an improvement, not a regression", function()
+    local base = run({ group("a", 20, 5, steady) })
+    local new = run({ group("a", 20, 20, steady) })
+    local r = compare.diff(base, new, 0.05).rows[1]
+    assert.are.equal("fails less", r.verdict_text)
+    assert.is_false(r.regression)
+    assert.is_true(r.improvement)
+  end)
+
+  it("Holm-adjusts p-values across inputs", function()
+    local base = run({ group("a", 12, 12, steady), group("b", 12, 12, steady), group("c", 12, 12, steady) })
+    local new = run({ group("a", 12, 7, steady), group("b", 12, 12, steady), group("c", 12, 12, steady) })
+    local r = compare.diff(base, new, 0.05).rows[1]
+    -- Fisher on 12/12 vs 7/12 is 0.0373; times 3 inputs is 0.112: not significant
+    assert.is_true(math.abs(r.p_success - 0.03727) < 1e-4, tostring(r.p_success))
+    assert.is_true(math.abs(r.p_success_adj - 3 * r.p_success) < 1e-12)
+    assert.are.equal("no change", r.verdict_text)
+  end)
+
+  it("ignores a latency change below 10% or 0.5 ms however significant", function()
+    local base = run({ group("a", 2000, 2000, function(i) return 1 + (i % 10) * 0.001 end) })
+    local new = run({ group("a", 2000, 2000, function(i) return 1.05 + (i % 10) * 0.001 end) })
+    local r = compare.diff(base, new, 0.05).rows[1]
+    assert.is_true(r.p_latency < 1e-10)
+    assert.are.equal("no change", r.verdict_text)
+  end)
+
+  it("lists the inputs of one run only, and refuses runs with none in common", function()
+    local d = compare.diff(run({ group("a", 5, 5, steady), group("b", 5, 5, steady) }),
+      run({ group("a", 5, 5, steady), group("c", 5, 5, steady) }), 0.05)
+    assert.are.same({ "b" }, d.only_base)
+    assert.are.same({ "c" }, d.only_new)
+    local none, err = compare.diff(run({ group("a", 5, 5, steady) }), run({ group("z", 5, 5, steady) }), 0.05)
+    assert.is_nil(none)
+    assert.matches("no input in common", err)
+  end)
+end)

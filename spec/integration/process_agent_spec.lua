@@ -1,0 +1,256 @@
+-- Agents that are programs (runner.command) and Python agents through the bridge: the worker
+-- protocol end to end, and every way a worker can go wrong.
+local P = require("support.project")
+local json = require("fluxloop.json")
+
+local function py_project(source, opts)
+  opts = opts or {}
+  local dir = P.project({ iterations = opts.iterations or 1, config = ("runner:\n  target: %q\n  iterations: %d\n%s")
+    :format(opts.target or "agents.pyagent:run", opts.iterations or 1, opts.extra or "") })
+  os.remove(dir .. "/agents/agent.lua")
+  P.write(dir, "agents/pyagent.py", source)
+  return dir
+end
+
+local function sh_project(script, extra)
+  local dir = P.project({ iterations = 1, config = ("runner:\n  command: [\"sh\", \"worker.sh\"]\n"
+    .. "  target: \"w:run\"\n  iterations: 1\n%s"):format(extra or "") })
+  P.write(dir, "worker.sh", script)
+  return dir
+end
+
+local function traces(dir) return P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl") end
+
+describe("Python agents", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("the run page's agent runs unchanged, with an agent observation a run", function()
+    dir = py_project([[
+import fluxloop
+
+def process(input_text: str) -> str:
+    return "processed: " + input_text
+
+@fluxloop.agent()
+def run(input_text: str) -> str:
+    return process(input_text)
+]], { iterations = 2 })
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.are.equal(4, #rows)
+    assert.are.equal("processed: hello", rows[1].output)
+    assert.are.equal("agent", rows[1].observations[1].type)
+    assert.are.same({ input_text = "hello" }, rows[1].observations[1].input)
+  end)
+
+  for _, flags in ipairs({ "", " --parallel 2", " --isolate --parallel 2" }) do
+    it("nested decorated calls, async, binding by name, and print() kept as logs" .. flags, function()
+      dir = py_project([[
+import asyncio, fluxloop
+
+@fluxloop.tool(name="lookup")
+def lookup(q):
+    return [q.upper()]
+
+@fluxloop.prompt(name="llm")
+async def llm(prompt):
+    await asyncio.sleep(0)
+    return "answer to " + prompt
+
+@fluxloop.agent()
+async def run(message, persona=None, iteration=0):
+    print("thinking about", message)
+    docs = lookup(message)
+    return {"text": await llm(docs[0]), "persona": persona, "iteration": iteration}
+]], { iterations = 2 })
+      local code, _, err = P.run(dir, "run experiment --quiet" .. flags)
+      assert.are.equal(0, code, err)
+      local rows = traces(dir)
+      assert.are.equal(4, #rows)
+      assert.are.same({ text = "answer to HELLO", persona = "novice_user", iteration = 1 }, rows[2].output)
+      local obs = rows[1].observations
+      assert.are.equal(3, #obs)
+      assert.are.equal("agent", obs[1].type)
+      assert.are.equal("tool", obs[2].type)
+      assert.are.equal(obs[1].id, obs[2].parent_id)
+      assert.are.equal("generation", obs[3].type)
+      assert.are.same(json.array({ "thinking about hello" }), rows[1].logs)
+    end)
+  end
+
+  it("an exception fails the run with its type, message and Python traceback; the rest go on", function()
+    dir = py_project([[
+def run(input):
+    if input == "hello":
+        raise ValueError("bad input: " + input)
+    return input
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.are.equal("ValueError", rows[1].error.type)
+    assert.are.equal("bad input: hello", rows[1].error.message)
+    assert.truthy(rows[1].error.traceback:find("pyagent.py", 1, true), rows[1].error.traceback)
+    assert.are.equal(true, rows[2].success)
+  end)
+
+  it("an output JSON cannot hold fails the run (invalid_output)", function()
+    dir = py_project("def run(input):\n    return {'s': {1, 2}}\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    assert.are.equal("invalid_output", traces(dir)[1].error.type)
+  end)
+
+  it("a syntax error, a missing function or a missing interpreter stop before any run (exit 2)", function()
+    dir = py_project("def run(input)\n    return input\n")
+    local code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("SyntaxError", 1, true), err)
+    assert.are.same({}, P.experiments(dir))
+    P.remove(dir)
+    dir = py_project("def other(input):\n    return input\n")
+    code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("has no attribute 'run'", 1, true), err)
+    P.remove(dir)
+    dir = py_project("def run(input):\n    return input\n", { extra = "  python: no-such-python3\n" })
+    code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("runner.python", 1, true), err)
+    assert.truthy(err:find("No such file or directory", 1, true), err)
+  end)
+
+  it("a .lua module of the same name wins; runner.language: python decides otherwise", function()
+    dir = py_project("def run(input):\n    return 'python'\n")
+    P.write(dir, "agents/pyagent.lua", "return { run = function() return 'lua' end }\n")
+    assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
+    assert.are.equal("lua", traces(dir)[1].output)
+    P.write(dir, "configs/simulation.yaml", "runner:\n  target: agents.pyagent:run\n  iterations: 1\n  language: python\n")
+    os.execute("rm -rf " .. P.quote(dir .. "/experiments"))
+    assert.are.equal(0, (P.run(dir, "run experiment --quiet")))
+    assert.are.equal("python", traces(dir)[1].output)
+  end)
+end)
+
+describe("process agents (runner.command)", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("the sh example of examples/process runs", function()
+    dir = P.new()
+    os.execute(("cp -r examples/process/. %s/ && mkdir -p %s/inputs && cp inputs/generated.yaml %s/inputs/")
+      :format(P.quote(dir), P.quote(dir), P.quote(dir)))
+    P.write(dir, "configs/simulation.yaml", "runner:\n  command: [sh, agents/echo_worker.sh]\n  target: echo:run\n  iterations: 2\n")
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 2")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.is_true(#rows >= 2)
+    assert.are.equal(rows[1].input, rows[1].output)
+    assert.are.equal("tool", rows[1].observations[1].type)
+  end)
+
+  it("a worker that writes garbage fails that run quoting it; a new worker takes the next run", function()
+    dir = sh_project([[
+read hello
+echo '{"type":"hello","protocol":1}'
+while read req; do
+  if echo "$req" | grep -q '"input":"hello"'; then echo "Traceback: something printed on stdout"; else
+    id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"; fi
+done
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.are.equal("protocol", rows[1].error.type)
+    assert.truthy(rows[1].error.message:find('"Traceback: something printed on stdout"', 1, true), rows[1].error.message)
+    assert.are.equal(true, rows[2].success)
+  end)
+
+  it("a worker that exits during a run fails it (crash, status named) and is started again", function()
+    dir = sh_project([[
+read hello
+echo '{"type":"hello","protocol":1}'
+read req
+case "$req" in *'"input":"hello"'*) echo "going down" >&2; exit 3;; esac
+id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.are.equal("crash", rows[1].error.type)
+    assert.truthy(rows[1].error.message:find("exited with status 3", 1, true), rows[1].error.message)
+    assert.truthy(rows[1].error.message:find("going down", 1, true), rows[1].error.message)
+    assert.are.equal(true, rows[2].success)
+  end)
+
+  it("a run past --timeout kills the worker's process group (timeout) and the next run gets a new one", function()
+    dir = sh_project([[
+read hello
+echo '{"type":"hello","protocol":1}'
+while read req; do
+  case "$req" in *'"input":"hello"'*) sleep 30;; esac
+  id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"
+done
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet --timeout 500", "timeout -s KILL 25")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.are.equal("timeout", rows[1].error.type)
+    assert.are.equal(true, rows[2].success, rows[2].error ~= json.null and rows[2].error.message or "")
+  end)
+
+  it("a worker that dies at start, or never says hello, stops before any run with its stderr", function()
+    dir = sh_project("echo 'cannot import model weights' >&2\nexit 1\n")
+    local code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("exited with status 1 before saying hello", 1, true), err)
+    assert.truthy(err:find("cannot import model weights", 1, true), err)
+    assert.are.same({}, P.experiments(dir))
+  end)
+
+  it("a worker that never says hello stops before any run at runner.start_timeout_ms", function()
+    dir = sh_project("echo 'loading weights...' >&2\nsleep 30\n", "  start_timeout_ms: 800\n")
+    local code, _, err = P.run(dir, "run experiment", "timeout -s KILL 20")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("did not say hello within 800 ms (runner.start_timeout_ms)", 1, true), err)
+    assert.truthy(err:find("loading weights", 1, true), err)
+  end)
+end)
+
+describe("Python agents, more shapes", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("a generator's chunks are joined; a floods-of-stderr agent keeps bounded logs", function()
+    dir = py_project([[
+import sys
+
+def run(query):
+    for i in range(5000):
+        print("noise line", i, file=sys.stderr)
+    for word in ("streamed ", "answer ", "to ", query):
+        yield word
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.are.equal("streamed answer to hello", rows[1].output)
+    assert.is_true(#rows[1].logs <= 201, #rows[1].logs)
+  end)
+
+  it("replay calls the function with the recorded kwargs, the input in place", function()
+    dir = py_project([[
+def run(data, user=None):
+    return {"content": data["content"], "user": user}
+]], { extra = "" })
+    P.write(dir, "recordings/args.jsonl",
+      '{"_version":"1","iteration":0,"target":"agents.pyagent:run","kwargs":{"data":{"content":"old"},"user":"ann"},"timestamp":"2026-11-25T10:00:00.000000Z"}\n')
+    P.write(dir, "configs/simulation.yaml", "runner:\n  target: agents.pyagent:run\n  iterations: 1\n"
+      .. "replay_args:\n  enabled: true\n  recording_file: recordings/args.jsonl\n  override_param_path: data.content\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    assert.are.same({ content = "hello", user = "ann" }, traces(dir)[1].output)
+  end)
+end)

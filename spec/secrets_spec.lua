@@ -1,0 +1,85 @@
+-- secrets_spec.lua - fluxloop.secrets: secret key names, secret-shaped values, masked copies.
+local secrets = require("fluxloop.secrets")
+local json = require("fluxloop.json")
+
+describe("fluxloop.secrets", function()
+  it("splits key names on separators and camelCase humps", function()
+    assert.are.same({ "auth", "header" }, secrets.name_parts("authHeader"))
+    assert.are.same({ "open", "ai", "key" }, secrets.name_parts("OpenAIKey"))
+    assert.are.same({ "session", "cookie" }, secrets.name_parts("SESSION_COOKIE"))
+    assert.are.same({ "x", "api", "key" }, secrets.name_parts("x-api.key"))
+  end)
+
+  it("calls a key secret by any part of its name", function()
+    local cases = {
+      authHeader = true, apiKey = true, OpenAIKey = true, SESSION_COOKIE = true, GITHUB_PAT = true,
+      BEARER = true, PASS = true, DATABASE_DSN = true, clientSecret = true, dbPassword = true,
+      OPENAI_API_KEY = true, sessionkey = true, accessToken = true,
+      author = false, keyword = false, maxTokens = false, max_tokens = false, passenger = false,
+      path = false, patience = false, MODE = false, DATABASE_URL = false, name = false,
+    }
+    for name, want in pairs(cases) do assert.are.equal(want, secrets.is_secret_key(name), name) end
+  end)
+
+  it("masks well-known token shapes whatever their key", function()
+    local shaped = {
+      "sk-proj-abcdefghijklmnop0123456789", "sk-ant-api03-abcdefghijklmnopqrstu",
+      "ghp_abcdefghijklmnopqrstuvwxyz0123456789", "github_pat_11ABCDEFG0123456789_abcdefghij",
+      "xoxb-1234567890-abcdefghij", "AKIAIOSFODNN7EXAMPLE",
+      "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+      "glpat-abcdefghij0123456789", "AIzaSyA-abcdefghijklmnopqrstuvwxyz01234",
+    }
+    for _, v in ipairs(shaped) do assert.are.equal("***", secrets.mask_value(v), v) end
+    assert.are.equal("key: ***", secrets.mask_value("key: sk-abcdefghijklmnopqrstuvwx"))
+    assert.are.equal("Bearer ***", secrets.mask_value("Bearer abc.def-123"))
+    assert.are.equal("Basic ***", secrets.mask_value("Basic dXNlcjpwYXNz"))
+  end)
+
+  it("masks a URL's password and keeps scheme, user and host readable", function()
+    assert.are.equal("postgres://app:***@db.internal:5432/app",
+      secrets.mask_value("postgres://app:PASSWORD@db.internal:5432/app"))
+    assert.are.equal("see https://u:***@h/x and more", secrets.mask_value("see https://u:pw@h/x and more"))
+    assert.are.equal("https://example.com:8443/path", secrets.mask_value("https://example.com:8443/path"))
+  end)
+
+  it("leaves ordinary text alone", function()
+    for _, v in ipairs({ "ask-me-anything please", "task-runner", "sk-short", "Hello world", "AKIA", "" }) do
+      assert.are.equal(v, secrets.mask_value(v), v)
+    end
+  end)
+
+  it("masks copies at any depth, keys and values, and keeps array markers and null", function()
+    local v = {
+      env = { GITHUB_PAT = "x", MODE = "fast", DATABASE_URL = "mysql://root:hunter2@localhost/db" },
+      list = json.array({ "sk-abcdefghijklmnopqrstuvwx", "plain" }),
+      nested = { authHeader = { a = 1, b = json.null } },
+    }
+    local m = secrets.mask(v)
+    assert.are.equal("***", m.env.GITHUB_PAT)
+    assert.are.equal("fast", m.env.MODE)
+    assert.are.equal("mysql://root:***@localhost/db", m.env.DATABASE_URL)
+    assert.are.equal("***", m.list[1])
+    assert.are.equal("plain", m.list[2])
+    assert.are.equal(getmetatable(v.list), getmetatable(m.list))
+    assert.are.equal("***", m.nested.authHeader.a)
+    assert.are.equal(json.null, m.nested.authHeader.b)
+    assert.are.equal("x", v.env.GITHUB_PAT) -- the original is untouched
+  end)
+
+  it("lists the config's secret values that traces must not show", function()
+    local list = secrets.values({
+      runner = { env = { OPENAI_API_KEY = "sk-abcdefghijklmnopqrstuvwx", SESSION_MODE = "interactive",
+        DB = "postgres://app:Passw0rd-long@db/app", PIN = "1234", NOTE = "ghp_abcdefghijklmnopqrstuvwxyz0123456789 x" } },
+      providers = { { credentials = { user = "bob", secret = "S3cret-value!" } } },
+    })
+    local set = {}
+    for _, v in ipairs(list) do set[v] = true end
+    assert.is_true(set["sk-abcdefghijklmnopqrstuvwx"])
+    assert.is_true(set["Passw0rd-long"])
+    assert.is_true(set["ghp_abcdefghijklmnopqrstuvwxyz0123456789"])
+    assert.is_true(set["S3cret-value!"])
+    assert.is_nil(set["interactive"])
+    assert.is_nil(set["1234"])
+    assert.is_nil(set["bob"])
+  end)
+end)

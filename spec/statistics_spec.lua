@@ -1,0 +1,150 @@
+-- statistics_spec.lua - fluxloop.statistics against published values (R's fisher.test and
+-- wilcox.test examples, scipy's documented examples) and exact rational computations.
+local st = require("fluxloop.statistics")
+
+local function near(expected, got, tol)
+  assert(math.abs(expected - got) <= tol, ("expected %.10g, got %.10g"):format(expected, got))
+end
+
+describe("fluxloop.statistics.fisher", function()
+  it("gives R's tea-tasting p-value (fisher.test(matrix(c(3,1,1,3),2)): 0.4857)", function()
+    near(34 / 70, st.fisher(3, 1, 1, 3), 1e-12)
+  end)
+
+  it("gives scipy's documented example (fisher_exact([[6, 2], [1, 4]]): 0.10256410256410257)", function()
+    near(0.10256410256410257, st.fisher(6, 2, 1, 4), 1e-12)
+  end)
+
+  it("matches exact hypergeometric sums (computed with rational arithmetic)", function()
+    near(0.00576838675046995, st.fisher(7, 17, 15, 5), 1e-12)
+    near(0.08179467495499858, st.fisher(74, 31, 43, 32), 1e-12)
+    near(0.0027594561852200836, st.fisher(1, 9, 11, 3), 1e-12)
+    near(1.082508822446903e-05, st.fisher(0, 10, 10, 0), 1e-15)
+    near(2 / 252, st.fisher(5, 0, 0, 5), 1e-14)
+  end)
+
+  it("is 1 for identical rows and for empty tables", function()
+    near(1, st.fisher(5, 5, 5, 5), 1e-12)
+    assert.are.equal(1, st.fisher(0, 0, 0, 0))
+  end)
+
+  it("handles a million runs", function()
+    local p = st.fisher(499000, 1000, 498800, 1200)
+    assert.is_true(p > 0 and p < 1)
+    assert.is_true(st.fisher(990000, 10000, 985000, 15000) < 1e-20)
+  end)
+end)
+
+describe("fluxloop.statistics.mannwhitney", function()
+  -- R: x <- c(0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46)
+  --    y <- c(1.15, 0.88, 0.90, 0.74, 1.21); wilcox.test(x, y, alternative = "g"): W = 35, p = 0.1272
+  local x = { 0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46 }
+  local y = { 1.15, 0.88, 0.90, 0.74, 1.21 }
+
+  it("gives R's wilcox.test example exactly (W = 35, two-sided p = 2 x 0.1272)", function()
+    local r = st.mannwhitney(x, y)
+    assert.are.equal(35, r.u)
+    assert.is_true(r.exact)
+    near(0.2544, r.p, 1e-4)
+    near(0.2544, st.mannwhitney(y, x).p, 1e-4)
+    assert.are.equal(15, st.mannwhitney(y, x).u)
+  end)
+
+  it("gives scipy's documented example (U = 17, exact p = 1/9, asymptotic 0.11134688653)", function()
+    local males, females = { 19, 22, 16, 29, 24 }, { 20, 11, 17, 12 }
+    local r = st.mannwhitney(males, females)
+    assert.are.equal(17, r.u)
+    near(1 / 9, r.p, 1e-12)
+    near(0.11134688653314041, st.mannwhitney(males, females, "asymptotic").p, 1e-9)
+  end)
+
+  it("uses the tie-corrected normal approximation when values tie", function()
+    -- By hand: ranks of {1,2,2,3} among {2,3,4,4}: 1, 3, 3, 5.5, so U = 12.5 - 10 = 2.5;
+    -- ties (three 2s: 24, two 3s: 6, two 4s: 6), sigma^2 = 16/12 * (9 - 36/56), z = (2.5 - 8 + 0.5) / sigma
+    local r = st.mannwhitney({ 1, 2, 2, 3 }, { 2, 3, 4, 4 })
+    assert.is_false(r.exact)
+    assert.are.equal(2.5, r.u)
+    local sigma = math.sqrt(16 / 12 * (9 - 36 / 56))
+    near((2.5 - 8 + 0.5) / sigma, r.z, 1e-12)
+  end)
+
+  it("finds a shift between two large samples and none between equal ones", function()
+    local a, b, c = st.sample(), st.sample(), st.sample()
+    for i = 1, 5000 do
+      a:add(i % 97)
+      b:add(i % 97 + 5)
+      c:add((i * 7) % 97)
+    end
+    assert.is_true(st.mannwhitney(a, b).p < 1e-10)
+    assert.is_true(st.mannwhitney(a, c).p > 0.5)
+  end)
+
+  it("refuses an exact test with ties", function()
+    assert.has_error(function() st.mannwhitney({ 1, 1 }, { 1, 2 }, "exact") end)
+  end)
+end)
+
+describe("fluxloop.statistics.wilson", function()
+  it("gives the Wilson score interval (5 of 10: 0.2366 to 0.7634)", function()
+    local lo, hi = st.wilson(5, 10)
+    near(0.236593090512564, lo, 1e-12)
+    near(0.7634069094874361, hi, 1e-12)
+    lo, hi = st.wilson(0, 10)
+    assert.are.equal(0, lo)
+    near(0.2775327998628892, hi, 1e-12)
+    lo, hi = st.wilson(0, 0)
+    assert.are.equal(0, lo)
+    assert.are.equal(1, hi)
+  end)
+end)
+
+describe("fluxloop.statistics.sample", function()
+  it("gives exact percentiles the way summary.json does", function()
+    local s = st.sample()
+    for _, v in ipairs({ 5, 1, 4, 2, 3 }) do s:add(v) end
+    assert.are.equal(5, s:count())
+    assert.are.equal(3, s:percentile(50))
+    near(4.8, s:percentile(95), 1e-12)
+    assert.are.equal(1, s:percentile(0))
+    s:add(10)
+    assert.are.equal(3.5, s:percentile(50))
+    assert.are.same({ 4, 1, 1 }, s:histogram(0, 15, 3))
+    assert.is_nil(st.sample():percentile(50))
+  end)
+
+  it("merges samples", function()
+    local a, b = st.sample(), st.sample()
+    a:add(1); a:add(3); b:add(2)
+    local m = st.merge({ a, b })
+    assert.are.equal(3, m:count())
+    assert.are.equal(2, m:percentile(50))
+  end)
+end)
+
+describe("fluxloop.statistics.groups", function()
+  it("keeps counts, exact percentiles and distinct outputs per group", function()
+    local gs = st.groups(2)
+    gs:add(1, 5, true, 11)
+    gs:add(1, 1, true, 11)
+    gs:add(2, 7, false)
+    gs:add(1, 3, true, 22)
+    gs:add(1, 9, true, 33) -- a third distinct output: past max_outputs, not counted
+    gs:add(1, 2, false)
+    assert.are.equal(2, gs:count())
+    assert.are.same({ 5, 4, 2, 2, 1 }, { gs:get(1) })
+    assert.are.same({ 1, 0, 0, 0, 0 }, { gs:get(2) })
+    assert.are.equal(3, gs:percentile(1, 50))
+    assert.are.equal(7, gs:percentile(2, 95))
+    assert.has_error(function() gs:add(4, 1, true) end)
+    assert.has_error(function() gs:get(3) end)
+  end)
+
+  it("tests one group against another (R's wilcox.test example again)", function()
+    local a, b = st.groups(), st.groups()
+    for _, v in ipairs({ 0.80, 0.83, 1.89, 1.04, 1.45, 1.38, 1.91, 1.64, 0.73, 1.46 }) do a:add(1, v, true) end
+    for _, v in ipairs({ 1.15, 0.88, 0.90, 0.74, 1.21 }) do b:add(1, v, true) end
+    local r = a:mannwhitney(1, b, 1)
+    assert.are.equal(35, r.u)
+    near(0.2544, r.p, 1e-4)
+  end)
+end)

@@ -1,0 +1,605 @@
+/* http.c - HTTP requests on libcurl: one easy handle per client keeps connections alive
+ * between requests; each attempt waits for the shared rate limit; failed attempts are
+ * retried with exponential backoff and full jitter (or what Retry-After asks) within the
+ * retry count and the run's time limit; body bytes go to the caller's callbacks as they
+ * arrive, and server-sent events are parsed out of them. */
+#include "http.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "curlapi.h"
+#include "ratelimit.h"
+#include "sse.h"
+
+/* Waits are cut into slices so that the run's time limit or Ctrl-C ends them promptly. */
+#define WAIT_SLICE_NS (20 * 1000000LL)
+#define MAX_HEADER_BYTES (1024 * 1024)
+/* A body buffer grown past this by one large response is freed after it, not kept. */
+#define KEEP_BODY_CAP (1024 * 1024)
+
+struct http_client {
+  const curl_api *api;     /* libcurl's functions (curlapi.h) */
+  CURL *curl;
+  pid_t pid;               /* a forked worker makes its own handle: sockets are not shareable */
+  http_result res;
+  sse_t sse;
+  struct curl_slist *hdrs;
+  const http_request *req; /* during http_perform */
+  int64_t start_ns;        /* of the whole request */
+  int first_write;         /* this attempt has seen body bytes */
+  int deliver;             /* this attempt's response is 2xx: bytes go to the callbacks */
+  int delivered;           /* callbacks got something: a retry would repeat it */
+  int cb_result;           /* a callback stopped (1) or failed (-1) the transfer */
+  int too_big;
+  int cancelled;
+  uint64_t rng;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+const char *http_version(void) {
+  const curl_api *C = curl_api_get(NULL, 0);
+  return C ? C->version() : "libcurl not loaded";
+}
+
+http_client *http_client_new(char *why, size_t why_size) {
+  http_client *c;
+  const curl_api *C = curl_api_get(why, why_size);
+  if (C == NULL) return NULL;
+  c = calloc(1, sizeof *c);
+  if (c == NULL) { snprintf(why, why_size, "out of memory"); return NULL; }
+  c->api = C;
+  c->curl = C->easy_init();
+  if (c->curl == NULL) { free(c); snprintf(why, why_size, "curl_easy_init failed"); return NULL; }
+  c->pid = getpid();
+  buf_init(&c->res.body);
+  buf_init(&c->res.headers);
+  buf_init(&c->res.usage);
+  sse_init(&c->sse);
+  c->rng = (uint64_t)clock_mono_ns() ^ ((uint64_t)(uintptr_t)c << 16) ^ (uint64_t)getpid();
+  if (c->rng == 0) c->rng = 0x9e3779b97f4a7c15ULL;
+  return c;
+}
+
+void http_client_free(http_client *c) {
+  const curl_api *C;
+  if (c == NULL) return;
+  C = c->api;
+  /* In a forked copy the handle's connections belong to the parent: leave them alone. */
+  if (c->curl && c->pid == getpid()) C->easy_cleanup(c->curl);
+  C->slist_free_all(c->hdrs);
+  buf_free(&c->res.body);
+  buf_free(&c->res.headers);
+  buf_free(&c->res.usage);
+  sse_free(&c->sse);
+  free(c);
+}
+
+http_result *http_client_result(http_client *c) { return &c->res; }
+
+const char *http_error_code(int error) {
+  switch (error) {
+    case HTTP_OK: return "OK";
+    case HTTP_ECONNREFUSED: return "ECONNREFUSED";
+    case HTTP_EDNS: return "EDNS";
+    case HTTP_ETLS: return "ETLS";
+    case HTTP_ETIMEDOUT: return "ETIMEDOUT";
+    case HTTP_ETOOBIG: return "ETOOBIG";
+    case HTTP_EREDIRECT: return "EREDIRECT";
+    case HTTP_ECLOSED: return "ECLOSED";
+    case HTTP_EURL: return "EURL";
+    case HTTP_ECANCELED: return "ECANCELED";
+    case HTTP_ECALLBACK: return "ECALLBACK";
+    case HTTP_ENOMEM: return "ENOMEM";
+    default: return "EHTTP";
+  }
+}
+
+int http_check_url(const char *url, char *why, size_t why_size) {
+  CURLU *u;
+  CURLUcode rc;
+  char *scheme = NULL, *host = NULL;
+  int ok = -1;
+  const curl_api *C = curl_api_get(why, why_size);
+  if (C == NULL) return -1;
+  u = C->url();
+  if (u == NULL) { snprintf(why, why_size, "out of memory"); return -1; }
+  rc = C->url_set(u, CURLUPART_URL, url, 0);
+  if (rc != CURLUE_OK) {
+    snprintf(why, why_size, "%s", C->url_strerror(rc));
+  } else if (C->url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+             (strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0)) {
+    snprintf(why, why_size, "the scheme must be http:// or https://");
+  } else if (C->url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK || host[0] == '\0') {
+    snprintf(why, why_size, "no host name");
+  } else {
+    ok = 0;
+  }
+  C->free(scheme);
+  C->free(host);
+  C->url_cleanup(u);
+  return ok;
+}
+
+/* ---- callbacks of one transfer ------------------------------------------ */
+
+static int on_sse_event(void *ud, const sse_event *ev) {
+  http_client *c = ud;
+  http_result *res = &c->res;
+  if (res->events++ == 0) res->first_event_ns = clock_mono_ns() - c->start_ns;
+  /* The usage of a streamed answer comes in one of the last events: keep the latest. */
+  if (ev->data_len < 65536 && strstr(ev->data, "\"usage\"") != NULL) {
+    buf_reset(&res->usage);
+    buf_put(&res->usage, ev->data, ev->data_len);
+  }
+  if (c->deliver && c->req->on_event) {
+    int r;
+    c->delivered = 1;
+    r = c->req->on_event(c->req->ud, ev->event, ev->data, ev->data_len, ev->id);
+    if (r != 0) { c->cb_result = r; return 1; }
+  }
+  return 0;
+}
+
+/* The first body bytes of an attempt: the status and headers are known now. */
+static int start_body(http_client *c) {
+  const curl_api *C = c->api;
+  const http_request *req = c->req;
+  long code = 0;
+  curl_off_t length = -1;
+  char *type = NULL;
+  c->first_write = 1;
+  c->res.ttfb_ns = clock_mono_ns() - c->start_ns;
+  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+  C->easy_getinfo(c->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &length);
+  C->easy_getinfo(c->curl, CURLINFO_CONTENT_TYPE, &type);
+  if (length > 0 && (size_t)length > req->max_body) { c->too_big = 1; return -1; }
+  c->res.event_stream = type != NULL && strncasecmp(type, "text/event-stream", 17) == 0;
+  /* Only a 2xx body reaches the callbacks: an error body must stay retryable. */
+  c->deliver = code >= 200 && code < 300;
+  return 0;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud) {
+  http_client *c = ud;
+  const http_request *req = c->req;
+  size_t n = size * nmemb;
+  if (!c->first_write && start_body(c) != 0) return CURL_WRITEFUNC_ERROR;
+  if (c->res.body.len + n > req->max_body) { c->too_big = 1; return CURL_WRITEFUNC_ERROR; }
+  buf_put(&c->res.body, data, n);
+  if (c->res.body.failed) return CURL_WRITEFUNC_ERROR;
+  if (c->deliver && req->on_chunk) {
+    int r;
+    c->delivered = 1;
+    r = req->on_chunk(req->ud, data, n);
+    if (r != 0) { c->cb_result = r; return CURL_WRITEFUNC_ERROR; }
+  }
+  if (c->res.event_stream) {
+    int r = sse_feed(&c->sse, data, n, on_sse_event, c);
+    if (r < 0 && c->cb_result == 0) { c->res.body.failed = 1; return CURL_WRITEFUNC_ERROR; }
+    if (r != 0) return CURL_WRITEFUNC_ERROR;
+  }
+  return n;
+}
+
+/* Header lines of every response of the attempt (redirects, 100 Continue): a status line
+ * starts the set over, so what is kept is the final response's. */
+static size_t header_cb(char *line, size_t size, size_t nitems, void *ud) {
+  http_client *c = ud;
+  size_t n = size * nitems;
+  if (n >= 5 && memcmp(line, "HTTP/", 5) == 0) {
+    buf_reset(&c->res.headers);
+    return n;
+  }
+  if (n <= 2) return n; /* the blank line */
+  if (c->res.headers.len + n > MAX_HEADER_BYTES) return n; /* more is dropped */
+  buf_put(&c->res.headers, line, n);
+  return n;
+}
+
+static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal, curl_off_t ulnow) {
+  http_client *c = ud;
+  (void)dltotal; (void)dlnow; (void)ultotal; (void)ulnow;
+  if (c->req->cancel) {
+    int why = c->req->cancel(c->req->ud, clock_mono_ns());
+    if (why) { c->cancelled = why; return 1; }
+  }
+  return 0;
+}
+
+/* ---- one attempt --------------------------------------------------------- */
+
+static int set_method(const curl_api *C, CURL *h, const http_request *req) {
+  const char *m = req->method ? req->method : "GET";
+  int has_body = req->body != NULL;
+  if (strcmp(m, "GET") == 0 && !has_body) return C->easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
+  if (strcmp(m, "HEAD") == 0) return C->easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
+  if (strcmp(m, "POST") == 0 || has_body) {
+    C->easy_setopt(h, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(has_body ? req->body_len : 0));
+    C->easy_setopt(h, CURLOPT_POSTFIELDS, has_body ? req->body : "");
+  }
+  if (strcmp(m, "POST") != 0) return C->easy_setopt(h, CURLOPT_CUSTOMREQUEST, m) != CURLE_OK;
+  return 0;
+}
+
+/* Sets every option of an attempt: curl_easy_reset clears the last request's but keeps
+ * the connections, DNS and TLS session caches. */
+static int setup(http_client *c, const http_request *req, long timeout_ms) {
+  const curl_api *C = c->api;
+  CURL *h = c->curl;
+  C->easy_reset(h);
+  C->easy_setopt(h, CURLOPT_URL, req->url);
+  C->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  C->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  C->easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no alarm(), no SIGPIPE games */
+  C->easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
+  C->easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
+  C->easy_setopt(h, CURLOPT_WRITEDATA, c);
+  C->easy_setopt(h, CURLOPT_HEADERFUNCTION, header_cb);
+  C->easy_setopt(h, CURLOPT_HEADERDATA, c);
+  C->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  C->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
+  C->easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  C->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl can decode */
+  C->easy_setopt(h, CURLOPT_USERAGENT, "fluxloop/0.1 (libcurl)");
+  C->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
+  if (req->connect_timeout_ms > 0) C->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
+  if (req->follow_redirects) {
+    C->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
+    C->easy_setopt(h, CURLOPT_MAXREDIRS, (long)req->max_redirects);
+  }
+  if (c->hdrs) C->easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
+  return set_method(C, h, req);
+}
+
+static int classify(CURLcode rc) {
+  switch (rc) {
+    case CURLE_COULDNT_CONNECT: return HTTP_ECONNREFUSED;
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY: return HTTP_EDNS;
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER: case CURLE_SSL_CACERT_BADFILE: case CURLE_SSL_ENGINE_NOTFOUND:
+    case CURLE_SSL_ENGINE_SETFAILED: case CURLE_SSL_ENGINE_INITFAILED: case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+    case CURLE_SSL_INVALIDCERTSTATUS: case CURLE_SSL_ISSUER_ERROR: case CURLE_SSL_CRL_BADFILE:
+    case CURLE_SSL_SHUTDOWN_FAILED: case CURLE_USE_SSL_FAILED:
+      return HTTP_ETLS;
+    case CURLE_OPERATION_TIMEDOUT: return HTTP_ETIMEDOUT;
+    case CURLE_TOO_MANY_REDIRECTS: return HTTP_EREDIRECT;
+    case CURLE_PARTIAL_FILE: case CURLE_RECV_ERROR: case CURLE_GOT_NOTHING: case CURLE_SEND_ERROR:
+    case CURLE_HTTP2: case CURLE_HTTP2_STREAM: case CURLE_WEIRD_SERVER_REPLY: case CURLE_BAD_CONTENT_ENCODING:
+      return HTTP_ECLOSED;
+    case CURLE_URL_MALFORMAT: case CURLE_UNSUPPORTED_PROTOCOL: return HTTP_EURL;
+    case CURLE_ABORTED_BY_CALLBACK: return HTTP_ECANCELED;
+    case CURLE_OUT_OF_MEMORY: return HTTP_ENOMEM;
+    default: return HTTP_EOTHER;
+  }
+}
+
+static void describe(http_client *c, const http_request *req, CURLcode rc, int error, long timeout_ms) {
+  const curl_api *C = c->api;
+  http_result *res = &c->res;
+  const char *detail = c->errbuf[0] ? c->errbuf : C->easy_strerror(rc);
+  switch (error) {
+    case HTTP_ECONNREFUSED:
+      snprintf(res->message, sizeof res->message, "connection refused: nothing accepts connections there (%s)",
+               detail);
+      break;
+    case HTTP_EDNS:
+      snprintf(res->message, sizeof res->message, "the host name does not resolve (%s)", detail);
+      break;
+    case HTTP_ETLS:
+      snprintf(res->message, sizeof res->message, "TLS failed (%s); an https:// URL needs a TLS server at that "
+               "port, with a certificate this machine trusts", detail);
+      break;
+    case HTTP_ETIMEDOUT:
+      if (timeout_ms > 0)
+        snprintf(res->message, sizeof res->message, "no complete response within timeout_ms = %ld ms (%s)",
+                 timeout_ms, detail);
+      else
+        snprintf(res->message, sizeof res->message, "timed out (%s)", detail);
+      break;
+    case HTTP_ETOOBIG:
+      snprintf(res->message, sizeof res->message, "the response body is larger than max_body = %zu bytes; "
+               "the request was stopped (raise max_body if it is expected)", req->max_body);
+      break;
+    case HTTP_EREDIRECT:
+      snprintf(res->message, sizeof res->message, "more than %d redirects, a redirect loop? (%s)",
+               req->max_redirects, detail);
+      break;
+    case HTTP_ECLOSED:
+      snprintf(res->message, sizeof res->message, "the server closed the connection before the response was "
+               "complete, after %zu body bytes (%s)", res->body.len, detail);
+      break;
+    case HTTP_EURL:
+      snprintf(res->message, sizeof res->message, "invalid URL (%s)", detail);
+      break;
+    case HTTP_ECANCELED:
+      snprintf(res->message, sizeof res->message, "%s", "stopped by the run's time limit or by Ctrl-C");
+      break;
+    case HTTP_ENOMEM:
+      snprintf(res->message, sizeof res->message, "%s", "not enough memory for the response");
+      break;
+    default:
+      snprintf(res->message, sizeof res->message, "%s", detail);
+  }
+}
+
+/* Runs one attempt. Returns HTTP_OK with the response in res, or an HTTP_E* code. */
+static int attempt(http_client *c, const http_request *req, http_attempt *log) {
+  const curl_api *C = c->api;
+  http_result *res = &c->res;
+  int64_t now = clock_mono_ns(), t0 = now;
+  long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 0, code = 0;
+  curl_off_t up = 0, down = 0;
+  CURLcode rc;
+  sigset_t pipe_set, old_set, pending;
+  int error;
+  if (req->deadline_ns > 0) {
+    long left = (long)((req->deadline_ns - now) / 1000000) + 1;
+    if (left < 1) left = 1;
+    if (timeout_ms == 0 || left < timeout_ms) timeout_ms = left;
+  }
+  buf_reset(&res->body);
+  buf_reset(&res->headers);
+  sse_reset(&c->sse);
+  res->event_stream = 0;
+  c->first_write = c->deliver = c->cb_result = c->too_big = c->cancelled = 0;
+  c->errbuf[0] = '\0';
+  if (setup(c, req, timeout_ms) != 0) {
+    snprintf(res->message, sizeof res->message, "libcurl refused the request's options");
+    return HTTP_EOTHER;
+  }
+  /* A write to a connection the server closed raises SIGPIPE, which would end an --isolate
+   * worker (where it is not ignored): block it for this thread and drop any that came. */
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+  rc = C->easy_perform(c->curl);
+  if (sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) && !sigismember(&old_set, SIGPIPE)) {
+    struct timespec zero = { 0, 0 };
+    sigtimedwait(&pipe_set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+
+  C->easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
+  C->easy_getinfo(c->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
+  res->bytes_sent += up;
+  res->bytes_received += down;
+  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+  log->duration_ns = clock_mono_ns() - t0;
+  if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && c->cb_result == 1)) {
+    char *url = NULL;
+    res->stopped = rc != CURLE_OK;
+    res->status = (int)code;
+    log->status = (int)code;
+    if (C->easy_getinfo(c->curl, CURLINFO_EFFECTIVE_URL, &url) == CURLE_OK && url)
+      snprintf(res->effective_url, sizeof res->effective_url, "%s", url);
+    return HTTP_OK;
+  }
+  if (c->too_big) error = HTTP_ETOOBIG;
+  else if (c->cb_result != 0) error = HTTP_ECALLBACK;
+  else if (res->body.failed) error = HTTP_ENOMEM;
+  else error = classify(rc);
+  /* The run's time limit is reached through libcurl's own timeout: say which it was. */
+  if (error == HTTP_ETIMEDOUT && req->cancel && req->deadline_ns > 0 &&
+      clock_mono_ns() >= req->deadline_ns - 2000000) {
+    int why = req->cancel(req->ud, req->deadline_ns);
+    if (why) { c->cancelled = why; error = HTTP_ECANCELED; }
+  }
+  if (error == HTTP_ECANCELED) res->cancelled = c->cancelled;
+  res->status = code > 0 && error != HTTP_ECLOSED ? (int)code : 0;
+  log->status = (int)code;
+  log->error = error;
+  describe(c, req, rc, error, timeout_ms);
+  return error;
+}
+
+/* ---- retries -------------------------------------------------------------- */
+
+static int retryable_status(int s) { return s == 429 || s == 500 || s == 502 || s == 503 || s == 504; }
+
+static int retryable_error(int e) {
+  return e == HTTP_ECONNREFUSED || e == HTTP_ECLOSED || e == HTTP_ETIMEDOUT;
+}
+
+static uint64_t next_random(http_client *c) {
+  uint64_t x = c->rng;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return c->rng = x;
+}
+
+/* The value of header `name` (lower case) of the last response, copied into out; 0 if absent. */
+static int header_value(const http_result *res, const char *name, char *out, size_t size) {
+  size_t nlen = strlen(name);
+  const char *p = res->headers.data, *end = p + res->headers.len;
+  while (p && p < end) {
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    const char *line_end = eol ? eol : end;
+    if ((size_t)(line_end - p) > nlen && p[nlen] == ':' && strncasecmp(p, name, nlen) == 0) {
+      const char *v = p + nlen + 1;
+      size_t n;
+      while (v < line_end && (*v == ' ' || *v == '\t')) v++;
+      n = (size_t)(line_end - v);
+      while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == ' ')) n--;
+      if (n >= size) n = size - 1;
+      memcpy(out, v, n);
+      out[n] = '\0';
+      return 1;
+    }
+    p = eol ? eol + 1 : end;
+  }
+  return 0;
+}
+
+/* What the server asked to wait (retry-after-ms, or Retry-After in seconds or as an HTTP
+ * date), in ms; -1 when it said nothing. */
+static int64_t retry_after_ms(http_client *c) {
+  const curl_api *C = c->api;
+  char v[128];
+  if (header_value(&c->res, "retry-after-ms", v, sizeof v)) {
+    char *end;
+    double ms = strtod(v, &end);
+    if (end != v && ms >= 0) return (int64_t)ms;
+  }
+  if (header_value(&c->res, "retry-after", v, sizeof v)) {
+    char *end;
+    double s = strtod(v, &end);
+    if (end != v && *end == '\0' && s >= 0) return (int64_t)(s * 1000);
+    {
+      time_t when = C->getdate(v, NULL);
+      if (when != (time_t)-1) {
+        int64_t ms = ((int64_t)when * 1000) - clock_wall_ns() / 1000000;
+        return ms > 0 ? ms : 0;
+      }
+    }
+  }
+  return -1;
+}
+
+/* Sleeps ms, asking the cancel function between slices; returns its reason or 0. */
+static int wait_ms(const http_request *req, int64_t ms) {
+  int64_t until = clock_mono_ns() + ms * 1000000;
+  for (;;) {
+    int64_t now = clock_mono_ns(), slice;
+    int why = req->cancel ? req->cancel(req->ud, now) : 0;
+    if (why) return why;
+    if (now >= until) return 0;
+    slice = until - now;
+    if (slice > WAIT_SLICE_NS) slice = WAIT_SLICE_NS;
+    clock_sleep_ms((double)slice / 1e6);
+  }
+}
+
+/* The wait before attempt n (2, 3, ...), or -1 when there should be no more attempts
+ * (with the reason in res->message for a response, which has none otherwise). */
+static int64_t next_wait(http_client *c, const http_request *req, int n) {
+  http_result *res = &c->res;
+  int64_t asked = res->error == HTTP_OK ? retry_after_ms(c) : -1, wait;
+  if (asked >= 0) {
+    if (asked > req->max_retry_after_ms) {
+      snprintf(res->message, sizeof res->message, "not retried: the server asked to wait %lld ms (Retry-After), "
+               "more than max_retry_after_ms = %lld", (long long)asked, (long long)req->max_retry_after_ms);
+      return -1;
+    }
+    wait = asked;
+  } else {
+    /* Full jitter: uniform in [0, min(max, base * 2^(n-2))]. */
+    int64_t cap = req->backoff_ms;
+    for (int i = 2; i < n && cap < req->max_backoff_ms; i++) cap *= 2;
+    if (cap > req->max_backoff_ms) cap = req->max_backoff_ms;
+    wait = cap > 0 ? (int64_t)(next_random(c) % (uint64_t)(cap + 1)) : 0;
+  }
+  if (req->deadline_ns > 0 && clock_mono_ns() + wait * 1000000 >= req->deadline_ns) {
+    snprintf(res->message, sizeof res->message, "not retried: waiting %lld ms for attempt %d would pass the "
+             "run's time limit", (long long)wait, n);
+    return -1;
+  }
+  return wait;
+}
+
+static int build_headers(http_client *c, const http_request *req) {
+  const curl_api *C = c->api;
+  struct curl_slist *l = NULL, *t;
+  C->slist_free_all(c->hdrs);
+  c->hdrs = NULL;
+  /* libcurl would send "Expect: 100-continue" with large bodies and wait for an answer
+   * many servers never give. */
+  if ((l = C->slist_append(l, "Expect:")) == NULL) return -1;
+  for (const char *const *h = req->headers; h && *h; h++) {
+    if ((t = C->slist_append(l, *h)) == NULL) { C->slist_free_all(l); return -1; }
+    l = t;
+  }
+  c->hdrs = l;
+  return 0;
+}
+
+static void reset_result(http_client *c) {
+  http_result *res = &c->res;
+  buf_t body = res->body, headers = res->headers, usage = res->usage;
+  if (body.cap > KEEP_BODY_CAP) buf_free(&body);
+  buf_reset(&body);
+  buf_reset(&headers);
+  buf_reset(&usage);
+  memset(res, 0, sizeof *res);
+  res->body = body;
+  res->headers = headers;
+  res->usage = usage;
+  res->ttfb_ns = res->first_event_ns = -1;
+}
+
+int http_perform(http_client *c, const http_request *req) {
+  const curl_api *C = c->api;
+  http_result *res = &c->res;
+  int max_attempts = 1 + (req->retries < 0 ? 0 : req->retries > HTTP_MAX_ATTEMPTS - 1 ? HTTP_MAX_ATTEMPTS - 1
+                                                                                       : req->retries);
+  int64_t wait = 0;
+  if (c->pid != getpid()) { /* forked: the inherited handle's sockets are the parent's */
+    c->curl = C->easy_init();
+    c->pid = getpid();
+    if (c->curl == NULL) { reset_result(c); res->error = HTTP_ENOMEM; return -1; }
+  }
+  reset_result(c);
+  c->req = req;
+  c->delivered = 0;
+  c->start_ns = clock_mono_ns();
+  {
+    /* libcurl would guess a scheme for "host/path" (and "http//x"): only a URL that says
+     * http:// or https:// goes out. */
+    char why[160];
+    if (http_check_url(req->url, why, sizeof why) != 0) {
+      res->error = HTTP_EURL;
+      snprintf(res->message, sizeof res->message, "invalid URL (%s)", why);
+      return -1;
+    }
+  }
+  if (build_headers(c, req) != 0) {
+    res->error = HTTP_ENOMEM;
+    snprintf(res->message, sizeof res->message, "not enough memory for the headers");
+    return -1;
+  }
+  for (int n = 1; n <= max_attempts; n++) {
+    http_attempt *log = &res->log[n - 1];
+    int slot = -1, why = 0, rl;
+    int64_t waited = 0, waited2 = 0;
+    memset(log, 0, sizeof *log);
+    log->wait_ms = wait;
+    res->attempts = n;
+    res->message[0] = '\0';
+    rl = ratelimit_acquire(req->cancel, req->ud, &waited, &why);
+    if (rl == RATELIMIT_OK) rl = ratelimit_enter(req->cancel, req->ud, &slot, &waited2, &why);
+    res->rate_wait_ns += waited + waited2;
+    if (rl != RATELIMIT_OK) {
+      res->error = HTTP_ECANCELED;
+      res->cancelled = why;
+      log->error = HTTP_ECANCELED;
+      snprintf(res->message, sizeof res->message, "stopped by the run's time limit or by Ctrl-C while waiting "
+               "for the rate limit");
+      break;
+    }
+    res->error = attempt(c, req, log);
+    ratelimit_leave(slot);
+    if (res->error == HTTP_ECANCELED || res->error == HTTP_ECALLBACK || n == max_attempts || c->delivered) break;
+    if (res->error == HTTP_OK ? !retryable_status(res->status) : !retryable_error(res->error)) break;
+    wait = next_wait(c, req, n + 1);
+    if (wait < 0) break;
+    if (wait > 0 && (why = wait_ms(req, wait)) != 0) {
+      res->error = HTTP_ECANCELED;
+      res->cancelled = why;
+      snprintf(res->message, sizeof res->message, "stopped by the run's time limit or by Ctrl-C while waiting "
+               "to retry");
+      break;
+    }
+  }
+  res->duration_ns = clock_mono_ns() - c->start_ns;
+  c->req = NULL;
+  if (res->body.cap > KEEP_BODY_CAP && res->error != HTTP_OK) buf_free(&res->body);
+  return res->error == HTTP_OK ? 0 : -1;
+}

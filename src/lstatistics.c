@@ -1,0 +1,339 @@
+/* lstatistics.c - the fluxloop.statistics module: samples with exact percentiles, Wilson
+ * intervals, Fisher's exact test and Mann-Whitney U for `report` and `compare`. */
+#include <lauxlib.h>
+#include <lua.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "groups.h"
+#include "lstats.h"
+#include "stats.h"
+#include "stattest.h"
+
+#define SAMPLE_MT "fluxloop.Sample"
+#define GROUPS_MT "fluxloop.Groups"
+
+typedef struct sample {
+  stats_t s;
+  int sorted; /* durations sorted since the last add */
+} sample_t;
+
+static sample_t *check_sample(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, SAMPLE_MT);
+}
+
+static sample_t *new_sample(lua_State *L) {
+  sample_t *x = lua_newuserdatauv(L, sizeof *x, 0);
+  stats_init(&x->s);
+  x->sorted = 1;
+  luaL_setmetatable(L, SAMPLE_MT);
+  return x;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static void sort_sample(sample_t *x) {
+  if (!x->sorted && x->s.count > 1) qsort(x->s.durations, x->s.count, sizeof(double), cmp_double);
+  x->sorted = 1;
+}
+
+/* sample() -> an empty sample; 8 bytes a value, so percentiles are exact. */
+static int st_sample(lua_State *L) {
+  new_sample(L);
+  return 1;
+}
+
+/* Room for one more value. A report holds a sample per input and per persona, most of them
+ * small: start at 8 and grow by half (stats_add alone starts at 1024 and doubles). */
+static int reserve(stats_t *s) {
+  size_t cap;
+  double *p;
+  if (s->count < s->cap) return 0;
+  cap = s->cap ? s->cap + s->cap / 2 : 8;
+  p = realloc(s->durations, cap * sizeof *p);
+  if (p == NULL) return -1;
+  s->durations = p;
+  s->cap = cap;
+  return 0;
+}
+
+/* s:add(x [, success]) */
+static int sample_add(lua_State *L) {
+  sample_t *x = check_sample(L, 1);
+  double v = (double)luaL_checknumber(L, 2);
+  if (reserve(&x->s) != 0 || stats_add(&x->s, v, lua_isnone(L, 3) || lua_toboolean(L, 3)) != 0)
+    return luaL_error(L, "not enough memory for a sample");
+  x->sorted = 0;
+  return 0;
+}
+
+static int sample_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_sample(L, 1)->s.count);
+  return 1;
+}
+
+/* s:percentile(p) -> linear interpolation between closest ranks (as summary.json); nil if empty. */
+static int sample_percentile(lua_State *L) {
+  sample_t *x = check_sample(L, 1);
+  double p = (double)luaL_checknumber(L, 2);
+  luaL_argcheck(L, p >= 0 && p <= 100, 2, "a percentile is from 0 to 100");
+  if (x->s.count == 0) return 0;
+  sort_sample(x);
+  lua_pushnumber(L, stats_percentile(x->s.durations, x->s.count, p));
+  return 1;
+}
+
+/* s:summary() -> the summary.json figures (count, successful, failed, min, mean, p50 ... stddev). */
+static int sample_summary(lua_State *L) {
+  sample_t *x = check_sample(L, 1);
+  stats_summary_t o;
+  stats_summarize(&x->s, &o);
+  x->sorted = 1;
+  lstats_push(L, &o);
+  return 1;
+}
+
+/* s:histogram(lo, hi, bins) -> counts of values in bins equal parts of [lo, hi] (values outside
+ * go to the first or last bin). */
+static int sample_histogram(lua_State *L) {
+  sample_t *x = check_sample(L, 1);
+  double lo = (double)luaL_checknumber(L, 2), hi = (double)luaL_checknumber(L, 3);
+  lua_Integer bins = luaL_checkinteger(L, 4);
+  lua_Integer *counts;
+  luaL_argcheck(L, bins >= 1 && bins <= 10000, 4, "bins from 1 to 10000");
+  counts = lua_newuserdatauv(L, (size_t)bins * sizeof *counts, 0);
+  for (lua_Integer b = 0; b < bins; b++) counts[b] = 0;
+  for (size_t i = 0; i < x->s.count; i++) {
+    double v = x->s.durations[i];
+    lua_Integer b = hi > lo ? (lua_Integer)floor((v - lo) / (hi - lo) * (double)bins) : 0;
+    if (b < 0) b = 0;
+    if (b >= bins) b = bins - 1;
+    counts[b]++;
+  }
+  lua_createtable(L, (int)bins, 0);
+  for (lua_Integer b = 0; b < bins; b++) {
+    lua_pushinteger(L, counts[b]);
+    lua_rawseti(L, -2, b + 1);
+  }
+  return 1;
+}
+
+static int sample_gc(lua_State *L) {
+  stats_free(&check_sample(L, 1)->s);
+  return 0;
+}
+
+/* merge(list of samples) -> one sample holding every value. */
+static int st_merge(lua_State *L) {
+  lua_Integer n;
+  sample_t *out;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  n = luaL_len(L, 1);
+  out = new_sample(L);
+  for (lua_Integer i = 1; i <= n; i++) {
+    sample_t *x;
+    lua_geti(L, 1, i);
+    x = check_sample(L, -1);
+    for (size_t k = 0; k < x->s.count; k++)
+      if (reserve(&out->s) != 0 || stats_add(&out->s, x->s.durations[k], 1) != 0)
+        return luaL_error(L, "not enough memory for a sample");
+    lua_pop(L, 1);
+  }
+  out->sorted = out->s.count < 2;
+  return 1;
+}
+
+/* wilson(k, n [, z = 1.959964]) -> lo, hi */
+static int st_wilson_l(lua_State *L) {
+  double k = (double)luaL_checknumber(L, 1), n = (double)luaL_checknumber(L, 2), lo, hi;
+  double z = (double)luaL_optnumber(L, 3, 1.959963984540054);
+  luaL_argcheck(L, k >= 0 && k <= n, 1, "need 0 <= k <= n");
+  st_wilson(k, n, z, &lo, &hi);
+  lua_pushnumber(L, lo);
+  lua_pushnumber(L, hi);
+  return 2;
+}
+
+/* fisher(a, b, c, d) -> two-sided p of [[a, b], [c, d]] */
+static int st_fisher_l(lua_State *L) {
+  lua_Integer v[4];
+  for (int i = 0; i < 4; i++) {
+    v[i] = luaL_checkinteger(L, i + 1);
+    luaL_argcheck(L, v[i] >= 0, i + 1, "counts are >= 0");
+  }
+  lua_pushnumber(L, st_fisher((long)v[0], (long)v[1], (long)v[2], (long)v[3]));
+  return 1;
+}
+
+static int push_mwu(lua_State *L, const double *x, size_t n1, const double *y, size_t n2, int method) {
+  st_mwu r;
+  if (st_mannwhitney(x, n1, y, n2, method, &r) != 0)
+    return luaL_error(L, "mannwhitney: the exact distribution needs samples of at most 200 values without "
+      "ties (or memory ran out)");
+  lua_createtable(L, 0, 4);
+  lua_pushnumber(L, r.u); lua_setfield(L, -2, "u");
+  lua_pushnumber(L, r.p); lua_setfield(L, -2, "p");
+  lua_pushnumber(L, r.z); lua_setfield(L, -2, "z");
+  lua_pushboolean(L, r.exact); lua_setfield(L, -2, "exact");
+  return 1;
+}
+
+static const char *const MW_METHODS[] = { "auto", "exact", "asymptotic", NULL };
+
+/* mannwhitney(x, y [, "auto" | "exact" | "asymptotic"]) -> { u, p, z, exact } (two-sided);
+ * x and y are samples or lists of numbers. */
+static int st_mannwhitney_l(lua_State *L) {
+  int method = luaL_checkoption(L, 3, "auto", MW_METHODS);
+  sample_t *a, *b;
+  for (int idx = 1; idx <= 2; idx++) {
+    if (lua_istable(L, idx)) {
+      lua_Integer n = luaL_len(L, idx);
+      sample_t *x = new_sample(L);
+      for (lua_Integer i = 1; i <= n; i++) {
+        lua_geti(L, idx, i);
+        if (reserve(&x->s) != 0 || stats_add(&x->s, (double)luaL_checknumber(L, -1), 1) != 0)
+          return luaL_error(L, "out of memory");
+        lua_pop(L, 1);
+      }
+      x->sorted = 0;
+      lua_replace(L, idx);
+    }
+  }
+  a = check_sample(L, 1);
+  b = check_sample(L, 2);
+  luaL_argcheck(L, a->s.count > 0, 1, "empty sample");
+  luaL_argcheck(L, b->s.count > 0, 2, "empty sample");
+  sort_sample(a);
+  sort_sample(b);
+  return push_mwu(L, a->s.durations, a->s.count, b->s.durations, b->s.count, method);
+}
+
+/* Groups: the per-input (or per-persona) aggregates of a report, one C array for all. */
+
+static groups_t *check_groups(lua_State *L, int idx) {
+  return luaL_checkudata(L, idx, GROUPS_MT);
+}
+
+/* A 1-based group index argument, checked against the groups there are (+1 for add). */
+static size_t check_index(lua_State *L, groups_t *s, int idx, int adding) {
+  lua_Integer i = luaL_checkinteger(L, idx);
+  luaL_argcheck(L, i >= 1 && (size_t)i <= s->count + (adding ? 1 : 0), idx, "no such group");
+  return (size_t)i - 1;
+}
+
+/* groups([max_outputs = 1000]) -> an empty set of groups */
+static int st_groups(lua_State *L) {
+  lua_Integer max = luaL_optinteger(L, 1, 1000);
+  groups_t *s;
+  luaL_argcheck(L, max >= 0 && max <= 1000000, 1, "max_outputs from 0 to 1000000");
+  s = lua_newuserdatauv(L, sizeof *s, 0);
+  groups_init(s, (uint32_t)max);
+  luaL_setmetatable(L, GROUPS_MT);
+  return 1;
+}
+
+/* gs:add(i, duration_ms, success, output_hash): i == gs:count() + 1 starts a new group. */
+static int groups_add_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 1);
+  double ms = (double)luaL_checknumber(L, 3);
+  uint64_t h = (uint64_t)luaL_optinteger(L, 5, 0);
+  if (groups_add(s, i, ms, lua_toboolean(L, 4), h) != 0) return luaL_error(L, "not enough memory for run statistics");
+  return 0;
+}
+
+static int groups_count_l(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_groups(L, 1)->count);
+  return 1;
+}
+
+/* gs:get(i) -> runs, successful, distinct outputs, count of the most common output, successful
+ * runs whose output was not counted (past max_outputs distinct ones) */
+static int groups_get_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 0);
+  group_t *g = &s->g[i];
+  lua_pushinteger(L, (lua_Integer)g->n);
+  lua_pushinteger(L, (lua_Integer)g->ok);
+  lua_pushinteger(L, (lua_Integer)g->distinct);
+  lua_pushinteger(L, (lua_Integer)groups_top(s, i));
+  lua_pushinteger(L, (lua_Integer)g->untracked);
+  return 5;
+}
+
+/* gs:percentile(i, p) -> as sample:percentile, for group i */
+static int groups_percentile_l(lua_State *L) {
+  groups_t *s = check_groups(L, 1);
+  size_t i = check_index(L, s, 2, 0);
+  double p = (double)luaL_checknumber(L, 3);
+  luaL_argcheck(L, p >= 0 && p <= 100, 3, "a percentile is from 0 to 100");
+  if (s->g[i].n == 0) return 0;
+  lua_pushnumber(L, stats_percentile(groups_sorted(s, i), s->g[i].n, p));
+  return 1;
+}
+
+/* gs:mannwhitney(i, other, j [, method]) -> Mann-Whitney U of group i against other's group j */
+static int groups_mannwhitney_l(lua_State *L) {
+  groups_t *a = check_groups(L, 1), *b = check_groups(L, 3);
+  size_t i = check_index(L, a, 2, 0), j = check_index(L, b, 4, 0);
+  int method = luaL_checkoption(L, 5, "auto", MW_METHODS);
+  const double *x = groups_sorted(a, i), *y = groups_sorted(b, j);
+  luaL_argcheck(L, a->g[i].n > 0 && b->g[j].n > 0, 2, "empty group");
+  return push_mwu(L, x, a->g[i].n, y, b->g[j].n, method);
+}
+
+static int groups_gc(lua_State *L) {
+  groups_free(check_groups(L, 1));
+  return 0;
+}
+
+static const luaL_Reg groups_methods[] = {
+  { "add", groups_add_l },
+  { "count", groups_count_l },
+  { "get", groups_get_l },
+  { "percentile", groups_percentile_l },
+  { "mannwhitney", groups_mannwhitney_l },
+  { NULL, NULL }
+};
+
+static const luaL_Reg sample_methods[] = {
+  { "add", sample_add },
+  { "count", sample_count },
+  { "percentile", sample_percentile },
+  { "summary", sample_summary },
+  { "histogram", sample_histogram },
+  { NULL, NULL }
+};
+
+static const luaL_Reg st_funcs[] = {
+  { "sample", st_sample },
+  { "merge", st_merge },
+  { "wilson", st_wilson_l },
+  { "fisher", st_fisher_l },
+  { "mannwhitney", st_mannwhitney_l },
+  { "groups", st_groups },
+  { NULL, NULL }
+};
+
+int luaopen_fluxloop_statistics(lua_State *L); /* the module's only export */
+int luaopen_fluxloop_statistics(lua_State *L) {
+  if (luaL_newmetatable(L, SAMPLE_MT)) {
+    lua_pushcfunction(L, sample_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, sample_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, GROUPS_MT)) {
+    lua_pushcfunction(L, groups_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, groups_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  luaL_newlib(L, st_funcs);
+  return 1;
+}

@@ -1,0 +1,167 @@
+/* ratelimit.c - the experiment's shared request-rate bucket and in-flight cap. They live in
+ * one MAP_SHARED anonymous page made before workers start, so threads and forked worker
+ * processes draw from the same bucket. Everything in it is changed with atomics only: a
+ * worker killed at any instant (a timeout in --isolate) can leave no lock held. */
+#include "ratelimit.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stddef.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "clock.h"
+
+/* Waits are cut into slices so that a run's time limit or Ctrl-C ends them promptly. */
+#define SLICE_NS (20 * 1000000LL)
+/* How often a full cap looks for slots held by worker processes that died. */
+#define REAP_EVERY_NS (100 * 1000000LL)
+
+typedef struct shared {
+  /* The rate, as a generic cell rate algorithm: tat is the theoretical arrival time of the
+   * next request; a request may go at tat - tolerance, and moves tat on by one interval. */
+  int64_t tat;           /* monotonic ns (CLOCK_MONOTONIC is the same in every process) */
+  int64_t interval_ns;   /* 1e9 / rps; 0: no rate limit */
+  int64_t tolerance_ns;  /* (burst - 1) * interval */
+  int64_t requests, waited_ns; /* statistics */
+  double rps;
+  int burst;
+  int max_concurrent;    /* 0: no cap */
+  int32_t slot_pid[];    /* owner process of each in-flight slot, 0 = free */
+} shared_t;
+
+/* The limits are the process's by nature: every worker state and every forked worker must
+ * find the same page, so the pointer is the one static here (set before workers start). */
+static shared_t *limit = NULL;
+static size_t limit_size = 0;
+
+int ratelimit_configure(double rps, int burst, int max_concurrent) {
+  shared_t *s;
+  size_t size;
+  if (limit != NULL) {
+    munmap(limit, limit_size);
+    limit = NULL;
+    limit_size = 0;
+  }
+  if (!(rps > 0) && max_concurrent <= 0) return RATELIMIT_OK;
+  if (max_concurrent > RATELIMIT_MAX_CONCURRENT) max_concurrent = RATELIMIT_MAX_CONCURRENT;
+  if (max_concurrent < 0) max_concurrent = 0;
+  if (burst < 1) burst = 1;
+  size = sizeof *s + (size_t)max_concurrent * sizeof s->slot_pid[0];
+  s = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (s == MAP_FAILED) return RATELIMIT_NOMEM;
+  memset(s, 0, size); /* fresh anonymous pages are zero already; this documents it */
+  if (rps > 0) {
+    double interval = 1e9 / rps;
+    if (interval < 1) interval = 1;
+    s->interval_ns = (int64_t)interval;
+    s->tolerance_ns = (int64_t)(burst - 1) * s->interval_ns;
+    s->rps = rps;
+    s->burst = burst;
+  }
+  s->max_concurrent = max_concurrent;
+  limit = s;
+  limit_size = size;
+  return RATELIMIT_OK;
+}
+
+int ratelimit_active(double *rps, int *burst, int *max_concurrent) {
+  if (rps) *rps = limit ? limit->rps : 0;
+  if (burst) *burst = limit ? limit->burst : 0;
+  if (max_concurrent) *max_concurrent = limit ? limit->max_concurrent : 0;
+  return limit != NULL;
+}
+
+/* Sleeps until `until` (monotonic ns) in slices, asking cancel between them. */
+static int sleep_until(int64_t until, ratelimit_cancel_fn cancel, void *ud, int *why) {
+  for (;;) {
+    int64_t now = clock_mono_ns(), slice;
+    int r = cancel ? cancel(ud, now) : 0;
+    if (r) { if (why) *why = r; return RATELIMIT_CANCELLED; }
+    if (now >= until) return RATELIMIT_OK;
+    slice = until - now;
+    if (slice > SLICE_NS) slice = SLICE_NS;
+    clock_sleep_ms((double)slice / 1e6);
+  }
+}
+
+int ratelimit_acquire(ratelimit_cancel_fn cancel, void *ud, int64_t *waited_ns, int *why) {
+  shared_t *s = limit;
+  int64_t now, old, base, go_at;
+  if (waited_ns) *waited_ns = 0;
+  if (s == NULL || s->interval_ns == 0) return RATELIMIT_OK;
+  /* Reserve the next slot of the schedule with one compare-and-swap, then sleep until it:
+   * the reservation is made whether or not this request is later cancelled, which only
+   * ever errs on the slow side. */
+  old = __atomic_load_n(&s->tat, __ATOMIC_ACQUIRE);
+  do {
+    now = clock_mono_ns();
+    base = old > now ? old : now;
+    go_at = base - s->tolerance_ns;
+  } while (!__atomic_compare_exchange_n(&s->tat, &old, base + s->interval_ns, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE));
+  __atomic_add_fetch(&s->requests, 1, __ATOMIC_RELAXED);
+  if (go_at <= now) return RATELIMIT_OK;
+  if (waited_ns) *waited_ns = go_at - now;
+  __atomic_add_fetch(&s->waited_ns, go_at - now, __ATOMIC_RELAXED);
+  return sleep_until(go_at, cancel, ud, why);
+}
+
+/* Frees the slots whose owner process is gone (killed while its request was in flight). */
+static void reap_dead(shared_t *s) {
+  pid_t self = getpid();
+  for (int i = 0; i < s->max_concurrent; i++) {
+    int32_t pid = __atomic_load_n(&s->slot_pid[i], __ATOMIC_ACQUIRE);
+    if (pid != 0 && pid != self && kill(pid, 0) != 0 && errno == ESRCH)
+      __atomic_compare_exchange_n(&s->slot_pid[i], &pid, 0, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+  }
+}
+
+int ratelimit_enter(ratelimit_cancel_fn cancel, void *ud, int *slot, int64_t *waited_ns, int *why) {
+  shared_t *s = limit;
+  int32_t self = (int32_t)getpid();
+  int64_t start = 0, last_reap = 0, pause_ns = 50 * 1000;
+  *slot = -1;
+  if (waited_ns) *waited_ns = 0;
+  if (s == NULL || s->max_concurrent == 0) return RATELIMIT_OK;
+  for (;;) {
+    for (int i = 0; i < s->max_concurrent; i++) {
+      int32_t free_pid = 0;
+      if (__atomic_load_n(&s->slot_pid[i], __ATOMIC_RELAXED) == 0 &&
+          __atomic_compare_exchange_n(&s->slot_pid[i], &free_pid, self, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        *slot = i;
+        if (waited_ns && start) *waited_ns = clock_mono_ns() - start;
+        return RATELIMIT_OK;
+      }
+    }
+    {
+      int64_t now = clock_mono_ns();
+      int r = cancel ? cancel(ud, now) : 0;
+      if (r) { if (why) *why = r; return RATELIMIT_CANCELLED; }
+      if (start == 0) start = now;
+      if (now - last_reap > REAP_EVERY_NS) { reap_dead(s); last_reap = now; }
+    }
+    /* Slots free up when requests end, which no one announces: poll, backing off to 2 ms. */
+    clock_sleep_ms((double)pause_ns / 1e6);
+    if (pause_ns < 2 * 1000000) pause_ns *= 2;
+  }
+}
+
+void ratelimit_leave(int slot) {
+  shared_t *s = limit;
+  if (s == NULL || slot < 0 || slot >= s->max_concurrent) return;
+  __atomic_store_n(&s->slot_pid[slot], 0, __ATOMIC_RELEASE);
+}
+
+void ratelimit_stats(int64_t *requests, int64_t *waited_ns, int64_t *in_flight) {
+  shared_t *s = limit;
+  int64_t n = 0;
+  if (s) {
+    for (int i = 0; i < s->max_concurrent; i++) n += __atomic_load_n(&s->slot_pid[i], __ATOMIC_RELAXED) != 0;
+  }
+  if (requests) *requests = s ? __atomic_load_n(&s->requests, __ATOMIC_RELAXED) : 0;
+  if (waited_ns) *waited_ns = s ? __atomic_load_n(&s->waited_ns, __ATOMIC_RELAXED) : 0;
+  if (in_flight) *in_flight = n;
+}
