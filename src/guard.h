@@ -19,6 +19,10 @@ typedef struct guard_state {
 /* Whether SIGINT/SIGTERM has arrived, and when runs in flight must stop (0: not yet). */
 int guard_interrupted(void);
 int64_t guard_interrupt_deadline(void);
+/* SIGPIPE caught by a handler that does nothing: a write into a closed pipe (`fluxloop ... |
+ * head`) fails with EPIPE instead of ending the process. Not SIG_IGN, which exec passes on:
+ * programs an agent starts (`yes | head` in a shell) get the default disposition back. */
+void guard_catch_sigpipe(void);
 /* Which limit of g has passed at `now`, or 0. */
 int guard_expired(const guard_state *g, int64_t now);
 

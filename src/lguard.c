@@ -35,6 +35,17 @@ static void on_signal(int sig) {
 
 int guard_interrupted(void) { return signal_count > 0; }
 
+static void on_sigpipe(int sig) { (void)sig; }
+
+void guard_catch_sigpipe(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_sigpipe;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGPIPE, &sa, NULL);
+}
+
 int64_t guard_interrupt_deadline(void) {
   return signal_count > 0 ? signal_ns + GRACE_NS : 0;
 }
@@ -174,7 +185,7 @@ static int guard_call(lua_State *L) {
 }
 
 /* install(): Ctrl-C, SIGTERM and SIGHUP (a dropped SSH session) stop new runs; a second one
- * exits at once with status 130. SIGPIPE is ignored: when the terminal or pipe that reads
+ * exits at once with status 130. SIGPIPE is caught: when the terminal or pipe that reads
  * fluxloop's output goes away (`| head`), writes fail and the experiment goes on. */
 static int guard_install(lua_State *L) {
   struct sigaction sa;
@@ -184,8 +195,7 @@ static int guard_install(lua_State *L) {
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   sigaction(SIGHUP, &sa, NULL);
-  sa.sa_handler = SIG_IGN;
-  sigaction(SIGPIPE, &sa, NULL);
+  guard_catch_sigpipe();
   (void)L;
   return 0;
 }

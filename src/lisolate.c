@@ -92,7 +92,10 @@ static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) 
     if (s->kids[i].from_fd >= 0) close(s->kids[i].from_fd);
   }
   (void)self;
-  signal(SIGPIPE, SIG_DFL); /* a parent that is gone ends the worker */
+  /* SIGPIPE as the runner has it (caught, not ignored): an agent that prints into a closed
+   * pipe gets EPIPE, not death. A parent that is gone fails the frame's write, and
+   * PR_SET_PDEATHSIG ends the worker anyway. */
+  guard_catch_sigpipe();
   /* A crash here is the parent's to report (sink_flush_on_crash's handlers are the
    * in-process runner's): die of it plainly. */
   signal(SIGSEGV, SIG_DFL);

@@ -1,10 +1,10 @@
 /* main.c - the fluxloop command: a protected pmain that hands argv to the Lua layer (fluxloop.main). */
 #include <lauxlib.h>
 #include <lua.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "guard.h"
 #include "host.h"
 #include "lalloc.h"
 
@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
   lua_State *L;
   /* Output into a pipe that closed (`fluxloop run experiment | head -n 1`) must not kill the
    * experiment: writes fail instead, and the runs go on. */
-  signal(SIGPIPE, SIG_IGN);
+  guard_catch_sigpipe();
   L = lalloc_newstate();
   if (L == NULL) {
     fprintf(stderr, "fluxloop: cannot create Lua state: not enough memory\n");

@@ -49,17 +49,38 @@ return { run = function(input) clock.sleep(1) return input end }]] })
     assert.are.equal(s.total_traces, #P.read_jsonl(exp .. "/trace_summary.jsonl"))
   end)
 
-  it("an output pipe that closes (| head -n 1) does not kill the experiment", function()
-    dir = P.project({ iterations = 1000, agent = [[
-return { run = function(input) print(("agent says %s, and goes on saying it"):format(input)) return input end }]] })
-    local script = ("cd %s && { %s run experiment --no-progress 2>&1; echo $? > status; } | head -n 1 > first")
-      :format(P.quote(dir), P.quote(P.bin()))
-    os.execute("sh -c " .. P.quote(script))
-    assert.are.equal("0", (P.read(dir .. "/status") or ""):match("%d+"), "exit status of fluxloop")
-    assert.truthy(P.read(dir .. "/first"):find("[INFO] Starting experiment", 1, true))
-    local exp = P.experiments(dir)[1]
-    assert.are.equal(2000, P.read_json(exp .. "/summary.json").total_traces)
-    assert.are.equal(2000, #P.read_jsonl(exp .. "/traces.jsonl"))
+  for _, mode in ipairs({ "", " --isolate --parallel 2" }) do
+    it("an output pipe that closes (| head -n 1) does not kill the experiment, nor the agent that prints" .. mode, function()
+      dir = P.project({ iterations = 1000, agent = [[
+return { run = function(input) print(("agent says %s, and goes on saying it"):format(input)) io.stdout:flush() return input end }]] })
+      local script = ("cd %s && { %s run experiment --no-progress%s 2>&1; echo $? > status; } | head -n 1 > first")
+        :format(P.quote(dir), P.quote(P.bin()), mode)
+      os.execute("sh -c " .. P.quote(script))
+      assert.are.equal("0", (P.read(dir .. "/status") or ""):match("%d+"), "exit status of fluxloop (141: SIGPIPE)")
+      assert.truthy(P.read(dir .. "/first"):find("[INFO] Starting experiment", 1, true))
+      local exp = P.experiments(dir)[1]
+      local s = P.read_json(exp .. "/summary.json")
+      assert.are.equal(2000, s.total_traces)
+      assert.are.equal(2000, s.successful) -- under --isolate, a worker printing into the pipe died of SIGPIPE
+      assert.are.equal(2000, #P.read_jsonl(exp .. "/traces.jsonl"))
+    end)
+  end
+
+  it("programs an agent starts get SIGPIPE's default back (`yes | head` ends)", function()
+    -- SIG_IGN would pass through exec: the runner catches SIGPIPE with a handler instead.
+    dir = P.project({ iterations = 1, inputs = "- input: a\n", agent = [[
+return { run = function()
+  local h = io.popen("grep SigIgn /proc/self/status")
+  local line = h:read("l")
+  h:close()
+  return line
+end }]] })
+    for i, mode in ipairs({ "", "--isolate" }) do
+      local code, _, err = P.run(dir, ("run experiment --quiet --output-dir out%d %s"):format(i, mode))
+      assert.are.equal(0, code, err)
+      local mask = P.read_jsonl(P.experiments(dir, "out" .. i)[1] .. "/traces.jsonl")[1].output:match("SigIgn:%s*(%x+)")
+      assert.are.equal(0, tonumber(mask, 16) & (1 << 12), "SIGPIPE (13) ignored in a child: " .. mask)
+    end
   end)
 
   it("an in-process agent that closes every descriptor from 3 up loses no trace line", function()
