@@ -5,13 +5,13 @@ fluxloop starts this file once per worker slot and speaks its JSON-lines worker 
 Anything the agent prints goes to stderr, which fluxloop keeps as the run's logs: the
 protocol stream is private to this file.
 """
-import asyncio
-import importlib
-import inspect
 import json
 import os
 import sys
-import traceback
+import types
+
+# asyncio, inspect and traceback are imported when first needed: together they are most of
+# a worker's start (a plain agent never needs the first two).
 
 PROTOCOL = 1
 INPUT_NAMES = ("input", "input_text", "message", "query", "text", "content", "user_message")
@@ -39,7 +39,8 @@ def resolve(target):
     if ":" not in target:
         raise ValueError("target %r: expected 'module.path:function'" % target)
     module_name, attr = target.rsplit(":", 1)
-    obj = importlib.import_module(module_name)
+    __import__(module_name)
+    obj = sys.modules[module_name]
     for part in attr.split("."):
         if not hasattr(obj, part):
             raise AttributeError("module %r has no attribute %r" % (module_name, part))
@@ -54,21 +55,21 @@ _plans = {}
 
 
 def binding_plan(fn):
-    """(name of the input parameter or None, run facts it takes by name), once per function."""
+    """(name of the input parameter, or None, or False to pass the input positionally; run
+    facts it takes by name), worked out once per function."""
     plan = _plans.get(fn)
     if plan is None:
-        try:
-            params = list(inspect.signature(fn).parameters.values())
-        except (TypeError, ValueError):
-            params = None
+        from fluxloop._signature import parameters
+        params = parameters(fn)
         if params is None:
             plan = (False, ())
         else:
-            names = [p.name for p in params]
+            names, positional, varargs = params
             target = next((n for n in names if n in INPUT_NAMES), None)
-            positional = [p for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
             if target is None and positional:
-                target = positional[0].name
+                target = positional[0]
+            if target is None and varargs:
+                target = False  # def run(*args): the input is args[0]
             plan = (target, tuple(n for n in names if n in FACTS and n != target))
         _plans[fn] = plan
     return plan
@@ -80,13 +81,14 @@ def bind(fn, value, ctx):
     if ctx.get("args") is not None and isinstance(ctx["args"], dict):
         return [], dict(ctx["args"])
     target, wanted = binding_plan(fn)
-    if target is False:
+    if target is False and not wanted:
         return [value], {}
     kwargs = {}
-    if target is not None:
+    if target:
         kwargs[target] = value
+    args = [value] if target is False else []
     if not wanted:
-        return [], kwargs
+        return args, kwargs
     names = wanted
     info = ctx.get("persona_info") or {}
     facts = {
@@ -97,7 +99,7 @@ def bind(fn, value, ctx):
     }
     for n in names:
         kwargs[n] = facts[n]
-    return [], kwargs
+    return args, kwargs
 
 
 def join_chunks(chunks):
@@ -109,23 +111,29 @@ def join_chunks(chunks):
 class Worker:
     def __init__(self, out):
         self.out = out
-        self.loop = asyncio.new_event_loop()
+        self.loop = None  # an asyncio loop, made for the first async agent
         self.run_id = None
 
     def send(self, msg):
         self.out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
         self.out.flush()
 
+    def run_async(self, awaitable):
+        if self.loop is None:
+            import asyncio
+            self.loop = asyncio.new_event_loop()
+        return self.loop.run_until_complete(awaitable)
+
     def call(self, fn, value, ctx):
         args, kwargs = bind(fn, value, ctx)
         result = fn(*args, **kwargs)
-        if inspect.isawaitable(result):
-            result = self.loop.run_until_complete(result)
-        if inspect.isasyncgen(result):
+        if hasattr(result, "__await__"):  # a coroutine or a future: inspect.isawaitable
+            result = self.run_async(result)
+        if isinstance(result, types.AsyncGeneratorType):
             async def collect(gen):
                 return [c async for c in gen]
-            result = join_chunks(self.loop.run_until_complete(collect(result)))
-        elif inspect.isgenerator(result):
+            result = join_chunks(self.run_async(collect(result)))
+        elif isinstance(result, types.GeneratorType):
             result = join_chunks(list(result))
         return result
 
@@ -145,6 +153,7 @@ class Worker:
         except BaseException as e:  # the run fails, the worker goes on
             if isinstance(e, (KeyboardInterrupt, SystemExit)) and not isinstance(e, SystemExit):
                 raise
+            import traceback
             self.send({"type": "result", "id": self.run_id, "error": {
                 "type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
         finally:
@@ -161,6 +170,7 @@ def main():
     try:
         fn = resolve(target)
     except BaseException as e:
+        import traceback
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         traceback.print_exc()
         worker.send({"type": "error", "message": "cannot load %s: %s" % (target, last)})

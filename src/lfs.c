@@ -51,6 +51,14 @@ static int fs_exists(lua_State *L) {
   return 1;
 }
 
+/* executable(p) -> whether p is a file this process may execute (as execvp would find it). */
+static int fs_executable(lua_State *L) {
+  const char *p = luaL_checkstring(L, 1);
+  struct stat st;
+  lua_pushboolean(L, stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0);
+  return 1;
+}
+
 /* isdir(p) -> boolean. */
 static int fs_isdir(lua_State *L) {
   struct stat st;
@@ -179,6 +187,7 @@ static const luaL_Reg fs_funcs[] = {
   { "realpath", fs_realpath },
   { "exists", fs_exists },
   { "isdir", fs_isdir },
+  { "executable", fs_executable },
   { "mkdir", fs_mkdir },
   { "mkdirs", fs_mkdirs },
   { "isatty", fs_isatty },

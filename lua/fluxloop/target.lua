@@ -144,7 +144,11 @@ function M.resolve(spec, opts)
       return nil, ("target '%s': %s is Python, but fluxloop's Python bridge (python/fluxloop_worker.py) "
         .. "is not installed beside this binary; run make install"):format(spec, python_file(module, opts))
     end
-    return resolve_process(spec, module, opts, { runner.python or "python3", dir .. "/fluxloop_worker.py" }, true)
+    local python = runner.python or "python3"
+    if not python:find("/", 1, true) then -- a name on PATH: past a pyenv shim's ~250 ms a start
+      python = require("fluxloop.pyenv").resolve(python, runner.working_directory or (opts and opts.project_dir) or ".")
+    end
+    return resolve_process(spec, module, opts, { python, dir .. "/fluxloop_worker.py" }, true)
   end
   local mod, path = load_module(spec, module)
   if not mod then return nil, path end

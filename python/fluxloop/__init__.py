@@ -6,11 +6,10 @@ of the current run (types agent, span, tool and generation), nested as the calls
 a fluxloop run they only call the function. Pure standard library, Python >= 3.8.
 """
 import functools
-import inspect
 import json
 import os
-import re
-import time
+
+from fluxloop._signature import call_args as _call_args, is_async as _is_async
 
 __all__ = ["agent", "trace", "tool", "prompt", "record_call_args"]
 
@@ -60,18 +59,10 @@ def _jsonable(value):
         return repr(value)
 
 
-def _call_args(fn, args, kwargs):
-    try:
-        bound = inspect.signature(fn).bind_partial(*args, **kwargs)
-        return {k: v for k, v in bound.arguments.items() if k not in ("self", "cls")}
-    except (TypeError, ValueError):
-        return {"args": list(args), "kwargs": kwargs}
-
-
 def _observed(kind, name=None):
     def wrap(fn):
         label = name or fn.__name__
-        if inspect.iscoroutinefunction(fn):
+        if _is_async(fn):
             @functools.wraps(fn)
             async def run_async(*args, **kwargs):
                 span = _runtime.start(kind, label, _call_args(fn, args, kwargs))
@@ -111,13 +102,13 @@ trace = _decorator("span")
 tool = _decorator("tool")
 prompt = _decorator("generation")
 
-_SECRET = re.compile(r"token|password|passwd|secret|key|auth|credential|creds", re.I)
+_SECRET_WORDS = ("token", "password", "passwd", "secret", "key", "auth", "credential", "creds")
 _counters = {}
 
 
 def _mask(value):
     if isinstance(value, dict):
-        return {k: ("***" if _SECRET.search(str(k)) and not callable(v) else _mask(v)) for k, v in value.items()}
+        return {k: ("***" if any(w in str(k).lower() for w in _SECRET_WORDS) and not callable(v) else _mask(v)) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_mask(v) for v in value]
     if callable(value):
@@ -137,6 +128,7 @@ def record_call_args(target, kwargs=None, iteration=None, **more):
     if iteration is None:
         iteration = _counters.get((path, target), -1) + 1
     _counters[(path, target)] = iteration
+    import time
     t = time.time()
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + ".%06dZ" % int((t % 1) * 1e6)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)

@@ -46,6 +46,12 @@ end
 -- every throughput is the best of ROUNDS runs, and the runs of a comparison alternate.
 local ROUNDS = tonumber(os.getenv("BENCH_ROUNDS")) or 3
 
+-- BENCH_ONLY=6 or BENCH_ONLY=2,6 runs only those numbered sections (all when unset).
+local ONLY = os.getenv("BENCH_ONLY")
+local function want(section)
+  return not ONLY or ("," .. ONLY .. ","):find("," .. section .. ",", 1, true) ~= nil
+end
+
 -- best(dir, {args, ...}) -> for each args: { rate = best traces/s, rss = peak RSS (KB),
 -- bytes = traces.jsonl bytes a trace, summary = of the best run }. Output folders are removed.
 local function best(dir, variants)
@@ -70,7 +76,7 @@ print(("fluxloop benchmark (Lua echo agent, 100 inputs, all five files written; 
 
 -- 1. Start-up: one run; from the moment the command is started (a shell included) to
 -- the first run's started_at, and to the process's exit. Medians of 15.
-do
+if want("1") then
   local dir = P.project({ iterations = 1, inputs = "- input: hi\n" })
   local walls, firsts = {}, {}
   for i = 1, 15 do
@@ -86,7 +92,7 @@ do
 end
 
 -- 2. Throughput: 100 inputs x 1000 iterations.
-do
+if want("2") then
   local dir = project(1000)
   local wall, rss, s, exp, loop, rate
   for round = 1, ROUNDS do
@@ -112,7 +118,7 @@ do
 end
 
 -- 2b. Hooks: a trivial after_run hook against none, 100 x 1000 each.
-do
+if want("2") then
   local dir = project(1000)
   P.write(dir, "hooks/noop.lua", "return { after_run = function(run, trace) trace.metadata.ok = true end }")
   local plain, hooked = best(dir, { "run experiment --quiet", "run experiment --quiet --hooks hooks/noop.lua" })
@@ -123,7 +129,7 @@ do
 end
 
 -- 2c. Parallel runs: ratios measured here, in the same run.
-do
+if want("2") then
   local function rate(s) return s.total_traces / loop_seconds(s) end
   -- I/O-bound: each run sleeps 20 ms (a model call); 2,000 runs.
   local io_agent = "local c = require('fluxloop.clock')\nreturn { run = function(i) c.sleep(20) return i end }\n"
@@ -157,7 +163,7 @@ end
 -- 2d. Replay of a 2 KB recording against plain runs, 100 x 1000 each. A replayed trace
 -- carries its 2 KB of args, so it writes about 5 times the bytes of a plain one; the pair is
 -- measured again on tmpfs (when /dev/shm exists) to show what the disk's page cache costs.
-do
+if want("2") then
   local dir = project(1000)
   local pad = ("x"):rep(1900)
   P.write(dir, "recordings/args.jsonl", ('{"_version":"1","iteration":0,"target":"agents.replay_agent:run","kwargs":'
@@ -189,7 +195,7 @@ do
 end
 
 -- 2e. Process isolation: the cost per run of persistent forked workers (trivial agent).
-do
+if want("2") then
   local dir = project(200)
   local plain, iso = best(dir, { "run experiment --quiet", "run experiment --quiet --isolate" })
   local a, b = plain.rate, iso.rate
@@ -199,7 +205,7 @@ do
 end
 
 -- 3. Memory at a million traces: 100 inputs x 10,000 iterations.
-if os.getenv("BENCH_QUICK") ~= "1" then
+if want("3") and os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)
   local wall, rss, s = measure(dir, "run experiment --quiet")
   print(("  1,000,000 traces:                   %8.1f MB peak RSS (target < 32 MB), %.0f traces/s, %.1f s")
@@ -210,7 +216,7 @@ end
 -- 3b. A million inputs, one iteration each (issue 13): the plan holds them compactly, so
 -- memory stays flat at any --parallel and with --isolate (one run slow enough to matter
 -- would have deadlocked --isolate before).
-if os.getenv("BENCH_QUICK") ~= "1" then
+if want("3") and os.getenv("BENCH_QUICK") ~= "1" then
   local dir = P.new()
   P.write(dir, "configs/simulation.yaml", "name: million\nrunner:\n  target: agents.agent:run\n  iterations: 1\n")
   P.write(dir, "agents/agent.lua", "return { run = function(input) return input end }\n")
@@ -230,7 +236,7 @@ end
 -- 4. Native agents (issue 3): a C echo agent through the agent ABI, 100 x 1000, all files
 -- written (target >= 200,000 traces/s on one worker); then per-call overheads measured in
 -- this process (fluxloop-lua) with clock.now_ns over a loop of a million calls.
-do
+if want("4") then
   local clock = require("fluxloop.clock")
   local native = require("fluxloop.native")
   local ffi = require("fluxloop.ffi")
@@ -306,7 +312,7 @@ end
 -- 10,000 iterations; targets >= 200,000 traces/s each, peak RSS <= 64 MB). compare reads both
 -- folders, so it counts 2,000,000 traces. Markdown files (one a trace) are measured at 100,000:
 -- their rate is the disk's file creation, not the reading.
-if os.getenv("BENCH_QUICK") ~= "1" then
+if want("5") and os.getenv("BENCH_QUICK") ~= "1" then
   local dir = project(10000)
   local _, _, _, exp = measure(dir, "run experiment --quiet")
   -- timed(args) -> best wall seconds and its peak RSS (KB) of `fluxloop args` in dir.
@@ -349,7 +355,7 @@ end
 -- a Python echo through the bridge, with @fluxloop.agent, start to the first Python run, and
 -- a 20 ms I/O-bound Python agent at --parallel 32 against one worker. Targets: <= 30 us a
 -- round trip, >= 20,000 / 10,000 traces/s, <= 150 ms to the first run, >= 28x.
-do
+if want("6") then
   local function inputs_yaml(n)
     local lines = { "generated_inputs:" }
     for i = 1, n do lines[#lines + 1] = ("  - input: \"question %d\""):format(i) end
@@ -411,7 +417,7 @@ end
 -- process running the whole plan: the target is 1/N of its time within 10%. Then `merge`
 -- of 4 shards (trivial agent): traces/s over the whole command, and its peak RSS at 100,000
 -- and 1,000,000 traces (the durations, 8 bytes a run, are all it keeps).
-do
+if want("7") then
   local function measure_cmd(cmd)
     local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp), P.quote(cmd)))
     local out = h:read("a")

@@ -122,6 +122,24 @@ def run(input):
     assert.truthy(err:find("No such file or directory", 1, true), err)
   end)
 
+  it("python3 behind a pyenv shim: every worker starts the version's interpreter, never the shim", function()
+    dir = py_project("import sys\n\ndef run(input):\n    return sys.executable\n", { iterations = 3 })
+    -- The shim leaves a mark and would still work; versions/3.99.0/bin/python3 is this python3.
+    local real = io.popen("python3 -c 'import sys; print(sys.executable)'"):read("l")
+    P.write(dir, "pyenv/shims/python3", ('#!/usr/bin/env bash\nexport PYENV_ROOT="%s/pyenv"\n'
+      .. 'touch "%s/shim-ran"; exec %s "$@" # stands for: exec "$PYENV_ROOT/libexec/pyenv" exec\n'):format(dir, dir, real))
+    os.execute(("chmod +x %s/pyenv/shims/python3 && mkdir -p %s/pyenv/versions/3.99.0/bin && ln -s %s %s/pyenv/versions/3.99.0/bin/python3")
+      :format(P.quote(dir), P.quote(dir), P.quote(real), P.quote(dir)))
+    P.write(dir, ".python-version", "3.99.0\n")
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 2",
+      ("PATH=%s/pyenv/shims:$PATH"):format(P.quote(dir)))
+    assert.are.equal(0, code, err)
+    for _, row in ipairs(traces(dir)) do
+      assert.are.equal(dir .. "/pyenv/versions/3.99.0/bin/python3", row.output)
+    end
+    assert.is_nil(P.read(dir .. "/shim-ran"), "the shim was run")
+  end)
+
   it("a .lua module of the same name wins; runner.language: python decides otherwise", function()
     dir = py_project("def run(input):\n    return 'python'\n")
     P.write(dir, "agents/pyagent.lua", "return { run = function() return 'lua' end }\n")
