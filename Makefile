@@ -35,6 +35,8 @@ BIN     := $(BUILD)/fluxloop
 INTERP  := $(BUILD)/fluxloop-lua
 # The native examples: an agent (examples/native/echo_agent.c) and a plain C library.
 EXAMPLES := $(BUILD)/examples/libecho_agent.so $(BUILD)/examples/libtextstats.so
+# A worker-protocol agent in C (examples/process/agents/echo_worker.c): a program, not a library.
+EXAMPLES += $(BUILD)/examples/echo_worker
 
 .PHONY: all deps demo test test-asan test-browser test-slurm bench install clean fixtures
 all: $(BIN) $(INTERP) $(EXAMPLES)
@@ -83,6 +85,11 @@ $(BUILD)/spec/%.so: spec/fixtures/%.c include/fluxloop/agent.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(WARN) -O1 -shared -fPIC -Iinclude $< -o $@
 fixtures: $(FIXTURES)
+
+$(BUILD)/examples/echo_worker: examples/process/agents/echo_worker.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $@")
+	$(Q)$(CC) -std=c99 -D_POSIX_C_SOURCE=200809L $(WARN) -O2 $< -o $@
 
 $(BUILD)/examples/lib%.so: examples/native/%.c include/fluxloop/agent.h
 	@mkdir -p $(dir $@)

@@ -169,6 +169,22 @@ describe("process agents (runner.command)", function()
     assert.are.equal("tool", rows[1].observations[1].type)
   end)
 
+  it("the C example worker echoes inputs of every JSON shape", function()
+    dir = P.project({ iterations = 2, config = ("runner:\n  command: [%q]\n  target: echo:run\n  iterations: 2\n")
+      :format(FLUXLOOP_BUILD .. "/examples/echo_worker"), inputs = [==[
+- input: 'a "quoted" }{ string'
+- input: {id: 9, input: "the input's own id and input", list: [1, "]", {a: "}"}]}
+- input: 12.5
+- input: [x, [y]]
+]==] })
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 2")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.are.equal(8, #rows)
+    for _, row in ipairs(rows) do assert.are.same(row.input, row.output) end
+    assert.are.same({ id = 9, input = "the input's own id and input", list = { 1, "]", { a = "}" } } }, rows[3].output)
+  end)
+
   it("a worker that writes garbage fails that run quoting it; a new worker takes the next run", function()
     dir = sh_project([[
 read hello
