@@ -79,7 +79,7 @@ def bind(fn, value, ctx):
     """The arguments the Python fluxloop gives: the input to the first parameter named like an
     input (else the first parameter), run facts by name, recorded kwargs on replay."""
     if ctx.get("args") is not None and isinstance(ctx["args"], dict):
-        return [], dict(ctx["args"])
+        return [], with_callbacks(ctx["args"], ctx.get("callbacks"))
     target, wanted = binding_plan(fn)
     if target is False and not wanted:
         return [value], {}
@@ -100,6 +100,41 @@ def bind(fn, value, ctx):
     for n in names:
         kwargs[n] = facts[n]
     return args, kwargs
+
+
+def with_callbacks(args, placeholders):
+    """Replay: the recorded kwargs, with a callable wherever the recording had a callback
+    (the placeholder strings fluxloop lists in ctx.callbacks). What the agent passes to one
+    goes back to fluxloop, which keeps it in the trace's callback_messages."""
+    if not placeholders:
+        return dict(args)
+    wanted = set(p for p in placeholders if isinstance(p, str))
+
+    def callback(placeholder):
+        def send(*values):
+            worker = _current_worker[0]
+            if worker is not None:
+                import fluxloop
+                worker.send({"type": "callback", "id": worker.run_id, "placeholder": placeholder,
+                             "args": [fluxloop._jsonable(v) for v in values]})
+        if placeholder.endswith(":async>"):
+            async def send_async(*values):
+                send(*values)
+            return send_async
+        return send
+
+    def swap(value):
+        if isinstance(value, str) and value in wanted:
+            return callback(value)
+        if isinstance(value, dict):
+            return {k: swap(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [swap(v) for v in value]
+        return value
+    return {k: swap(v) for k, v in args.items()}
+
+
+_current_worker = [None]
 
 
 def join_chunks(chunks):
@@ -140,6 +175,7 @@ class Worker:
     def run(self, fn, req):
         import fluxloop
         self.run_id = req.get("id")
+        _current_worker[0] = self
         fluxloop._runtime.begin(self)
         try:
             output = self.call(fn, req.get("input"), req.get("ctx") or {})
@@ -157,6 +193,7 @@ class Worker:
             self.send({"type": "result", "id": self.run_id, "error": {
                 "type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
         finally:
+            _current_worker[0] = None
             fluxloop._runtime.end()
             sys.stderr.flush()
 

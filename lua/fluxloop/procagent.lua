@@ -92,14 +92,41 @@ function Agent:fail(kind, message)
   error({ type = kind, message = message .. last_lines(stderr, 8) }, 0)
 end
 
+-- On replay, ctx.args holds capture functions (fluxloop.replay) where the recording had a
+-- callback; JSON carries each as its recorded placeholder ("<builtin:collector.send>").
+-- captures(args) -> { placeholder = capture function } | nil, and the placeholders as a list
+-- for the request, so that the worker can put callables in their place.
+local function captures(args)
+  if type(args) ~= "table" then return nil end
+  local placeholder_of = require("fluxloop.replay").placeholder
+  local found, list = nil, nil
+  local function walk(t, depth)
+    if depth > 64 then return end
+    for _, v in pairs(t) do
+      if type(v) == "function" then
+        local p = placeholder_of(v)
+        if p and not (found and found[p]) then
+          found, list = found or {}, list or json.array({})
+          found[p] = v
+          list[#list + 1] = p
+        end
+      elseif type(v) == "table" then
+        walk(v, depth + 1)
+      end
+    end
+  end
+  walk(args, 1)
+  return found, list
+end
+
 -- ctx as the worker sees it: plain data (the recorder's methods stay here).
-local function ctx_data(ctx)
+local function ctx_data(ctx, callbacks)
   return { iteration = ctx.iteration, persona = ctx.persona, persona_info = ctx.persona_info,
-    metadata = ctx.metadata, entry = ctx.entry, trace_id = ctx.trace_id, args = ctx.args }
+    metadata = ctx.metadata, entry = ctx.entry, trace_id = ctx.trace_id, args = ctx.args, callbacks = callbacks }
 end
 
 -- One protocol line of the running request: returns done, output.
-function Agent:handle(msg, ctx, spans)
+function Agent:handle(msg, ctx, spans, capture)
   local t = msg.type
   if t == "result" then
     if msg.error ~= nil and msg.error ~= json.null then
@@ -107,11 +134,21 @@ function Agent:handle(msg, ctx, spans)
       error({ type = tostring(e.type or "error"), message = tostring(e.message or "the agent failed"),
         traceback = type(e.traceback) == "string" and e.traceback or false }, 0)
     end
+    -- null (Python's None) is no output, as nil is for a Lua agent: the run fails with
+    -- no_output, or takes the last message sent through a replayed callback.
+    if msg.output == json.null then return true, nil end
     return true, msg.output
   elseif t == "observation" then
     local o = type(msg.observation) == "table" and msg.observation or {}
     ctx:observe{ type = o.type or "event", name = o.name, input = o.input, output = o.output,
       metadata = o.metadata, duration_ms = o.duration_ms }
+  elseif t == "callback" then
+    -- A replayed callback called by the agent: what it was called with joins the trace's
+    -- callback_messages (the last "send" is the output of a run that returns nothing).
+    local fn = capture and capture[msg.placeholder]
+    if not fn then return nil, "callback for " .. quote200(tostring(msg.placeholder)) .. ", which this run's args do not hold" end
+    local a = type(msg.args) == "table" and msg.args or {}
+    fn(table.unpack(a, 1, #a))
   elseif t == "span_start" then
     spans[msg.span] = ctx:span_open(msg.kind or "span", msg.name, msg.input)
   elseif t == "span_end" then
@@ -135,7 +172,8 @@ function Agent:call(input, ctx)
     if not ok then error({ type = "crash", message = "the agent's worker " .. err }, 0) end
   end
   self.id = self.id + 1
-  local request = json.encode({ type = "run", id = self.id, input = input, ctx = ctx_data(ctx) }) .. "\n"
+  local capture, placeholders = captures(ctx.args)
+  local request = json.encode({ type = "run", id = self.id, input = input, ctx = ctx_data(ctx, placeholders) }) .. "\n"
   if not self.w:send(request) then self:fail("crash", "the agent's worker " .. self:ended() .. " before the run") end
   local spans = {}
   while true do
@@ -152,7 +190,7 @@ function Agent:call(input, ctx)
     if msg.id ~= nil and msg.id ~= self.id then
       self:fail("protocol", ("the agent's worker answered request %s during request %d"):format(tostring(msg.id), self.id))
     end
-    local ok, done, out = pcall(self.handle, self, msg, ctx, spans)
+    local ok, done, out = pcall(self.handle, self, msg, ctx, spans, capture)
     if not ok then
       ctx.logs = log_lines(self.w:take_stderr())
       error(done, 0)

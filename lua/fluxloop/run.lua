@@ -88,7 +88,7 @@ local function settle(trace, ok, out)
     trace.error = type(out) == "table" and out or { type = "error", message = tostring(out) }
   elseif out == nil then
     trace.success = false
-    trace.error = { type = "no_output", message = "agent returned nothing (nil); return a string or a table" }
+    trace.error = { type = "no_output", message = "agent returned nothing (nil, or None from Python); return a string or a table" }
   elseif not VALUE_OUTPUT[type(out)] then
     trace.success = false
     trace.error = { type = "invalid_output",

@@ -103,6 +103,13 @@ def run(input):
     assert.are.equal("invalid_output", traces(dir)[1].error.type)
   end)
 
+  it("an agent that returns None fails the run as no_output, as a Lua agent returning nil", function()
+    dir = py_project("def run(input):\n    return None\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    assert.are.equal("no_output", traces(dir)[1].error.type)
+  end)
+
   it("a syntax error, a missing function or a missing interpreter stop before any run (exit 2)", function()
     dir = py_project("def run(input)\n    return input\n")
     local code, _, err = P.run(dir, "run experiment")
@@ -272,6 +279,33 @@ def run(query):
     local rows = traces(dir)
     assert.are.equal("streamed answer to hello", rows[1].output)
     assert.is_true(#rows[1].logs <= 201, #rows[1].logs)
+  end)
+
+  it("replay gives a Python agent callables for the recorded callbacks; what it sends is kept", function()
+    dir = py_project([[
+import asyncio
+
+def run(data, send_message_callback, send_error_callback, hooks=None):
+    send_message_callback("thinking about " + data["content"])
+    if hooks:
+        asyncio.run(hooks["notify"]({"step": 1}, "two"))
+    send_error_callback("a warning")
+    send_message_callback({"answer": data["content"].upper()})
+    return None
+]])
+    P.write(dir, "recordings/args.jsonl", '{"_version":"1","iteration":0,"target":"agents.pyagent:run","kwargs":'
+      .. '{"data":{"content":"old"},"send_message_callback":"<builtin:collector.send>",'
+      .. '"send_error_callback":"<builtin:collector.error>","hooks":{"notify":"<callable:notify:async>"}},'
+      .. '"timestamp":"2026-11-25T10:00:00.000000Z"}\n')
+    P.write(dir, "configs/simulation.yaml", "runner:\n  target: agents.pyagent:run\n  iterations: 1\n"
+      .. "replay_args:\n  enabled: true\n  recording_file: recordings/args.jsonl\n  override_param_path: data.content\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local row = traces(dir)[1]
+    assert.are.same({ answer = "HELLO" }, row.output) -- the last message sent, as the run returned None
+    assert.are.same({ send = { "thinking about hello", { answer = "HELLO" } }, error = { "a warning" },
+      ["notify:async"] = { { { step = 1 }, "two" } } }, row.callback_messages)
+    assert.are.equal("<builtin:collector.send>", row.args.send_message_callback)
   end)
 
   it("replay calls the function with the recorded kwargs, the input in place", function()
