@@ -148,10 +148,22 @@ class Worker:
         self.out = out
         self.loop = None  # an asyncio loop, made for the first async agent
         self.run_id = None
+        import threading
+        self.ask_lock = threading.Lock()  # an agent's threads ask fluxloop one at a time
 
     def send(self, msg):
         self.out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
         self.out.flush()
+
+    def rate_limit(self):
+        """Waits for a token of the experiment's shared request rate; returns the ms waited."""
+        with self.ask_lock:
+            self.send({"type": "rate_limit", "id": self.run_id})
+            line = sys.stdin.readline()
+        answer = json.loads(line) if line else {}
+        if answer.get("type") != "rate_limit":
+            raise RuntimeError("fluxloop did not answer the rate limit request (got %r)" % line[:80])
+        return answer.get("waited_ms", 0)
 
     def run_async(self, awaitable):
         if self.loop is None:

@@ -149,6 +149,18 @@ function Agent:handle(msg, ctx, spans, capture)
     if not fn then return nil, "callback for " .. quote200(tostring(msg.placeholder)) .. ", which this run's args do not hold" end
     local a = type(msg.args) == "table" and msg.args or {}
     fn(table.unpack(a, 1, #a))
+  elseif t == "rate_limit" then
+    -- The worker asks for a token of the experiment's shared request rate (--rate-limit)
+    -- before it calls a model; the answer lets it go. A run that times out waiting ends the
+    -- worker, which would otherwise read the next request as this answer.
+    local ok, waited = pcall(require("fluxloop.ratelimit").acquire)
+    if not ok then
+      self:stop()
+      error(waited, 0)
+    end
+    if not self.w:send(json.encode({ type = "rate_limit", id = msg.id, waited_ms = waited }) .. "\n") then
+      self:fail("crash", "the agent's worker " .. self:ended() .. " while waiting for the rate limit")
+    end
   elseif t == "span_start" then
     spans[msg.span] = ctx:span_open(msg.kind or "span", msg.name, msg.input)
   elseif t == "span_end" then

@@ -11,7 +11,7 @@ import os
 
 from fluxloop._signature import call_args as _call_args, is_async as _is_async
 
-__all__ = ["agent", "trace", "tool", "prompt", "record_call_args"]
+__all__ = ["agent", "trace", "tool", "prompt", "record_call_args", "rate_limit"]
 
 
 class _Runtime:
@@ -45,6 +45,17 @@ class _Runtime:
 
 
 _runtime = _Runtime()
+
+
+def rate_limit():
+    """Call before each request to a model: waits for a token of the experiment's shared
+    request rate (runner.rate_limit or --rate-limit, one bucket for every worker), so that
+    --parallel 64 against a quota of 10 requests/s sends 10/s. Returns the ms waited; 0 at
+    once outside a fluxloop run or when no rate is set."""
+    worker = _runtime.worker
+    if worker is None:
+        return 0
+    return worker.rate_limit()
 
 
 def _jsonable(value):

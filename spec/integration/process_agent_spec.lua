@@ -103,6 +103,40 @@ def run(input):
     assert.are.equal("invalid_output", traces(dir)[1].error.type)
   end)
 
+  it("fluxloop.rate_limit() paces a Python agent's calls by the experiment's shared --rate-limit", function()
+    dir = py_project([[
+import time
+import fluxloop
+
+def run(input):
+    waited = fluxloop.rate_limit()
+    return {"at": time.time(), "waited_ms": waited}
+]], { iterations = 10 })
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 4 --rate-limit 20")
+    assert.are.equal(0, code, err)
+    local at = {}
+    for _, row in ipairs(traces(dir)) do at[#at + 1] = row.output.at end
+    table.sort(at)
+    assert.are.equal(20, #at)
+    -- 20 tokens at 20/s with a burst of 1: the last call goes >= 0.95 s after the first
+    -- (a lower bound: the bucket guarantees it, however slow the machine).
+    assert.is_true(at[20] - at[1] >= 0.9, ("20 calls within %.3f s"):format(at[20] - at[1]))
+    code, _, err = P.run(dir, "run experiment --quiet --output-dir free") -- no limit: returns 0 at once
+    assert.are.equal(0, code, err)
+    assert.are.equal(0, P.read_jsonl(P.experiments(dir, "free")[1] .. "/traces.jsonl")[1].output.waited_ms)
+  end)
+
+  it("a run whose wait for the rate limit passes --timeout fails as timeout; the next run goes on", function()
+    dir = py_project("import fluxloop\n\ndef run(input):\n    fluxloop.rate_limit()\n    return input\n",
+      { iterations = 3 })
+    P.write(dir, "inputs/generated.yaml", "- input: a\n")
+    local code, _, err = P.run(dir, "run experiment --quiet --rate-limit 0.5 --timeout 500")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.is_true(rows[1].success)
+    for i = 2, 3 do assert.are.equal("timeout", rows[i].error.type, rows[i].error.message) end
+  end)
+
   it("an agent that returns None fails the run as no_output, as a Lua agent returning nil", function()
     dir = py_project("def run(input):\n    return None\n")
     local code, _, err = P.run(dir, "run experiment --quiet")
