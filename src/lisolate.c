@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +29,8 @@
 #define STRAGGLER_NS (1000 * 1000000LL)
 /* Runs handed to a worker ahead of time, so it never waits for the parent between runs. */
 #define PIPELINE 2
+/* Workers forked per turn of the event loop (see spawn_some). */
+#define SPAWN_BATCH 8
 
 typedef struct child {
   pid_t pid;          /* 0 when there is no process */
@@ -47,6 +50,7 @@ typedef struct iso {
   int64_t *ks;
   int64_t *returned;  /* runs a dead worker had queued but not started: handed out again */
   int nreturned;
+  int spawned;        /* workers started so far (kids[0..spawned-1]) */
   sink_t *sink;
   int64_t timeout_ns;
   buf_t frame;
@@ -221,15 +225,38 @@ static void report_lost(iso_t *s, child_t *c, int status) {
   s->completed++;
 }
 
+/* Reaps worker c, whose pipe has ended. One that closed its pipe but lives on (an agent
+ * that closes descriptors, then hangs) is killed after a second: the parent must never
+ * wait on a worker without bound. Returns the wait status. */
+static int reap(child_t *c) {
+  int status = 0, killed = 0;
+  int64_t give_up = clock_mono_ns() + 1000 * 1000000LL;
+  long pause_ns = 10000; /* an exiting worker is usually gone within microseconds */
+  for (;;) {
+    pid_t r = waitpid(c->pid, &status, killed ? 0 : WNOHANG);
+    if (r == c->pid) return status;
+    if (r < 0 && errno != EINTR) return 0;
+    if (r == 0) {
+      struct timespec t = { 0, pause_ns };
+      if (clock_mono_ns() > give_up) {
+        kill(c->pid, SIGKILL);
+        killed = 1;
+        continue;
+      }
+      nanosleep(&t, NULL);
+      if (pause_ns < 1000000) pause_ns *= 2;
+    }
+  }
+}
+
 /* Worker c's pipe ended: reap it, account for its run, give back the runs it had queued,
  * and replace it if work remains. */
 static void on_death(iso_t *s, int i) {
   child_t *c = &s->kids[i];
-  int status = 0;
+  int status;
   close_fd(&c->from_fd);
   close_fd(&c->to_fd);
-  while (waitpid(c->pid, &status, 0) < 0 && errno == EINTR) {
-  }
+  status = reap(c);
   c->pid = 0;
   if (c->qn > 0) {
     if (guard_interrupted() && !c->timed_out) sink_skip(s->sink, c->seq); /* --resume runs it */
@@ -275,6 +302,17 @@ static int on_frame(iso_t *s, int i) {
     assign(s, c);
   }
   return 0;
+}
+
+/* Forks the next few workers not started yet: forking 1024 workers of a large parent takes
+ * seconds, and meanwhile the first ones work, their frames are read and a signal is seen.
+ * Returns whether some are still to be started. */
+static int spawn_some(iso_t *s) {
+  for (int n = 0; n < SPAWN_BATCH && s->spawned < s->n; n++) {
+    if (!work_left(s) || stopping(s) || spawn(s, s->spawned) != 0) { s->spawned = s->n; break; }
+    assign(s, &s->kids[s->spawned++]);
+  }
+  return s->spawned < s->n;
 }
 
 static int busy_or_open(iso_t *s) {
@@ -363,14 +401,11 @@ static int iso_run(lua_State *L) {
   ign.sa_handler = SIG_IGN;
   sigaction(SIGPIPE, &ign, &old_pipe); /* a dead worker's pipe gives EPIPE, not a signal */
 
-  for (int i = 0; i < s.n && work_left(&s); i++) {
-    if (spawn(&s, i) != 0) break;
-    assign(&s, &s.kids[i]);
-  }
   {
     int64_t last_progress = 0;
     struct pollfd *fds = calloc((size_t)s.n, sizeof *fds);
-    while (fds && busy_or_open(&s)) {
+    int starting = fds != NULL && spawn_some(&s);
+    while (fds && (starting || busy_or_open(&s))) {
       int64_t now;
       int64_t stop_at = guard_interrupt_deadline();
       for (int i = 0; i < s.n; i++) {
@@ -378,13 +413,14 @@ static int iso_run(lua_State *L) {
         fds[i].events = POLLIN;
         fds[i].revents = 0;
       }
-      if (poll(fds, (nfds_t)s.n, 100) > 0) {
+      if (poll(fds, (nfds_t)s.n, starting ? 0 : 100) > 0) {
         for (int i = 0; i < s.n; i++) {
           if (fds[i].revents == 0 || !s.kids[i].pid) continue;
           if ((fds[i].revents & POLLIN) && on_frame(&s, i) == 0) continue;
           on_death(&s, i); /* end of file: the worker exited or died */
         }
       }
+      if (starting) starting = spawn_some(&s);
       police(&s);
       /* Workers left waiting for the window get their runs once the files caught up. */
       for (int i = 0; i < s.n; i++) {

@@ -98,6 +98,27 @@ end }]] })
     assert.are.equal(200, P.read_json(exp .. "/summary.json").total_traces)
   end)
 
+  it("--isolate: a worker that closes its pipe to fluxloop, then hangs, is killed; the rest go on", function()
+    -- Before: the parent waited for that worker to exit, without end.
+    dir = native_project({ "ok1", "closefds-hang", "ok3", "ok4" })
+    local code, _, err = P.run(dir, "run experiment --quiet --isolate", "timeout -s KILL 60")
+    assert.are.equal(1, code, err)
+    local rows = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal(4, #rows)
+    assert.are.equal("crash", rows[2].error.type, rows[2].error.message)
+    assert.truthy(rows[2].error.message:find("SIGKILL", 1, true), rows[2].error.message)
+    assert.is_true(rows[3].success and rows[4].success)
+  end)
+
+  it("--isolate --parallel 256 starts its workers a few at a time and finishes every run", function()
+    local list = {}
+    for i = 1, 600 do list[i] = "q" .. i end
+    dir = native_project(list)
+    local code, _, err = P.run(dir, "run experiment --quiet --isolate --parallel 256", "timeout -s KILL 120")
+    assert.are.equal(0, code, err)
+    assert.are.equal(600, P.read_json(P.experiments(dir)[1] .. "/summary.json").successful)
+  end)
+
   it("an in-process crash writes the finished traces first and says to use --isolate", function()
     local list = {}
     for i = 1, 300 do list[i] = i == 300 and "segv" or ("ok" .. i) end
