@@ -44,7 +44,11 @@ static int proc_spawn_l(lua_State *L) {
       lua_pushnil(L);
       while (lua_next(L, -2) != 0 && nenv < MAX_ENV) {
         if (lua_type(L, -2) == LUA_TSTRING) {
-          lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), luaL_tolstring(L, -1, NULL));
+          /* Name first: luaL_tolstring pushes, so the key's index must be read before it
+           * (the order C evaluates arguments in is not fixed). */
+          const char *name = lua_tostring(L, -2);
+          const char *value = luaL_tolstring(L, -1, NULL);
+          lua_pushfstring(L, "%s=%s", name, value);
           lua_remove(L, -2);
           env[nenv++] = (char *)lua_tostring(L, -1);
           /* anchored in the registry's list below until the fork is done */

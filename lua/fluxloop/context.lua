@@ -85,15 +85,18 @@ function M.class(rec)
   end
 
   -- The two halves of span(), for code that cannot pass a function (native agents):
-  -- ctx:span_open(type, name, input) -> slot; ctx:span_close(slot, output, error_message).
+  -- ctx:span_open(type, name, input) -> slot; ctx:span_close(slot, output, error_message
+  -- [, model, usage]).
   function Ctx:span_open(t, name, input)
     t = t or "span"
     check_type("span_open", t)
     return rec:span_open(t, name, input)
   end
 
-  function Ctx:span_close(slot, out, err)
-    rec:span_close(slot, out, err, nil)
+  -- model and usage (optional) as for observe: a model call's span gets its token counts.
+  function Ctx:span_close(slot, out, err, model, usage)
+    local extra = (model ~= nil or usage ~= nil) and M.extra(model, usage) or nil
+    rec:span_close(slot, out, err, nil, extra)
   end
 
   return Ctx

@@ -141,7 +141,7 @@ function Agent:handle(msg, ctx, spans, capture)
   elseif t == "observation" then
     local o = type(msg.observation) == "table" and msg.observation or {}
     ctx:observe{ type = o.type or "event", name = o.name, input = o.input, output = o.output,
-      metadata = o.metadata, duration_ms = o.duration_ms }
+      metadata = o.metadata, duration_ms = o.duration_ms, model = o.model, usage = o.usage }
   elseif t == "callback" then
     -- A replayed callback called by the agent: what it was called with joins the trace's
     -- callback_messages (the last "send" is the output of a run that returns nothing).
@@ -166,7 +166,8 @@ function Agent:handle(msg, ctx, spans, capture)
   elseif t == "span_end" then
     local slot = spans[msg.span]
     if slot then
-      ctx:span_close(slot, msg.output, msg.error ~= nil and msg.error ~= json.null and tostring(msg.error) or nil)
+      ctx:span_close(slot, msg.output, msg.error ~= nil and msg.error ~= json.null and tostring(msg.error) or nil,
+        msg.model, msg.usage)
       spans[msg.span] = nil
     end
   else

@@ -35,12 +35,16 @@ class _Runtime:
                           "kind": kind, "name": name, "input": _jsonable(value)})
         return self.next_span
 
-    def finish(self, span, output=None, error=None):
+    def finish(self, span, output=None, error=None, model=None, usage=None):
         if self.worker is None or span is None:
             return
         msg = {"type": "span_end", "id": self.worker.run_id, "span": span, "output": _jsonable(output)}
         if error is not None:
             msg["error"] = error
+        if model is not None:
+            msg["model"] = str(model)
+        if usage:
+            msg["usage"] = usage
         self.worker.send(msg)
 
 
@@ -70,9 +74,32 @@ def _jsonable(value):
         return repr(value)
 
 
-def _observed(kind, name=None):
+_TOKEN_FIELDS = ("prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens")
+
+
+def _usage(result):
+    """The token counts of a model's answer, as the Python SDK's @prompt copies them: the
+    `usage` of a dict (an OpenAI-style JSON answer) or of an object (an SDK's response)."""
+    usage = result.get("usage") if isinstance(result, dict) else getattr(result, "usage", None)
+    if usage is None:
+        return None
+    if not isinstance(usage, dict):
+        usage = {k: getattr(usage, k, None) for k in _TOKEN_FIELDS}
+    counts = {k: usage[k] for k in _TOKEN_FIELDS
+              if isinstance(usage.get(k), (int, float)) and not isinstance(usage.get(k), bool)}
+    return counts or None
+
+
+def _observed(kind, name=None, model=None, capture_tokens=False):
     def wrap(fn):
         label = name or fn.__name__
+
+        def done(span, out):
+            if capture_tokens:
+                _runtime.finish(span, out, model=model, usage=_usage(out))
+            else:
+                _runtime.finish(span, out, model=model)
+
         if _is_async(fn):
             @functools.wraps(fn)
             async def run_async(*args, **kwargs):
@@ -80,9 +107,9 @@ def _observed(kind, name=None):
                 try:
                     out = await fn(*args, **kwargs)
                 except BaseException as e:
-                    _runtime.finish(span, error="%s: %s" % (type(e).__name__, e))
+                    _runtime.finish(span, error="%s: %s" % (type(e).__name__, e), model=model)
                     raise
-                _runtime.finish(span, out)
+                done(span, out)
                 return out
             return run_async
 
@@ -92,19 +119,21 @@ def _observed(kind, name=None):
             try:
                 out = fn(*args, **kwargs)
             except BaseException as e:
-                _runtime.finish(span, error="%s: %s" % (type(e).__name__, e))
+                _runtime.finish(span, error="%s: %s" % (type(e).__name__, e), model=model)
                 raise
-            _runtime.finish(span, out)
+            done(span, out)
             return out
         return run
     return wrap
 
 
 def _decorator(kind):
-    def make(name=None, **_options):
+    def make(name=None, model=None, capture_tokens=None, **_options):
+        # Generations (@prompt) copy their answer's token counts unless told not to.
+        tokens = (kind == "generation") if capture_tokens is None else bool(capture_tokens)
         if callable(name):  # used bare: @fluxloop.agent
-            return _observed(kind)(name)
-        return _observed(kind, name)
+            return _observed(kind, capture_tokens=tokens)(name)
+        return _observed(kind, name, model, tokens)
     return make
 
 

@@ -80,6 +80,63 @@ async def run(message, persona=None, iteration=0):
     end)
   end
 
+  it("runner.env reaches the agent's environment; runner.python_path and the project folder its imports", function()
+    dir = py_project([[
+import os
+import helper          # src/helper.py, through runner.python_path
+import pkg.shapes      # pkg/shapes.py, from the project folder
+
+def run(input):
+    return [os.environ.get("GREETING"), helper.NAME, pkg.shapes.SIDES]
+]], { extra = "  env: {GREETING: bonjour}\n  python_path: [src]\n" })
+    P.write(dir, "src/helper.py", "NAME = 'helper'\n")
+    P.write(dir, "pkg/__init__.py", "")
+    P.write(dir, "pkg/shapes.py", "SIDES = 4\n")
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    assert.are.same({ "bonjour", "helper", 4 }, traces(dir)[1].output)
+  end)
+
+  it("@fluxloop.prompt records its model and the answer's token counts, as the Python SDK does", function()
+    dir = py_project([[
+import fluxloop
+
+class Usage:
+    prompt_tokens, completion_tokens, total_tokens = 3, 4, 7
+
+class Response:
+    usage = Usage()
+
+@fluxloop.prompt(name="chat", model="gpt-test")
+def chat(q):
+    return {"choices": [{"message": {"content": q}}], "usage": {"prompt_tokens": 11, "completion_tokens": 5}}
+
+@fluxloop.prompt(model="sdk-model")
+def sdk_call(q):
+    return Response()
+
+@fluxloop.prompt(name="quiet", capture_tokens=False)
+def quiet(q):
+    return {"usage": {"total_tokens": 99}}
+
+@fluxloop.agent()
+def run(input):
+    chat(input)
+    sdk_call(input)
+    quiet(input)
+    return "done"
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local obs = traces(dir)[1].observations
+    assert.are.equal(4, #obs)
+    assert.are.same({ "generation", "chat", "gpt-test", 11, 5, 16 },
+      { obs[2].type, obs[2].name, obs[2].model, obs[2].prompt_tokens, obs[2].completion_tokens, obs[2].total_tokens })
+    assert.are.same({ "sdk_call", "sdk-model", 3, 4, 7 },
+      { obs[3].name, obs[3].model, obs[3].prompt_tokens, obs[3].completion_tokens, obs[3].total_tokens })
+    assert.is_nil(obs[4].total_tokens)
+  end)
+
   it("an exception fails the run with its type, message and Python traceback; the rest go on", function()
     dir = py_project([[
 def run(input):
