@@ -267,6 +267,22 @@ describe("process agents (runner.command)", function()
     assert.are.equal("tool", rows[1].observations[1].type)
   end)
 
+  it("the Node example of examples/process runs, with its observation and log line", function()
+    dir = P.new()
+    os.execute(("cp -r examples/process/. %s/ && mkdir -p %s/inputs && cp inputs/generated.yaml %s/inputs/")
+      :format(P.quote(dir), P.quote(dir), P.quote(dir)))
+    P.write(dir, "configs/simulation.yaml", (P.read(dir .. "/configs/node.yaml"):gsub("\ninputs:.*", "\n")))
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 2")
+    assert.are.equal(0, code, err)
+    local rows = traces(dir)
+    assert.is_true(#rows >= 4)
+    assert.are.same({ echo = rows[2].input, iteration = rows[2].iteration, persona = rows[2].persona or json.null },
+      rows[2].output)
+    assert.are.equal("tool", rows[2].observations[1].type)
+    assert.are.equal(1, #rows[2].logs)
+    assert.truthy(rows[2].logs[1]:match("^run %d+: trace_002$"), rows[2].logs[1]) -- ids count per worker
+  end)
+
   it("the C example worker echoes inputs of every JSON shape", function()
     dir = P.project({ iterations = 2, config = ("runner:\n  command: [%q]\n  target: echo:run\n  iterations: 2\n")
       :format(FLUXLOOP_BUILD .. "/examples/echo_worker"), inputs = [==[
