@@ -316,6 +316,23 @@ done
     assert.are.equal(true, rows[2].success)
   end)
 
+  it("a worker that floods stdout with one endless line fails that run at 64 MB; the next run goes on", function()
+    dir = sh_project([[
+read hello
+echo '{"type":"hello","protocol":1}'
+while read req; do
+  if echo "$req" | grep -q '"input":"hello"'; then head -c 80000000 /dev/zero | tr '\0' a; echo; else
+    id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"; fi
+done
+]])
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local rows = traces(dir)
+    assert.are.equal("protocol", rows[1].error.type)
+    assert.truthy(rows[1].error.message:find("over 64 MB", 1, true), rows[1].error.message)
+    assert.are.equal(true, rows[2].success)
+  end)
+
   it("a worker that exits during a run fails it (crash, status named) and is started again", function()
     dir = sh_project([[
 read hello
