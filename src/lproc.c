@@ -161,7 +161,14 @@ static int proc_pid_l(lua_State *L) {
 
 /* getpid() -> this process's id (a forked --isolate worker must start its own agents). */
 static int proc_getpid_l(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)getpid());
+  lua_pushinteger(L, (lua_Integer)proc_self());
+  return 1;
+}
+
+/* w:usable() -> whether this process started the worker and it has not been reaped (killed
+ * at a time limit, or found dead): no system call, asked before every run. */
+static int proc_usable_l(lua_State *L) {
+  lua_pushboolean(L, proc_usable(check_proc(L)));
   return 1;
 }
 
@@ -169,7 +176,7 @@ static int proc_getpid_l(lua_State *L) {
  * kills it: a forked copy of the handle (an --isolate worker) leaves it alone. */
 static int proc_gc_l(lua_State *L) {
   proc_t *p = luaL_checkudata(L, 1, PROC_MT);
-  if (p->pid > 0 && p->owner == getpid()) proc_kill(p);
+  if (p->pid > 0 && p->owner == proc_self()) proc_kill(p);
   proc_close(p);
   return 0;
 }
@@ -181,6 +188,7 @@ static const luaL_Reg proc_methods[] = {
   { "status", proc_status_l },
   { "kill", proc_kill_l },
   { "pid", proc_pid_l },
+  { "usable", proc_usable_l },
   { NULL, NULL }
 };
 

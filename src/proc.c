@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,24 @@
 #include "clock.h"
 
 extern char **environ;
+
+static pid_t self_pid;
+static pthread_once_t self_once = PTHREAD_ONCE_INIT;
+
+static void renew_self(void) { self_pid = getpid(); }
+static void init_self(void) {
+  renew_self();
+  pthread_atfork(NULL, NULL, renew_self);
+}
+
+pid_t proc_self(void) {
+  pthread_once(&self_once, init_self);
+  return self_pid;
+}
+
+int proc_usable(const proc_t *p) {
+  return p->pid > 0 && !p->reaped && p->owner == proc_self();
+}
 
 
 void proc_init(proc_t *p) {
@@ -209,7 +228,7 @@ int proc_read_line(proc_t *p, int64_t deadline_ns, int (*stop)(void *), void *st
 }
 
 void proc_kill(proc_t *p) {
-  if (p->pid > 0 && !p->reaped && p->owner == getpid()) {
+  if (proc_usable(p)) {
     kill(-p->pid, SIGKILL);
     kill(p->pid, SIGKILL);
     while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {

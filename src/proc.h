@@ -46,6 +46,13 @@ int proc_read_line(proc_t *p, int64_t deadline_ns, int (*stop)(void *), void *st
 void proc_kill(proc_t *p);
 /* Reaps the child if it has exited (waiting up to wait_ms). 1 reaped, 0 still running. */
 int proc_reap(proc_t *p, int wait_ms);
+/* Whether p may be used for a run: this process started it (a forked copy's handle is not
+ * its own) and it has not been reaped. No system call (the process id is cached and renewed
+ * in a fork's child), so the run loop may ask before every run; a worker that died since
+ * is found by the write or the read that follows. */
+int proc_usable(const proc_t *p);
+/* This process's id, cached (renewed in the child of a fork). */
+pid_t proc_self(void);
 /* Closes the pipes and frees the buffers (call after proc_kill or proc_reap). */
 void proc_close(proc_t *p);
 

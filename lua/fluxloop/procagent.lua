@@ -61,7 +61,7 @@ end
 function Agent:start()
   local w, err = proc.spawn(self.command, { cwd = self.cwd, env = self.env })
   if not w then return nil, err end
-  self.w, self.owner = w, proc.getpid()
+  self.w = w
   local ok = w:send(json.encode({ type = "hello", protocol = M.PROTOCOL, target = self.target }) .. "\n")
   -- A worker that died at once refused the hello: reading still collects its last words.
   local line, why = w:read_line(ok and self.hello_ms or 2000)
@@ -177,17 +177,27 @@ function Agent:handle(msg, ctx, spans, capture)
 end
 
 -- agent(input, ctx): one run through the worker.
-function Agent:call(input, ctx)
-  if self.w and self.owner ~= proc.getpid() then self.w = nil end -- a forked --isolate worker starts its own
-  if self.w and self.w:status() ~= "running" then self.w = nil end -- stopped at a time limit, or gone
+-- A worker ready for a run: the one in hand unless it was killed at a time limit, found
+-- dead, or is a forked --isolate copy's (which starts its own); else a new one.
+function Agent:ready()
+  if self.w and not self.w:usable() then self.w = nil end
   if not self.w then
     local ok, err = self:start()
     if not ok then error({ type = "crash", message = "the agent's worker " .. err }, 0) end
   end
+end
+
+function Agent:call(input, ctx)
+  self:ready()
   self.id = self.id + 1
   local capture, placeholders = captures(ctx.args)
   local request = json.encode({ type = "run", id = self.id, input = input, ctx = ctx_data(ctx, placeholders) }) .. "\n"
-  if not self.w:send(request) then self:fail("crash", "the agent's worker " .. self:ended() .. " before the run") end
+  if not self.w:send(request) then
+    -- It died since its last run (no system call a run looks sooner): a new one takes the run.
+    self:stop()
+    self:ready()
+    if not self.w:send(request) then self:fail("crash", "the agent's worker " .. self:ended() .. " before the run") end
+  end
   local spans = {}
   while true do
     local line, why = self.w:read_line()
