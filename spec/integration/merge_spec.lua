@@ -3,24 +3,9 @@
 local P = require("support.project")
 local T = require("support.traces")
 
-local AGENT = [[
-local clock = require("fluxloop.clock")
-return { run = function(input, ctx)
-  ctx:observe{ type = "tool", name = "look", input = input }
-  if ctx.iteration % 3 == 2 then ctx:observe{ type = "event", name = "extra", output = ctx.trace_id } end
-  if input == "q3" and ctx.iteration == 1 then error("q3 fails on iteration 1") end
-  local ms = tonumber(os.getenv("AGENT_MS") or "0")
-  if ms > 0 then clock.sleep(ms) end
-  ctx.metadata.seen = input .. "#" .. ctx.iteration
-  return { answer = input, n = ctx.iteration }
-end }
-]]
-
-local function inputs(n)
-  local lines = { "generated_inputs:" }
-  for i = 1, n do lines[#lines + 1] = ("  - input: \"q%d\"\n    persona: p%d"):format(i, i % 2) end
-  return table.concat(lines, "\n") .. "\n"
-end
+local S = require("support.sharded")
+local AGENT = S.agent()
+local inputs = S.inputs
 
 local function project(iterations, n_inputs)
   return P.project({ name = "mg", iterations = iterations or 3, inputs = inputs(n_inputs or 5), agent = AGENT })

@@ -299,39 +299,34 @@ describe("process agents (runner.command)", function()
     assert.are.same({ id = 9, input = "the input's own id and input", list = { 1, "]", { a = "}" } } }, rows[3].output)
   end)
 
-  it("a worker that writes garbage fails that run quoting it; a new worker takes the next run", function()
-    dir = sh_project([[
+  -- A worker that goes wrong on the input "hello" only, in the way `action` (sh) says.
+  local function wrong_on_hello(action)
+    return sh_project(([[
 read hello
 echo '{"type":"hello","protocol":1}'
 while read req; do
-  if echo "$req" | grep -q '"input":"hello"'; then echo "Traceback: something printed on stdout"; else
+  if echo "$req" | grep -q '"input":"hello"'; then %s; else
     id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"; fi
 done
-]])
-    local code, _, err = P.run(dir, "run experiment --quiet")
-    assert.are.equal(1, code, err)
-    local rows = traces(dir)
-    assert.are.equal("protocol", rows[1].error.type)
-    assert.truthy(rows[1].error.message:find('"Traceback: something printed on stdout"', 1, true), rows[1].error.message)
-    assert.are.equal(true, rows[2].success)
-  end)
+]]):format(action))
+  end
 
-  it("a worker that floods stdout with one endless line fails that run at 64 MB; the next run goes on", function()
-    dir = sh_project([[
-read hello
-echo '{"type":"hello","protocol":1}'
-while read req; do
-  if echo "$req" | grep -q '"input":"hello"'; then head -c 80000000 /dev/zero | tr '\0' a; echo; else
-    id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/'); echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"; fi
-done
-]])
-    local code, _, err = P.run(dir, "run experiment --quiet")
-    assert.are.equal(1, code, err)
-    local rows = traces(dir)
-    assert.are.equal("protocol", rows[1].error.type)
-    assert.truthy(rows[1].error.message:find("over 64 MB", 1, true), rows[1].error.message)
-    assert.are.equal(true, rows[2].success)
-  end)
+  for _, case in ipairs({
+    { "writes garbage: that run fails quoting it", 'echo "Traceback: something printed on stdout"',
+      '"Traceback: something printed on stdout"' },
+    { "floods stdout with one endless line: that run fails at 64 MB", "head -c 80000000 /dev/zero | tr '\\0' a; echo",
+      "over 64 MB" },
+  }) do
+    it("a worker that " .. case[1] .. "; a new worker takes the next run", function()
+      dir = wrong_on_hello(case[2])
+      local code, _, err = P.run(dir, "run experiment --quiet")
+      assert.are.equal(1, code, err)
+      local rows = traces(dir)
+      assert.are.equal("protocol", rows[1].error.type)
+      assert.truthy(rows[1].error.message:find(case[3], 1, true), rows[1].error.message)
+      assert.are.equal(true, rows[2].success)
+    end)
+  end
 
   it("a worker that exits during a run fails it (crash, status named) and is started again", function()
     dir = sh_project([[

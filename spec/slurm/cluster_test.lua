@@ -8,23 +8,9 @@ local C = require("slurm.cluster")
 local REPO = require("fluxloop.fs").getcwd()
 local SHARDS = 4
 
-local AGENT = [[
-local clock = require("fluxloop.clock")
-return { run = function(input, ctx)
-  ctx:observe{ type = "tool", name = "look", input = input }
-  if ctx.iteration % 3 == 2 then ctx:observe{ type = "event", name = "extra", output = ctx.trace_id } end
-  if input == "q3" and ctx.iteration == 1 then error("q3 fails on iteration 1") end
-  clock.sleep(5)
-  ctx.metadata.seen = input .. "#" .. ctx.iteration
-  return { answer = input, n = ctx.iteration }
-end }
-]]
-
-local function inputs(n)
-  local lines = { "generated_inputs:" }
-  for i = 1, n do lines[#lines + 1] = ("  - input: \"q%d\"\n    persona: p%d"):format(i, i % 2) end
-  return table.concat(lines, "\n") .. "\n"
-end
+local S = require("support.sharded")
+local AGENT = S.agent(5)
+local inputs = S.inputs
 
 describe("examples/slurm on a one-node Slurm cluster", function()
   local cluster, dir, array_id, merge_id
