@@ -55,10 +55,7 @@ describe("config: http: targets", function()
   before_each(function() dir = P.new() end)
   after_each(function() P.remove(dir) end)
 
-  local function load(yaml)
-    local path = P.write(dir, "configs/simulation.yaml", yaml)
-    return config.load(path, dir, "configs/simulation.yaml")
-  end
+  local function load(yaml) return P.load_config(dir, yaml) end
 
   it("reads runner.http", function()
     local cfg = assert(load([[

@@ -60,10 +60,7 @@ describe("config: runner.rate_limit and runner.max_concurrent_requests", functio
   before_each(function() dir = P.new() end)
   after_each(function() P.remove(dir) end)
 
-  local function load(yaml)
-    local path = P.write(dir, "configs/simulation.yaml", yaml)
-    return config.load(path, dir, "configs/simulation.yaml")
-  end
+  local function load(yaml) return P.load_config(dir, yaml) end
 
   it("reads a mapping or a plain number; burst defaults to 1", function()
     local cfg = assert(load('runner:\n  target: "a:run"\n  rate_limit: {requests_per_second: 10, burst: 5}\n'

@@ -12,13 +12,7 @@ local function sh(cmd)
   return ok and 0 or code, out
 end
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local s = f:read("a")
-  f:close()
-  return s
-end
+local read = require("support.project").read
 
 local function write(path, text, mode)
   local f = assert(io.open(path, "wb"))

@@ -101,6 +101,13 @@ function P.experiments(dir, sub)
   return list
 end
 
+-- load_config(dir, yaml) -> cfg | nil, message: yaml written as dir's
+-- configs/simulation.yaml, loaded by fluxloop.config as a run would load it.
+function P.load_config(dir, yaml)
+  local path = P.write(dir, "configs/simulation.yaml", yaml)
+  return require("fluxloop.config").load(path, dir, "configs/simulation.yaml")
+end
+
 -- A project with the given agent source, inputs and config (defaults for what is left out).
 function P.project(opts)
   opts = opts or {}
