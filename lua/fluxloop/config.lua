@@ -78,14 +78,7 @@ local function isdir(p)
   return code == 21 -- EISDIR
 end
 
-local function read_file(p)
-  local f, err = io.open(p, "rb")
-  if not f then return nil, err end
-  local text, rerr = f:read("a")
-  f:close()
-  if text == nil then return nil, rerr end
-  return text
-end
+local read_file = util.read_file
 
 -- Joins a display folder and a file name without a leading "./".
 local function display_join(dir, name)

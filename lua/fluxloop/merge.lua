@@ -80,10 +80,8 @@ function M.parse(args)
 end
 
 local function read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
+  local text = util.read_file(path)
+  if not text then return nil end
   return json.decode(text, path)
 end
 

@@ -10,13 +10,7 @@ Exp.__index = Exp
 
 local read_json = require("fluxloop.util").read_json
 
-local function read_text(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read_text = require("fluxloop.util").read_file
 
 -- open(dir [, display]) -> exp | nil, message. display: how to name the folder in messages.
 function M.open(dir, display)

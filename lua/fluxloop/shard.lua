@@ -166,10 +166,9 @@ end
 function M.check_resume(dir, shard)
   local sub = dir .. "/shards/" .. M.name(shard)
   if not fs.exists(dir .. "/plan.json") and fs.isdir(sub) then dir = sub end
-  local f = io.open(dir .. "/plan.json", "rb")
-  if not f then return dir end -- fluxloop.resume says what is wrong with the folder
-  local plan = require("fluxloop.json").decode(f:read("a"))
-  f:close()
+  local text = require("fluxloop.util").read_file(dir .. "/plan.json")
+  if not text then return dir end -- fluxloop.resume says what is wrong with the folder
+  local plan = require("fluxloop.json").decode(text)
   local had = type(plan) == "table" and type(plan.shard) == "table" and plan.shard
   if not had or had.index ~= shard.index or had.count ~= shard.count then
     return nil, ("%s: %s is %s, not shard %s; resume the folder of that shard, or leave out --shard")

@@ -8,13 +8,7 @@ local M = {}
 local Template = {}
 Template.__index = Template
 
-local function read(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  return text
-end
+local read = require("fluxloop.util").read_file
 
 -- find(name) -> text, where: name like "report/page"; searched as fluxloop/<name>.html on package.path.
 local function find(name)

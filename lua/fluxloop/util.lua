@@ -167,14 +167,22 @@ function M.sorted_keys(t)
   return keys
 end
 
+-- read_file(path) -> the whole file's bytes | nil, message (the system's, naming the path).
+function M.read_file(path)
+  local f, err = io.open(path, "rb")
+  if not f then return nil, err end
+  local text, rerr = f:read("a")
+  f:close()
+  if text == nil then return nil, ("%s: %s"):format(path, tostring(rerr)) end
+  return text
+end
+
 -- read_json(path) -> the JSON object (a table) in the file at path, or nil when the file is
 -- missing, unreadable or not a JSON object (plan.json, summary.json of a results folder).
 function M.read_json(path)
-  local f = io.open(path, "rb")
-  if not f then return nil end
-  local text = f:read("a")
-  f:close()
-  local ok, v = pcall(require("fluxloop.json").decode, text or "", path)
+  local text = M.read_file(path)
+  if not text then return nil end
+  local ok, v = pcall(require("fluxloop.json").decode, text, path)
   if ok and type(v) == "table" then return v end
   return nil
 end
