@@ -361,6 +361,42 @@ done
     assert.are.equal(true, rows[2].success, rows[2].error ~= json.null and rows[2].error.message or "")
   end)
 
+  -- Processes whose command line holds marker, as "pid command" lines.
+  local function alive(marker)
+    local h = io.popen("pgrep -af " .. P.quote(marker) .. " | grep -v pgrep")
+    local out = h:read("a")
+    h:close()
+    return out
+  end
+
+  for _, case in ipairs({ { "INT", "Ctrl-C ends every worker's process group (the agent's own children too)" },
+    { "KILL", "kill -9 of fluxloop: its workers die with it" } }) do
+    it(case[2], function()
+      local marker = ("fluxloop-spec-worker-%d-%s"):format(math.random(1e9), case[1])
+      dir = sh_project(([[
+read hello
+echo '{"type":"hello","protocol":1}'
+while read req; do
+  python3 -c 'import time; time.sleep(300)' %s-child &
+  wait
+done
+]]):format(marker))
+      P.write(dir, "configs/simulation.yaml", ('runner:\n  command: ["sh", "worker.sh", %q]\n  target: "w:run"\n'
+        .. "  iterations: 4\n"):format(marker))
+      local code = P.run_signalled(dir, "run experiment --quiet --parallel 2", { 2.5 }, case[1])
+      assert.are.equal(case[1] == "INT" and 130 or 137, code)
+      local left
+      for _ = 1, 40 do -- a worker's death signal arrives within moments of fluxloop's
+        left = alive(marker)
+        if case[1] == "KILL" then left = left:gsub("[^\n]*%-child[^\n]*\n?", "") end
+        if left == "" then break end
+        os.execute("sleep 0.1")
+      end
+      assert.are.equal("", left)
+      os.execute("pkill -f " .. P.quote(marker) .. " 2>/dev/null") -- after kill -9: the agent's own children
+    end)
+  end
+
   it("a worker that dies at start, or never says hello, stops before any run with its stderr", function()
     dir = sh_project("echo 'cannot import model weights' >&2\nexit 1\n")
     local code, _, err = P.run(dir, "run experiment")
