@@ -167,7 +167,7 @@ install: $(BIN)
 	install -m 644 include/fluxloop/agent.h $(DESTDIR)$(PREFIX)/include/fluxloop/agent.h
 	install -d $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop
 	install -m 644 python/fluxloop_worker.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop_worker.py
-	install -m 644 python/fluxloop/__init__.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop/__init__.py
+	install -m 644 python/fluxloop/*.py $(DESTDIR)$(PREFIX)/share/fluxloop/python/fluxloop/
 
 clean:
 	rm -rf $(BUILD)
