@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 #define ARRAY_MT "fluxloop.array"
 
 /* Only its address matters: the same pointer in every state. */
@@ -128,27 +130,6 @@ static size_t fmt_float(char *out, double d) {
 
 /* ---- strings ---------------------------------------------------------- */
 
-/* Length of the well-formed UTF-8 sequence starting at p (lead byte >= 0x80),
- * or 0: overlongs, surrogates, > U+10FFFF and truncated sequences are bad. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end) {
-  unsigned c = p[0], lo = 0x80, hi = 0xBF;
-  size_t avail = (size_t)(end - p);
-  if (c < 0xC2) return 0;
-  if (c < 0xE0) return (avail >= 2 && (p[1] & 0xC0) == 0x80) ? 2 : 0;
-  if (c < 0xF0) {
-    if (c == 0xE0) lo = 0xA0;
-    else if (c == 0xED) hi = 0x9F;
-    return (avail >= 3 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80) ? 3 : 0;
-  }
-  if (c < 0xF5) {
-    if (c == 0xF0) lo = 0x90;
-    else if (c == 0xF4) hi = 0x8F;
-    return (avail >= 4 && p[1] >= lo && p[1] <= hi && (p[2] & 0xC0) == 0x80 &&
-            (p[3] & 0xC0) == 0x80) ? 4 : 0;
-  }
-  return 0;
-}
-
 static void put_escape(buf_t *b, unsigned c) {
   static const char hex[] = "0123456789abcdef";
   char e[6] = { '\\', 'u', '0', '0', 0, 0 };
@@ -220,7 +201,7 @@ void lconv_put_json_string(buf_t *b, const char *s, size_t n) {
       p++;
       continue;
     }
-    if (c >= 0x80 && (k = utf8_len(p, end)) != 0) {
+    if (c >= 0x80 && (k = utf8_seq_len(p, end)) != 0) {
       p += k;
       continue;
     }

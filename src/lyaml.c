@@ -11,86 +11,14 @@
 
 #include "buf.h"
 #include "lconv.h"
+#include "utf8.h"
+#include "yamlscalar.h"
 
 #define PARSER_MT "fluxloop.yaml.parser"
 #define EMITTER_MT "fluxloop.yaml.emitter"
 #define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* ---------------------------------------------------------------- scalars */
-
-/* What a plain scalar means (YAML 1.1 / PyYAML-like, see resolve notes below). */
-enum { K_STR, K_NULL, K_TRUE, K_FALSE, K_INT, K_FLOAT };
-
-static int is_word(const char *s, size_t n, const char *const *words) {
-  for (; *words; words++)
-    if (strlen(*words) == n && memcmp(s, *words, n) == 0) return 1;
-  return 0;
-}
-
-static const char *const null_words[] = { "~", "null", "Null", "NULL", NULL };
-static const char *const true_words[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
-                                          "on", "On", "ON", NULL };
-static const char *const false_words[] = { "false", "False", "FALSE", "no", "No", "NO",
-                                           "off", "Off", "OFF", NULL };
-static const char *const inf_words[] = { ".inf", ".Inf", ".INF", NULL };
-static const char *const nan_words[] = { ".nan", ".NaN", ".NAN", NULL };
-
-static int digit_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return 99;
-}
-
-/* [0-9_]* digits of `base` from s[i]; returns the index after them and counts real digits. */
-static size_t scan_digits(const char *s, size_t i, size_t n, int base, size_t *ndigits) {
-  *ndigits = 0;
-  for (; i < n; i++) {
-    if (s[i] == '_') continue;
-    if (digit_value(s[i]) >= base) break;
-    (*ndigits)++;
-  }
-  return i;
-}
-
-/* Integers: [-+]? then 0x/0o/0b with digits, or decimal [0-9][0-9_]*.  A leading zero does
- * NOT mean octal (YAML 1.1 reads 0755 as 493, YAML 1.2 and most people as 755): we choose
- * decimal, so "0755" is 755; write 0o755 for octal.  Sexagesimal (1:30) stays a string.
- * Floats: [-+]? then digits '.' digits?, '.' digits, or digits with an exponent (1e3),
- * each with an optional [eE][-+]?[0-9]+; plus [-+]?.inf and .nan in three spellings. */
-static int scalar_kind(const char *s, size_t n) {
-  size_t i = 0, nd, nd2;
-  if (n == 0 || is_word(s, n, null_words)) return K_NULL;
-  if (is_word(s, n, true_words)) return K_TRUE;
-  if (is_word(s, n, false_words)) return K_FALSE;
-  if (is_word(s, n, nan_words)) return K_FLOAT;
-  if (s[0] == '-' || s[0] == '+') i = 1;
-  if (is_word(s + i, n - i, inf_words)) return K_FLOAT;
-  if (i == n) return K_STR;
-  if (n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'o' || s[i + 1] == 'b')) {
-    int base = s[i + 1] == 'x' ? 16 : s[i + 1] == 'o' ? 8 : 2;
-    size_t end = scan_digits(s, i + 2, n, base, &nd);
-    return end == n && nd > 0 ? K_INT : K_STR;
-  }
-  if (s[i] >= '0' && s[i] <= '9') {
-    i = scan_digits(s, i, n, 10, &nd);
-    if (i == n) return K_INT;
-    if (s[i] == '.') i = scan_digits(s, i + 1, n, 10, &nd2);
-    else if (s[i] != 'e' && s[i] != 'E') return K_STR;
-  } else if (s[i] == '.' && i + 1 < n && s[i + 1] >= '0' && s[i + 1] <= '9') {
-    i = scan_digits(s, i + 1, n, 10, &nd2);
-  } else {
-    return K_STR;
-  }
-  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
-    i++;
-    if (i < n && (s[i] == '-' || s[i] == '+')) i++;
-    if (i == n) return K_STR;
-    for (; i < n; i++)
-      if (s[i] < '0' || s[i] > '9') return K_STR;
-  }
-  return i == n ? K_FLOAT : K_STR;
-}
 
 /* Pushes s without underscores converted by Lua (decimal ints that overflow become floats). */
 static void push_cleaned_number(lua_State *L, const char *s, size_t n) {
@@ -104,45 +32,35 @@ static void push_cleaned_number(lua_State *L, const char *s, size_t n) {
   lua_remove(L, -2);
 }
 
-/* Pushes the value of a scalar of kind k (K_INT/K_FLOAT checked by scalar_kind). */
+/* Pushes the value of a scalar of kind k (SCALAR_INT/SCALAR_FLOAT checked by scalar_kind). */
 static void push_kind(lua_State *L, int k, const char *s, size_t n) {
+  unsigned long long u;
+  double d;
+  int over, neg, special;
   switch (k) {
-  case K_NULL: lconv_push_null(L); return;
-  case K_TRUE: lua_pushboolean(L, 1); return;
-  case K_FALSE: lua_pushboolean(L, 0); return;
-  case K_STR: lua_pushlstring(L, s, n); return;
+  case SCALAR_NULL: lconv_push_null(L); return;
+  case SCALAR_TRUE: lua_pushboolean(L, 1); return;
+  case SCALAR_FALSE: lua_pushboolean(L, 0); return;
+  case SCALAR_STR: lua_pushlstring(L, s, n); return;
   default: break;
   }
-  {
-    int neg = s[0] == '-', i = (s[0] == '-' || s[0] == '+');
-    if (is_word(s + i, n - i, inf_words)) { lua_pushnumber(L, neg ? -HUGE_VAL : HUGE_VAL); return; }
-    if (is_word(s, n, nan_words)) { lua_pushnumber(L, (lua_Number)NAN); return; }
-    if (k == K_INT && n - i > 2 && s[i] == '0' && (s[i + 1] == 'x' || s[i + 1] == 'o' || s[i + 1] == 'b')) {
-      /* 0x / 0o / 0b: exact while it fits in 64 bits, else a float */
-      int base = s[i + 1] == 'x' ? 16 : s[i + 1] == 'o' ? 8 : 2, over = 0;
-      unsigned long long u = 0;
-      double d = 0;
-      size_t j;
-      for (j = (size_t)i + 2; j < n; j++) {
-        int v = digit_value(s[j]);
-        if (s[j] == '_') continue;
-        if (u > (~0ULL - (unsigned)v) / (unsigned)base) over = 1;
-        u = u * (unsigned)base + (unsigned)v;
-        d = d * base + v;
-      }
-      if (!over && !neg && u <= (unsigned long long)LUA_MAXINTEGER)
-        lua_pushinteger(L, (lua_Integer)u);
-      else if (!over && neg && u <= (unsigned long long)LUA_MAXINTEGER + 1ULL)
-        lua_pushinteger(L, (lua_Integer)(0ULL - u));
-      else
-        lua_pushnumber(L, neg ? -d : d);
-      return;
-    }
-    push_cleaned_number(L, s, n);
-    if (k == K_FLOAT && lua_isinteger(L, -1)) { /* !!float 1 */
-      lua_pushnumber(L, (lua_Number)lua_tointeger(L, -1));
-      lua_remove(L, -2);
-    }
+  special = scalar_special_float(s, n);
+  if (special == 2) { lua_pushnumber(L, (lua_Number)NAN); return; }
+  if (special) { lua_pushnumber(L, special > 0 ? HUGE_VAL : -HUGE_VAL); return; }
+  if (k == SCALAR_INT && scalar_radix_int(s, n, &u, &d, &over, &neg)) {
+    /* 0x / 0o / 0b: exact while it fits in 64 bits, else a float */
+    if (!over && !neg && u <= (unsigned long long)LUA_MAXINTEGER)
+      lua_pushinteger(L, (lua_Integer)u);
+    else if (!over && neg && u <= (unsigned long long)LUA_MAXINTEGER + 1ULL)
+      lua_pushinteger(L, (lua_Integer)(0ULL - u));
+    else
+      lua_pushnumber(L, neg ? -d : d);
+    return;
+  }
+  push_cleaned_number(L, s, n);
+  if (k == SCALAR_FLOAT && lua_isinteger(L, -1)) { /* !!float 1 */
+    lua_pushnumber(L, (lua_Number)lua_tointeger(L, -1));
+    lua_remove(L, -2);
   }
 }
 
@@ -289,16 +207,16 @@ static void push_scalar_value(dstate *d) {
   const yaml_char_t *tag = ev->data.scalar.tag;
   int k;
   if (tag == NULL) {
-    push_kind(d->L, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? scalar_kind(s, n) : K_STR, s, n);
+    push_kind(d->L, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? scalar_kind(s, n) : SCALAR_STR, s, n);
     return;
   }
   if (strcmp((const char *)tag, "!") == 0 || is_tag(tag, "str")) { lua_pushlstring(d->L, s, n); return; }
   k = scalar_kind(s, n);
-  if ((is_tag(tag, "int") && k == K_INT) || (is_tag(tag, "null") && k == K_NULL) ||
-      (is_tag(tag, "bool") && (k == K_TRUE || k == K_FALSE))) {
+  if ((is_tag(tag, "int") && k == SCALAR_INT) || (is_tag(tag, "null") && k == SCALAR_NULL) ||
+      (is_tag(tag, "bool") && (k == SCALAR_TRUE || k == SCALAR_FALSE))) {
     push_kind(d->L, k, s, n);
-  } else if (is_tag(tag, "float") && (k == K_INT || k == K_FLOAT)) {
-    push_kind(d->L, K_FLOAT, s, n);
+  } else if (is_tag(tag, "float") && (k == SCALAR_INT || k == SCALAR_FLOAT)) {
+    push_kind(d->L, SCALAR_FLOAT, s, n);
   } else if (is_tag(tag, "int") || is_tag(tag, "null") || is_tag(tag, "bool") || is_tag(tag, "float")) {
     derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1,
            push_shown(d->L, s, n));
@@ -872,73 +790,17 @@ static void emit(estate *s, yaml_event_t *ev, int ok) {
     luaL_error(s->L, "yaml.encode: %s", s->e->emitter.problem ? s->e->emitter.problem : "emitter failed");
 }
 
-/* Shortest %g text that reads back as x, always with a '.' so it stays a float. */
-static size_t format_float(char *out, double x) {
-  int prec;
-  char *e;
-  if (x != x) return (size_t)sprintf(out, ".nan");
-  if (isinf(x)) return (size_t)sprintf(out, x > 0 ? ".inf" : "-.inf");
-  for (prec = 15; prec < 17; prec++) {
-    sprintf(out, "%.*g", prec, x);
-    if (strtod(out, NULL) == x) break;
-  }
-  sprintf(out, "%.*g", prec, x);
-  if (strchr(out, '.') == NULL) {
-    e = strchr(out, 'e');
-    if (e) {
-      memmove(e + 2, e, strlen(e) + 1);
-      memcpy(e, ".0", 2);
-    } else {
-      strcat(out, ".0");
-    }
-  }
-  return strlen(out);
-}
-
-static int valid_utf8(const unsigned char *s, size_t n) {
-  size_t i = 0;
-  while (i < n) {
-    unsigned c = s[i], w, v, k;
-    if (c < 0x80) { i++; continue; }
-    if (c >= 0xC2 && c <= 0xDF) w = 2, v = c & 0x1F;
-    else if (c >= 0xE0 && c <= 0xEF) w = 3, v = c & 0x0F;
-    else if (c >= 0xF0 && c <= 0xF4) w = 4, v = c & 0x07;
-    else return 0;
-    if (n - i < w) return 0;
-    for (k = 1; k < w; k++) {
-      if ((s[i + k] & 0xC0) != 0x80) return 0;
-      v = (v << 6) | (s[i + k] & 0x3F);
-    }
-    if ((w == 3 && v < 0x800) || (w == 4 && (v < 0x10000 || v > 0x10FFFF)) || (v >= 0xD800 && v <= 0xDFFF))
-      return 0;
-    i += w;
-  }
-  return 1;
-}
-
 /* Pushes s with each byte that is not part of valid UTF-8 replaced by U+FFFD. */
 static void push_utf8_repaired(lua_State *L, const char *s, size_t n) {
   luaL_Buffer b;
-  size_t i = 0, w;
+  const unsigned char *p = (const unsigned char *)s, *end = p + n;
   luaL_buffinit(L, &b);
-  while (i < n) {
-    for (w = 1; w <= 4 && i + w <= n; w++)
-      if (valid_utf8((const unsigned char *)s + i, w)) break;
-    if (w <= 4 && i + w <= n) luaL_addlstring(&b, s + i, w), i += w;
-    else luaL_addstring(&b, "\xEF\xBF\xBD"), i++;
+  while (p < end) {
+    size_t w = *p < 0x80 ? 1 : utf8_seq_len(p, end);
+    if (w) luaL_addlstring(&b, (const char *)p, w), p += w;
+    else luaL_addstring(&b, "\xEF\xBF\xBD"), p++;
   }
   luaL_pushresult(&b);
-}
-
-/* A string must be quoted when plain text would read back as something else (or would
- * surprise other YAML 1.1 readers: y/n, dates, times, versions, the merge key). */
-static int needs_quotes(const char *s, size_t n) {
-  size_t i = (n > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
-  if (scalar_kind(s, n) != K_STR) return 1;
-  if (n == 1 && strchr("yYnN", s[0])) return 1;
-  if (n == 2 && memcmp(s, "<<", 2) == 0) return 1;
-  if (i < n && s[i] == '.') i++;
-  return i < n && s[i] >= '0' && s[i] <= '9';
 }
 
 static void emit_scalar(estate *s, const char *text, size_t n, yaml_scalar_style_t style) {
@@ -949,11 +811,11 @@ static void emit_scalar(estate *s, const char *text, size_t n, yaml_scalar_style
 
 static void emit_string(estate *s, const char *text, size_t n) {
   yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
-  if (!valid_utf8((const unsigned char *)text, n)) {
+  if (!utf8_valid((const unsigned char *)text, n)) {
     push_utf8_repaired(s->L, text, n);
     text = lua_tolstring(s->L, -1, &n);
   }
-  if (needs_quotes(text, n) || memchr(text, '\r', n)) style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
+  if (scalar_needs_quotes(text, n) || memchr(text, '\r', n)) style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
   else if (memchr(text, '\n', n)) style = YAML_LITERAL_SCALAR_STYLE; /* libyaml falls back when unfit */
   emit_scalar(s, text, n, style);
 }
@@ -966,7 +828,7 @@ static void push_key_text(estate *s, int idx) {
   case LUA_TSTRING: lua_pushvalue(L, idx); break;
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, idx));
-    else lua_pushlstring(L, num, format_float(num, (double)lua_tonumber(L, idx)));
+    else lua_pushlstring(L, num, scalar_format_float(num, (double)lua_tonumber(L, idx)));
     break;
   case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false"); break;
   default: luaL_error(L, "yaml.encode: cannot use a %s as a mapping key", luaL_typename(L, idx));
@@ -1115,7 +977,7 @@ static void emit_value(estate *s, int idx, int depth, int path) {
     if (lua_isinteger(L, idx))
       n = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
     else
-      n = format_float(num, (double)lua_tonumber(L, idx));
+      n = scalar_format_float(num, (double)lua_tonumber(L, idx));
     emit_scalar(s, num, n, YAML_PLAIN_SCALAR_STYLE);
     return;
   case LUA_TSTRING:
