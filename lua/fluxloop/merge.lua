@@ -281,10 +281,7 @@ local function merged_summary(shards, m, plan, missing_shards, planned)
 end
 
 local function copy_file(from, to)
-  local f = io.open(from, "rb")
-  local text = f and f:read("a") or ""
-  if f then f:close() end
-  return output.write_file(to, text)
+  return output.write_file(to, util.read_file(from) or "")
 end
 
 -- Writes the six files into the work folder; nil, message when a shard changed meanwhile.
