@@ -137,6 +137,17 @@ def with_callbacks(args, placeholders):
 _current_worker = [None]
 
 
+def finite(value):
+    """value with NaN and infinities (which JSON cannot hold) as None, at any depth."""
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        return None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
 def join_chunks(chunks):
     if all(isinstance(c, str) for c in chunks):
         return "".join(chunks)
@@ -152,7 +163,11 @@ class Worker:
         self.ask_lock = threading.Lock()  # an agent's threads ask fluxloop one at a time
 
     def send(self, msg):
-        self.out.write(json.dumps(msg, ensure_ascii=False, default=repr) + "\n")
+        try:
+            line = json.dumps(msg, ensure_ascii=False, default=repr, allow_nan=False)
+        except ValueError:  # a NaN or an infinity in what an observation recorded: null, as Lua's
+            line = json.dumps(finite(msg), ensure_ascii=False, default=repr)
+        self.out.write(line + "\n")
         self.out.flush()
 
     def rate_limit(self):
@@ -192,12 +207,14 @@ class Worker:
         try:
             output = self.call(fn, req.get("input"), req.get("ctx") or {})
             try:
-                json.dumps(output)
+                # Encoded once, into the line itself; NaN and infinities are not JSON.
+                text = json.dumps(output, ensure_ascii=False, allow_nan=False)
             except (TypeError, ValueError) as e:
                 return self.send({"type": "result", "id": self.run_id, "error": {
                     "type": "invalid_output",
                     "message": "the agent returned a %s, which JSON cannot hold: %s" % (type(output).__name__, e)}})
-            self.send({"type": "result", "id": self.run_id, "output": output})
+            self.out.write('{"type": "result", "id": %s, "output": %s}\n' % (json.dumps(self.run_id), text))
+            self.out.flush()
         except BaseException as e:  # the run fails, the worker goes on
             if isinstance(e, (KeyboardInterrupt, SystemExit)) and not isinstance(e, SystemExit):
                 raise

@@ -153,11 +153,25 @@ def run(input):
     assert.are.equal(true, rows[2].success)
   end)
 
-  it("an output JSON cannot hold fails the run (invalid_output)", function()
-    dir = py_project("def run(input):\n    return {'s': {1, 2}}\n")
+  it("an output JSON cannot hold fails the run (invalid_output); a NaN observed is null", function()
+    dir = py_project([[
+import fluxloop
+
+@fluxloop.tool()
+def score(x):
+    return float("nan")
+
+def run(input):
+    score(input)
+    return {'s': {1, 2}} if input == "hello" else float("inf")
+]])
     local code, _, err = P.run(dir, "run experiment --quiet")
     assert.are.equal(1, code, err)
-    assert.are.equal("invalid_output", traces(dir)[1].error.type)
+    local rows = traces(dir)
+    assert.are.equal("invalid_output", rows[1].error.type)
+    assert.are.equal("invalid_output", rows[2].error.type)
+    assert.truthy(rows[2].error.message:find("float", 1, true), rows[2].error.message)
+    assert.are.equal(json.null, rows[1].observations[1].output)
   end)
 
   it("fluxloop.rate_limit() paces a Python agent's calls by the experiment's shared --rate-limit", function()
