@@ -15,6 +15,7 @@ local M = {}
 M.MAX_INPUT_ROWS = 500   -- the worst inputs listed in full; the file stays small at any size
 M.MAX_CHART_INPUTS = 40
 M.MAX_TIMELINE_OBS = 60
+M.MAX_LOG_LINES = 20      -- stderr lines of a failure's example shown
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
@@ -184,6 +185,16 @@ local function read_trace(exp, offset)
   return trace
 end
 
+-- What a process agent wrote on stderr during the trace (its `logs`), the last lines of it.
+local function logs_block(t, trace)
+  local logs = type(trace.logs) == "table" and trace.logs or nil
+  if not logs or #logs == 0 then return "" end
+  local from = math.max(1, #logs - M.MAX_LOG_LINES + 1)
+  local lines = {}
+  for i = from, #logs do lines[#lines + 1] = tostring(logs[i]) end
+  return t:render("failure_logs", { shown = #lines, total = #logs, text = table.concat(lines, "\n") })
+end
+
 local function failures(t, an, exp)
   if #an.failures == 0 then return t:render("failures_none", {}) end
   local parts = {}
@@ -191,9 +202,11 @@ local function failures(t, an, exp)
     if i > 50 then break end
     local names = {}
     for k, input in ipairs(f.input_list) do names[k] = label(input) .. " (" .. f.inputs[input] .. ")" end
+    local trace = i <= 10 and read_trace(exp, f.offset) or nil -- the example's details, for the first ten
     parts[#parts + 1] = t:render("failure", { type = f.type, message = label(f.message), count = f.count,
       inputs = table.concat(names, "; "), more = f.more_inputs and "; and more" or "", trace_id = tostring(f.trace_id),
-      traceback = f.traceback or f.message, timeline = i <= 10 and timeline(t, read_trace(exp, f.offset)) or "" })
+      traceback = f.traceback or f.message, logs = trace and logs_block(t, trace) or "",
+      timeline = trace and timeline(t, trace) or "" })
   end
   return table.concat(parts, "\n")
 end

@@ -118,6 +118,26 @@ describe("fluxloop report", function()
     assert.truthy(html:find("runner:", 1, true), "config snapshot")
   end)
 
+  it("shows what a failing Python agent wrote on stderr under its failure, escaped", function()
+    local pdir = P.project({ iterations = 1, config = 'runner:\n  target: "agents.noisy:run"\n  iterations: 1\n' })
+    P.write(pdir, "agents/noisy.py", [[
+def run(input):
+    for i in range(30):
+        print("step %d of <%s>" % (i, input))
+    raise RuntimeError("gave up")
+]])
+    local code, _, err = P.run(pdir, "run experiment --quiet")
+    assert.are.equal(1, code, err)
+    local pexp = P.experiments(pdir)[1]
+    code, _, err = P.run(pdir, "report " .. q(pexp))
+    assert.are.equal(0, code, err)
+    local html = assert(P.read(pexp .. "/report.html"))
+    assert.truthy(html:find("(last 20 of 30 lines)", 1, true), html)
+    assert.truthy(html:find("step 29 of &lt;hello&gt;", 1, true))
+    assert.is_nil(html:find("step 9 of", 1, true), "only the last 20 lines")
+    P.remove(pdir)
+  end)
+
   it("--output names the file", function()
     local code, _, err = P.run(dir, "report " .. q(exp) .. " --output r/x.html")
     assert.are.equal(2, code, "a missing parent folder is an error")
