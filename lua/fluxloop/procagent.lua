@@ -176,7 +176,6 @@ function Agent:handle(msg, ctx, spans, capture)
   return false
 end
 
--- agent(input, ctx): one run through the worker.
 -- A worker ready for a run: the one in hand unless it was killed at a time limit, found
 -- dead, or is a forked --isolate copy's (which starts its own); else a new one.
 function Agent:ready()
@@ -187,6 +186,7 @@ function Agent:ready()
   end
 end
 
+-- agent(input, ctx): one run through the worker.
 function Agent:call(input, ctx)
   self:ready()
   self.id = self.id + 1
