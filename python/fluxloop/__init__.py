@@ -94,6 +94,9 @@ def _observed(kind, name=None, model=None, capture_tokens=False):
     def wrap(fn):
         label = name or fn.__name__
 
+        def failed(span, e):
+            _runtime.finish(span, error="%s: %s" % (type(e).__name__, e), model=model)
+
         def done(span, out):
             if capture_tokens:
                 _runtime.finish(span, out, model=model, usage=_usage(out))
@@ -107,7 +110,7 @@ def _observed(kind, name=None, model=None, capture_tokens=False):
                 try:
                     out = await fn(*args, **kwargs)
                 except BaseException as e:
-                    _runtime.finish(span, error="%s: %s" % (type(e).__name__, e), model=model)
+                    failed(span, e)
                     raise
                 done(span, out)
                 return out
@@ -119,7 +122,7 @@ def _observed(kind, name=None, model=None, capture_tokens=False):
             try:
                 out = fn(*args, **kwargs)
             except BaseException as e:
-                _runtime.finish(span, error="%s: %s" % (type(e).__name__, e), model=model)
+                failed(span, e)
                 raise
             done(span, out)
             return out
