@@ -23,7 +23,7 @@ LIBS = $(PKG_LIBS) -ldl -lm -lpthread
 # Every src/*.c except the two program entry points is part of the core.
 ENTRY   := src/main.c src/interp.c
 CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
-LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua))
+LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua lua/fluxloop/*/*.lua))
 # The report's HTML/SVG templates are embedded the same way (read with fluxloop.template).
 LUA_SRC += $(sort $(wildcard lua/fluxloop/report/*.html))
 
