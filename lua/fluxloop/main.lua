@@ -330,7 +330,7 @@ local function version_text(verbose)
     local search = prefix .. "lua/?.lua;lua/?/init.lua;" .. package.path:sub(#prefix + 1)
     for _, name in ipairs(host.embedded_modules()) do
       local path = package.searchpath(name, early[name] and package.path or search)
-      lines[#lines + 1] = ("  %-22s %s"):format(name, path or "(embedded)")
+      lines[#lines + 1] = ("  %-26s %s"):format(name, path or "(embedded)")
     end
   end
   return table.concat(lines, "\n") .. "\n"
