@@ -48,7 +48,9 @@ M.IGNORED = {
 -- only when the config has the key; it exports `known` (dotted path -> key names, as
 -- M.KNOWN) and `check(c, cfg)`, which reads its section with the checker c and stores the
 -- result in cfg[key].
-M.SECTIONS = {}
+M.SECTIONS = {
+  { key = "evaluation", module = "fluxloop.grade.config" },
+}
 
 local display_join = sections.display_join
 
