@@ -538,6 +538,7 @@ static const luaL_Reg recorder_methods[] = {
   { "stop", recorder_stop },
   { "observations", recorder_observations },
   { "write", lrecorder_write },
+  { "write_scores", lrecorder_write_scores },
   { "flush", recorder_flush },
   { "redact", recorder_redact },
   { "skip", recorder_skip },

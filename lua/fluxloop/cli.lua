@@ -44,6 +44,7 @@ Usage:
   fluxloop report DIR                 one HTML report of a results folder
   fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
+  fluxloop evaluate experiment DIR    grade a finished experiment (evaluation.graders)
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -192,7 +193,29 @@ Exit codes: 0 compared (no gate tripped); 1 --fail-on regression and a significa
 regression; 2 usage error, not an experiment folder, no traces, no input in common.
 ]]
 
--- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare".
+HELP.evaluate = [[
+Usage: fluxloop evaluate experiment DIR [--config FILE] [--no-cache] [--parallel N]
+                                        [--rate-limit R] [--quiet]
+
+Grade a finished experiment without running the agent again: every trace of DIR is given
+to the graders of the config (evaluation.graders), and to its input's own assert: list.
+scores.jsonl and summary.json's scores are replaced. The graders come from --config FILE,
+else the config the experiment was run with; configs/evaluation.yaml beside it is read
+too (the Python fluxloop's metrics become llm_judge graders).
+
+Options:
+  --config FILE       The config holding the graders.   Default: the experiment's own
+  --no-cache          Ask the judge again (its verdicts are cached in DIR/judge_cache.jsonl).
+  --parallel N        Traces graded at the same time (judge requests in flight). Default: 1
+  --rate-limit R      Judge requests per second.                  Default: no limit
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 graded, every grader at or above its threshold; 1 a grader under its
+threshold; 2 usage error, not an experiment folder, an invalid grader.
+]]
+
+-- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare", "evaluate".
 function M.help(topic)
   if HELP[topic] and topic ~= "top" and topic ~= "experiment" then return HELP[topic] end
   if topic == "run experiment" or topic == "experiment" then return HELP.experiment end
@@ -309,11 +332,18 @@ local READERS = {
   report = { args = { "dir" }, flags = { ["--output"] = "string", ["--compare"] = "string", ["--alpha"] = "number",
     ["--quiet"] = "bool" } },
   compare = { args = { "base", "new" }, flags = { ["--alpha"] = "number", ["--fail-on"] = "string" } },
+  evaluate = { args = { "dir" }, flags = { ["--config"] = "string", ["--no-cache"] = "bool", ["--parallel"] = "int",
+    ["--rate-limit"] = "rate", ["--quiet"] = "bool" } },
 }
+
+-- A reader command's name as it is typed.
+local function reader_name(word)
+  return (word == "parse" or word == "evaluate") and (word .. " experiment") or word
+end
 
 local function parse_reader(word, argv, i)
   local spec = READERS[word]
-  local see = "; see 'fluxloop " .. (word == "parse" and "parse experiment" or word) .. " --help'"
+  local see = "; see 'fluxloop " .. reader_name(word) .. " --help'"
   local flags = { command = word }
   local positional = {}
   for j = i, #argv do
@@ -339,11 +369,17 @@ local function parse_reader(word, argv, i)
       else
         if value == nil then value = argv[i]; i = i + 1 end
         if value == nil or value == "" then return nil, name .. " needs a value" .. see end
+        local err
         if kind == "number" then
           local n = tonumber(value)
           if not n or n <= 0 or n >= 1 then return nil, name .. ": expected a number between 0 and 1, got '" .. value .. "'" end
           value = n
+        elseif kind == "int" then
+          value, err = parse_int(name, value, 1, config.MAX_PARALLEL)
+        elseif kind == "rate" then
+          value, err = parse_rate(name, value)
         end
+        if value == nil then return nil, err .. see end
         flags[field] = value
       end
     else
@@ -352,7 +388,7 @@ local function parse_reader(word, argv, i)
   end
   if #positional ~= #spec.args then
     local want = table.concat(spec.args, " "):upper()
-    return nil, ("%s needs %s (got %d argument%s)%s"):format(word == "parse" and "parse experiment" or word, want,
+    return nil, ("%s needs %s (got %d argument%s)%s"):format(reader_name(word), want,
       #positional, #positional == 1 and "" or "s", see)
   end
   for k, name in ipairs(spec.args) do flags[name] = positional[k] end
@@ -418,14 +454,14 @@ function M.parse(argv)
   if word == "merge" then -- fluxloop.merge parses its own arguments
     return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
-  if word == "parse" then
+  if word == "parse" or word == "evaluate" then
     if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
-    if HELP_WORDS[argv[i]] then return { command = "help", topic = "parse", flags = flags } end
-    return nil, "missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'"
+    if HELP_WORDS[argv[i]] then return { command = "help", topic = word, flags = flags } end
+    return nil, ("missing 'experiment' after '%s': try 'fluxloop %s experiment DIR'"):format(word, word)
   end
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge", "evaluate" })
       .. "; see 'fluxloop --help'"
   end
 

@@ -363,7 +363,8 @@ function M.main(argv)
   end
   if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
   -- Commands that read results folders: each is one module with main(flags).
-  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare" })[cmd.command]
+  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare",
+    evaluate = "fluxloop.evaluate" })[cmd.command]
   if reader then return require(reader).main(cmd.flags) end
   if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)

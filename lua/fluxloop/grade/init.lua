@@ -210,8 +210,8 @@ function M.plan(cfg, has_asserts)
     python = r.python, working_directory = r.working_directory, python_path = r.python_path, runner_env = r.env }
 end
 
--- env(grading) -> what families compile with.
-local function env_of(grading)
+-- env_of(grading) -> what families compile with.
+function M.env_of(grading)
   return { project_dir = grading.project_dir, results_dir = grading.results_dir, no_cache = grading.no_cache,
     python = grading.python, working_directory = grading.working_directory, python_path = grading.python_path,
     runner_env = grading.runner_env, entry_asserts = grading.asserts }
@@ -220,7 +220,7 @@ end
 -- for_state(grading, rec) -> the set a run state grades with; observations come from the
 -- recorder (the run's, before they are written).
 function M.for_state(grading, rec)
-  local set = M.set(grading.specs, env_of(grading))
+  local set = M.set(grading.specs, M.env_of(grading))
   set.observations_of = function() return rec:observations() end
   return set
 end
@@ -231,7 +231,7 @@ local lost_sets = setmetatable({}, { __mode = "k" })
 function M.lost_scores(grading, trace, job)
   local set = lost_sets[grading]
   if not set then
-    set = M.set(grading.specs, env_of(grading))
+    set = M.set(grading.specs, M.env_of(grading))
     lost_sets[grading] = set
   end
   return set:failed(trace, job)
