@@ -44,6 +44,11 @@ Usage:
   fluxloop report DIR                 one HTML report of a results folder
   fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
+  fluxloop init project [DIR]         write a project that runs at once (--python: a
+                                      Python agent)
+  fluxloop generate inputs            write the inputs file from configs/input.yaml
+                                      (--mode llm: a model varies them; deterministic:
+                                      templates, no model)
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -53,7 +58,8 @@ Commands:
                    every input `iterations` times, and write the traces to
                    experiments/<name>_<YYYYMMDD_HHMMSS>/.
 
-Run 'fluxloop run experiment --help' for its options.
+Run 'fluxloop run experiment --help' for its options (and 'fluxloop init project --help',
+'fluxloop generate inputs --help' for theirs).
 
 Exit codes:
   0    the experiment completed and no run failed
@@ -415,8 +421,8 @@ function M.parse(argv)
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
-  if word == "merge" then -- fluxloop.merge parses its own arguments
-    return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
+  if word == "merge" or word == "init" or word == "generate" then -- these parse their own arguments
+    return { command = word, args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
   if word == "parse" then
     if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
@@ -425,7 +431,7 @@ function M.parse(argv)
   end
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge", "init", "generate" })
       .. "; see 'fluxloop --help'"
   end
 
