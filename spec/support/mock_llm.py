@@ -24,9 +24,10 @@ Paths:
   ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
                               chat_rules: a list of {match, status, times, retry_after,
-                              content}: a chat request whose last message contains `match`
-                              gets `status` (with Retry-After) its first `times` times
-                              (default: always), or `content` as the answer's text
+                              echo_headers, content}: a chat request whose last message
+                              contains `match` gets `status` (with Retry-After; its headers
+                              quoted in the body) its first `times` times (default: always),
+                              or `content` as the answer's text
   GET  /_stats                counters: requests, statuses, max_in_flight, first/last times
   POST /_reset                clears the counters (and the flaky keys)
 """
@@ -183,7 +184,10 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send(200, s, counted=False)
         if path == "/_reset":
             with LOCK:
+                # Requests in flight (this one too) are still counted out when they end.
+                in_flight = STATE["in_flight"]
                 reset_state()
+                STATE["in_flight"] = in_flight
             return self.send(200, {"ok": True}, counted=False)
         if not take_quota():
             return self.send(429, {"error": {"message": "quota exceeded", "type": "rate_limit"}},
@@ -317,7 +321,10 @@ class Handler(socketserver.StreamRequestHandler):
         rule = self.chat_rule(str(last.get("content")))
         if rule and "status" in rule:
             extra = [("Retry-After", str(rule["retry_after"]))] if "retry_after" in rule else []
-            return self.send(int(rule["status"]), {"error": {"message": "as the rule says"}}, extra=extra)
+            message = "as the rule says"
+            if rule.get("echo_headers"):  # a server that quotes the request (and its key) back
+                message += "; your headers: " + json.dumps(headers)
+            return self.send(int(rule["status"]), {"error": {"message": message}}, extra=extra)
         prompt = sum(words(m.get("content")) for m in messages if isinstance(m, dict)) or 1
         message = {"role": "assistant"}
         tools = req.get("tools")
