@@ -75,6 +75,8 @@ describe("cli.parse commands", function()
   it("hands init and generate their own arguments", function()
     assert.are.same({ "inputs", "--limit", "3" }, cli.parse({ "generate", "inputs", "--limit", "3" }).args)
     assert.are.equal("init", cli.parse({ "init", "project", "x" }).command)
+    assert.are.same({ command = "generate", args = { "--help" } },
+      (function(c) return { command = c.command, args = c.args } end)(cli.parse({ "help", "generate" })))
     local text = cli.help()
     assert.truthy(text:find("fluxloop init project [DIR]", 1, true), text)
     assert.truthy(text:find("fluxloop generate inputs", 1, true), text)

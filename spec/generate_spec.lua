@@ -131,6 +131,9 @@ describe("generate: gen_config", function()
       "configs/input.yaml:2:26: input_generation.mode: expected llm or deterministic, got 'magic'" },
     { "a persona without a name", "base_inputs: [{input: hi}]\npersonas:\n  - description: x\n"
       .. "input_generation: {llm: {model: m}}\n", "configs/input.yaml:3:5: personas.1.name: expected the persona's name" },
+    { "a base_url that is no URL", "base_inputs: [{input: hi}]\ninput_generation: {llm: {model: m, base_url: "
+      .. "\"localhost:8000/v1\"}}\n", "configs/input.yaml:2:46: input_generation.llm.base_url: 'localhost:8000/v1' is "
+      .. "not a URL fluxloop can ask" },
     { "another provider", "base_inputs: [{input: hi}]\ninput_generation: {llm: {model: m, provider: anthropic}}\n",
       "input_generation.llm.provider: 'anthropic': only OpenAI-compatible endpoints" },
   }

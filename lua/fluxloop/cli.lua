@@ -415,6 +415,8 @@ function M.parse(argv)
       if argv[i + 1] == "experiment" then topic = "run experiment" end
     elseif topic == "experiment" then
       topic = "run experiment"
+    elseif topic == "init" or topic == "generate" or topic == "merge" then -- their modules hold their help
+      return { command = topic, args = { "--help" }, verbose = false, flags = flags }
     elseif READERS[topic] then -- luacheck: ignore (keeps the topic)
     elseif topic ~= nil then
       return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"

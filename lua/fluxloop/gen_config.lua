@@ -267,6 +267,13 @@ function Checker:llm(g)
     self:error(P .. "model", "missing: the model to ask (such as gpt-4o-mini); --mode deterministic needs none")
   end
   if out.retries and out.retries > 20 then self:error(P .. "retries", "expected at most 20") end
+  if out.base_url then
+    local ok, why = require("fluxloop.http").check_url(out.base_url)
+    if not ok then
+      self:error(P .. "base_url", ("'%s' is not a URL fluxloop can ask (%s); write it as "
+        .. "http://127.0.0.1:8000/v1"):format(out.base_url, why))
+    end
+  end
   return out
 end
 

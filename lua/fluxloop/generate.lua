@@ -173,6 +173,13 @@ function M.run(flags, cwd)
     or (spec.project_dir .. "/inputs/generated.yaml")
   local shown = flags.output or (out:sub(1, #cwd + 1) == cwd .. "/" and out:sub(#cwd + 2)) or out
   local endpoint = spec.mode == "llm" and require("fluxloop.gen_llm").endpoint(spec.llm, spec.project_dir) or nil
+  if endpoint and not spec.llm.base_url then -- from OPENAI_BASE_URL: checked here, where its name is known
+    local ok, why = require("fluxloop.http").check_url(endpoint.url)
+    if not ok then
+      return critical(("OPENAI_BASE_URL '%s' is not a URL fluxloop can ask (%s); write it as "
+        .. "http://127.0.0.1:8000/v1"):format(endpoint.base_url, why))
+    end
+  end
   if flags.dry_run then return dry_run(spec, items, endpoint) end
   if fs.exists(out) and not flags.overwrite then
     return critical(("%s exists; nothing was generated (--overwrite replaces it, or --output FILE writes "

@@ -263,6 +263,13 @@ describe("fluxloop generate inputs", function()
     assert.truthy(err:find("--mode deterministic", 1, true), err)
   end)
 
+  it("an OPENAI_BASE_URL that is no URL: exit 2 naming it, nothing asked", function()
+    dir = project()
+    local code, _, err = P.run(dir, "generate inputs", "OPENAI_API_KEY=k OPENAI_BASE_URL=127.0.0.1:9/v1")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("OPENAI_BASE_URL '127.0.0.1:9/v1' is not a URL fluxloop can ask", 1, true), err)
+  end)
+
   it("the key in the project's .env is used", function()
     dir = project()
     P.write(dir, ".env", "# from init\nOPENAI_API_KEY=" .. KEY .. "\n")
