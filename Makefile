@@ -162,6 +162,7 @@ test-slurm: all
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
 	@$(INTERP) spec/bench/http_bench.lua $(abspath $(BIN))
+	@$(INTERP) spec/bench/generate_bench.lua $(abspath $(BIN))
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop
