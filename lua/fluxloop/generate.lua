@@ -161,6 +161,41 @@ local function meta_of(spec, flags, rows, template)
   }
 end
 
+-- Where the file goes: --output (from cwd), else the config's inputs_file, else
+-- <project>/inputs/generated.yaml; and how to show it (relative to cwd when inside it).
+local function output_of(flags, spec, cwd)
+  local out = flags.output and util.abspath(flags.output, cwd) or spec.inputs_file
+    or (spec.project_dir .. "/inputs/generated.yaml")
+  return out, flags.output or (out:sub(1, #cwd + 1) == cwd .. "/" and out:sub(#cwd + 2)) or out
+end
+
+-- What stops an llm run before any request: nil, or the message.
+local function endpoint_problem(spec, endpoint)
+  local gen_llm = require("fluxloop.gen_llm")
+  if not spec.llm.base_url then -- from OPENAI_BASE_URL: checked here, where its name is known
+    local ok, why = require("fluxloop.http").check_url(endpoint.url)
+    if not ok then
+      return ("OPENAI_BASE_URL '%s' is not a URL fluxloop can ask (%s); write it as http://127.0.0.1:8000/v1")
+        :format(endpoint.base_url, why)
+    end
+  end
+  if not endpoint.key and endpoint.base_url == gen_llm.DEFAULT_BASE_URL then
+    return "no API key for the OpenAI API: set OPENAI_API_KEY (or FLUXLOOP_LLM_API_KEY) in the environment or in "
+      .. spec.project_dir .. "/.env, or input_generation.llm.api_key; or use --mode deterministic"
+  end
+end
+
+-- The closing line: the count, the time, what was left out, and the file.
+local function closing_line(rows, items, done, failed, empty, seconds, shown)
+  local notes = {}
+  if failed > 0 then notes[#notes + 1] = ("%d failed"):format(failed) end
+  if empty > 0 then notes[#notes + 1] = ("%d empty"):format(empty) end
+  if done < #items then notes[#notes + 1] = ("interrupted: %d not asked"):format(#items - done) end
+  return ("[INFO] %s %d inputs in %.1fs%s. Written: %s"):format(done < #items and "Interrupted:" or "Generated",
+    #rows, seconds, #notes > 0 and (" (of " .. #items .. " prompts; " .. table.concat(notes, ", ") .. ")") or "",
+    shown)
+end
+
 -- run(flags, cwd) -> exit status
 function M.run(flags, cwd)
   local spec, warnings = gen_config.load(flags, cwd)
@@ -169,25 +204,16 @@ function M.run(flags, cwd)
   for _, w in ipairs(warnings) do p:warn(w) end
   local template = spec.mode == "llm" and (spec.llm.user_prompt_template or default_prompt()) or nil
   local items = gen_config.prompts(spec, template, flags.limit)
-  local out = flags.output and util.abspath(flags.output, cwd) or spec.inputs_file
-    or (spec.project_dir .. "/inputs/generated.yaml")
-  local shown = flags.output or (out:sub(1, #cwd + 1) == cwd .. "/" and out:sub(#cwd + 2)) or out
+  local out, shown = output_of(flags, spec, cwd)
   local endpoint = spec.mode == "llm" and require("fluxloop.gen_llm").endpoint(spec.llm, spec.project_dir) or nil
-  if endpoint and not spec.llm.base_url then -- from OPENAI_BASE_URL: checked here, where its name is known
-    local ok, why = require("fluxloop.http").check_url(endpoint.url)
-    if not ok then
-      return critical(("OPENAI_BASE_URL '%s' is not a URL fluxloop can ask (%s); write it as "
-        .. "http://127.0.0.1:8000/v1"):format(endpoint.base_url, why))
-    end
+  local problem = endpoint and endpoint_problem(spec, endpoint)
+  if problem and not (flags.dry_run and endpoint.base_url == require("fluxloop.gen_llm").DEFAULT_BASE_URL) then
+    return critical(problem)
   end
   if flags.dry_run then return dry_run(spec, items, endpoint) end
   if fs.exists(out) and not flags.overwrite then
     return critical(("%s exists; nothing was generated (--overwrite replaces it, or --output FILE writes "
       .. "elsewhere)"):format(shown))
-  end
-  if endpoint and not endpoint.key and endpoint.base_url == require("fluxloop.gen_llm").DEFAULT_BASE_URL then
-    return critical("no API key for the OpenAI API: set OPENAI_API_KEY (or FLUXLOOP_LLM_API_KEY) in the environment "
-      .. "or in " .. spec.project_dir .. "/.env, or input_generation.llm.api_key; or use --mode deterministic")
   end
   local t0 = clock.now_ns()
   local texts, errors, done = {}, {}, #items
@@ -198,23 +224,16 @@ function M.run(flags, cwd)
     for i, item in ipairs(items) do texts[i] = item.prompt end
   end
   local rows, keys, failed, empty = collect(items, texts, errors, p)
-  local interrupted = done < #items
   if #rows == 0 then
     say(("fluxloop: error: none of the %d prompts gave an input; nothing was written to %s"):format(#items, shown))
-    return interrupted and 130 or 1
+    return done < #items and 130 or 1
   end
   local ok, werr = gen_output.write(out, gen_output.document(rows, keys, meta_of(spec, flags, rows, template)))
   if not ok then return critical(("cannot write %s: %s"):format(shown, tostring(werr))) end
-  if not flags.quiet or failed + empty > 0 or interrupted then
-    local notes = {}
-    if failed > 0 then notes[#notes + 1] = ("%d failed"):format(failed) end
-    if empty > 0 then notes[#notes + 1] = ("%d empty"):format(empty) end
-    if interrupted then notes[#notes + 1] = ("interrupted: %d not asked"):format(#items - done) end
-    say(("[INFO] %s %d inputs in %.1fs%s. Written: %s"):format(interrupted and "Interrupted:" or "Generated", #rows,
-      (clock.now_ns() - t0) / 1e9, #notes > 0 and (" (of " .. #items .. " prompts; " .. table.concat(notes, ", ")
-      .. ")") or "", shown))
+  if not flags.quiet or failed + empty > 0 or done < #items then
+    say(closing_line(rows, items, done, failed, empty, (clock.now_ns() - t0) / 1e9, shown))
   end
-  if interrupted then return 130 end
+  if done < #items then return 130 end
   return (failed + empty > 0) and 1 or 0
 end
 
