@@ -45,6 +45,11 @@ Usage:
   fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
   fluxloop evaluate experiment DIR    grade a finished experiment (evaluation.graders)
+  fluxloop init project [DIR]         write a project that runs at once (--python: a
+                                      Python agent)
+  fluxloop generate inputs            write the inputs file from configs/input.yaml
+                                      (--mode llm: a model varies them; deterministic:
+                                      templates, no model)
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -54,7 +59,8 @@ Commands:
                    every input `iterations` times, and write the traces to
                    experiments/<name>_<YYYYMMDD_HHMMSS>/.
 
-Run 'fluxloop run experiment --help' for its options.
+Run 'fluxloop run experiment --help' for its options (and 'fluxloop init project --help',
+'fluxloop generate inputs --help' for theirs).
 
 Exit codes:
   0    the experiment completed and no run failed
@@ -445,14 +451,16 @@ function M.parse(argv)
       if argv[i + 1] == "experiment" then topic = "run experiment" end
     elseif topic == "experiment" then
       topic = "run experiment"
+    elseif topic == "init" or topic == "generate" or topic == "merge" then -- their modules hold their help
+      return { command = topic, args = { "--help" }, verbose = false, flags = flags }
     elseif READERS[topic] then -- luacheck: ignore (keeps the topic)
     elseif topic ~= nil then
       return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
-  if word == "merge" then -- fluxloop.merge parses its own arguments
-    return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
+  if word == "merge" or word == "init" or word == "generate" then -- these parse their own arguments
+    return { command = word, args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
   if word == "parse" or word == "evaluate" then
     if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
@@ -461,7 +469,8 @@ function M.parse(argv)
   end
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge", "evaluate" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge",
+      "evaluate", "init", "generate" })
       .. "; see 'fluxloop --help'"
   end
 

@@ -361,7 +361,9 @@ function M.main(argv)
     io.stdout:write(version_text(cmd.verbose))
     return 0
   end
-  if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
+  -- Commands that parse their own arguments: each is one module with main(args).
+  local own = ({ merge = "fluxloop.merge", init = "fluxloop.init_project", generate = "fluxloop.generate" })[cmd.command]
+  if own then return require(own).main(cmd.args) end
   -- Commands that read results folders: each is one module with main(flags).
   local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare",
     evaluate = "fluxloop.evaluate" })[cmd.command]
