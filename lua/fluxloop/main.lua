@@ -157,11 +157,15 @@ function M.prepare(flags)
   local config_path, project_dir, display = config.locate(flags.config, cwd)
   if not config_path then return nil, project_dir end
   add_project_path(project_dir)
+  -- .env files first, as the Python tool does: the config's ${NAME} and the agent see them.
+  local dotenv, derr = require("fluxloop.dotenv").apply(project_dir)
+  if not dotenv then return nil, derr end
+  print_warnings(dotenv.warnings, flags.quiet)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
   -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
-  cfg.secret_values = require("fluxloop.secrets").values(cfg.doc)
+  cfg.secret_values = require("fluxloop.secrets").values({ cfg.doc, dotenv.values })
   print_warnings(warnings, flags.quiet)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
