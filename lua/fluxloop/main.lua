@@ -141,6 +141,7 @@ function M.prepare(flags)
   local config = require("fluxloop.config")
   local progress = require("fluxloop.progress")
   local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
+  print_warnings(flags.warnings, flags.quiet)
 
   local cwd = assert(fs.getcwd())
   if flags.resume or flags.retry_failed then
