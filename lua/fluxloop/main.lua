@@ -269,10 +269,10 @@ end
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
-    local what = summary.interrupted and "Interrupted" or "Done"
+    local what, util = summary.interrupted and "Interrupted" or "Done", require("fluxloop.util")
     local go_on = summary.interrupted and dir and "; go on with: " .. require("fluxloop.resume").go_on(flags, dir) or ""
-    say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s%s")
-      :format(what, summary.total_traces, summary.successful, summary.failed, dir, go_on))
+    say(("[INFO] %s: %s, %d succeeded, %d failed. Results: %s%s")
+      :format(what, util.n_of(summary.total_traces, "run"), summary.successful, summary.failed, dir, go_on))
     if summary.failed > 0 and dir then
       for _, line in ipairs(failure_lines(dir)) do say(line) end
     end
