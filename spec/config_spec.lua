@@ -391,6 +391,26 @@ describe("config.load with Python fluxloop configs", function()
     assert.equal(30000, cfg.runner.timeout_ms)
   end)
 
+  it("merges project.yaml and input.yaml under another configs/ file given to --config, with a notice", function()
+    local dir = project({
+      ["configs/project.yaml"] = "name: from_project\nrun_delay_seconds: 0.25\n",
+      ["configs/input.yaml"] = "personas:\n  - name: novice_user\n    description: new here\n",
+      ["configs/other.yaml"] = "name: other\nrunner:\n  target: a.b:run\n",
+    })
+    local cfg, warnings = config.load(config.locate("configs/other.yaml", dir))
+    assert.is_table(cfg, warnings)
+    assert.equal(0.25, cfg.run_delay_seconds)
+    assert.equal("other", cfg.name) -- the named file's own keys win
+    assert.equal("new here", cfg.personas.novice_user.description)
+    assert.same({ "notice: configs/other.yaml is merged over configs/project.yaml and configs/input.yaml, the "
+      .. "Python section files beside it (its own keys win)" }, warnings)
+    -- simulation.yaml merges silently, as it always has; a section file named itself merges nothing.
+    local _, w2 = config.load(config.locate(nil, FIXTURES .. "/python"))
+    assert.falsy(w2[1]:find("merged over", 1, true))
+    local cfg3 = config.load(config.locate("configs/project.yaml", dir))
+    assert.is_nil(cfg3) -- no runner.target: input.yaml was not merged in either
+  end)
+
   it("names the section file a bad key came from", function()
     local dir = project({
       ["configs/project.yaml"] = "name: p\niterations: zero\n",

@@ -128,7 +128,7 @@ function M.load(path, project_dir, display_name)
   local display = display_name or path
   local abs = util.abspath(path)
   project_dir = project_dir and util.abspath(project_dir) or project_dir_of(abs)
-  local doc, marks = M.load_sections(abs, display)
+  local doc, marks, merged = M.load_sections(abs, display)
   if doc == nil then return nil, marks end
   local schema, used = schema_of(doc)
   local c = checker.new(doc, marks, display, schema)
@@ -149,6 +149,7 @@ function M.load(path, project_dir, display_name)
     return nil, table.concat(texts, "\n")
   end
   local warnings = sorted_texts(c.warnings, files)
+  if merged then table.insert(warnings, 1, sections.merged_notice(display, merged)) end
   if #c.notice > 0 then
     warnings[#warnings + 1] = "notice: these Python fluxloop keys have no effect here: "
       .. table.concat(c.notice, ", ")
