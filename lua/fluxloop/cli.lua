@@ -44,6 +44,8 @@ Usage:
   fluxloop report DIR                 one HTML report of a results folder
   fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
+  fluxloop python-path                where the Python SDK lives, for PYTHONPATH outside
+                                      a run: PYTHONPATH="$(fluxloop python-path)"
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -432,6 +434,10 @@ function M.parse(argv)
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
+  if word == "python-path" then
+    if argv[i] ~= nil then return nil, "python-path takes no arguments; see 'fluxloop --help'" end
+    return { command = "python-path", verbose = false, flags = flags }
+  end
   if word == "merge" then -- fluxloop.merge parses its own arguments
     return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
@@ -442,7 +448,7 @@ function M.parse(argv)
   end
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge", "python-path" })
       .. "; see 'fluxloop --help'"
   end
 

@@ -355,6 +355,7 @@ function M.main(argv)
     return 0
   end
   if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
+  if cmd.command == "python-path" then return require("fluxloop.target").python_path_main() end
   -- Commands that read results folders: each is one module with main(flags).
   local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare" })[cmd.command]
   if reader then return require(reader).main(cmd.flags) end
