@@ -48,3 +48,80 @@ describe("the Python user's first hour", function()
     end
   end)
 end)
+
+-- The README's walkthrough: the blocks after `<!-- walkthrough: PATH -->` are the project's
+-- files, the one after `<!-- walkthrough: run -->` the commands, run from the project.
+local function walkthrough()
+  local files, commands = {}, nil
+  local text = assert(P.read("README.md"))
+  for target, body in text:gmatch("<!%-%- walkthrough: (%S+) %-%->\n```%w*\n(.-\n)```\n") do
+    if target == "run" then commands = body else files[target] = body end
+  end
+  return files, commands
+end
+
+-- sh_run(dir, script, path_first) -> exit code, stdout, stderr of `sh script` run in dir with
+-- path_first at the head of PATH.
+local function sh_run(dir, script, path_first)
+  local out, err = os.tmpname(), os.tmpname()
+  local _, _, code = os.execute(("cd %s && PATH=%s:\"$PATH\" sh %s </dev/null >%s 2>%s"):format(P.quote(dir),
+    P.quote(path_first), P.quote(script), P.quote(out), P.quote(err)))
+  local o, e = P.read(out), P.read(err)
+  os.remove(out)
+  os.remove(err)
+  return code, o, e
+end
+
+describe("the README's Python walkthrough", function()
+  local dir, server
+  after_each(function()
+    if server then server:stop() end
+    P.remove(dir)
+  end)
+
+  it("runs as written: configs, .env, venv, a tool and a urllib model call, to a report", function()
+    local files, commands = walkthrough()
+    assert.is_not_nil(commands, "the README has no walkthrough commands")
+    for _, f in ipairs({ "support-bot/.env", "support-bot/configs/simulation.yaml", "support-bot/app/support.py" }) do
+      assert.is_not_nil(files[f], f)
+    end
+    server = require("support.mock_server").start()
+    dir = P.new()
+    for path, body in pairs(files) do
+      -- The one change: the local model server is the spec's, on the port the OS gave it.
+      if path:match("%.env$") then body = body:gsub("127%.0%.0%.1:8000", "127.0.0.1:" .. server.port) end
+      P.write(dir, path, body)
+    end
+    local project = dir .. "/support-bot"
+    assert(os.execute(("python3 -m venv --without-pip %s/.venv"):format(P.quote(project))))
+    local bindir = P.bin():match("^(.*)/[^/]*$")
+    local script = P.write(dir, "walkthrough.sh", "set -e\n" .. commands)
+    local code, out, err = sh_run(project, script, bindir)
+    assert.are.equal(0, code, err)
+    local exp = P.experiments(project)[1]
+    assert.is_not_nil(exp, err .. out)
+    local rows = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(4, #rows, err)
+    for _, row in ipairs(rows) do
+      assert.is_true(row.success, type(row.error) == "table" and row.error.message or "")
+      assert.truthy(tostring(row.output):find("^echo: "), row.output)
+      local kinds, gen = {}, nil
+      for _, o in ipairs(row.observations) do
+        kinds[#kinds + 1] = o.type .. ":" .. tostring(o.name)
+        if o.type == "generation" then gen = o end
+      end
+      assert.are.same({ "agent:support", "tool:lookup_order", "generation:answer" }, kinds)
+      assert.are.equal("small-chat", gen.model)
+      assert.is_true(gen.total_tokens > 0 and gen.total_tokens == gen.prompt_tokens + gen.completion_tokens)
+    end
+    assert.are.equal("frustrated_customer", rows[3].persona)
+    for _, f in ipairs({ "traces.jsonl", "observations.jsonl", "config.yaml", "summary.json" }) do
+      assert.falsy(P.read(exp .. "/" .. f):find("4f8a9c2e7b1d6a3f5e0c9b8a", 1, true), f .. " holds the API key")
+    end
+    assert.are.equal(4, server:stats().requests)
+    assert.truthy(err:find("notice: read " .. project .. "/.env: set SUPPORT_MODEL, SUPPORT_BASE_URL, SUPPORT_API_KEY",
+      1, true), err)
+    assert.truthy(err:find("runner.max_retries has no effect", 1, true), err)
+    assert.truthy(P.read(exp .. "/report.html"), "no report.html")
+  end)
+end)
