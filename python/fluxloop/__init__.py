@@ -245,12 +245,13 @@ def _not_recording(why):
 def record_call_args(target, kwargs=None, iteration=None, **more):
     """Appends a recording line ({"_version","iteration","target","kwargs","timestamp"}) to
     $FLUXLOOP_RECORDING_FILE when $FLUXLOOP_RECORD_ARGS is 1, true, yes or on; secrets masked.
-    Returns True when it wrote the line. With FLUXLOOP_RECORD_ARGS unset (or not a yes or a
-    no) it returns False with a RuntimeWarning that says why, so a recording that never
-    happens is not a silent surprise; FLUXLOOP_RECORD_ARGS=0 is off, quietly."""
+    Returns True when it wrote the line. Outside a fluxloop run, with FLUXLOOP_RECORD_ARGS
+    unset (or not a yes or a no) it returns False with a RuntimeWarning that says why, so a
+    recording that never happens is not a silent surprise; FLUXLOOP_RECORD_ARGS=0 is off,
+    quietly, and so is an unset variable inside a run (a replayed handler)."""
     flag = os.environ.get("FLUXLOOP_RECORD_ARGS")
     if flag is None:
-        return _not_recording("FLUXLOOP_RECORD_ARGS is not set")
+        return False if _runtime.worker is not None else _not_recording("FLUXLOOP_RECORD_ARGS is not set")
     if flag.strip().lower() in _OFF:
         return False
     if flag.strip().lower() not in _ON:

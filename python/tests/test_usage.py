@@ -120,6 +120,13 @@ class RecordingOff(unittest.TestCase):
         self.assertIn("FLUXLOOP_RECORD_ARGS is not set", said[0])
         self.assertIn("FLUXLOOP_RECORDING_FILE=", said[0])
 
+    def test_unset_inside_a_run_is_quiet(self):
+        fluxloop._runtime.begin(FakeWorker())
+        try:
+            self.assertEqual(self.record(), (False, []))
+        finally:
+            fluxloop._runtime.end()
+
     def test_turned_off_on_purpose_is_quiet(self):
         os.environ["FLUXLOOP_RECORD_ARGS"] = "0"
         self.assertEqual(self.record(), (False, []))

@@ -125,3 +125,66 @@ describe("the README's Python walkthrough", function()
     assert.truthy(P.read(exp .. "/report.html"), "no report.html")
   end)
 end)
+
+-- The README's "Recording call arguments from Python": blocks after `<!-- recording: PATH -->`.
+local function recording_blocks()
+  local files, commands = {}, nil
+  for target, body in assert(P.read("README.md")):gmatch("<!%-%- recording: (%S+) %-%->\n```%w*\n(.-\n)```\n") do
+    if target == "run" then commands = body else files[target] = body end
+  end
+  return files, commands
+end
+
+describe("recording call arguments from Python, as the README says", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+  local bindir = P.bin():match("^(.*)/[^/]*$")
+
+  it("fluxloop python-path prints the folder that holds the SDK", function()
+    dir = P.new()
+    local code, out, err = P.run(dir, "python-path")
+    assert.are.equal(0, code, err)
+    local path = out:match("^(/[^\n]+)\n$")
+    assert.is_not_nil(path, out)
+    assert.truthy(P.read(path .. "/fluxloop/__init__.py"), path)
+  end)
+
+  it("records with the README's commands, then replays the recording into a Python agent", function()
+    local files, commands = recording_blocks()
+    assert.is_not_nil(commands, "the README has no recording commands")
+    dir = P.new()
+    for path, body in pairs(files) do P.write(dir, path, body) end
+    P.write(dir, "inputs/generated.yaml", "- input: where is my refund?\n- input: cancel my plan\n")
+    local code, out, err = sh_run(dir, P.write(dir, "record.sh", "set -e\n" .. commands), bindir)
+    assert.are.equal(0, code, err)
+    assert.are.equal("Looking into it, Dana.\n", out)
+    assert.are.equal("", err)
+    local line = P.read_jsonl(dir .. "/recordings/args.jsonl")[1]
+    assert.are.same({ "1", 0, "app.bot:handle_message" }, { line._version, line.iteration, line.target })
+    assert.are.same({ content = "hi", api_key = "***" }, line.kwargs.data)
+    assert.are.equal("<callable:send>", line.kwargs.send)
+
+    code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local rows = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal(2, #rows)
+    assert.are.equal("where is my refund?", rows[1].args.data.content)
+    assert.are.equal("C042", rows[1].args.channel)
+    assert.are.equal("Looking into it, Dana.", rows[2].output)
+    assert.are.same({ "Looking into it, Dana." }, rows[1].callback_messages.send)
+    assert.are.equal(0, #(P.read(dir .. "/recordings/args.jsonl"):gsub("[^\n]", "")) - 1, "a replayed call recorded")
+  end)
+
+  it("outside a run and without FLUXLOOP_RECORD_ARGS, record_call_args says why it recorded nothing", function()
+    dir = P.new()
+    local code, out, err = sh_run(dir, P.write(dir, "r.sh", [[
+export PYTHONPATH="$(fluxloop python-path)"
+python3 -c 'import fluxloop; print(fluxloop.record_call_args("a:b", {"x": 1}))'
+FLUXLOOP_RECORD_ARGS=0 python3 -c 'import fluxloop; print(fluxloop.record_call_args("a:b", {"x": 1}))' 2>&1
+]]), bindir)
+    assert.are.equal(0, code, err)
+    assert.are.equal("False\nFalse\n", out)
+    assert.truthy(err:find("RuntimeWarning: fluxloop.record_call_args recorded nothing: FLUXLOOP_RECORD_ARGS is not set",
+      1, true), err)
+  end)
+end)
