@@ -102,6 +102,7 @@ describe("the README's Python walkthrough", function()
     assert.is_not_nil(exp, err .. out)
     local rows = P.read_jsonl(exp .. "/traces.jsonl")
     assert.are.equal(4, #rows, err)
+    local tokens = 0
     for _, row in ipairs(rows) do
       assert.is_true(row.success, type(row.error) == "table" and row.error.message or "")
       assert.truthy(tostring(row.output):find("^echo: "), row.output)
@@ -113,6 +114,7 @@ describe("the README's Python walkthrough", function()
       assert.are.same({ "agent:support", "tool:lookup_order", "generation:answer" }, kinds)
       assert.are.equal("small-chat", gen.model)
       assert.is_true(gen.total_tokens > 0 and gen.total_tokens == gen.prompt_tokens + gen.completion_tokens)
+      tokens = tokens + gen.total_tokens
     end
     assert.are.equal("frustrated_customer", rows[3].persona)
     for _, f in ipairs({ "traces.jsonl", "observations.jsonl", "config.yaml", "summary.json" }) do
@@ -122,7 +124,9 @@ describe("the README's Python walkthrough", function()
     assert.truthy(err:find("notice: read " .. project .. "/.env: set SUPPORT_MODEL, SUPPORT_BASE_URL, SUPPORT_API_KEY",
       1, true), err)
     assert.truthy(err:find("runner.max_retries has no effect", 1, true), err)
-    assert.truthy(P.read(exp .. "/report.html"), "no report.html")
+    local report = assert(P.read(exp .. "/report.html"), "no report.html")
+    assert.truthy(report:find('data-figure="tokens-total">' .. tokens .. "<", 1, true), "the report's token total")
+    assert.truthy(report:find("in 4 of 4 runs", 1, true))
   end)
 end)
 
