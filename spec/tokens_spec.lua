@@ -71,3 +71,21 @@ end }]] })
     assert.falsy(P.read(exp .. "/report.html"):find('id="tokens"', 1, true))
   end)
 end)
+
+describe("fluxloop.tokens on a large file", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("finds counts past the first read, and a key split across two reads", function()
+    dir = P.new()
+    local last = obs("trace_002", ',"completion_tokens":7')
+    local at = last:find('_tokens":', 1, true)
+    for _, cut in ipairs({ 3, 0, -3 }) do -- the key straddles the 256 KB read, or starts/ends at it
+      local head = '{"trace_id":"trace_001","output":"'
+      local pad = (1 << 18) - (at - 1) - cut - #head - 3
+      P.write(dir, "observations.jsonl", head .. ("x"):rep(pad) .. '"}\n' .. last)
+      local t = assert(tokens.read(dir), cut)
+      assert.are.same({ 1, 7, "trace_002" }, { t.runs, t.total, t.top[1].trace_id })
+    end
+  end)
+end)
