@@ -12,7 +12,7 @@ local FLAGS = {
   ["--name"] = { field = "name", kind = "string" },
   ["--config"] = { field = "config", kind = "string" },
   ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = config.MAX_PARALLEL },
-  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = config.MAX_TIMEOUT_MS },
+  ["--timeout"] = { field = "timeout_ms", kind = "duration", max = config.MAX_TIMEOUT_MS },
   ["--isolate"] = { field = "isolate", kind = "bool" },
   ["--rate-limit"] = { field = "rate_limit", kind = "rate" },
   ["--hooks"] = { field = "hooks", kind = "string" },
@@ -50,6 +50,8 @@ Usage:
   fluxloop generate inputs            write the inputs file from configs/input.yaml
                                       (--mode llm: a model varies them; deterministic:
                                       templates, no model)
+  fluxloop python-path                where the Python SDK lives, for PYTHONPATH outside
+                                      a run: PYTHONPATH="$(fluxloop python-path)"
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -98,8 +100,9 @@ Options:
                       Default: the config's name, else the target's module name
   --config FILE       Config file.                  Default: configs/simulation.yaml
   --parallel N        Runs at the same time (integer >= 1).    Default: from config, else 1
-  --timeout MS        Fail a run that takes longer than MS milliseconds (0 = no limit).
-                      Default: runner.timeout_ms, else 0
+  --timeout TIME      Fail a run that takes longer than TIME: 500ms, 30s, 2m, 1h; a bare
+                      number is milliseconds (0 = no limit).
+                      Default: runner.timeout (or timeout_ms, timeout_seconds), else 0
   --isolate           Run agents in forked worker processes, so a crash fails only
                       that run (runner.isolation: process).
   --rate-limit R      HTTP requests per second over all workers (fluxloop.http and
@@ -127,7 +130,7 @@ Examples:
   fluxloop run experiment --name "baseline-test"
   fluxloop run experiment --inputs my-custom-inputs.yaml
   fluxloop run experiment --inputs inputs/batch1.yaml --name batch1
-  fluxloop run experiment --parallel 4 --timeout 30000
+  fluxloop run experiment --parallel 4 --timeout 30s
 
 Results (experiments/<name>_<YYYYMMDD_HHMMSS>/):
   summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml,
@@ -242,7 +245,7 @@ local function suggest(word, candidates)
 end
 
 local function new_flags()
-  return { lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false }
+  return { lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false, warnings = {} }
 end
 
 
@@ -250,7 +253,7 @@ local function parse_int(name, value, min, max)
   local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
   if not n or n < min or (max and n > max) then
     local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
-    local what = "expected an integer " .. range .. (min == 0 and " (milliseconds; 0 = no limit)" or "")
+    local what = "expected an integer " .. range
     return nil, name .. ": " .. what .. ", got '" .. value .. "'"
   end
   return n
@@ -266,6 +269,18 @@ local function parse_rate(name, value)
 end
 
 local SEE_RUN = "; see 'fluxloop run experiment --help'"
+
+-- --timeout TIME (fluxloop.duration): a bare number under 100 (ms) adds a warning to
+-- flags.warnings, which the run prints, since seconds were most likely meant.
+local function parse_duration(flags, name, value, max)
+  local duration = require("fluxloop.duration")
+  local ms, bare = duration.parse(value, max)
+  if not ms then return nil, name .. ": " .. bare .. ", got '" .. value .. "'" end
+  if duration.suspicious(ms, bare) then
+    flags.warnings[#flags.warnings + 1] = "fluxloop: warning: " .. duration.did_you_mean(name, ms)
+  end
+  return ms
+end
 
 -- Parses the arguments after `run experiment`.
 local function parse_experiment(argv, i)
@@ -312,6 +327,10 @@ local function parse_experiment(argv, i)
       if value == "" then return nil, name .. " needs a value" end
       if spec.kind == "int" then
         local v, err = parse_int(name, value, spec.min, spec.max)
+        if v == nil then return nil, err end
+        flags[spec.field] = v
+      elseif spec.kind == "duration" then
+        local v, err = parse_duration(flags, name, value, spec.max)
         if v == nil then return nil, err end
         flags[spec.field] = v
       elseif spec.kind == "rate" then
@@ -459,6 +478,10 @@ function M.parse(argv)
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
+  if word == "python-path" then
+    if argv[i] ~= nil then return nil, "python-path takes no arguments; see 'fluxloop --help'" end
+    return { command = "python-path", verbose = false, flags = flags }
+  end
   if word == "merge" or word == "init" or word == "generate" then -- these parse their own arguments
     return { command = word, args = { table.unpack(argv, i) }, verbose = false, flags = flags }
   end
@@ -470,7 +493,7 @@ function M.parse(argv)
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
     return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge",
-      "evaluate", "init", "generate" })
+      "evaluate", "init", "generate", "python-path" })
       .. "; see 'fluxloop --help'"
   end
 

@@ -143,6 +143,7 @@ function M.prepare(flags)
   local config = require("fluxloop.config")
   local progress = require("fluxloop.progress")
   local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
+  print_warnings(flags.warnings, flags.quiet)
 
   local cwd = assert(fs.getcwd())
   if flags.resume or flags.retry_failed then
@@ -159,11 +160,15 @@ function M.prepare(flags)
   local config_path, project_dir, display = config.locate(flags.config, cwd)
   if not config_path then return nil, project_dir end
   add_project_path(project_dir)
+  -- .env files first, as the Python tool does: the config's ${NAME} and the agent see them.
+  local dotenv, derr = require("fluxloop.dotenv").apply(project_dir)
+  if not dotenv then return nil, derr end
+  print_warnings(dotenv.warnings, flags.quiet)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
   -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
-  cfg.secret_values = require("fluxloop.secrets").values(cfg.doc)
+  cfg.secret_values = require("fluxloop.secrets").values({ cfg.doc, dotenv.values })
   print_warnings(warnings, flags.quiet)
   config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
@@ -272,9 +277,10 @@ end
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
-    local what = summary.interrupted and "Interrupted" or "Done"
-    say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s")
-      :format(what, summary.total_traces, summary.successful, summary.failed, dir))
+    local what, util = summary.interrupted and "Interrupted" or "Done", require("fluxloop.util")
+    local go_on = summary.interrupted and dir and "; go on with: " .. require("fluxloop.resume").go_on(flags, dir) or ""
+    say(("[INFO] %s: %s, %d succeeded, %d failed. Results: %s%s")
+      :format(what, util.n_of(summary.total_traces, "run"), summary.successful, summary.failed, dir, go_on))
     if summary.failed > 0 and dir then
       for _, line in ipairs(failure_lines(dir)) do say(line) end
     end
@@ -364,6 +370,7 @@ function M.main(argv)
   -- Commands that parse their own arguments: each is one module with main(args).
   local own = ({ merge = "fluxloop.merge", init = "fluxloop.init_project", generate = "fluxloop.generate" })[cmd.command]
   if own then return require(own).main(cmd.args) end
+  if cmd.command == "python-path" then return require("fluxloop.target").python_path_main() end
   -- Commands that read results folders: each is one module with main(flags).
   local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare",
     evaluate = "fluxloop.evaluate" })[cmd.command]

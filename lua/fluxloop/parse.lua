@@ -48,15 +48,20 @@ local function depths(observations)
   return depth
 end
 
--- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time.
-local function timeline(trace)
+-- The level of an observation, as the Python tool's timeline has it: ERROR when it failed.
+local function failed(o) return o.error ~= nil and o.error ~= null end
+
+-- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time; a
+-- failed one has level ERROR and its error.
+function M.timeline(trace)
   local obs = type(trace.observations) == "table" and trace.observations or {}
   local depth = depths(obs)
   local list = {}
   for i, o in ipairs(obs) do
     list[i] = {
       trace_id = trace.trace_id, id = o.id, parent_id = o.parent_id, type = o.type, name = o.name,
-      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null, level = "DEFAULT",
+      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null,
+      level = failed(o) and "ERROR" or "DEFAULT", error = failed(o) and o.error or nil,
       depth = depth[o.id or ""] or 0, duration_ms = o.duration_ms, input = o.input, output = o.output, raw = o,
     }
   end
@@ -140,6 +145,7 @@ function M.markdown(trace, steps)
     l[#l + 1] = ("- Duration: %.3f ms"):format(tonumber(s.duration_ms) or 0)
     l[#l + 1] = "- Level: " .. s.level .. (s.depth > 0 and (" (nested %d deep, in %s)"):format(s.depth,
       tostring(s.parent_id)) or "")
+    if s.error ~= nil then l[#l + 1] = "- Error: " .. (type(s.error) == "string" and s.error or json.encode(s.error)):gsub("\n", " ") end
     l[#l + 1] = ""
     l[#l + 1] = "Input:"
     l[#l + 1] = ""
@@ -278,7 +284,7 @@ function M.main(flags)
       steps, steps_json, n = json.array({}), "[]", 0
     else
       if type(observations) == "string" then observations = json.decode(observations) end
-      steps = timeline({ trace_id = json.decode(f.trace_id), observations = observations })
+      steps = M.timeline({ trace_id = json.decode(f.trace_id), observations = observations })
       steps_json, n = json.encode(steps), #steps
     end
     if md then
@@ -306,7 +312,7 @@ function M.main(flags)
   local note = exp:note(count)
   if note then say("fluxloop: note: ", note) end
   if not flags.quiet then
-    say(("[INFO] Parsed %d traces%s into %s (%s per_trace.jsonl)"):format(count,
+    say(("[INFO] Parsed %s%s into %s (%s per_trace.jsonl)"):format(require("fluxloop.util").n_of(count, "trace"),
       damaged > 0 and (" (%d damaged lines skipped)"):format(damaged) or "", out,
       md and "one markdown file per trace and" or ""))
   end

@@ -308,6 +308,7 @@ function M.build(exp, an, cmp)
     inputs_note = #inputs > #shown and (" The %d worst of %d inputs are listed."):format(#shown, #inputs) or "",
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
+    tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp.diff, cmp.base_name) or "",
     config = exp.config_text or "(no config.yaml)", file = exp.file_name,

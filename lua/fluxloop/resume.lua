@@ -259,4 +259,25 @@ function M.resume(exp, dir, mode)
   return code, summary, dir
 end
 
+-- A word as a shell would need it: quoted only when it holds something special.
+local function shell_word(w)
+  if w:find("^[%w%./_%-=:,@+]+$") then return w end
+  return "'" .. w:gsub("'", "'\\''") .. "'"
+end
+
+-- go_on(flags, dir [, cwd]) -> the command that continues an interrupted experiment: the
+-- flags its plan depends on (--config, --hooks, --shard), then --resume DIR (--retry-failed
+-- DIR again for an interrupted retry), DIR relative to cwd when it is inside it.
+function M.go_on(flags, dir, cwd)
+  cwd = cwd or fs.getcwd()
+  if cwd and dir:sub(1, #cwd + 1) == cwd .. "/" then dir = dir:sub(#cwd + 2) end
+  local words = { "fluxloop", "run", "experiment" }
+  for _, f in ipairs({ { "--config", flags.config }, { "--hooks", flags.hooks }, { "--shard", flags.shard } }) do
+    if f[2] then words[#words + 1], words[#words + 2] = f[1], shell_word(f[2]) end
+  end
+  words[#words + 1] = flags.retry_failed and "--retry-failed" or "--resume"
+  words[#words + 1] = shell_word(dir)
+  return table.concat(words, " ")
+end
+
 return M

@@ -370,10 +370,10 @@ end
 -- The first lines of an experiment, before anything runs.
 function M.announce(exp, jobs, p)
   local iterations, workers = exp.cfg.runner.iterations, exp.cfg.runner.parallel or 1
-  local dropped = exp.inputs_dropped or 0
+  local dropped, n_of = exp.inputs_dropped or 0, require("fluxloop.util").n_of
   p:info("Starting experiment...")
-  p:info(("Loaded %d inputs%s"):format(#jobs, dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
-  p:info(("Running %d iterations per input (%d total runs%s)"):format(iterations, #jobs * iterations,
+  p:info(("Loaded %s%s"):format(n_of(#jobs, "input"), dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
+  p:info(("Running %s per input (%s%s)"):format(n_of(iterations, "iteration"), n_of(#jobs * iterations, "total run"),
     workers > 1 and (", %d at a time"):format(workers) or ""))
 end
 

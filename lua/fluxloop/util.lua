@@ -12,6 +12,11 @@ local function get_array_mt()
   return array_mt
 end
 
+-- n_of(3, "run") -> "3 runs", n_of(1, "run") -> "1 run".
+function M.n_of(n, noun)
+  return ("%d %s%s"):format(n, noun, n == 1 and "" or "s")
+end
+
 -- Levenshtein distance between two strings (bytes).
 function M.distance(a, b)
   local la, lb = #a, #b
