@@ -5,6 +5,7 @@
 -- of an input (up to MAX_OUTPUTS) and some 200 bytes an input; no per-trace records.
 local json = require("fluxloop.json")
 local statistics = require("fluxloop.statistics")
+local text_of = require("fluxloop.util").text_of
 
 local M = {}
 
@@ -53,7 +54,7 @@ local function error_parts(raw)
   local ok, v = pcall(json.decode, raw)
   if not ok then return "unknown", raw, nil end
   if type(v) == "table" then
-    return tostring(v.type or "error"), tostring(v.message or ""), type(v.traceback) == "string" and v.traceback or nil
+    return text_of(v.type or "error"), text_of(v.message or ""), type(v.traceback) == "string" and v.traceback or nil
   end
   return "error", tostring(v), nil
 end

@@ -79,15 +79,15 @@ function M.parse(args)
   return opts
 end
 
-local function read_json(path)
-  local text = util.read_file(path)
-  if not text then return nil end
-  return json.decode(text, path)
-end
+local read_json = util.read_json
 
 -- A shard folder as merge sees it: { dir, label, plan, summary, index, count }.
 local function load_shard(dir)
-  local plan = read_json(dir .. "/plan.json")
+  local plan, damage = read_json(dir .. "/plan.json")
+  if damage then
+    return nil, ("%s, so this shard cannot be placed; run the shard again (fluxloop run experiment --shard K/N)")
+      :format(damage)
+  end
   if type(plan) ~= "table" or type(plan.shard) ~= "table" then
     return nil, ("%s is not a shard folder (its plan.json %s); shard folders are made by "
       .. "fluxloop run experiment --shard K/N"):format(dir, plan and "names no shard" or "is missing")
@@ -99,7 +99,7 @@ local function load_shard(dir)
   if k and (k ~= s.index or n ~= s.count) then
     return nil, ("%s is named %d-of-%d but its plan.json says shard %s; rename it back"):format(dir, k, n, s.label)
   end
-  s.summary = read_json(dir .. "/summary.json")
+  s.summary, s.summary_damage = read_json(dir .. "/summary.json")
   s.resuming = fs.isdir(dir .. "/.rerun")
   return s
 end
@@ -207,6 +207,8 @@ local function scan(shards, planned, count)
     if s.resuming then
       problems[#problems + 1] = ("shard %s is being resumed (%s/.rerun exists), or a resume died: wait for it, "
         .. "or run %s"):format(s.label, s.dir, resume)
+    elseif s.summary_damage then
+      problems[#problems + 1] = ("shard %s: %s; %s writes it again"):format(s.label, s.summary_damage, resume)
     elseif not s.summary then
       problems[#problems + 1] = ("shard %s has no summary.json: it is still running, or it died (then %s "
         .. "finishes it)"):format(s.label, resume)

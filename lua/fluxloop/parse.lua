@@ -115,8 +115,8 @@ function M.markdown(trace, steps)
     l[#l + 1] = "## Error"
     l[#l + 1] = ""
     if type(e) == "table" then
-      l[#l + 1] = "- **Type**: " .. tostring(e.type)
-      l[#l + 1] = "- **Message**: " .. tostring(e.message):gsub("\n", " ")
+      l[#l + 1] = "- **Type**: " .. util.text_of(e.type)
+      l[#l + 1] = "- **Message**: " .. util.text_of(e.message):gsub("\n", " ")
       if type(e.traceback) == "string" then
         l[#l + 1] = ""
         fenced(l, "text", e.traceback)

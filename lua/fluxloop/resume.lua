@@ -153,7 +153,10 @@ end
 local function check(exp, dir, mode)
   local flag = mode == "retry" and "--retry-failed" or "--resume"
   if not fs.isdir(dir) then return nil, ("%s %s: no such experiment folder"):format(flag, dir) end
-  local plan = read_json(dir .. "/plan.json")
+  local plan, damage = read_json(dir .. "/plan.json")
+  if damage then
+    return nil, ("%s %s: %s, so the traces to run cannot be known; run a new experiment"):format(flag, dir, damage)
+  end
   if not plan then
     local inside = experiments_in(dir)
     if #inside > 0 then
