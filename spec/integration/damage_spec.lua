@@ -103,3 +103,88 @@ describe("--resume of a folder damaged in the middle", function()
     assert_whole(exp, 30)
   end)
 end)
+
+describe("merge of shards whose files are damaged in the middle", function()
+  local S = require("support.sharded")
+  local dir, exp
+  before_each(function()
+    dir = P.project({ name = "dm", iterations = 3, inputs = S.inputs(4), agent = S.agent() })
+    for k = 0, 1 do
+      local code, _, err = P.run(dir, ("run experiment --quiet --shard %d/2"):format(k), "FLUXLOOP_RUN_ID=d1 PASS=1")
+      assert(code == 0, err)
+    end
+    exp = dir .. "/experiments/dm_d1"
+  end)
+  after_each(function() P.remove(dir) end)
+
+  -- The merged folder holds each trace it claims whole in all three files.
+  local function assert_consistent(total)
+    local s = P.read_json(exp .. "/summary.json")
+    assert.are.equal(total, s.total_traces)
+    local ids = {}
+    for _, row in ipairs(P.read_jsonl(exp .. "/trace_summary.jsonl")) do ids[#ids + 1] = row.trace_id end
+    local traces = P.read_jsonl(exp .. "/traces.jsonl")
+    assert.are.equal(total, #ids)
+    assert.are.equal(total, #traces)
+    local want = 0
+    for i, row in ipairs(traces) do
+      assert.are.equal(ids[i], row.trace_id)
+      want = want + #row.observations
+    end
+    assert.are.equal(want, #P.read_jsonl(exp .. "/observations.jsonl"))
+  end
+
+  it("refuses a shard that lost a traces.jsonl line, naming it; --partial leaves that trace out", function()
+    local shard = exp .. "/shards/1-of-2"
+    local list = lines_of(shard .. "/traces.jsonl")
+    table.remove(list, 3) -- trace_006
+    write_lines(shard .. "/traces.jsonl", list)
+    local code, _, err = P.run(dir, "merge " .. P.quote(exp))
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("shard 1-of-2: " .. shard .. "/traces.jsonl has no whole line for 1 of its traces (trace_006)",
+      1, true), err)
+    assert.is_nil(P.read(exp .. "/summary.json"))
+    code, _, err = P.run(dir, "merge --partial " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    assert_consistent(11)
+    local s = P.read_json(exp .. "/summary.json")
+    assert.are.same({ true, 1 }, { s.partial, s.missing_traces })
+  end)
+
+  it("refuses a shard whose observations.jsonl was emptied; --partial merges the other shard's traces", function()
+    local shard = exp .. "/shards/0-of-2"
+    write_lines(shard .. "/observations.jsonl", {})
+    local code, _, err = P.run(dir, "merge " .. P.quote(exp))
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("shard 0-of-2: " .. shard .. "/observations.jsonl lacks observation lines of 6 traces", 1, true),
+      err)
+    code, _, err = P.run(dir, "merge --partial " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    assert_consistent(6)
+    assert.are.equal(6, P.read_json(exp .. "/summary.json").missing_traces)
+    -- --resume of the merged folder runs what is missing, and the folder is whole again.
+    code, _, err = P.run(dir, "run experiment --quiet --resume " .. P.quote(exp), "PASS=1")
+    assert.are.equal(0, code, err)
+    assert_consistent(12)
+  end)
+
+  it("refuses a shard with a damaged trace_summary.jsonl line in the middle, naming the line", function()
+    local shard = exp .. "/shards/0-of-2"
+    local list = lines_of(shard .. "/trace_summary.jsonl")
+    list[2] = list[2]:sub(1, 30) .. "\n"
+    write_lines(shard .. "/trace_summary.jsonl", list)
+    local code, _, err = P.run(dir, "merge " .. P.quote(exp))
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("trace_summary.jsonl has 1 damaged line (the first at line 2)", 1, true), err)
+    code, _, err = P.run(dir, "merge --partial " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    assert_consistent(11)
+  end)
+
+  it("a shard whose summary.json is damaged is said to be damaged", function()
+    P.write(exp .. "/shards/1-of-2", "summary.json", "{\"total_traces\": 6,")
+    local code, _, err = P.run(dir, "merge " .. P.quote(exp))
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("shard 1-of-2: " .. exp .. "/shards/1-of-2/summary.json is damaged (", 1, true), err)
+  end)
+end)
