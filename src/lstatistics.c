@@ -16,7 +16,7 @@
 #define SAMPLE_MT "fluxloop.Sample"
 #define GROUPS_MT "fluxloop.Groups"
 #define PVALUES_MT "fluxloop.PValues"
-#define DEFAULT_LIMIT (1u << 20) /* exact values a sample keeps by default: 8 MB */
+#define DEFAULT_LIMIT (1u << 18) /* exact values a sample keeps by default: 2 MB */
 
 /* Values are kept exactly (s.durations) up to `limit`; past it they all move into bins, and
  * s keeps only the running figures (sum, sumsq, min, max, successful, failed). */
@@ -54,7 +54,7 @@ static void sort_sample(sample_t *x) {
 }
 
 /* sample([limit]) -> an empty sample: exact (8 bytes a value) up to limit values (default
- * 1,048,576), then binned in fixed memory (percentiles within 0.27%, see sketch.h). */
+ * 262,144), then binned in fixed memory (percentiles within 0.27%, see sketch.h). */
 static int st_sample(lua_State *L) {
   lua_Integer limit = luaL_optinteger(L, 1, DEFAULT_LIMIT);
   luaL_argcheck(L, limit >= 1, 1, "the limit is at least 1");

@@ -195,7 +195,17 @@ function M.stream(base_exp, new_exp, alpha, out)
   if out.header then out.header(d) end
   wb, wn = walkers(base_exp, new_exp)
   if not wb then return nil, wn end
-  local i = 0
+  -- Rows go out in NEW's order: one matched out of step waits for those before it (a few, when
+  -- the inputs are in the same order; p-values are indexed in the order of matching).
+  local i, waiting, next_seen = 0, {}, 1
+  local function settle(seen, row)
+    waiting[seen] = row or false
+    while waiting[next_seen] ~= nil do
+      local r = waiting[next_seen]
+      waiting[next_seen], next_seen = nil, next_seen + 1
+      if r then out.row(r, d) end
+    end
+  end
   ok, err = in_step(wb, wn, function(b, n)
     i = i + 1
     local row = compare_groups(b, n)
@@ -203,8 +213,8 @@ function M.stream(base_exp, new_exp, alpha, out)
     judge(row, alpha)
     if row.regression then d.regressions = d.regressions + 1 end
     b.sample, n.sample = nil, nil -- reused by the walkers
-    out.row(row, d)
-  end, function() end)
+    settle(n.seen, row)
+  end, function(side, g) if side == "new" then settle(g.seen) end end)
   wb.r:close()
   wn.r:close()
   if not ok then return nil, err end
