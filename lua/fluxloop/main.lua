@@ -38,6 +38,12 @@ end
 -- The experiment's name, which names its results folder: nil and why when it cannot.
 local function experiment_name(flags, cfg, info)
   local name = flags.name or cfg.name or (info and info.name) or "experiment"
+  if name:find("%c") then
+    local util = require("fluxloop.util")
+    return nil, ("%s '%s': an experiment name becomes a folder name and a line in messages, so it cannot hold "
+      .. "control characters (a newline, a tab, an escape); choose a name of printable characters")
+      :format(flags.name and "--name" or "name (in the config)", util.escape_controls(name))
+  end
   if name == "" or name == "." or name == ".." or name:find("[/%z]") then
     local from = flags.name and "--name" or "name (in the config)"
     return nil, ("%s '%s': an experiment name becomes a folder name, so it cannot be empty, '.', "
@@ -243,19 +249,20 @@ local MAX_TYPES, MAX_MESSAGE = 5, 110
 local function failure_lines(dir)
   local reader = require("fluxloop.jsonlread").open(dir .. "/traces.jsonl", { "trace_id", "success", "=error" })
   if not reader then return {} end
-  local json = require("fluxloop.json")
+  local json, util = require("fluxloop.json"), require("fluxloop.util")
   local by_type, order = {}, {}
   while true do
     local n, id, success, raw = reader:next()
     if not n then break end
     if success == false then
       local e = json.decode(raw) or {}
-      local t = type(e) == "table" and tostring(e.type or "error") or "error"
+      -- Escaped: a message (or the worker stderr in it) must not drive the terminal.
+      local t = util.escape_controls(type(e) == "table" and util.text_of(e.type or "error") or "error")
       local g = by_type[t]
       if not g then
-        local msg = (type(e) == "table" and tostring(e.message or "") or ""):gsub("%s+", " ")
+        local msg = util.escape_controls((type(e) == "table" and util.text_of(e.message or "") or ""):gsub("%s+", " "))
         if #msg > MAX_MESSAGE then msg = msg:sub(1, MAX_MESSAGE - 3) .. "..." end
-        g = { count = 0, first = ("%s: %s"):format(tostring(id), msg) }
+        g = { count = 0, first = ("%s: %s"):format(util.escape_controls(util.text_of(id)), msg) }
         by_type[t], order[#order + 1] = g, t
       end
       g.count = g.count + 1

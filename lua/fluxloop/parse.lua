@@ -78,6 +78,13 @@ end
 
 -- markdown(trace, steps) -> the text of one trace's file.
 function M.markdown(trace, steps)
+  local l = M.markdown_lines(trace, steps)
+  l[#l + 1] = ""
+  return table.concat(l, "\n")
+end
+
+-- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one).
+function M.markdown_lines(trace, steps)
   local l = {}
   local duration = tonumber(trace.duration_ms) or 0
   l[#l + 1] = "---"
@@ -120,8 +127,8 @@ function M.markdown(trace, steps)
     l[#l + 1] = "## Error"
     l[#l + 1] = ""
     if type(e) == "table" then
-      l[#l + 1] = "- **Type**: " .. tostring(e.type)
-      l[#l + 1] = "- **Message**: " .. tostring(e.message):gsub("\n", " ")
+      l[#l + 1] = "- **Type**: " .. util.text_of(e.type)
+      l[#l + 1] = "- **Message**: " .. util.text_of(e.message):gsub("\n", " ")
       if type(e.traceback) == "string" then
         l[#l + 1] = ""
         fenced(l, "text", e.traceback)
@@ -155,8 +162,7 @@ function M.markdown(trace, steps)
     l[#l + 1] = ""
     fenced(l, "json", pretty(s.output))
   end
-  l[#l + 1] = ""
-  return table.concat(l, "\n")
+  return l
 end
 
 -- The fields of a trace line that per_trace.jsonl needs, as raw JSON text: a record is put together
@@ -166,13 +172,14 @@ local RAW_KEYS = { "=trace_id", "=iteration", "=persona", "=input", "=output", "
 
 local function or_null(v) return v or "null" end
 
--- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace. f: the raw fields (by
--- name); keys as the Python tool's record (summary is the trace_summary row).
-function M.record_line(f, steps_json, n)
+-- record_parts(f, steps_json, n) -> the pieces of the per_trace.jsonl line of one trace, to be
+-- written one after the other (a 200 MB output appears four times in it: never concatenated).
+-- f: the raw fields (by name); keys as the Python tool's record (summary is the trace_summary row).
+function M.record_parts(f, steps_json, n)
   local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
     or_null(f.output)
   local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
-  return table.concat({
+  return {
     '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
     ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
     ',"metadata":', f.metadata or "{}",
@@ -182,7 +189,12 @@ function M.record_line(f, steps_json, n)
     ',"source":"input","metadata":{}}',
     out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
     '],"metrics":{"observation_count":', n, '}}',
-  })
+  }
+end
+
+-- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace, as one string.
+function M.record_line(f, steps_json, n)
+  return table.concat(M.record_parts(f, steps_json, n))
 end
 
 -- record(trace, steps) -> the per_trace.jsonl object of one decoded trace (for scripts).
@@ -228,10 +240,15 @@ function M.observations_join(path)
   return join, r
 end
 
-local function write_whole(path, text)
+-- write_lines(path, lines): the lines, each ended by a newline, without joining them first.
+local function write_lines(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
-  local ok, werr = f:write(text)
+  local ok, werr = true, nil
+  for _, piece in ipairs(text) do
+    ok, werr = f:write(piece, "\n")
+    if not ok then break end
+  end
   local closed, cerr = f:close()
   if not ok or not closed then return nil, ("%s: %s"):format(path, werr or cerr) end
   return true
@@ -290,10 +307,16 @@ function M.main(flags)
     if md then
       local trace = json.decode((r:line()))
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
-      local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
+      local ok, werr = write_lines(out .. "/" .. name, M.markdown_lines(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
-    local wrote, werr = jsonl:write(M.record_line(f, steps_json, n), "\n")
+    local parts = M.record_parts(f, steps_json, n)
+    parts[#parts + 1] = "\n"
+    local wrote, werr
+    for _, piece in ipairs(parts) do
+      wrote, werr = jsonl:write(piece)
+      if not wrote then break end
+    end
     if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)
