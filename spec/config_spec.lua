@@ -346,8 +346,8 @@ describe("config.load with Python fluxloop configs", function()
     assert.equal(2, #warnings)
     assert.equal("notice: these Python fluxloop keys have no effect here: description, "
       .. "version, source_root, collector_url, collector_api_key, tags, metadata, "
-      .. "base_inputs, variation_strategies, variation_count, variation_temperature, "
-      .. "input_generation, seed, multi_turn, save_traces, save_aggregated_metrics", warnings[2])
+      .. "variation_count, variation_temperature, seed, multi_turn, save_traces, "
+      .. "save_aggregated_metrics", warnings[2])
   end)
 
   it("honours runner.timeout_seconds (x 1000 ms)", function()

@@ -35,14 +35,19 @@ M.KNOWN = {
 M.IGNORED = {
   [""] = { "description", "version", "save_traces", "save_aggregated_metrics", "seed",
     "multi_turn", "evaluators", "collector_url", "collector_api_key", "tags", "metadata",
-    "variation_strategies", "variation_count", "variation_temperature", "variation_model",
-    "custom_variation_prompt", "base_inputs", "input_template", "input_generation",
-    "source_root" },
+    "variation_count", "variation_temperature", "variation_model",
+    "custom_variation_prompt", "input_template", "source_root" },
   runner = { "factory", "factory_kwargs", "stream_output_path", "requirements_file",
     "setup_commands", "use_docker", "docker_image", "docker_build_context",
     "docker_volumes" },
   replay_args = { "callable_providers" },
 }
+
+-- Keys of configs/input.yaml that `fluxloop generate inputs` reads (fluxloop.gen_config):
+-- known to run, which merges input.yaml in, so neither a warning nor a notice names them.
+M.KNOWN[""][#M.KNOWN[""] + 1] = "base_inputs"
+M.KNOWN[""][#M.KNOWN[""] + 1] = "variation_strategies"
+M.KNOWN[""][#M.KNOWN[""] + 1] = "input_generation"
 
 -- Top-level sections owned by a feature's module: { key, module }. The module is loaded
 -- only when the config has the key; it exports `known` (dotted path -> key names, as

@@ -140,7 +140,7 @@ end
 
 -- notice(files, result) -> the one line that says what was read, or nil when nothing was.
 local function notice(files, r)
-  if #files == 0 then return nil end
+  if #files == 0 or (#r.set == 0 and #r.kept == 0) then return nil end -- a .env of comments says nothing
   local names = {}
   for _, e in ipairs(r.set) do names[#names + 1] = e.name end
   local text = ("notice: read %s: %s"):format(table.concat(files, ", "),
