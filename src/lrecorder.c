@@ -50,6 +50,7 @@ typedef struct recorder {
   size_t trace_id_len;
   int64_t wall_start, mono_start, mono_end;
   int64_t next_k;     /* trace number used when a trace names none */
+  int64_t turn;       /* a conversation's turn (turn()), stamped on observations; 0: none */
   int closed;
   /* Set while a method appends observation text. The encoder can raise (a __tostring
    * that fails, out of memory) past our own clean-up; the next call then cuts the
@@ -307,6 +308,17 @@ static int recorder_begin(lua_State *L) {
   r->wall_start = clock_wall_ns();
   r->mono_start = clock_mono_ns();
   r->mono_end = 0;
+  r->turn = 0;
+  return 0;
+}
+
+/* turn(n): observations started from now on belong to turn n of a conversation (their
+ * "turn_index" field); 0 (and every begin()) ends the stamping. */
+static int recorder_turn(lua_State *L) {
+  recorder *r = check_recorder(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "turn must be >= 0");
+  r->turn = (int64_t)n;
   return 0;
 }
 
@@ -353,6 +365,10 @@ static void put_obs_head(recorder *r, buf_t *b, size_t n, int parent, const char
     lconv_put_json_string(b, name, nl);
   } else {
     PUT_LIT(b, "null");
+  }
+  if (r->turn > 0) {
+    PUT_LIT(b, ",\"turn_index\":");
+    put_int(b, (long long)r->turn);
   }
   PUT_LIT(b, ",\"started_at\":");
   put_time(b, wall);
@@ -568,11 +584,27 @@ static void put_shared_fields(lua_State *L, recorder *r, buf_t *b, const char *t
   if (success) PUT_LIT(b, "true"); else PUT_LIT(b, "false");
 }
 
+/* Splices the members of the table on top of the stack into the object being written to
+ * b (its fields so far, without the closing brace): encoded as an object whose braces are
+ * dropped. Pops nothing; returns -1 when the encoder failed (its message on the stack). */
+static int splice_fields(lua_State *L, buf_t *b) {
+  size_t start = b->len;
+  if (lconv_encode_json(L, -1, b, -1) != 0) return -1;
+  if (b->len - start > 2) {
+    b->data[start] = ','; /* "{...}" -> ",..." */
+    b->len--;             /* drop "}" */
+  } else {
+    b->len = start;       /* "{}" adds nothing */
+  }
+  return 0;
+}
+
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
  *           iteration, persona, metadata, args, args_template = {before, after} (args as
  *           before .. input's JSON .. after, in place of args), replay_line and
- *           callback_messages (replay's, written when replay_line is set), extra = {field = value},
+ *           callback_messages (replay's, written when replay_line is set), extra = {field = value}
+ *           (more fields of traces.jsonl), shared = {field = value} (more fields of both files),
  *           k / seq (position in the files), duration_ms (optional override) }.
  * Appends one line to each trace file and the trace's observations; all or nothing:
  * a value that cannot be encoded raises and leaves no partial line. */
@@ -622,6 +654,8 @@ static int recorder_write(lua_State *L) {
   } else {
     PUT_LIT(sum, "null");
   }
+  if (field(L, "shared") == LUA_TTABLE && splice_fields(L, sum) != 0) goto encode_error;
+  lua_settop(L, top);
   PUT_LIT(sum, "}\n");
 
   /* traces.jsonl: the shared fields, the whole error, then everything else. */
@@ -696,18 +730,10 @@ static int recorder_write(lua_State *L) {
     PUT_LIT(tr, ",\"replay_line\":");
     if (lconv_encode_json(L, top + 1, tr, -1) != 0) goto encode_error;
   }
-  if (field(L, "extra") == LUA_TTABLE) {
-    /* More top-level fields, for scripts: encoded as an object, whose members are
-     * spliced in without its braces. */
-    size_t start = tr->len;
-    if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
-    if (tr->len - start > 2) {
-      tr->data[start] = ','; /* "{...}" -> ",..." */
-      tr->len--;             /* drop "}" */
-    } else {
-      tr->len = start;       /* "{}" adds nothing */
-    }
-  }
+  /* More top-level fields (a conversation's, a process agent's logs, a script's). */
+  lua_settop(L, top);
+  if (field(L, "shared") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
+  if (field(L, "extra") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
   PUT_LIT(tr, "}\n");
 
   if (sum->failed || tr->failed || ob->failed) {
@@ -810,6 +836,7 @@ static const luaL_Reg recorder_methods[] = {
   { "span_open", recorder_span_open },
   { "span_close", recorder_span_close },
   { "stop", recorder_stop },
+  { "turn", recorder_turn },
   { "write", recorder_write },
   { "flush", recorder_flush },
   { "redact", recorder_redact },
