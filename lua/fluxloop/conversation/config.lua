@@ -39,10 +39,12 @@ local function string_list(c, path)
     return nil
   end
   local out = {}
-  for i in ipairs(v) do
-    local s = c:string(path .. "." .. i, "a question (a string)")
-    if not s then return nil end
-    out[i] = s
+  for i, q in ipairs(v) do
+    if type(q) ~= "string" and type(q) ~= "number" then
+      c:error(path, ("expected a list of strings; item %d is %s"):format(i, require("fluxloop.config.checker").got(q)))
+      return nil
+    end
+    out[i] = tostring(q)
   end
   return out
 end
@@ -78,6 +80,8 @@ local function check_openai(c, sup, cfg)
     sup.api_key = key
   end
   sup.system_prompt = c:string(SUP .. ".system_prompt", "a prompt (a string)")
+  local context = c:get("metadata.service_context") -- the Python fluxloop's top-level metadata
+  sup.service_context = type(context) == "string" and context or nil
   local t = c:get(SUP .. ".temperature")
   if t ~= nil and (type(t) ~= "number" or t < 0 or t > 2) then
     c:error(SUP .. ".temperature", "expected a number from 0 to 2, got " .. require("fluxloop.config.checker").got(t))

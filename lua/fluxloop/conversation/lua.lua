@@ -34,7 +34,7 @@ local function bad(what)
   error({ type = "supervisor", message = ("the lua supervisor %s; %s"):format(what, HINT), traceback = false }, 0)
 end
 
--- new(sup) -> decide(conversation, ctx) -> decision {decision, message, reason, closing}.
+-- new(sup) -> decide(conversation, ctx) -> {decision, message, reason, closing, response}.
 function M.new(sup)
   local fn = assert(M.resolve(sup.target))
   return function(conversation, ctx)
@@ -42,11 +42,13 @@ function M.new(sup)
     if type(d) ~= "table" then bad("returned a " .. type(d)) end
     if d.decision == "continue" then
       if type(d.message) ~= "string" or d.message == "" then bad("said continue without a message (a string)") end
-      return { decision = "continue", message = d.message, raw = d }
+      return { decision = "continue", message = d.message, response = { decision = "continue", message = d.message } }
     elseif d.decision == "terminate" then
       if d.reason ~= nil and type(d.reason) ~= "string" then bad("gave a reason that is not a string") end
       if d.closing ~= nil and type(d.closing) ~= "string" then bad("gave a closing message that is not a string") end
-      return { decision = "terminate", reason = d.reason, closing = d.closing ~= "" and d.closing or nil, raw = d }
+      local closing = d.closing ~= "" and d.closing or nil
+      return { decision = "terminate", reason = d.reason, closing = closing,
+        response = { decision = "terminate", reason = d.reason, closing = closing } }
     end
     bad(("returned decision %s"):format(d.decision == nil and "nil" or ("'" .. tostring(d.decision) .. "'")))
   end
