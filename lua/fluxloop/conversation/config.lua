@@ -74,7 +74,7 @@ local function check_openai(c, sup, cfg)
   local key = c:string(key_path, "an API key or ${NAME}")
   if key then
     local text, missing = require("fluxloop.httptarget").expand(key, cfg.runner and cfg.runner.env)
-    if not text then
+    if not text and c:get("multi_turn.enabled") == true then -- (--multi-turn: checked when the supervisor starts)
       c:error(key_path, ("${%s} is not set in runner.env or in the environment"):format(missing))
     end
     sup.api_key = key

@@ -83,7 +83,9 @@ local function converse(C, timeout_ms, agent, input, ctx)
     response = d.response
     if d.decision == "terminate" then
       reason = d.reason or "supervisor_terminate"
-      if d.closing then transcript[#transcript + 1] = entry(turn + 1, "user", d.closing, "supervisor", { closing = true }) end
+      if d.closing then
+        transcript[#transcript + 1] = entry(turn + 1, "user", d.closing, "supervisor", { closing = true })
+      end
       break
     end
     current = d.message

@@ -6,7 +6,8 @@
 -- state (a table the function may keep things in for the rest of the conversation).
 local M = {}
 
-local HINT = 'return {decision = "continue", message = "..."} or {decision = "terminate", reason = "...", closing = "..."}'
+local HINT = 'return {decision = "continue", message = "..."} or '
+  .. '{decision = "terminate", reason = "...", closing = "..."}'
 
 -- resolve(spec) -> function | nil, message: "module.path:function" from package.path (the
 -- project folder first, as for runner.target).

@@ -43,7 +43,8 @@ function M.new(sup)
     end
     local response = { mock = true, scripted = false, decision = sup.mock_decision or "continue" }
     if sup.mock_decision == "terminate" then
-      return { decision = "terminate", reason = reason or "supervisor_terminate", closing = closing, response = response }
+      return { decision = "terminate", reason = reason or "supervisor_terminate", closing = closing,
+        response = response }
     end
     return { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT, response = response }
   end

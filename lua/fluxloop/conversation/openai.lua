@@ -102,7 +102,8 @@ function M.new(sup, opts)
   local base = sup.base_url or os.getenv("OPENAI_BASE_URL") or M.DEFAULT_BASE_URL
   if base == "" then base = M.DEFAULT_BASE_URL end
   local url = (base:gsub("/+$", "")) .. "/chat/completions"
-  local key = sup.api_key and require("fluxloop.httptarget").expand(sup.api_key, opts.env) or os.getenv("OPENAI_API_KEY")
+  local key, missing = os.getenv("OPENAI_API_KEY"), nil
+  if sup.api_key then key, missing = require("fluxloop.httptarget").expand(sup.api_key, opts.env) end
   local headers = {}
   if key and key ~= "" then
     headers.Authorization = "Bearer " .. key
@@ -110,6 +111,9 @@ function M.new(sup, opts)
   end
   local shown = "POST " .. (url:gsub("[?#].*$", ""))
   return function(conversation, ctx)
+    if missing then
+      fail(("multi_turn.supervisor.api_key: ${%s} is not set in runner.env or in the environment"):format(missing))
+    end
     local messages = json.array({})
     if sup.system_prompt then messages[1] = { role = "system", content = sup.system_prompt } end
     messages[#messages + 1] = { role = "user", content = M.prompt(conversation, ctx, sup) }
@@ -124,7 +128,8 @@ function M.new(sup, opts)
     local choice = type(body) == "table" and type(body.choices) == "table" and body.choices[1]
     local content = type(choice) == "table" and type(choice.message) == "table" and choice.message.content
     if type(content) ~= "string" then
-      fail("the openai supervisor's answer is not a chat completion (no choices[1].message.content): " .. quote(res.body))
+      fail("the openai supervisor's answer is not a chat completion (no choices[1].message.content): "
+        .. quote(res.body))
     end
     return M.decision(content)
   end
