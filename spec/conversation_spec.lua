@@ -103,29 +103,29 @@ metadata:
 end)
 
 describe("fluxloop.conversation.mock", function()
-  local function ctx(entry) return { supervisor_state = {}, entry = entry or {} } end
+  local function ctx(entry) return { entry = entry or {} } end
 
   it("asks the script's questions in order, then ends with mock_reason and mock_closing", function()
     local decide = mock.new({ scripted_questions = { "a", "b" }, mock_closing = "bye" })
-    local c = ctx()
-    assert.are.equal("a", decide({}, c).message)
-    assert.are.equal("b", decide({}, c).message)
-    local d = decide({}, c)
+    local c, state = ctx(), {}
+    assert.are.equal("a", decide({}, c, state).message)
+    assert.are.equal("b", decide({}, c, state).message)
+    local d = decide({}, c, state)
     assert.are.same({ "terminate", "script_complete", "bye" }, { d.decision, d.reason, d.closing })
     assert.are.same({ mock = true, scripted = true, script_index = 3, script_length = 2 }, d.response)
   end)
 
   it("an input's scripted_questions win; a bad one fails the run as supervisor", function()
     local decide = mock.new({ scripted_questions = { "a" } })
-    assert.are.equal("mine", decide({}, ctx({ metadata = { scripted_questions = { "mine" } } })).message)
-    local ok, err = pcall(decide, {}, ctx({ scripted_questions = "not a list" }))
+    assert.are.equal("mine", decide({}, ctx({ metadata = { scripted_questions = { "mine" } } }), {}).message)
+    local ok, err = pcall(decide, {}, ctx({ scripted_questions = "not a list" }), {})
     assert.is_false(ok)
     assert.are.equal("supervisor", err.type)
   end)
 
   it("without a script: mock_decision, continue by default", function()
-    assert.are.equal(mock.DEFAULT_NEXT, mock.new({})({}, ctx()).message)
-    local d = mock.new({ mock_decision = "terminate" })({}, ctx())
+    assert.are.equal(mock.DEFAULT_NEXT, mock.new({})({}, ctx(), {}).message)
+    local d = mock.new({ mock_decision = "terminate" })({}, ctx(), {})
     assert.are.same({ "terminate", "supervisor_terminate" }, { d.decision, d.reason })
   end)
 end)
@@ -185,19 +185,24 @@ describe("fluxloop.conversation (the loop)", function()
       conversation.call_of({ runner = {}, multi_turn = { enabled = false } }, rec))
   end)
 
-  it("gives the agent a copy of the transcript, so changing it leaves the trace's alone", function()
+  it("the agent reads the transcript so far; a table reply is JSON text in it", function()
     local call = conversation.caller({ max_turns = 2, supervisor = { provider = "mock", scripted_questions = { "b" } } },
       rec)
+    local seen = {}
     local ok, out, _, ctx = run(call, function(input, c)
-      c.conversation[1].content = "changed"
+      seen[#seen + 1] = #c.conversation .. ":" .. c.conversation[#c.conversation].content
       return { said = input }
     end, "a")
     assert.is_true(ok)
     assert.are.same({ said = "b" }, out)
+    assert.are.same({ "1:a", "3:b" }, seen)
     assert.are.equal("a", ctx.shared.conversation[1].content)
     assert.are.equal('{"said":"a"}', ctx.shared.conversation[2].content, "a table reply is JSON text")
     assert.are.equal("max_turns_reached", ctx.shared.termination_reason)
     assert.is_nil(ctx.conversation)
+    local ok2, err = pcall(function() ctx.shared.conversation[2].metadata.x = 1 end)
+    assert.is_false(ok2)
+    assert.truthy(tostring(err):find("read-only", 1, true))
   end)
 
   it("a reply of nil ends the conversation; the run fails in fluxloop.run (no_output)", function()

@@ -615,6 +615,7 @@ static int recorder_write(lua_State *L) {
   size_t in_off, in_len, out_off, out_len, tid_len;
   const char *tid;
   int success, top;
+  size_t shared_off = 0, shared_len = 0; /* the shared fields' text in the summary line */
   double ms;
   int64_t mono_end = r->mono_end ? r->mono_end : clock_mono_ns();
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -654,7 +655,11 @@ static int recorder_write(lua_State *L) {
   } else {
     PUT_LIT(sum, "null");
   }
-  if (field(L, "shared") == LUA_TTABLE && splice_fields(L, sum) != 0) goto encode_error;
+  if (field(L, "shared") == LUA_TTABLE) {
+    shared_off = sum->len;
+    if (splice_fields(L, sum) != 0) goto encode_error;
+    shared_len = sum->len - shared_off;
+  }
   lua_settop(L, top);
   PUT_LIT(sum, "}\n");
 
@@ -732,7 +737,7 @@ static int recorder_write(lua_State *L) {
   }
   /* More top-level fields (a conversation's, a process agent's logs, a script's). */
   lua_settop(L, top);
-  if (field(L, "shared") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
+  buf_put(tr, sum->data + shared_off, shared_len); /* encoded once (a conversation is long) */
   if (field(L, "extra") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
   PUT_LIT(tr, "}\n");
 

@@ -86,15 +86,21 @@ end
 
 -- turn(turn, max_turns): the conversation in progress is at this turn (shown on the line).
 function Progress:turn(turn, max_turns)
-  self.turn_text = ("turn %d/%d"):format(turn, max_turns)
+  self.turn_at, self.turn_max = turn, max_turns
   if self.tty then self:update(self.done) end
 end
 
+-- The turn for the line: formatted only when a line is drawn.
+function Progress:turn_text()
+  return self.turn_at and ("turn %d/%d"):format(self.turn_at, self.turn_max) or nil
+end
+
 -- turn_hook() -> function(turn, max_turns) | nil: the started progress line of this
--- process, for fluxloop.conversation (nil in a worker thread's state or a forked worker).
+-- process, for fluxloop.conversation (nil when no bar is drawn, in a worker thread's state
+-- or in a forked worker).
 function M.turn_hook()
   local p = M.current
-  if not p or p.pid ~= fs.realpath("/proc/self") then return nil end
+  if not p or not p.bar or p.pid ~= fs.realpath("/proc/self") then return nil end
   return function(turn, max_turns) p:turn(turn, max_turns) end
 end
 
@@ -108,7 +114,7 @@ function Progress:update(done, in_flight)
   if self.tty then
     if now - self.last_draw < REDRAW_NS and done < self.total then return end
     self.last_draw = now
-    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self.turn_text),
+    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self:turn_text()),
       "\27[K")
     self.stream:flush()
     self.drawn = true
@@ -120,7 +126,7 @@ function Progress:update(done, in_flight)
       self.printed = done
       self.next_tenth = math.max(self.next_tenth, tenth + 1)
       self.last_line = now
-      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self.turn_text))
+      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self:turn_text()))
     end
   end
 end

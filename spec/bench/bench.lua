@@ -503,3 +503,31 @@ if want("7") then
     P.remove(dir)
   end
 end
+
+-- 8. Conversations (issue 24): a 3-turn scripted conversation (mock supervisor, two scripted
+-- questions) with the Lua echo agent against one single-turn run, 100 x 1000 each: the cost
+-- of a conversation in single-turn runs (target <= 3.5). Then the peak RSS at 10x the
+-- conversations (memory stays flat in their number).
+if want("8") then
+  local dir = project(1000)
+  P.write(dir, "configs/conv.yaml", [[
+name: bench
+runner:
+  target: "agents.agent:run"
+  iterations: 1000
+multi_turn:
+  enabled: true
+  supervisor:
+    provider: mock
+    metadata: {scripted_questions: ["And the fee?", "Can I do it online?"]}
+]])
+  local single, conv = best(dir, { "run experiment --quiet", "run experiment --quiet --config configs/conv.yaml" })
+  print(("  single turn / 3-turn conversation:  %8.0f / %.0f runs/s (a conversation costs %.2f runs; target <= 3.5)")
+    :format(single.rate, conv.rate, single.rate / conv.rate))
+  print(("  conversations, peak RSS:            %8.1f MB at %d; %.1f MB at %d (%d bytes a trace)"):format(
+    conv.rss / 1024, conv.summary.total_traces, (function()
+      local _, rss = measure(dir, "run experiment --quiet --config configs/conv.yaml --iterations 10000", "big")
+      return rss / 1024
+    end)(), conv.summary.total_traces * 10, conv.bytes))
+  P.remove(dir)
+end

@@ -173,13 +173,14 @@ multi_turn:
 ]]), agent = COUNTING, inputs = "- input: ok\n- input: raise\n- input: nonsense\n- input: wordy\n" })
     P.write(dir, "supervisors/mine.lua", [[
 local M = {}
-function M.next(conversation, ctx)
+function M.next(conversation, ctx, state)
   local first = conversation[1].content
   if first == "raise" then error("the supervisor broke") end
   if first == "nonsense" then return { decision = "perhaps" } end
-  assert(conversation[#conversation].role == "assistant")
-  ctx.supervisor_state.n = (ctx.supervisor_state.n or 0) + 1
-  if ctx.turn_count < 3 then return { decision = "continue", message = "q" .. ctx.supervisor_state.n } end
+  local last = conversation[#conversation]
+  assert(last.role == "assistant" and ctx.max_turns == 10)
+  state.n = (state.n or 0) + 1
+  if last.turn_index < 3 then return { decision = "continue", message = "q" .. state.n } end
   if first == "wordy" then return { decision = "terminate", reason = "enough", closing = "bye" } end
   return { decision = "terminate" }
 end

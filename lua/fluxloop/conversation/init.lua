@@ -21,18 +21,13 @@ function M.text(v)
   return nil
 end
 
-local function entry(turn, role, content, source, metadata)
-  return { turn_index = turn, role = role, content = content, source = source, metadata = metadata or {} }
-end
+-- The metadata of most entries: one empty table that cannot be changed (written "{}").
+local NO_METADATA = setmetatable({}, { __newindex = function()
+  error("a conversation entry's metadata cannot be changed (ctx.conversation is read-only)", 2)
+end })
 
--- The transcript as the agent sees it (ctx.conversation): fresh tables, so that an agent that
--- changes them cannot change the trace's.
-local function view(transcript)
-  local out = json.array({})
-  for i, e in ipairs(transcript) do
-    out[i] = { turn_index = e.turn_index, role = e.role, content = e.content, source = e.source }
-  end
-  return out
+local function entry(turn, role, content, source, metadata)
+  return { turn_index = turn, role = role, content = content, source = source, metadata = metadata or NO_METADATA }
 end
 
 local function append_logs(logs, more)
@@ -57,16 +52,18 @@ end
 local function converse(C, timeout_ms, agent, input, ctx)
   local rec, decide, max_turns, on_turn = C.rec, C.decide, C.max_turns, C.on_turn
   local first = M.text(input) or tostring(input)
-  local transcript = { entry(1, "user", first, "input") }
+  -- The agent and the supervisor read the transcript itself (no copy a turn): it is the
+  -- trace's, and read-only to them.
+  local transcript = json.array({ entry(1, "user", first, "input") })
   local turn, replies, reason, response, logs = 0, 0, nil, nil, nil
   local ok, out, why
-  local current = input
-  ctx.supervisor_state, ctx.max_turns = {}, max_turns
+  local current, state = input, {}
+  ctx.conversation, ctx.max_turns = transcript, max_turns
   while true do
     turn = turn + 1
     rec:turn(turn)
     if on_turn then on_turn(turn, max_turns) end
-    ctx.conversation, ctx.turn_index = view(transcript), turn
+    ctx.turn_index = turn
     ok, out, why = guard.call(timeout_ms, agent, current, ctx)
     logs, ctx.logs = append_logs(logs, ctx.logs), nil
     local content = ok and out ~= nil and VALUE_OUTPUT[type(out)] and M.text(out)
@@ -74,8 +71,7 @@ local function converse(C, timeout_ms, agent, input, ctx)
     replies = replies + 1
     transcript[#transcript + 1] = entry(turn, "assistant", content, "agent")
     if turn >= max_turns then reason = "max_turns_reached" break end
-    ctx.turn_count, ctx.conversation = replies, view(transcript)
-    local sok, d, swhy = guard.call(timeout_ms, decide, ctx.conversation, ctx)
+    local sok, d, swhy = guard.call(timeout_ms, decide, transcript, ctx, state)
     if not sok then
       ok, out, why, reason = false, supervisor_error(d, swhy), swhy, "supervisor_error"
       break
@@ -92,8 +88,8 @@ local function converse(C, timeout_ms, agent, input, ctx)
     transcript[#transcript + 1] = entry(turn + 1, "user", current, "supervisor")
   end
   rec:turn(0)
-  ctx.conversation, ctx.supervisor_state = nil, nil
-  ctx.shared = { conversation = json.array(transcript), turn_count = replies, termination_reason = reason }
+  ctx.conversation = nil
+  ctx.shared = { conversation = transcript, turn_count = replies, termination_reason = reason }
   ctx.extra = (logs or response) and { logs = logs, supervisor_response = response } or nil
   return ok, out, why
 end

@@ -1,9 +1,9 @@
 -- conversation/lua.lua - the lua supervisor: the user's own function decides each next turn.
---   next(conversation, ctx) -> {decision = "continue", message = "..."}
---                            | {decision = "terminate", reason = "...", closing = "..."}
+--   next(conversation, ctx, state) -> {decision = "continue", message = "..."}
+--                                   | {decision = "terminate", reason = "...", closing = "..."}
 -- conversation is the transcript so far ({turn_index, role, content, source, metadata}
--- each, ending with the agent's reply); ctx is the run's ctx with turn_count, max_turns and
--- state (a table the function may keep things in for the rest of the conversation).
+-- each, ending with the agent's reply; read-only); ctx is the run's ctx (with max_turns);
+-- state is a table the function may keep things in for the rest of the conversation.
 local M = {}
 
 local HINT = 'return {decision = "continue", message = "..."} or '
@@ -35,11 +35,11 @@ local function bad(what)
   error({ type = "supervisor", message = ("the lua supervisor %s; %s"):format(what, HINT), traceback = false }, 0)
 end
 
--- new(sup) -> decide(conversation, ctx) -> {decision, message, reason, closing, response}.
+-- new(sup) -> decide(conversation, ctx, state) -> {decision, message, reason, closing, response}.
 function M.new(sup)
   local fn = assert(M.resolve(sup.target))
-  return function(conversation, ctx)
-    local d = fn(conversation, ctx)
+  return function(conversation, ctx, state)
+    local d = fn(conversation, ctx, state)
     if type(d) ~= "table" then bad("returned a " .. type(d)) end
     if d.decision == "continue" then
       if type(d.message) ~= "string" or d.message == "" then bad("said continue without a message (a string)") end

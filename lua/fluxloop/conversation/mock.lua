@@ -26,27 +26,32 @@ local function row_script(entry)
   return v
 end
 
--- new(sup) -> decide(conversation, ctx): ctx.supervisor_state keeps the script's place.
+-- The decision at place i of a script (past its end: the end of the conversation).
+local function scripted(script, i, sup)
+  local response = { mock = true, scripted = true, script_index = i, script_length = #script }
+  if i <= #script then return { decision = "continue", message = script[i], response = response } end
+  return { decision = "terminate", reason = sup.mock_reason or "script_complete", closing = sup.mock_closing,
+    response = response }
+end
+
+-- new(sup) -> decide(conversation, ctx, state): state (one a conversation) keeps the
+-- script's place. Decisions that do not depend on the input are made once: the loop reads
+-- them and never changes them.
 function M.new(sup)
-  local closing, reason = sup.mock_closing, sup.mock_reason
-  return function(_, ctx)
-    local state = ctx.supervisor_state
-    local script = row_script(ctx.entry) or sup.scripted_questions
-    if script then
-      local i = (state.script_index or 0) + 1
-      local response = { mock = true, scripted = true, script_index = i, script_length = #script }
-      if i <= #script then
-        state.script_index = i
-        return { decision = "continue", message = script[i], response = response }
-      end
-      return { decision = "terminate", reason = reason or "script_complete", closing = closing, response = response }
-    end
-    local response = { mock = true, scripted = false, decision = sup.mock_decision or "continue" }
-    if sup.mock_decision == "terminate" then
-      return { decision = "terminate", reason = reason or "supervisor_terminate", closing = closing,
-        response = response }
-    end
-    return { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT, response = response }
+  local script, made = sup.scripted_questions, {}
+  for i = 1, script and #script + 1 or 0 do made[i] = scripted(script, i, sup) end
+  local response = { mock = true, scripted = false, decision = sup.mock_decision or "continue" }
+  local unscripted = sup.mock_decision == "terminate"
+    and { decision = "terminate", reason = sup.mock_reason or "supervisor_terminate", closing = sup.mock_closing,
+      response = response }
+    or { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT, response = response }
+  return function(_, ctx, state)
+    local own = row_script(ctx.entry)
+    local questions = own or script
+    if not questions then return unscripted end
+    local i = (state.script_index or 0) + 1
+    if i <= #questions then state.script_index = i end
+    return not own and made[i] or scripted(questions, i, sup)
   end
 end
 
