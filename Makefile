@@ -6,7 +6,7 @@ DESTDIR ?=
 CC      ?= cc
 BUILD   ?= build
 
-PKGS    := lua5.4 yaml-0.1 libcjson libffi
+PKGS    := lua5.4 yaml-0.1 libcjson libffi libpcre2-8
 # libcurl: its headers only. fluxloop.http loads it with dlopen when first used (src/curlapi.c),
 # so a run that makes no request does not map it and the 30-odd libraries it needs.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) libcurl 2>/dev/null)

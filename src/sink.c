@@ -29,13 +29,13 @@ static void register_open(sink_t *s);
 static void unregister_open(sink_t *s);
 
 static const char *const file_names[SINK_FILES] = {
-  "trace_summary.jsonl", "traces.jsonl", "observations.jsonl"
+  "trace_summary.jsonl", "traces.jsonl", "observations.jsonl", "scores.jsonl"
 };
 
 typedef struct slot {
   int64_t k;        /* which trace the slot holds, 0 when empty */
   int skipped;
-  buf_t text;       /* the three files' lines, one after the other */
+  buf_t text;       /* the files' lines, one after the other */
   size_t lens[SINK_FILES];
   double ms;
   int success;
@@ -48,6 +48,7 @@ struct sink {
   jsonl_file files[SINK_FILES];
   char *paths[SINK_FILES];
   stats_t stats;
+  gradestats_t *grades;    /* figures of the score lines written, when scores.jsonl is open */
   slot_t *slots;           /* WINDOW slots, trace k in slot k % WINDOW */
   int64_t next;            /* the trace the files wait for */
   int64_t last_flush;
@@ -132,6 +133,10 @@ static void start_flusher(sink_t *s) {
 }
 
 sink_t *sink_open(const char *dir, char **bad_path) {
+  return sink_open_files(dir, SINK_TRACE_FILES, 1, bad_path);
+}
+
+sink_t *sink_open_files(const char *dir, int mask, int64_t iterations, char **bad_path) {
   sink_t *s = calloc(1, sizeof *s);
   *bad_path = NULL;
   if (s == NULL) return NULL;
@@ -146,7 +151,12 @@ sink_t *sink_open(const char *dir, char **bad_path) {
   for (int i = 0; i < SINK_FILES; i++) s->files[i].fd = -1;
   s->slots = calloc(WINDOW, sizeof *s->slots);
   if (s->slots == NULL) goto fail;
+  if (mask & (1 << SINK_SCORES)) {
+    s->grades = gradestats_new(iterations);
+    if (s->grades == NULL) goto fail;
+  }
   for (int i = 0; i < SINK_FILES; i++) {
+    if (!(mask & (1 << i))) continue;
     size_t n = strlen(dir) + strlen(file_names[i]) + 2;
     s->paths[i] = malloc(n);
     if (s->paths[i] == NULL) goto fail;
@@ -185,6 +195,19 @@ static int flush_locked(sink_t *s) {
   return 0;
 }
 
+/* Under the lock: appends one trace's lines to the file buffers (files not opened take
+ * nothing), and counts its grades. */
+static void put_lines_locked(sink_t *s, const char *const lines[SINK_FILES], const size_t lens[SINK_FILES]) {
+  for (int i = 0; i < SINK_FILES; i++) {
+    if (s->files[i].fd >= 0) buf_put(&s->files[i].buf, lines[i], lens[i]);
+  }
+  if (s->grades != NULL && lens[SINK_SCORES] > 0 &&
+      gradestats_add_lines(s->grades, lines[SINK_SCORES], lens[SINK_SCORES]) < 0 && !s->err) {
+    s->err = ENOMEM;
+    s->err_file = SINK_SCORES;
+  }
+}
+
 /* Under the lock: moves every trace from next onwards that has arrived into the file
  * buffers, in order. */
 static void drain_locked(sink_t *s) {
@@ -193,11 +216,13 @@ static void drain_locked(sink_t *s) {
     slot_t *sl = &s->slots[s->next % WINDOW];
     if (sl->k != s->next) break;
     if (!sl->skipped) {
+      const char *lines[SINK_FILES];
       size_t off = 0;
       for (int i = 0; i < SINK_FILES; i++) {
-        buf_put(&s->files[i].buf, sl->text.data + off, sl->lens[i]);
+        lines[i] = sl->text.data + off;
         off += sl->lens[i];
       }
+      put_lines_locked(s, lines, sl->lens);
       stats_add(&s->stats, sl->ms, sl->success);
     }
     sl->k = 0;
@@ -212,7 +237,8 @@ static void drain_locked(sink_t *s) {
     if (s->files[i].buf.failed && !s->err) { s->err = ENOMEM; s->err_file = i; }
   }
   if (s->files[0].buf.len >= FLUSH_BYTES || s->files[1].buf.len >= FLUSH_BYTES ||
-      s->files[2].buf.len >= FLUSH_BYTES || clock_mono_ns() - s->last_flush >= FLUSH_NS) {
+      s->files[2].buf.len >= FLUSH_BYTES || s->files[3].buf.len >= FLUSH_BYTES ||
+      clock_mono_ns() - s->last_flush >= FLUSH_NS) {
     flush_locked(s);
     if (s->has_flusher && sync_due(s)) pthread_cond_signal(&s->tick);
   }
@@ -232,7 +258,7 @@ int sink_put(sink_t *s, int64_t k, const char *const lines[SINK_FILES], const si
   if (s->closed || k < s->next || wait_for_room(s, k) != 0) { pthread_mutex_unlock(&s->lock); return -1; }
   if (k == s->next) {
     /* In order (always so with one worker): straight into the file buffers, no slot copy. */
-    for (int i = 0; i < SINK_FILES; i++) buf_put(&s->files[i].buf, lines[i], lens[i]);
+    put_lines_locked(s, lines, lens);
     stats_add(&s->stats, duration_ms, success);
     s->slots[k % WINDOW].k = k; /* an empty, already-written slot: drain moves past it */
     s->slots[k % WINDOW].skipped = 1;
@@ -353,6 +379,7 @@ static void sink_free(sink_t *s) {
     free(s->slots);
   }
   stats_free(&s->stats);
+  gradestats_free(s->grades);
   pthread_cond_destroy(&s->room);
   pthread_cond_destroy(&s->tick);
   pthread_mutex_destroy(&s->lock);
@@ -363,6 +390,15 @@ void sink_stats(sink_t *s, stats_summary_t *out) {
   pthread_mutex_lock(&s->lock);
   stats_summarize(&s->stats, out);
   pthread_mutex_unlock(&s->lock);
+}
+
+gradestats_t *sink_grades(sink_t *s, int *oom) {
+  gradestats_t *copy = NULL;
+  pthread_mutex_lock(&s->lock);
+  if (s->grades != NULL) copy = gradestats_clone(s->grades);
+  *oom = s->grades != NULL && copy == NULL;
+  pthread_mutex_unlock(&s->lock);
+  return copy;
 }
 
 int sink_error(sink_t *s, const char **path) {

@@ -1,4 +1,4 @@
-/* sink.h - the ordered, thread-safe writer of the three trace files and the run statistics.
+/* sink.h - the ordered, thread-safe writer of the trace files and the run statistics.
  * Workers hand it each finished trace's lines with the trace number k; it writes them in
  * k order (holding early arrivals in a bounded window) so files are the same whatever
  * the number of workers. */
@@ -8,9 +8,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gradestats.h"
 #include "stats.h"
 
-enum { SINK_SUMMARY, SINK_TRACES, SINK_OBSERVATIONS, SINK_FILES };
+/* scores.jsonl (one line per trace and grader) is written only when an experiment grades. */
+enum { SINK_SUMMARY, SINK_TRACES, SINK_OBSERVATIONS, SINK_SCORES, SINK_FILES };
+
+/* Which files sink_open_files opens: bit 1 << SINK_x each. */
+#define SINK_TRACE_FILES ((1 << SINK_SUMMARY) | (1 << SINK_TRACES) | (1 << SINK_OBSERVATIONS))
+#define SINK_ALL_FILES (SINK_TRACE_FILES | (1 << SINK_SCORES))
 
 typedef struct sink sink_t;
 
@@ -20,9 +26,13 @@ typedef struct sink sink_t;
  * SINK_WINDOW. */
 #define SINK_WINDOW 1024
 
-/* Opens (creating, appending) the three files in dir, with one reference. Returns NULL
+/* Opens (creating, appending) the three trace files in dir, with one reference. Returns NULL
  * with errno set and *bad_path (malloc'd, caller frees) naming the file that failed. */
 sink_t *sink_open(const char *dir, char **bad_path);
+/* The same for the files of mask (SINK_TRACE_FILES, SINK_ALL_FILES, 1 << SINK_SCORES ...).
+ * With scores.jsonl, the sink keeps per-grader figures of the lines it writes, in trace order
+ * (iterations places a trace in its input, for pass^k). Lines for a file not opened are dropped. */
+sink_t *sink_open_files(const char *dir, int mask, int64_t iterations, char **bad_path);
 
 /* References: each recorder using the sink holds one; the last release frees it. A worker
  * stuck in native code past the grace period keeps its reference, so the sink is never
@@ -51,6 +61,10 @@ int sink_close(sink_t *s);
 
 /* Copies the statistics so far (thread-safe). */
 void sink_stats(sink_t *s, stats_summary_t *out);
+
+/* A copy of the per-grader figures of the score lines written so far (the caller frees it
+ * with gradestats_free); NULL when the sink writes no scores, *oom set when memory ran out. */
+gradestats_t *sink_grades(sink_t *s, int *oom);
 
 /* The first write error: errno value and the file's path (NULL if none; path may be NULL). */
 int sink_error(sink_t *s, const char **path);

@@ -50,6 +50,7 @@ M.IGNORED = {
 -- result in cfg[key].
 M.SECTIONS = {
   { key = "multi_turn", module = "fluxloop.conversation.config" },
+  { key = "evaluation", module = "fluxloop.grade.config" },
 }
 
 local display_join = sections.display_join

@@ -59,7 +59,9 @@ end
 local function load_plan(file, name, hooks)
   local plan_mod, inputs, hooks_mod = require("fluxloop.plan"), require("fluxloop.inputs"), require("fluxloop.hooks")
   local plan = plan_mod.new()
+  local has_asserts = false -- an entry has graders of its own (assert:)
   local function add(entry, i)
+    if entry.assert ~= nil then has_asserts = true end
     local ok, err = pcall(plan.add, plan, entry)
     if not ok then return nil, ("%s: entry %d cannot be stored as JSON: %s"):format(name, i, tostring(err)) end
     return true
@@ -74,7 +76,7 @@ local function load_plan(file, name, hooks)
       local ok, aerr = add(entry, i)
       if not ok then return nil, aerr end
     end
-    return plan, dropped
+    return plan, dropped, has_asserts
   end
   local seen = 0
   local n, err = inputs.stream(file, name, function(entry, i)
@@ -89,7 +91,7 @@ local function load_plan(file, name, hooks)
   end)
   if not n then return nil, err end
   if #plan == 0 then return nil, hooks_mod.all_dropped(hooks, seen) end
-  return plan, seen - #plan
+  return plan, seen - #plan, has_asserts
 end
 
 -- Trace numbers must stay exact in every file (JSON numbers are doubles): 2^53 runs at most.
@@ -188,8 +190,14 @@ function M.prepare(flags)
     if not hooks then return nil, hwarnings end
     print_warnings(hwarnings, flags.quiet)
   end
-  local entries, dropped = load_plan(inputs_file, inputs_name, hooks)
+  local entries, dropped, has_asserts = load_plan(inputs_file, inputs_name, hooks)
   if not entries then return nil, dropped end
+  cfg.grading = require("fluxloop.grade").plan(cfg, has_asserts)
+  if cfg.grading then
+    for _, key in ipairs(require("fluxloop.grade.config").secret_values(cfg.grading.specs)) do
+      cfg.secret_values[#cfg.secret_values + 1] = key
+    end
+  end
   local too_many = plan_too_large(#entries, cfg.runner.iterations)
   if too_many then return nil, too_many end
 
@@ -271,6 +279,11 @@ function M.finish(code, summary, dir, err, flags)
     if summary.failed > 0 and dir then
       for _, line in ipairs(failure_lines(dir)) do say(line) end
     end
+  end
+  if summary.scores then
+    local lines, missed = require("fluxloop.grade.summary").lines(summary.scores, summary.iterations)
+    for _, line in ipairs(flags.quiet and {} or lines) do say(line) end
+    for _, line in ipairs(missed) do say(line) end
   end
   return code
 end

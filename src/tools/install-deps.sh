@@ -6,7 +6,7 @@
 # curl (make bench compares fluxloop.http with the curl command), nodejs (the Node worker
 # example of examples/process).
 set -e
-pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libyaml-dev libcjson-dev libffi-dev libcurl4-openssl-dev
+pkgs="build-essential pkg-config liblua5.4-dev lua5.4 libyaml-dev libcjson-dev libffi-dev libcurl4-openssl-dev libpcre2-dev
 lua-busted procps python3 nodejs chromium slurm-wlm munge curl"
 missing=""
 for p in $pkgs; do
