@@ -154,6 +154,22 @@ multi_turn:
     assert.truthy(snapshot:find("max_turns: 2", 1, true), snapshot)
   end)
 
+  it("a grader sees the whole conversation (ctx.conversation of a lua grader)", function()
+    dir = P.project({ config = config(MOCK_SCRIPT .. [[
+evaluation:
+  graders:
+    - {name: whole, type: lua, target: "graders.g:check"}
+]]), agent = COUNTING, inputs = "- input: a\n" })
+    P.write(dir, "graders/g.lua", [[
+return { check = function(output, ctx)
+  return #ctx.conversation == 7 and ctx.conversation[7].metadata.closing == true, "entries: " .. #ctx.conversation
+end }
+]])
+    P.run(dir, "run experiment --quiet")
+    local score = rows_of(dir, "scores.jsonl")[1]
+    assert.is_true(score.pass, tostring(score.reason) .. " " .. tostring(score.error))
+  end)
+
   it("the progress line shows the turn", function()
     dir = P.project({ config = config(MOCK_SCRIPT), agent = COUNTING, inputs = "- input: a\n" })
     local code, _, err = P.run(dir, "run experiment")
