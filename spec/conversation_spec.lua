@@ -112,7 +112,6 @@ describe("fluxloop.conversation.mock", function()
     assert.are.equal("b", decide({}, c, state).message)
     local d = decide({}, c, state)
     assert.are.same({ "terminate", "script_complete", "bye" }, { d.decision, d.reason, d.closing })
-    assert.are.same({ mock = true, scripted = true, script_index = 3, script_length = 2 }, d.response)
   end)
 
   it("an input's scripted_questions win; a bad one fails the run as supervisor", function()

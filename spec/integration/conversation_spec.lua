@@ -78,7 +78,7 @@ describe("conversations (multi_turn)", function()
       assert.are.same({}, r.conversation[2].metadata)
     end
     local row = rows_of(dir)[1]
-    assert.are.same({ mock = true, scripted = true, script_index = 3, script_length = 2 }, row.supervisor_response)
+    assert.is_nil(row.supervisor_response) -- only a model's decision is kept (openai)
     -- observations keep their turn
     local obs = rows_of(dir, "observations.jsonl")
     assert.are.equal(3, #obs)

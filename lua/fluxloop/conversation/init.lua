@@ -50,7 +50,7 @@ end
 -- returns (ok, output | error, why) for the conversation; its fields go to ctx.shared (both
 -- trace files) and ctx.extra (traces.jsonl).
 local function converse(C, timeout_ms, agent, input, ctx)
-  local rec, decide, max_turns, on_turn = C.rec, C.decide, C.max_turns, C.on_turn
+  local rec, decide, max_turns, on_turn, turn_of = C.rec, C.decide, C.max_turns, C.on_turn, C.turn_of
   local first = M.text(input) or tostring(input)
   -- The agent and the supervisor read the transcript itself (no copy a turn): it is the
   -- trace's, and read-only to them.
@@ -61,7 +61,7 @@ local function converse(C, timeout_ms, agent, input, ctx)
   ctx.conversation, ctx.max_turns = transcript, max_turns
   while true do
     turn = turn + 1
-    rec:turn(turn)
+    turn_of(rec, turn)
     if on_turn then on_turn(turn, max_turns) end
     ctx.turn_index = turn
     ok, out, why = guard.call(timeout_ms, agent, current, ctx)
@@ -76,7 +76,7 @@ local function converse(C, timeout_ms, agent, input, ctx)
       ok, out, why, reason = false, supervisor_error(d, swhy), swhy, "supervisor_error"
       break
     end
-    response = d.response
+    response = d.response or response -- the model's decision (openai); the last one is kept
     if d.decision == "terminate" then
       reason = d.reason or "supervisor_terminate"
       if d.closing then
@@ -87,7 +87,7 @@ local function converse(C, timeout_ms, agent, input, ctx)
     current = d.message
     transcript[#transcript + 1] = entry(turn + 1, "user", current, "supervisor")
   end
-  rec:turn(0)
+  turn_of(rec, 0)
   ctx.conversation = nil
   ctx.shared = { conversation = transcript, turn_count = replies, termination_reason = reason }
   ctx.extra = (logs or response) and { logs = logs, supervisor_response = response } or nil
@@ -102,7 +102,7 @@ function M.caller(mt, rec, opts)
   opts = opts or {}
   local sup = mt.supervisor or { provider = "mock" }
   local decide = require(PROVIDERS[sup.provider] or PROVIDERS.mock).new(sup, { rec = rec, env = opts.env })
-  local C = { rec = rec, decide = decide, max_turns = mt.max_turns or 8, on_turn = opts.on_turn }
+  local C = { rec = rec, decide = decide, max_turns = mt.max_turns or 8, on_turn = opts.on_turn, turn_of = rec.turn }
   return function(timeout_ms, agent, input, ctx) return converse(C, timeout_ms, agent, input, ctx) end
 end
 

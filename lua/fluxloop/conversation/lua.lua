@@ -35,7 +35,7 @@ local function bad(what)
   error({ type = "supervisor", message = ("the lua supervisor %s; %s"):format(what, HINT), traceback = false }, 0)
 end
 
--- new(sup) -> decide(conversation, ctx, state) -> {decision, message, reason, closing, response}.
+-- new(sup) -> decide(conversation, ctx, state) -> {decision, message, reason, closing}.
 function M.new(sup)
   local fn = assert(M.resolve(sup.target))
   return function(conversation, ctx, state)
@@ -43,13 +43,11 @@ function M.new(sup)
     if type(d) ~= "table" then bad("returned a " .. type(d)) end
     if d.decision == "continue" then
       if type(d.message) ~= "string" or d.message == "" then bad("said continue without a message (a string)") end
-      return { decision = "continue", message = d.message, response = { decision = "continue", message = d.message } }
+      return { decision = "continue", message = d.message }
     elseif d.decision == "terminate" then
       if d.reason ~= nil and type(d.reason) ~= "string" then bad("gave a reason that is not a string") end
       if d.closing ~= nil and type(d.closing) ~= "string" then bad("gave a closing message that is not a string") end
-      local closing = d.closing ~= "" and d.closing or nil
-      return { decision = "terminate", reason = d.reason, closing = closing,
-        response = { decision = "terminate", reason = d.reason, closing = closing } }
+      return { decision = "terminate", reason = d.reason, closing = d.closing ~= "" and d.closing or nil }
     end
     bad(("returned decision %s"):format(d.decision == nil and "nil" or ("'" .. tostring(d.decision) .. "'")))
   end

@@ -28,23 +28,20 @@ end
 
 -- The decision at place i of a script (past its end: the end of the conversation).
 local function scripted(script, i, sup)
-  local response = { mock = true, scripted = true, script_index = i, script_length = #script }
-  if i <= #script then return { decision = "continue", message = script[i], response = response } end
-  return { decision = "terminate", reason = sup.mock_reason or "script_complete", closing = sup.mock_closing,
-    response = response }
+  if i <= #script then return { decision = "continue", message = script[i] } end
+  return { decision = "terminate", reason = sup.mock_reason or "script_complete", closing = sup.mock_closing }
 end
 
 -- new(sup) -> decide(conversation, ctx, state): state (one a conversation) keeps the
 -- script's place. Decisions that do not depend on the input are made once: the loop reads
--- them and never changes them.
+-- them and never changes them. (The mock has no response worth keeping: supervisor_response
+-- is the model's, openai.lua's.)
 function M.new(sup)
   local script, made = sup.scripted_questions, {}
   for i = 1, script and #script + 1 or 0 do made[i] = scripted(script, i, sup) end
-  local response = { mock = true, scripted = false, decision = sup.mock_decision or "continue" }
   local unscripted = sup.mock_decision == "terminate"
-    and { decision = "terminate", reason = sup.mock_reason or "supervisor_terminate", closing = sup.mock_closing,
-      response = response }
-    or { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT, response = response }
+    and { decision = "terminate", reason = sup.mock_reason or "supervisor_terminate", closing = sup.mock_closing }
+    or { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT }
   return function(_, ctx, state)
     local own = row_script(ctx.entry)
     local questions = own or script
