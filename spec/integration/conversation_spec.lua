@@ -170,6 +170,39 @@ end }
     assert.is_true(score.pass, tostring(score.reason) .. " " .. tostring(score.error))
   end)
 
+  it("parse writes the conversation; report shows transcripts and the turns and reasons", function()
+    dir = P.project({ config = config(MOCK_SCRIPT), inputs = "- input: ok\n- input: boom\n", agent = [[
+return { run = function(input, ctx)
+  if ctx.conversation[1].content == "boom" and ctx.turn_index == 2 then error("broken <now>") end
+  return "r" .. ctx.turn_index
+end }
+]] })
+    assert.are.equal(1, (P.run(dir, "run experiment --quiet")))
+    local exp = P.experiments(dir)[1]
+    local code, _, err = P.run(dir, "parse experiment " .. P.quote(exp) .. " --quiet")
+    assert.are.equal(0, code, err)
+    local md = P.read(exp .. "/per_trace_analysis/00_trace_001.md")
+    assert.truthy(md:find("## Conversation\n\n- **User**: ok _(source=input)_\n- **Assistant**: r1 _(source=agent)_\n"
+      .. "- **User**: And the fee? _(source=supervisor)_\n", 1, true), md)
+    assert.truthy(md:find("- **User**: Thanks, bye. _(source=supervisor; closing=true)_\n\n_3 turn(s); ended: "
+      .. "script_complete_", 1, true), md)
+    local rec = P.read_jsonl(exp .. "/per_trace_analysis/per_trace.jsonl")
+    assert.are.equal(7, #rec[1].conversation)
+    assert.are.equal(3, rec[1].turn_count)
+    assert.are.equal("agent_error", rec[2].termination_reason)
+    code, _, err = P.run(dir, "report " .. P.quote(exp) .. " --quiet")
+    assert.are.equal(0, code, err)
+    local html = P.read(exp .. "/report.html")
+    assert.truthy(html:find('data-figure="conversations">2 conversations', 1, true))
+    assert.truthy(html:find('<tr data-turns="3" data-count="1">', 1, true))
+    assert.truthy(html:find('<tr data-turns="1" data-count="1">', 1, true))
+    assert.truthy(html:find('<tr data-reason="agent_error" data-count="1">', 1, true))
+    -- the failed conversation's transcript, escaped, up to the turn that failed
+    assert.truthy(html:find('<div class="transcript" data-turns="1" data-ended="agent_error">', 1, true), html)
+    assert.truthy(html:find('(turn 2, supervisor)</span>: And the fee?</li></ol>', 1, true))
+    assert.falsy(html:find("broken <now>", 1, true))
+  end)
+
   it("the progress line shows the turn", function()
     dir = P.project({ config = config(MOCK_SCRIPT), agent = COUNTING, inputs = "- input: a\n" })
     local code, _, err = P.run(dir, "run experiment")
