@@ -51,18 +51,23 @@ def resolve(target):
 
 
 FACTS = ("iteration", "persona", "trace_id", "metadata", "persona_text", "persona_description")
+# In a conversation (multi_turn), as the Python fluxloop binds them: the first name of each
+# group the function takes gets the conversation's state, its turns, or the state's metadata.
+CONVERSATION = (("conversation_state", "state", "dialog_state"), ("messages", "history", "turns"),
+                ("conversation_metadata", "state_metadata", "conversation_meta"))
 _plans = {}
 
 
 def binding_plan(fn):
     """(name of the input parameter, or None, or False to pass the input positionally; run
-    facts it takes by name), worked out once per function."""
+    facts it takes by name; its conversation names, one per CONVERSATION group or None),
+    worked out once per function."""
     plan = _plans.get(fn)
     if plan is None:
         from fluxloop._signature import parameters
         params = parameters(fn)
         if params is None:
-            plan = (False, ())
+            plan = (False, (), (None, None, None))
         else:
             names, positional, varargs = params
             target = next((n for n in names if n in INPUT_NAMES), None)
@@ -70,7 +75,8 @@ def binding_plan(fn):
                 target = positional[0]
             if target is None and varargs:
                 target = False  # def run(*args): the input is args[0]
-            plan = (target, tuple(n for n in names if n in FACTS and n != target))
+            conv = tuple(next((n for n in g if n in names and n != target), None) for g in CONVERSATION)
+            plan = (target, tuple(n for n in names if n in FACTS and n != target), conv)
         _plans[fn] = plan
     return plan
 
@@ -80,13 +86,16 @@ def bind(fn, value, ctx):
     input (else the first parameter), run facts by name, recorded kwargs on replay."""
     if ctx.get("args") is not None and isinstance(ctx["args"], dict):
         return [], with_callbacks(ctx["args"], ctx.get("callbacks"))
-    target, wanted = binding_plan(fn)
-    if target is False and not wanted:
+    target, wanted, conv = binding_plan(fn)
+    conversation = ctx.get("conversation")
+    if target is False and not wanted and conversation is None:
         return [value], {}
     kwargs = {}
     if target:
         kwargs[target] = value
     args = [value] if target is False else []
+    if conversation is not None:
+        bind_conversation(kwargs, conv, conversation, ctx)
     if not wanted:
         return args, kwargs
     names = wanted
@@ -100,6 +109,26 @@ def bind(fn, value, ctx):
     for n in names:
         kwargs[n] = facts[n]
     return args, kwargs
+
+
+def bind_conversation(kwargs, names, conversation, ctx):
+    """The conversation so far (ending with the current user message) by name: its state
+    {turns, metadata}, its turns [{role, content}], the state's metadata."""
+    state_name, turns_name, meta_name = names
+    if not (state_name or turns_name or meta_name):
+        return
+    turns = [{"role": e.get("role"), "content": e.get("content")} for e in conversation if isinstance(e, dict)]
+    info = ctx.get("persona_info") if isinstance(ctx.get("persona_info"), dict) else {}
+    metadata = ctx.get("metadata") if isinstance(ctx.get("metadata"), dict) else {}
+    meta = {"iteration": ctx.get("iteration"), "persona": ctx.get("persona"),
+            "persona_description": metadata.get("persona_description") or info.get("description"),
+            "service_context": metadata.get("service_context"), "variation": ctx.get("entry")}
+    if state_name:
+        kwargs[state_name] = {"turns": turns, "metadata": meta}
+    if turns_name:
+        kwargs[turns_name] = turns
+    if meta_name:
+        kwargs[meta_name] = meta
 
 
 def with_callbacks(args, placeholders):
@@ -205,7 +234,10 @@ class Worker:
         _current_worker[0] = self
         fluxloop._runtime.begin(self)
         try:
-            output = self.call(fn, req.get("input"), req.get("ctx") or {})
+            ctx = req.get("ctx") or {}
+            if req.get("conversation") is not None:  # a turn of a conversation (multi_turn)
+                ctx["conversation"] = req["conversation"]
+            output = self.call(fn, req.get("input"), ctx)
             try:
                 # Encoded once, into the line itself; NaN and infinities are not JSON.
                 text = json.dumps(output, ensure_ascii=False, allow_nan=False)

@@ -338,6 +338,10 @@ describe("config.load with Python fluxloop configs", function()
     -- merged document: project keys are kept, simulation's name won
     assert.equal("development", cfg.doc.metadata.team)
     assert.equal("my_project_experiment", cfg.doc.name)
+    -- multi_turn is read (fluxloop.conversation.config), and off as written
+    assert.is_false(cfg.multi_turn.enabled)
+    assert.equal(8, cfg.multi_turn.max_turns)
+    assert.same({ "openai", "gpt-5-mini" }, { cfg.multi_turn.supervisor.provider, cfg.multi_turn.supervisor.model })
   end)
 
   it("names the ignored Python keys once, in one notice line", function()
@@ -346,7 +350,7 @@ describe("config.load with Python fluxloop configs", function()
     assert.equal(2, #warnings)
     assert.equal("notice: these Python fluxloop keys have no effect here: description, "
       .. "version, source_root, collector_url, collector_api_key, tags, metadata, "
-      .. "variation_count, variation_temperature, seed, multi_turn, save_traces, "
+      .. "variation_count, variation_temperature, seed, save_traces, "
       .. "save_aggregated_metrics", warnings[2])
   end)
 

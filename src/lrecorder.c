@@ -231,6 +231,17 @@ static int recorder_begin(lua_State *L) {
   r->wall_start = clock_wall_ns();
   r->mono_start = clock_mono_ns();
   r->mono_end = 0;
+  r->turn = 0;
+  return 0;
+}
+
+/* turn(n): observations started from now on belong to turn n of a conversation (their
+ * "turn_index" field); 0 (and every begin()) ends the stamping. */
+static int recorder_turn(lua_State *L) {
+  recorder *r = lrecorder_check(L);
+  lua_Integer n = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, n >= 0, 2, "turn must be >= 0");
+  r->turn = (int64_t)n;
   return 0;
 }
 
@@ -262,6 +273,10 @@ static void put_obs_head(recorder *r, buf_t *b, size_t n, int parent, const char
     lconv_put_json_string(b, name, nl);
   } else {
     PUT_LIT(b, "null");
+  }
+  if (r->turn > 0) {
+    PUT_LIT(b, ",\"turn_index\":");
+    traceline_int(b, (long long)r->turn);
   }
   PUT_LIT(b, ",\"started_at\":");
   traceline_time(b, wall);
@@ -536,6 +551,7 @@ static const luaL_Reg recorder_methods[] = {
   { "span_open", recorder_span_open },
   { "span_close", recorder_span_close },
   { "stop", recorder_stop },
+  { "turn", recorder_turn },
   { "observations", recorder_observations },
   { "write", lrecorder_write },
   { "write_scores", lrecorder_write_scores },

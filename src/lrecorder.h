@@ -42,6 +42,7 @@ typedef struct recorder {
   size_t trace_id_len;
   int64_t wall_start, mono_start, mono_end;
   int64_t next_k;     /* trace number used when a trace names none */
+  int64_t turn;       /* a conversation's turn (turn()), stamped on observations; 0: none */
   int closed;
   /* Set while a method appends observation text. The encoder can raise (a __tostring
    * that fails, out of memory) past our own clean-up; the next call then cuts the

@@ -104,11 +104,27 @@ static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t t
   return 0;
 }
 
+/* Splices the members of the table on top of the stack into the object being written to
+ * b (its fields so far, without the closing brace): encoded as an object whose braces are
+ * dropped. Pops nothing; returns -1 when the encoder failed (its message on the stack). */
+static int splice_fields(lua_State *L, buf_t *b) {
+  size_t start = b->len;
+  if (lconv_encode_json(L, -1, b, -1) != 0) return -1;
+  if (b->len - start > 2) {
+    b->data[start] = ','; /* "{...}" -> ",..." */
+    b->len--;             /* drop "}" */
+  } else {
+    b->len = start;       /* "{}" adds nothing */
+  }
+  return 0;
+}
+
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
  *           iteration, persona, metadata, args, args_template = {before, after} (args as
  *           before .. input's JSON .. after, in place of args), replay_line and
- *           callback_messages (replay's, written when replay_line is set), extra = {field = value},
+ *           callback_messages (replay's, written when replay_line is set), extra = {field = value}
+ *           (more fields of traces.jsonl), shared = {field = value} (more fields of both files),
  *           k / seq (position in the files), duration_ms (optional override),
  *           scores = { {grader, pass, score, reason, error, duration_ms}, ... } (scores.jsonl) }.
  * Appends one line to each trace file and the trace's observations; all or nothing:
@@ -120,6 +136,7 @@ int lrecorder_write(lua_State *L) {
   size_t in_off, in_len, out_off, out_len, tid_len;
   const char *tid;
   int success, top;
+  size_t shared_off = 0, shared_len = 0; /* the shared fields' text in the summary line */
   double ms;
   int64_t mono_end = r->mono_end ? r->mono_end : clock_mono_ns();
   luaL_checktype(L, 2, LUA_TTABLE);
@@ -159,6 +176,12 @@ int lrecorder_write(lua_State *L) {
   } else {
     PUT_LIT(sum, "null");
   }
+  if (field(L, "shared") == LUA_TTABLE) {
+    shared_off = sum->len;
+    if (splice_fields(L, sum) != 0) goto encode_error;
+    shared_len = sum->len - shared_off;
+  }
+  lua_settop(L, top);
   PUT_LIT(sum, "}\n");
 
   /* traces.jsonl: the shared fields, the whole error, then everything else. */
@@ -233,18 +256,10 @@ int lrecorder_write(lua_State *L) {
     PUT_LIT(tr, ",\"replay_line\":");
     if (lconv_encode_json(L, top + 1, tr, -1) != 0) goto encode_error;
   }
-  if (field(L, "extra") == LUA_TTABLE) {
-    /* More top-level fields, for scripts: encoded as an object, whose members are
-     * spliced in without its braces. */
-    size_t start = tr->len;
-    if (lconv_encode_json(L, -1, tr, -1) != 0) goto encode_error;
-    if (tr->len - start > 2) {
-      tr->data[start] = ','; /* "{...}" -> ",..." */
-      tr->len--;             /* drop "}" */
-    } else {
-      tr->len = start;       /* "{}" adds nothing */
-    }
-  }
+  /* More top-level fields (a conversation's, a process agent's logs, a script's). */
+  lua_settop(L, top);
+  buf_put(tr, sum->data + shared_off, shared_len); /* encoded once (a conversation is long) */
+  if (field(L, "extra") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
   PUT_LIT(tr, "}\n");
   if (field(L, "scores") == LUA_TTABLE && put_scores(L, lua_gettop(L), &r->lines[F_SCORES], tid, tid_len) != 0)
     goto encode_error;

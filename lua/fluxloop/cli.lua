@@ -23,12 +23,16 @@ local FLAGS = {
   ["--quiet"] = { field = "quiet", kind = "bool" },
   ["--no-progress"] = { field = "no_progress", kind = "bool" },
   ["--shard"] = { field = "shard", kind = "string" },
+  ["--multi-turn"] = { field = "multi_turn", kind = "bool" },
+  ["--no-multi-turn"] = { field = "multi_turn", kind = "bool", value = false },
+  ["--max-turns"] = { field = "max_turns", kind = "int", min = 1, max = 100 },
 }
 
 local FLAG_NAMES = {
   "--iterations", "--inputs", "--output-dir", "--name", "--config", "--parallel",
   "--timeout", "--isolate", "--rate-limit", "--hooks", "--script", "--lua-path", "--resume",
-  "--retry-failed", "--quiet", "--no-progress", "--shard", "--help",
+  "--retry-failed", "--quiet", "--no-progress", "--shard", "--multi-turn", "--no-multi-turn", "--max-turns",
+  "--help",
 }
 
 local HELP_WORDS = { ["--help"] = true, ["-h"] = true, help = true }
@@ -118,6 +122,9 @@ Options:
                       i mod N = K) into <name>_<job id>/shards/K-of-N/; the job id is
                       SLURM_ARRAY_JOB_ID or FLUXLOOP_RUN_ID. auto: K and N from a Slurm
                       array task or a Kubernetes Indexed Job (FLUXLOOP_SHARDS = N).
+  --multi-turn        Run each input as a conversation (multi_turn.enabled: true);
+  --no-multi-turn     or as one turn, whatever the config says.
+  --max-turns N       Turns of a conversation at most, 1..100 (multi_turn.max_turns).
   --quiet             Print only warnings and errors.
   --no-progress       No progress bar; [INFO] lines only.
   -h, --help          This text.
@@ -315,7 +322,7 @@ local function parse_experiment(argv, i)
     end
     if spec.kind == "bool" then
       if value ~= nil then return nil, name .. " takes no value" end
-      flags[spec.field] = true
+      flags[spec.field] = spec.value == nil or spec.value
     else
       if value == nil then
         value = argv[i]

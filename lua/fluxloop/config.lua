@@ -34,7 +34,7 @@ M.KNOWN = {
 -- Keys of the Python fluxloop that are accepted and have no effect here.
 M.IGNORED = {
   [""] = { "description", "version", "save_traces", "save_aggregated_metrics", "seed",
-    "multi_turn", "evaluators", "collector_url", "collector_api_key", "tags", "metadata",
+    "evaluators", "collector_url", "collector_api_key", "tags", "metadata",
     "variation_count", "variation_temperature", "variation_model",
     "custom_variation_prompt", "input_template", "source_root" },
   runner = { "factory", "factory_kwargs", "stream_output_path", "requirements_file",
@@ -54,6 +54,7 @@ M.KNOWN[""][#M.KNOWN[""] + 1] = "input_generation"
 -- M.KNOWN) and `check(c, cfg)`, which reads its section with the checker c and stores the
 -- result in cfg[key].
 M.SECTIONS = {
+  { key = "multi_turn", module = "fluxloop.conversation.config" },
   { key = "evaluation", module = "fluxloop.grade.config" },
 }
 
@@ -196,7 +197,7 @@ local function write_doc(doc, section, key, alias, v)
 end
 
 -- Applies the command-line flags to cfg (and to cfg.doc, so the snapshot shows
--- them). Paths in flags must already be absolute.
+-- them). Paths in flags must already be absolute. Returns cfg | nil, message.
 function M.apply_overrides(cfg, flags)
   local doc = cfg.doc
   if flags.iterations ~= nil then
@@ -243,6 +244,10 @@ function M.apply_overrides(cfg, flags)
   if flags.hooks ~= nil then
     cfg.hooks = flags.hooks
     doc.hooks = flags.hooks
+  end
+  if flags.multi_turn ~= nil or flags.max_turns ~= nil then
+    local ok, err = require("fluxloop.conversation.config").apply(cfg, flags)
+    if not ok then return nil, err end
   end
   return cfg
 end

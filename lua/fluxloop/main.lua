@@ -176,11 +176,12 @@ function M.prepare(flags)
   -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
   cfg.secret_values = require("fluxloop.secrets").values({ cfg.doc, dotenv.values })
   print_warnings(warnings, flags.quiet)
-  config.apply_overrides(cfg, {
+  local applied, aerr = config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
     name = flags.name, parallel = flags.parallel, timeout_ms = flags.timeout_ms, hooks = arg_path(flags.hooks),
-    isolate = flags.isolate, rate_limit = flags.rate_limit,
+    isolate = flags.isolate, rate_limit = flags.rate_limit, multi_turn = flags.multi_turn, max_turns = flags.max_turns,
   })
+  if not applied then return nil, aerr end
   for name, value in pairs(cfg.runner.env or {}) do
     local ok, eerr = fs.setenv(name, tostring(value))
     if not ok then return nil, ("runner.env.%s: %s"):format(name, eerr) end

@@ -119,8 +119,13 @@ function M.markdown_lines(trace, steps)
     local text = type(v) == "string" and v or json.encode(v)
     l[#l + 1] = ("- **%s**: %s _(source=%s)_"):format(role, text:gsub("\n", " "), source)
   end
-  turn("User", trace.input, "input")
-  if trace.output ~= nil and trace.output ~= null then turn("Assistant", trace.output, "agent") end
+  local conv = require("fluxloop.conversation.results") -- multi_turn: the trace's own transcript
+  if conv.is_conversation(trace.conversation) then conv.markdown_lines(l, trace.conversation)
+  else turn("User", trace.input, "input") end
+  if not conv.is_conversation(trace.conversation) and trace.output ~= nil and trace.output ~= null then
+    turn("Assistant", trace.output, "agent")
+  end
+  conv.termination_lines(l, trace)
   local e = trace.error
   if e ~= nil and e ~= null then
     l[#l + 1] = ""
@@ -168,7 +173,7 @@ end
 -- The fields of a trace line that per_trace.jsonl needs, as raw JSON text: a record is put together
 -- from the text as it is in traces.jsonl (nothing decoded and encoded again but the observations).
 local RAW_KEYS = { "=trace_id", "=iteration", "=persona", "=input", "=output", "=duration_ms", "=success", "=error",
-  "=metadata", "=observations" }
+  "=metadata", "=observations", "=conversation", "=turn_count", "=termination_reason" }
 
 local function or_null(v) return v or "null" end
 
@@ -185,10 +190,12 @@ function M.record_parts(f, steps_json, n)
     ',"metadata":', f.metadata or "{}",
     ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
     ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
-    ',"timeline":', steps_json, ',"conversation":[{"turn_index":1,"role":"user","content":', input,
-    ',"source":"input","metadata":{}}',
-    out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
-    '],"metrics":{"observation_count":', n, '}}',
+    ',"timeline":', steps_json, ',"conversation":', f.conversation or table.concat({
+      '[{"turn_index":1,"role":"user","content":', input, ',"source":"input","metadata":{}}',
+      out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
+      "]" }),
+    f.turn_count and (',"turn_count":' .. f.turn_count .. ',"termination_reason":' .. or_null(f.termination_reason)) or "",
+    ',"metrics":{"observation_count":', n, '}}',
   }
 end
 
@@ -285,7 +292,7 @@ function M.main(flags)
   while true do
     local lineno
     lineno, f.trace_id, f.iteration, f.persona, f.input, f.output, f.duration_ms, f.success, f.error, f.metadata,
-      f.observations = r:next()
+      f.observations, f.conversation, f.turn_count, f.termination_reason = r:next()
     if not lineno then
       if f.trace_id then say("fluxloop: error: ", exp.display, "/", exp.file_name, ": ", f.trace_id) return 2 end
       break

@@ -192,7 +192,8 @@ function Agent:call(input, ctx)
   self:ready()
   self.id = self.id + 1
   local capture, placeholders = captures(ctx.args)
-  local request = json.encode({ type = "run", id = self.id, input = input, ctx = ctx_data(ctx, placeholders) }) .. "\n"
+  local request = json.encode({ type = "run", id = self.id, input = input, ctx = ctx_data(ctx, placeholders),
+    conversation = ctx.conversation }) .. "\n" -- conversation: a turn of one (fluxloop.conversation)
   if not self.w:send(request) then
     -- It died since its last run (no system call a run looks sooner): a new one takes the run.
     self:stop()

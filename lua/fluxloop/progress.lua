@@ -36,7 +36,8 @@ function M.format_duration(seconds)
   return ("%dh %dm"):format(seconds // 3600, seconds % 3600 // 60)
 end
 
-function M.bar_line(done, total, elapsed_s, in_flight)
+-- bar_line(done, total, elapsed_s [, in_flight [, turn]]): turn is a conversation's "turn 2/8".
+function M.bar_line(done, total, elapsed_s, in_flight, turn)
   local frac = total > 0 and done / total or 1
   local filled = math.floor(frac * BAR_WIDTH + 1e-9)
   local eta = "--"
@@ -45,9 +46,9 @@ function M.bar_line(done, total, elapsed_s, in_flight)
   elseif done >= total then
     eta = "0s"
   end
-  return ("[%s%s] %d/%d (%d%%) - ETA: %s%s"):format(("▓"):rep(filled), ("░"):rep(BAR_WIDTH - filled),
+  return ("[%s%s] %d/%d (%d%%) - ETA: %s%s%s"):format(("▓"):rep(filled), ("░"):rep(BAR_WIDTH - filled),
     done, total, math.floor(frac * 100 + 1e-9), eta,
-    in_flight and in_flight > 0 and (" - %d running"):format(in_flight) or "")
+    in_flight and in_flight > 0 and (" - %d running"):format(in_flight) or "", turn and (" - " .. turn) or "")
 end
 
 -- A stream that stopped taking writes (the reader of a pipe went away: `| head -n 1`) is
@@ -79,6 +80,28 @@ function Progress:start(total, workers)
   self.last_draw = 0
   self.next_tenth = 1
   self.last_line = self.started
+  self.pid = fs.realpath("/proc/self") -- a forked worker (--isolate) must not draw
+  M.current = self
+end
+
+-- turn(turn, max_turns): the conversation in progress is at this turn (shown on the line).
+function Progress:turn(turn, max_turns)
+  self.turn_at, self.turn_max = turn, max_turns
+  if self.tty then self:update(self.done) end
+end
+
+-- The turn for the line: formatted only when a line is drawn.
+function Progress:turn_text()
+  return self.turn_at and ("turn %d/%d"):format(self.turn_at, self.turn_max) or nil
+end
+
+-- turn_hook() -> function(turn, max_turns) | nil: the started progress line of this
+-- process, for fluxloop.conversation (nil when no bar is drawn, in a worker thread's state
+-- or in a forked worker).
+function M.turn_hook()
+  local p = M.current
+  if not p or not p.bar or p.pid ~= fs.realpath("/proc/self") then return nil end
+  return function(turn, max_turns) p:turn(turn, max_turns) end
 end
 
 -- update(done [, in_flight]): called after every run (or ten times a second by the pool);
@@ -91,7 +114,8 @@ function Progress:update(done, in_flight)
   if self.tty then
     if now - self.last_draw < REDRAW_NS and done < self.total then return end
     self.last_draw = now
-    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight), "\27[K")
+    self.stream:write("\r", M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self:turn_text()),
+      "\27[K")
     self.stream:flush()
     self.drawn = true
   else
@@ -102,7 +126,7 @@ function Progress:update(done, in_flight)
       self.printed = done
       self.next_tenth = math.max(self.next_tenth, tenth + 1)
       self.last_line = now
-      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight))
+      self:write(M.bar_line(done, self.total, (now - self.started) / 1e9, in_flight, self:turn_text()))
     end
   end
 end

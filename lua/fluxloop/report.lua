@@ -185,6 +185,9 @@ local function logs_block(t, trace)
   return t:render("failure_logs", { shown = #lines, total = #logs, text = table.concat(lines, "\n") })
 end
 
+-- A conversation's transcript (multi_turn), above its timeline.
+local function transcript(trace) return require("fluxloop.conversation.results").transcript_html(trace) end
+
 local function failures(t, an, exp)
   if #an.failures == 0 then return t:render("failures_none", {}) end
   local parts = {}
@@ -196,7 +199,7 @@ local function failures(t, an, exp)
     parts[#parts + 1] = t:render("failure", { type = f.type, message = label(f.message), count = f.count,
       inputs = table.concat(names, "; "), more = f.more_inputs and "; and more" or "", trace_id = tostring(f.trace_id),
       traceback = f.traceback or f.message, logs = trace and logs_block(t, trace) or "",
-      timeline = trace and timeline(t, trace) or "" })
+      timeline = trace and (transcript(trace) .. timeline(t, trace)) or "" })
   end
   return table.concat(parts, "\n")
 end
@@ -207,7 +210,7 @@ local function slowest(t, an, exp)
     local trace = read_trace(exp, s.offset)
     parts[#parts + 1] = t:render("slow", { trace_id = tostring(s.trace_id), duration = ms(s.duration),
       status = s.success and "succeeded" or "failed", status_class = s.success and "ok" or "bad", input = label(s.input),
-      timeline = timeline(t, trace) })
+      timeline = transcript(trace) .. timeline(t, trace) })
   end
   return table.concat(parts, "\n")
 end
@@ -309,6 +312,7 @@ function M.build(exp, an, cmp)
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
     tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
+    conversations = require("fluxloop.conversation.results").report_section(exp.dir),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp) or "",
     config = exp.config_text or "(no config.yaml)", file = exp.file_name,

@@ -154,7 +154,7 @@ local function replay_args(S, k, job, run)
 end
 
 -- run_one(S, k, job, iteration [, seq]) -> trace | nil, reason
--- S = { agent, rec, Ctx = context.class(rec), hooks, per_run_hooks, timeout_ms, replay }.
+-- S = { agent, rec, Ctx = context.class(rec), hooks, per_run_hooks, timeout_ms, replay, call }.
 -- Runs the agent once and writes the trace (seq orders it in the files; default k).
 -- A run stopped by Ctrl-C is not written: it returns nil, "interrupted". Any other nil
 -- is a write failure.
@@ -180,7 +180,7 @@ function M.run_one(S, k, job, iteration, seq)
     ctx.args = args
   end
   rec:begin(trace_id)
-  if ok == nil then ok, out, why = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
+  if ok == nil then ok, out, why = (S.call or guard.call)(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
   local ms = rec:stop()
   -- Only the guard interrupts (after a signal): an agent raising {type = "interrupted"}
   -- fails its own run and nothing more.
@@ -195,7 +195,7 @@ function M.run_one(S, k, job, iteration, seq)
     metadata = ctx.metadata, success = true, output = nil, error = nil,
     args = args, args_template = template, callback_messages = callbacks,
     replay_line = line or S.replay and S.replay:select_line(k), -- also for a run replay could not set up
-    extra = ctx.logs and { logs = ctx.logs }, -- a process agent's stderr lines (fluxloop.procagent)
+    extra = ctx.extra or ctx.logs and { logs = ctx.logs }, shared = ctx.shared, -- conversation's fields, procagent's logs
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
@@ -246,8 +246,8 @@ function M.state(agent, rec, hooks, cfg, replay)
     grade = cfg.grading and require("fluxloop.grade").for_state(cfg.grading, rec),
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
       and true or false,
-    timeout_ms = cfg.runner.timeout_ms or 0,
-    delay_ms = (cfg.run_delay_seconds or 0) * 1000,
+    timeout_ms = cfg.runner.timeout_ms or 0, delay_ms = (cfg.run_delay_seconds or 0) * 1000,
+    call = cfg.multi_turn and require("fluxloop.conversation").call_of(cfg, rec) or guard.call, -- one run
   }
 end
 
@@ -258,7 +258,7 @@ local function worker_setup(exp, cfg)
     hooks_file = exp.hooks and exp.hooks.path or nil, hooks_display = exp.hooks and exp.hooks.file or nil,
     entries = type(exp.entries) == "table" and json.array(exp.entries) or nil,
     plan = type(exp.entries) ~= "table" and exp.entries:share() or nil,
-    personas = cfg.personas, iterations = cfg.runner.iterations,
+    personas = cfg.personas, iterations = cfg.runner.iterations, multi_turn = cfg.multi_turn,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
     replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values, grading = cfg.grading,
   })

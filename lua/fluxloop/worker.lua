@@ -26,8 +26,9 @@ function M.main(setup_json, index)
     if not replay then return nil, ("worker %d: %s"):format(index, rerr) end
   end
   local rec = recorder.attach(pool.sink())
-  local cfg = { runner = { timeout_ms = setup.timeout_ms }, run_delay_seconds = setup.run_delay_seconds,
-    secret_values = setup.secret_values, grading = setup.grading }
+  local cfg = { runner = { timeout_ms = setup.timeout_ms, env = setup.runner and setup.runner.env },
+    run_delay_seconds = setup.run_delay_seconds, secret_values = setup.secret_values, grading = setup.grading,
+    multi_turn = setup.multi_turn }
   local S = run.state(agent, rec, hooks, cfg, replay)
   local jobs = run.prepare(setup.plan and require("fluxloop.plan").attach(setup.plan) or setup.entries,
     setup.personas)

@@ -47,6 +47,29 @@ class Binding(unittest.TestCase):
         self.assertEqual(bridge.bind(run, "x", {"args": {"data": {"c": 1}, "user": "ann"}}),
                          ([], {"data": {"c": 1}, "user": "ann"}))
 
+    def test_a_conversation_binds_its_state_turns_and_metadata_by_name(self):
+        conv = [{"turn_index": 1, "role": "user", "content": "hi", "source": "input"},
+                {"turn_index": 1, "role": "assistant", "content": "hello", "source": "agent"},
+                {"turn_index": 2, "role": "user", "content": "and?", "source": "supervisor"}]
+        turns = [{"role": "user", "content": "hi"}, {"role": "assistant", "content": "hello"},
+                 {"role": "user", "content": "and?"}]
+
+        def run(message, messages, conversation_state, history=None, iteration=None):
+            return None
+        kwargs = bridge.bind(run, "and?", {"iteration": 1, "persona": "p", "conversation": conv})[1]
+        self.assertEqual(kwargs["message"], "and?")
+        self.assertEqual(kwargs["messages"], turns)
+        self.assertNotIn("history", kwargs)  # one name per group: messages came first
+        self.assertEqual(kwargs["conversation_state"]["turns"], turns)
+        self.assertEqual(kwargs["conversation_state"]["metadata"]["persona"], "p")
+        self.assertEqual(kwargs["iteration"], 1)
+
+        def run2(text, history):
+            return None
+        self.assertEqual(bridge.bind(run2, "x", {"conversation": conv})[1], {"text": "x", "history": turns})
+        # outside a conversation nothing is bound to those names
+        self.assertEqual(bridge.bind(run2, "x", {})[1], {"text": "x"})
+
     def test_chunks(self):
         self.assertEqual(bridge.join_chunks(["a", "b"]), "ab")
         self.assertEqual(bridge.join_chunks([{"a": 1}]), [{"a": 1}])

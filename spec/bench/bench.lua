@@ -542,3 +542,31 @@ if want("8") and os.getenv("BENCH_QUICK") ~= "1" then
   end
   P.remove(dir)
 end
+
+-- 9. Conversations (issue 24): a 3-turn scripted conversation (mock supervisor, two scripted
+-- questions) with the Lua echo agent against one single-turn run, 100 x 1000 each: the cost
+-- of a conversation in single-turn runs (target <= 3.5). Then the peak RSS at a million runs of
+-- each (memory stays flat in the number of conversations: as for single-turn runs).
+if want("9") then
+  local dir = project(1000)
+  P.write(dir, "configs/conv.yaml", [[
+name: bench
+runner:
+  target: "agents.agent:run"
+  iterations: 1000
+multi_turn:
+  enabled: true
+  supervisor:
+    provider: mock
+    metadata: {scripted_questions: ["And the fee?", "Can I do it online?"]}
+]])
+  local single, conv = best(dir, { "run experiment --quiet", "run experiment --quiet --config configs/conv.yaml" })
+  print(("  single turn / 3-turn conversation:  %8.0f / %.0f runs/s (a conversation costs %.2f runs; target <= 3.5)")
+    :format(single.rate, conv.rate, single.rate / conv.rate))
+  -- A million runs of each: a conversation keeps nothing that a single-turn run does not.
+  local _, rss1 = measure(dir, "run experiment --quiet --iterations 10000", "big1")
+  local _, rss3 = measure(dir, "run experiment --quiet --config configs/conv.yaml --iterations 10000", "big3")
+  print(("  peak RSS at 1,000,000 runs:         %8.1f MB single turn, %.1f MB conversations (%d bytes a trace)")
+    :format(rss1 / 1024, rss3 / 1024, math.floor(conv.bytes)))
+  P.remove(dir)
+end

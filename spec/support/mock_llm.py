@@ -8,7 +8,9 @@ a requests-per-second quota. It exits after --lifetime seconds whatever happens.
 
 Paths:
   POST /v1/chat/completions   chat answer; a tool call when tools are given and the last
-                              message is not a tool result; SSE when "stream": true
+                              message is not a tool result; SSE when "stream": true.
+                              A model named supervisor-* plays fluxloop's conversation
+                              supervisor (see supervise() below)
   ANY  /echo                  the request as JSON: method, path, query, headers, body
   ANY  /status/CODE           that status (?retry_after=S adds Retry-After)
   ANY  /flaky?key=K&fail=N&status=S&retry_after=S&retry_date=S
@@ -317,6 +319,8 @@ class Handler(socketserver.StreamRequestHandler):
         except (ValueError, KeyError, TypeError):
             return self.send(400, {"error": {"message": "body must be JSON with messages"}})
         model = req.get("model") or "mock-model"
+        if model.startswith("supervisor-"):
+            return self.supervise(model, messages, body)
         last = messages[-1] if messages else {}
         rule = self.chat_rule(str(last.get("content")))
         if rule and "status" in rule:
@@ -367,6 +371,48 @@ class Handler(socketserver.StreamRequestHandler):
             self.chunk("data: " + json.dumps(dict(base, choices=[], usage=usage)) + "\n\n")
         self.chunk("data: [DONE]\n\n")
         return self.end_chunked(200)
+
+
+    def supervise(self, model, messages, body):
+        """A supervisor's decision, by model name:
+          supervisor-N          continue while the transcript has fewer than N assistant
+                                replies ("follow-up K"), then terminate (goal_met, closing
+                                "Thanks!"); the JSON sits between two sentences of prose
+          supervisor-garbage    prose with no JSON in it
+          supervisor-nodecision a JSON object without a valid decision
+          supervisor-429        always 429 (retry-after-ms: 10)
+          supervisor-flaky429   429 the first time a request body is seen, then as supervisor-2
+        The last request's messages are kept in /_stats as last_supervisor."""
+        with LOCK:
+            STATE["last_supervisor"] = messages
+        kind = model[len("supervisor-"):]
+        if kind == "429":
+            return self.send(429, {"error": {"message": "slow down"}}, extra=[("retry-after-ms", "10")])
+        if kind == "flaky429":
+            with LOCK:
+                seen = STATE["flaky"].get(body, 0)
+                STATE["flaky"][body] = seen + 1
+            if not seen:
+                return self.send(429, {"error": {"message": "slow down"}}, extra=[("retry-after-ms", "10")])
+            kind = "2"
+        prompt = str(messages[-1].get("content", "")) if messages else ""
+        replies = sum(1 for line in prompt.split("\n") if line.split(". ", 1)[-1].startswith("Assistant:")
+                      and line.split(".", 1)[0].isdigit())
+        if kind == "garbage":
+            content = "I think the user would keep going with another question."
+        elif kind == "nodecision":
+            content = json.dumps({"decision": "maybe", "next_user_message": "?"})
+        elif replies < int(kind):
+            content = "Here is my decision: " + json.dumps({
+                "decision": "continue", "next_user_message": "follow-up %d" % replies,
+                "termination_reason": None, "closing_user_message": None}) + " Hope that {helps}."
+        else:
+            content = "Decision: " + json.dumps({"decision": "terminate", "termination_reason": "goal_met",
+                                                 "closing_user_message": "Thanks!"})
+        usage = {"prompt_tokens": words(prompt) or 1, "completion_tokens": 10, "total_tokens": (words(prompt) or 1) + 10}
+        return self.send(200, {"id": "chatcmpl-s", "object": "chat.completion", "model": model,
+                               "choices": [{"index": 0, "message": {"role": "assistant", "content": content},
+                                            "finish_reason": "stop"}], "usage": usage})
 
 
 class Server(socketserver.ThreadingTCPServer):

@@ -117,6 +117,7 @@ function M.view(trace, job, load_observations)
     output = trace.output, input = trace.input, expected = entry.expected, entry = entry,
     iteration = trace.iteration, persona = trace.persona, metadata = trace.metadata,
     duration_ms = trace.duration_ms, trace = trace, load_observations = load_observations,
+    conversation = trace.shared and trace.shared.conversation, -- a conversation's transcript (multi_turn)
   }, View)
 end
 

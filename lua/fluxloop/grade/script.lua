@@ -70,7 +70,7 @@ local function facts(view)
   return {
     input = view.input, input_text = view.input, expected = view.expected, iteration = view.iteration,
     persona = view.persona, metadata = view.metadata, entry = view.entry, duration_ms = view.duration_ms,
-    trace_id = trace.trace_id,
+    trace_id = trace.trace_id, conversation = view.conversation, -- multi_turn: the whole transcript
     trace = { trace_id = trace.trace_id, input = trace.input, output = trace.output, success = trace.success,
       iteration = trace.iteration, persona = trace.persona, metadata = trace.metadata,
       duration_ms = view.duration_ms, observations = json.array(view.observations) },
