@@ -5,6 +5,7 @@ function was called with, what it returned (or raised) and how long it took, as 
 of the current run (types agent, span, tool and generation), nested as the calls nest. Outside
 a fluxloop run they only call the function. Pure standard library, Python >= 3.8.
 """
+import contextvars
 import functools
 import json
 import os
@@ -14,38 +15,59 @@ from fluxloop._signature import call_args as _call_args, is_async as _is_async
 __all__ = ["agent", "trace", "tool", "prompt", "record_call_args", "rate_limit"]
 
 
+# The run the running code belongs to (its request id): set for the run's own code, and
+# carried into the threads it starts (fluxloop_worker.carry_runs_into_threads) and the
+# asyncio tasks it creates. A thread still recording after its run returned is not the run
+# in progress, and what it records is dropped.
+_RUN = contextvars.ContextVar("fluxloop_run", default=None)
+
+
 class _Runtime:
     """The run in progress in this worker process, and its open spans."""
 
     def __init__(self):
         self.worker = None
         self.next_span = 0
+        self.token = None
 
     def begin(self, worker):
         self.worker, self.next_span = worker, 0
+        self.token = _RUN.set(worker.run_id)
 
     def end(self):
         self.worker = None
+        if self.token is not None:
+            _RUN.reset(self.token)
+            self.token = None
+
+    def current(self):
+        """The worker, when the calling code belongs to the run in progress; else None."""
+        worker = self.worker
+        if worker is None or _RUN.get() != worker.run_id:
+            return None
+        return worker
 
     def start(self, kind, name, value):
-        if self.worker is None:
+        worker = self.current()
+        if worker is None:
             return None
         self.next_span += 1
-        self.worker.send({"type": "span_start", "id": self.worker.run_id, "span": self.next_span,
-                          "kind": kind, "name": name, "input": _jsonable(value)})
+        worker.send({"type": "span_start", "id": worker.run_id, "span": self.next_span,
+                     "kind": kind, "name": name, "input": _jsonable(value)})
         return self.next_span
 
     def finish(self, span, output=None, error=None, model=None, usage=None):
-        if self.worker is None or span is None:
+        worker = self.current()
+        if worker is None or span is None:
             return
-        msg = {"type": "span_end", "id": self.worker.run_id, "span": span, "output": _jsonable(output)}
+        msg = {"type": "span_end", "id": worker.run_id, "span": span, "output": _jsonable(output)}
         if error is not None:
             msg["error"] = error
         if model is not None:
             msg["model"] = str(model)
         if usage:
             msg["usage"] = usage
-        self.worker.send(msg)
+        worker.send(msg)
 
 
 _runtime = _Runtime()
@@ -56,7 +78,7 @@ def rate_limit():
     request rate (runner.rate_limit or --rate-limit, one bucket for every worker), so that
     --parallel 64 against a quota of 10 requests/s sends 10/s. Returns the ms waited; 0 at
     once outside a fluxloop run or when no rate is set."""
-    worker = _runtime.worker
+    worker = _runtime.current()
     if worker is None:
         return 0
     return worker.rate_limit()
