@@ -109,7 +109,7 @@ return { run = function(i) os.execute("%s &") while true do end end }]]):format(
 
   it("Ctrl-C still reaches a busy worker, whose run gets the grace period and is written", function()
     dir = P.project({ iterations = 1, inputs = "- input: a\n",
-      agent = "return { run = function(i) local t = os.time() while os.time() - t < 1 do end return i end }" })
+      agent = "return { run = function(i) local t = os.clock() while os.clock() - t < 1 do end return i end }" })
     local code, _, err = P.run_signalled(dir, "run experiment --quiet --isolate", { 0.3 })
     assert.are.equal(130, code, err)
     local rows = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
