@@ -136,10 +136,11 @@ end
 -- Between runs (the run loop calls it before a run's clock starts): a worker that was
 -- killed at a time limit, found dead, left a run unanswered, or is a forked --isolate
 -- copy's is replaced now. One that cannot start fails the next run.
-function Agent:prepare()
+-- After Ctrl-C no run is handed out: none is started for one that may never come.
+function Agent:prepare(for_a_run)
   if self.busy then self:stop() end -- its last run ended without its result
   if self.w and not self.w:usable() then self.w = nil end
-  if not self.w and not self.start_error and not guard.interrupted() then
+  if not self.w and not self.start_error and (for_a_run or not guard.interrupted()) then
     local ok, err = self:start()
     if not ok then self.start_error = err end
   end
@@ -147,7 +148,7 @@ end
 
 -- A worker ready for a run: the prepared one, else one started now (inside the run).
 function Agent:ready()
-  self:prepare()
+  self:prepare(true)
   local err = self.start_error
   if err then
     self.start_error = nil
