@@ -112,7 +112,11 @@ local function resolve_process(spec, module, opts, command, python)
   if runner.python_path then env.FLUXLOOP_PYTHON_PATH = table.concat(runner.python_path, ":") end
   local agent, err, kind = require("fluxloop.procagent").new({ command = command, target = spec,
     cwd = runner.working_directory or opts.project_dir, env = env, hello_ms = runner.start_timeout_ms })
-  if not agent then return nil, ("target '%s': %s%s"):format(spec, err, start_hint(command, python, kind, err)) end
+  if not agent then
+    -- the hint ends the first line, before the worker's stderr lines
+    local hint, nl = start_hint(command, python, kind, err), err:find("\n", 1, true)
+    return nil, ("target '%s': %s"):format(spec, nl and err:sub(1, nl - 1) .. hint .. err:sub(nl) or err .. hint)
+  end
   -- The interpreter the worker named (past a version manager's shim, which costs a few
   -- hundred ms a start): every other worker of the experiment starts it directly.
   local exe = python and agent.hello and agent.hello.executable
