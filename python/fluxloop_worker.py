@@ -7,6 +7,7 @@ protocol stream is private to this file.
 """
 import json
 import os
+import re
 import sys
 import types
 
@@ -17,12 +18,50 @@ PROTOCOL = 1
 INPUT_NAMES = ("input", "input_text", "message", "query", "text", "content", "user_message")
 
 
-def private_protocol_stream():
-    """Keeps stdout for the protocol and sends fd 1 (print, C extensions) to stderr."""
+def private_protocol_streams():
+    """Keeps stdin and stdout for the protocol, on descriptors the agent's children do not
+    inherit. The agent's stdin is /dev/null: input() gets end of file, and a child that
+    reads stdin can never take a request. fd 1 (print, C extensions) goes to stderr."""
+    inp = os.fdopen(os.dup(0), "r", encoding="utf-8", errors="replace")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
     out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8", errors="replace")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
-    return out
+    return inp, out
+
+
+def carry_runs_into_threads():
+    """Code a run starts in a thread belongs to that run: a thread runs in a copy of the
+    context it was started from, where fluxloop keeps the run it belongs to (fluxloop._RUN).
+    What a thread records after its run returned is then dropped, never put into a later
+    run's trace. (Tasks of a thread pool: see carry_runs_into_pools.)"""
+    import contextvars
+    import threading
+    start = threading.Thread.start
+
+    def start_in_context(self):
+        ctx, run = contextvars.copy_context(), self.run
+        self.run = lambda: ctx.run(run)
+        return start(self)
+    threading.Thread.start = start_in_context
+
+
+def carry_runs_into_pools():
+    """A task submitted to a thread pool runs in a copy of the submitter's context (a pool's
+    thread outlives the run that started it). Done once concurrent.futures is imported (by
+    the agent, or asyncio): importing it here would add to every worker's start."""
+    pools = sys.modules.get("concurrent.futures.thread")
+    if pools is None:
+        return False
+    import contextvars
+    submit = pools.ThreadPoolExecutor.submit
+
+    def submit_in_context(self, fn, *args, **kwargs):
+        return submit(self, contextvars.copy_context().run, fn, *args, **kwargs)
+    pools.ThreadPoolExecutor.submit = submit_in_context
+    return True
 
 
 def setup_path():
@@ -141,9 +180,9 @@ def with_callbacks(args, placeholders):
 
     def callback(placeholder):
         def send(*values):
-            worker = _current_worker[0]
+            import fluxloop
+            worker = fluxloop._runtime.current()
             if worker is not None:
-                import fluxloop
                 worker.send({"type": "callback", "id": worker.run_id, "placeholder": placeholder,
                              "args": [fluxloop._jsonable(v) for v in values]})
         if placeholder.endswith(":async>"):
@@ -163,9 +202,6 @@ def with_callbacks(args, placeholders):
     return {k: swap(v) for k, v in args.items()}
 
 
-_current_worker = [None]
-
-
 def finite(value):
     """value with NaN and infinities (which JSON cannot hold) as None, at any depth."""
     if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
@@ -177,6 +213,41 @@ def finite(value):
     return value
 
 
+# fluxloop reads integers as 64-bit: one past that range travels as the string of its digits
+# (docs/agent-protocol.md). Such an integer spells 19 digits or more, so JSON text without a
+# run of 19 digits needs no second look.
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_INT64 = (-2 ** 63, 2 ** 63 - 1)
+
+
+def exact(value):
+    """value with integers past 64 bits as strings of their digits, at any depth."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value if _INT64[0] <= value <= _INT64[1] else str(value)
+    if isinstance(value, dict):
+        return {k: exact(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [exact(v) for v in value]
+    return value
+
+
+def to_json(value, **options):
+    """JSON text of value, integers past 64 bits as strings (json.dumps's options)."""
+    text = json.dumps(value, ensure_ascii=False, **options)
+    if _LONG_DIGITS.search(text):
+        text = json.dumps(exact(value), ensure_ascii=False, **options)
+    return text
+
+
+def agent_traceback(e):
+    """e's traceback from the agent's first frame on: the bridge's own frames are no help."""
+    import traceback
+    tb = e.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(e), e, tb))
+
+
 def join_chunks(chunks):
     if all(isinstance(c, str) for c in chunks):
         return "".join(chunks)
@@ -184,18 +255,20 @@ def join_chunks(chunks):
 
 
 class Worker:
-    def __init__(self, out):
+    def __init__(self, inp, out):
+        self.inp = inp
         self.out = out
         self.loop = None  # an asyncio loop, made for the first async agent
         self.run_id = None
+        self.pools_carried = False
         import threading
         self.ask_lock = threading.Lock()  # an agent's threads ask fluxloop one at a time
 
     def send(self, msg):
         try:
-            line = json.dumps(msg, ensure_ascii=False, default=repr, allow_nan=False)
+            line = to_json(msg, default=repr, allow_nan=False)
         except ValueError:  # a NaN or an infinity in what an observation recorded: null, as Lua's
-            line = json.dumps(finite(msg), ensure_ascii=False, default=repr)
+            line = to_json(finite(msg), default=repr)
         self.out.write(line + "\n")
         self.out.flush()
 
@@ -203,7 +276,7 @@ class Worker:
         """Waits for a token of the experiment's shared request rate; returns the ms waited."""
         with self.ask_lock:
             self.send({"type": "rate_limit", "id": self.run_id})
-            line = sys.stdin.readline()
+            line = self.inp.readline()
         answer = json.loads(line) if line else {}
         if answer.get("type") != "rate_limit":
             raise RuntimeError("fluxloop did not answer the rate limit request (got %r)" % line[:80])
@@ -231,7 +304,8 @@ class Worker:
     def run(self, fn, req):
         import fluxloop
         self.run_id = req.get("id")
-        _current_worker[0] = self
+        if not self.pools_carried:
+            self.pools_carried = carry_runs_into_pools()
         fluxloop._runtime.begin(self)
         try:
             ctx = req.get("ctx") or {}
@@ -240,7 +314,7 @@ class Worker:
             output = self.call(fn, req.get("input"), ctx)
             try:
                 # Encoded once, into the line itself; NaN and infinities are not JSON.
-                text = json.dumps(output, ensure_ascii=False, allow_nan=False)
+                text = to_json(output, allow_nan=False)
             except (TypeError, ValueError) as e:
                 return self.send({"type": "result", "id": self.run_id, "error": {
                     "type": "invalid_output",
@@ -250,32 +324,31 @@ class Worker:
         except BaseException as e:  # the run fails, the worker goes on
             if isinstance(e, (KeyboardInterrupt, SystemExit)) and not isinstance(e, SystemExit):
                 raise
-            import traceback
             self.send({"type": "result", "id": self.run_id, "error": {
-                "type": type(e).__name__, "message": str(e), "traceback": traceback.format_exc()}})
+                "type": type(e).__name__, "message": str(e), "traceback": agent_traceback(e)}})
         finally:
-            _current_worker[0] = None
             fluxloop._runtime.end()
             sys.stderr.flush()
 
 
 def main():
-    out = private_protocol_stream()
+    inp, out = private_protocol_streams()
     setup_path()
-    worker = Worker(out)
-    hello = json.loads(sys.stdin.readline() or "{}")
+    carry_runs_into_threads()
+    worker = Worker(inp, out)
+    hello = json.loads(inp.readline() or "{}")
     target = hello.get("target") or os.environ.get("FLUXLOOP_TARGET", "")
     try:
         fn = resolve(target)
     except BaseException as e:
         import traceback
         last = traceback.format_exception_only(type(e), e)[-1].strip()
-        traceback.print_exc()
+        sys.stderr.write(agent_traceback(e))
         worker.send({"type": "error", "message": "cannot load %s: %s" % (target, last)})
         return 2
     worker.send({"type": "hello", "protocol": PROTOCOL, "language": "python",
                  "python": sys.version.split()[0], "executable": sys.executable})
-    for line in sys.stdin:
+    for line in inp:
         req = json.loads(line)
         if req.get("type") == "run":
             worker.run(fn, req)

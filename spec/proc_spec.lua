@@ -52,4 +52,77 @@ describe("fluxloop.proc", function()
     assert.are.equal("eof", why)
     assert.are.same({ "exited", 127 }, { w:status(2000) })
   end)
+
+  -- Seconds since t0 (wall clock: a hang shows whatever the process did).
+  local function since(t0) return os.time() - t0 end
+
+  it("a worker that exits while its child holds stdout and stderr: eof within a second, status named, group ended", function()
+    local marker = ("sleep 60.%d"):format(math.random(1e8)) -- a unique command line
+    local w = sh(("%s & exit 3"):format(marker))
+    local t0 = os.time()
+    local line, why = w:read_line(20000)
+    assert.is_nil(line)
+    assert.are.equal("eof", why)
+    assert.is_true(since(t0) <= 2, "eof took " .. since(t0) .. " s")
+    assert.are.same({ "exited", 3 }, { w:status(2000) })
+    os.execute("sleep 0.2")
+    assert.is_falsy(os.execute(("pgrep -f %q >/dev/null"):format("[s]" .. marker:sub(2))), "the worker's child lives on")
+  end)
+
+  it("a worker whose child holds only stderr: its last line, then eof within a second", function()
+    local w = sh("sleep 60 >/dev/null & echo 'last words' >&2; echo out; exit 4")
+    local t0 = os.time()
+    assert.are.equal("out", w:read_line(20000))
+    local line, why = w:read_line(20000)
+    assert.is_nil(line)
+    assert.are.equal("eof", why)
+    assert.is_true(since(t0) <= 2, "eof took " .. since(t0) .. " s")
+    assert.are.same({ "exited", 4 }, { w:status(2000) })
+    assert.truthy(w:take_stderr():find("last words", 1, true))
+  end)
+
+  it("a request larger than the pipe buffer to a worker that stopped reading ends at the deadline", function()
+    local w = sh("sleep 60")
+    local t0 = os.time()
+    local ok, why = w:send(string.rep("x", 4 * 1024 * 1024) .. "\n", 300)
+    assert.is_nil(ok)
+    assert.are.equal("timeout", why)
+    assert.is_true(since(t0) <= 2, "the write took " .. since(t0) .. " s")
+    w:kill()
+  end)
+
+  it("unread() counts the bytes sent that the worker has not read yet", function()
+    local w = sh("sleep 60")
+    assert.is_true(w:send("abc\n"))
+    assert.are.equal(4, w:unread())
+    w:kill()
+  end)
+
+  it("kill -9 of the process that started a worker ends the worker's whole group", function()
+    local marker = ("sleep 300.%d"):format(math.random(1e8))
+    local script = os.tmpname()
+    local f = assert(io.open(script, "w"))
+    f:write(([[
+local proc = require("fluxloop.proc")
+local w = assert(proc.spawn({ "sh", "-c", "%s & %s & echo ready; wait" }))
+io.write(w:read_line(5000), "\n")
+io.flush()
+while true do os.execute("sleep 1") end
+]]):format(marker, marker))
+    f:close()
+    local h = io.popen(("%s %s & echo $!; wait"):format(FLUXLOOP_BUILD .. "/fluxloop-lua", script))
+    local pid = h:read("l")
+    assert.are.equal("ready", h:read("l"))
+    os.execute("kill -9 " .. pid)
+    h:close()
+    os.remove(script)
+    local left
+    for _ = 1, 30 do
+      left = os.execute(("pgrep -f %q >/dev/null"):format("[s]" .. marker:sub(2))) -- not this shell
+      if not left then break end
+      os.execute("sleep 0.1")
+    end
+    os.execute(("pkill -f %q"):format(marker))
+    assert.is_falsy(left, "the worker's children outlived their runner")
+  end)
 end)

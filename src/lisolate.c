@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -20,6 +19,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "guard.h"
+#include "proc.h"
 #include "signame.h"
 #include "sink.h"
 
@@ -40,6 +40,7 @@ typedef struct child {
   int64_t seq, k;     /* the run in flight (q[0]), seq 0 when idle */
   int64_t started_ns;
   int timed_out;      /* killed by the parent for going over the limit */
+  int told_stop;      /* Ctrl-C passed on to it */
 } child_t;
 
 typedef struct iso {
@@ -86,10 +87,10 @@ static void leave_now(int status, void *unused) {
 static void child_main(iso_t *s, int self, int in_fd, int out_fd, pid_t parent) {
   lua_State *L = s->L;
   int status;
-  /* A worker must not outlive the runner (kill -9, a second Ctrl-C, a crash): the kernel
-   * kills it when the parent goes.  If the parent went before this line, go now. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(1);
+  /* A worker must not outlive the runner (kill -9, a second Ctrl-C, a crash), nor what
+   * its agent started: it leads a process group of its own, killed whole when the parent
+   * goes (the runner forwards Ctrl-C, which no longer reaches this group from a terminal). */
+  proc_lead_group(parent);
   on_exit(leave_now, NULL); /* registered last, so it runs first */
   for (int i = 0; i < s->n; i++) {
     if (s->kids[i].to_fd >= 0) close(s->kids[i].to_fd);
@@ -157,6 +158,7 @@ static int spawn(iso_t *s, int i) {
   c->qn = 0;
   head(c);
   c->timed_out = 0;
+  c->told_stop = 0;
   return 0;
 }
 
@@ -225,28 +227,37 @@ static void report_lost(iso_t *s, child_t *c, int status) {
   s->completed++;
 }
 
-/* Reaps worker c, whose pipe has ended. One that closed its pipe but lives on (an agent
- * that closes descriptors, then hangs) is killed after a second: the parent must never
- * wait on a worker without bound. Returns the wait status. */
+/* Ends worker c with what its agent started (its process group). */
+static void kill_worker(child_t *c) {
+  kill(-c->pid, SIGKILL);
+  kill(c->pid, SIGKILL);
+}
+
+/* Reaps worker c, whose pipe has ended, and ends what its agent left running in its group
+ * (asked without reaping first: the leader's id names the group until then). One that
+ * closed its pipe but lives on (an agent that closes descriptors, then hangs) is killed
+ * after a second: the parent must never wait on a worker without bound. Returns the wait
+ * status. */
 static int reap(child_t *c) {
-  int status = 0, killed = 0;
+  int status = 0;
   int64_t give_up = clock_mono_ns() + 1000 * 1000000LL;
   long pause_ns = 10000; /* an exiting worker is usually gone within microseconds */
   for (;;) {
-    pid_t r = waitpid(c->pid, &status, killed ? 0 : WNOHANG);
-    if (r == c->pid) return status;
-    if (r < 0 && errno != EINTR) return 0;
-    if (r == 0) {
+    siginfo_t si;
+    memset(&si, 0, sizeof si);
+    if (waitid(P_PID, (id_t)c->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0 && errno != EINTR) return 0;
+    if (si.si_pid == c->pid || clock_mono_ns() > give_up) break;
+    {
       struct timespec t = { 0, pause_ns };
-      if (clock_mono_ns() > give_up) {
-        kill(c->pid, SIGKILL);
-        killed = 1;
-        continue;
-      }
       nanosleep(&t, NULL);
       if (pause_ns < 1000000) pause_ns *= 2;
     }
   }
+  kill_worker(c);
+  while (waitpid(c->pid, &status, 0) < 0) {
+    if (errno != EINTR) return 0;
+  }
+  return status;
 }
 
 /* Worker c's pipe ended: reap it, account for its run, give back the runs it had queued,
@@ -330,17 +341,23 @@ static void progress(iso_t *s) {
   lua_call(s->L, 2, 0);
 }
 
-/* Kills workers over the time limit, and after Ctrl-C those past the grace period. */
+/* Kills workers over the time limit, and after Ctrl-C those past the grace period. Ctrl-C
+ * is passed on once to each worker busy with a run: they lead groups of their own, which
+ * a terminal's Ctrl-C does not reach, and their runs get the same grace period. */
 static void police(iso_t *s) {
   int64_t now = clock_mono_ns(), stop_at = guard_interrupt_deadline();
   for (int i = 0; i < s->n; i++) {
     child_t *c = &s->kids[i];
     if (!c->pid || !c->seq) continue;
+    if (stop_at && !c->told_stop) {
+      c->told_stop = 1;
+      kill(c->pid, SIGINT);
+    }
     if (s->timeout_ns && !c->timed_out && now - c->started_ns > s->timeout_ns + KILL_MARGIN_NS) {
       c->timed_out = 1;
-      kill(c->pid, SIGKILL);
+      kill_worker(c);
     } else if (stop_at && now > stop_at + KILL_MARGIN_NS) {
-      kill(c->pid, SIGKILL);
+      kill_worker(c);
     }
   }
   if (guard_interrupted()) {
@@ -436,7 +453,7 @@ static int iso_run(lua_State *L) {
   for (int i = 0; i < s.n; i++) {
     close_fd(&s.kids[i].to_fd);
     close_fd(&s.kids[i].from_fd);
-    if (s.kids[i].pid) { kill(s.kids[i].pid, SIGKILL); waitpid(s.kids[i].pid, NULL, 0); }
+    if (s.kids[i].pid) { kill_worker(&s.kids[i]); waitpid(s.kids[i].pid, NULL, 0); }
   }
   sigaction(SIGPIPE, &old_pipe, NULL);
   buf_free(&s.frame);

@@ -27,6 +27,7 @@ typedef struct worker {
   int started;
   int finished;       /* set under pool->lock */
   char *error;        /* malloc'd message when the worker's script failed */
+  int not_started;    /* its agent did not start: error says why, and the others go on */
 } worker_t;
 
 struct pool {
@@ -88,7 +89,7 @@ static void worker_done(worker_t *w, const char *error) {
   pthread_mutex_lock(&p->lock);
   if (error) {
     w->error = strdup(error);
-    __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
+    if (!w->not_started) __atomic_store_n(&p->stop, 1, __ATOMIC_RELEASE);
   }
   w->finished = 1;
   pthread_cond_broadcast(&p->changed);
@@ -117,8 +118,10 @@ static int worker_pmain(lua_State *L) {
   lua_pushinteger(L, w->index);
   lua_call(L, 2, 2);
   /* main returns true, or nil and a message (a write failure): the message is returned,
-   * not raised, so it reaches the user without a traceback of this function. */
+   * not raised, so it reaches the user without a traceback of this function. false and a
+   * message: this worker's agent did not start (it took no run). */
   if (!lua_toboolean(L, -2)) {
+    w->not_started = lua_isboolean(L, -2);
     if (!lua_isstring(L, -1)) lua_pushliteral(L, "worker failed");
     return 1;
   }
@@ -167,6 +170,12 @@ static char *dup_field(lua_State *L, int t, const char *key, size_t *len) {
   return copy;
 }
 
+/* Whether some worker's agent started (the others' runs were theirs to do). */
+static int started_any(const pool_t *p) {
+  for (int i = 0; i < p->nworkers; i++) if (!p->workers[i].not_started) return 1;
+  return 0;
+}
+
 /* Counts the workers that have finished (under lock). */
 static int finished_count(pool_t *p) {
   int n = 0;
@@ -177,8 +186,10 @@ static int finished_count(pool_t *p) {
 /* run{ workers = N, total = runs, ks = {trace numbers} (optional: 1..total), sink = rec:sink(),
  *      setup = string, path = package.path, cpath = package.cpath, module = "fluxloop.worker",
  *      on_progress = function(done, in_flight) end }
- *   -> { left_behind = n } | nil, message
- * Starts N workers and waits for them, calling on_progress about ten times a second.
+ *   -> { left_behind = n, not_started = {messages} } | nil, message
+ * Starts N workers and waits for them, calling on_progress about ten times a second. A
+ * worker whose agent does not start takes no run and stops nobody (not_started says why);
+ * when none starts, that is the error.
  * After Ctrl-C, workers get the grace period to finish their runs; any still busy a
  * second later is left behind (it is inside native code). */
 static int pool_run(lua_State *L) {
@@ -260,8 +271,10 @@ static int pool_run(lua_State *L) {
     }
   }
   for (int i = 0; i < n; i++) {
-    if (p->workers[i].error && first_error == NULL) first_error = p->workers[i].error;
+    worker_t *w = &p->workers[i];
+    if (w->error && !w->not_started && first_error == NULL) first_error = w->error;
   }
+  if (first_error == NULL && !started_any(p)) first_error = p->workers[0].error; /* none started */
   pthread_mutex_unlock(&p->lock);
 
   if (left == 0) {
@@ -272,14 +285,21 @@ static int pool_run(lua_State *L) {
       pool_free(p);
       return 2;
     }
-    pool_free(p);
   } else {
     /* Threads still inside native code keep using p; it is left for the process exit. */
     for (int i = 0; i < n; i++) if (p->workers[i].started) pthread_detach(p->workers[i].thread);
   }
-  lua_createtable(L, 0, 1);
+  lua_createtable(L, 0, 2);
   lua_pushinteger(L, left);
   lua_setfield(L, -2, "left_behind");
+  lua_newtable(L); /* why each worker that did not start did not */
+  for (int i = 0, k = 0; i < n; i++) {
+    if (!p->workers[i].not_started || !p->workers[i].error) continue;
+    lua_pushstring(L, p->workers[i].error);
+    lua_rawseti(L, -2, ++k);
+  }
+  lua_setfield(L, -2, "not_started");
+  if (left == 0) pool_free(p);
   return 1;
 }
 

@@ -1,5 +1,6 @@
 /* lproc.c - the fluxloop.proc module: long-lived worker processes spoken to in lines
- * (proc.c), for agents that are programs; a read inside a run obeys the run's time limit. */
+ * (proc.c), for agents that are programs; every read and write inside a run obeys the run's
+ * time limit, and Ctrl-C. */
 #include <errno.h>
 #include <lauxlib.h>
 #include <lua.h>
@@ -74,51 +75,92 @@ static int proc_spawn_l(lua_State *L) {
   return 1;
 }
 
-/* w:send(text) -> true | nil, message */
-static int proc_send_l(lua_State *L) {
-  proc_t *p = check_proc(L);
-  size_t n;
-  const char *s = luaL_checklstring(L, 2, &n);
-  if (proc_write(p, s, n) != 0) {
-    lua_pushnil(L);
-    lua_pushliteral(L, "the worker does not take input (it exited or closed its stdin)");
-    return 2;
-  }
-  lua_pushboolean(L, 1);
-  return 1;
-}
-
 static int guard_stop(void *data) {
   return guard_expired((const guard_state *)data, clock_mono_ns()) != 0;
 }
 
-/* w:read_line([wait_ms]) -> line | nil, "eof" | "timeout" | "too_long"
- * Inside a run (fluxloop.guard), the run's time limit and Ctrl-C end the wait: the worker's
- * process group is killed and the run fails like any run over its limit. */
-static int proc_read_line_l(lua_State *L) {
-  proc_t *p = check_proc(L);
-  lua_Integer wait_ms = luaL_optinteger(L, 2, 0);
-  guard_state *g = *(guard_state **)lua_getextraspace(L);
-  const char *line;
-  size_t len;
-  int64_t deadline = wait_ms > 0 ? clock_mono_ns() + (int64_t)wait_ms * 1000000 : 0;
-  int armed = g != NULL && g->armed;
-  int rc = proc_read_line(p, deadline, armed ? guard_stop : NULL, g, 50, &line, &len);
-  if (rc == 1) {
-    lua_pushlstring(L, line, len);
-    return 1;
-  }
-  if (rc == 0 && armed) {
-    int why = guard_expired(g, clock_mono_ns());
+static int signal_stop(void *data) {
+  (void)data;
+  return guard_interrupted();
+}
+
+/* Every wait on a worker obeys the run it belongs to: inside a run (fluxloop.guard), the
+ * run's time limit and Ctrl-C (after the grace period); outside one (starting a worker),
+ * wait_ms and Ctrl-C at once. */
+typedef struct wait_rule {
+  guard_state *g;
+  int armed;
+  int64_t deadline;
+  int (*stop)(void *);
+} wait_rule;
+
+static wait_rule rule_of(lua_State *L, int wait_arg) {
+  wait_rule r;
+  lua_Integer wait_ms = luaL_optinteger(L, wait_arg, 0);
+  r.g = *(guard_state **)lua_getextraspace(L);
+  r.armed = r.g != NULL && r.g->armed;
+  r.deadline = wait_ms > 0 ? clock_mono_ns() + (int64_t)wait_ms * 1000000 : 0;
+  r.stop = r.armed ? guard_stop : signal_stop;
+  return r;
+}
+
+/* A wait ended without its line or its write: when the run's limit stopped it, the
+ * worker's group is killed and the run fails like any run over its limit (this raises);
+ * else the reason, "timeout" or "interrupted", is pushed. */
+static int push_stopped(lua_State *L, proc_t *p, const wait_rule *r) {
+  if (r->armed) {
+    int why = guard_expired(r->g, clock_mono_ns());
     if (why) {
       proc_kill(p);
-      g->fired = why;
+      r->g->fired = why;
       return luaL_error(L, "%s", why == GUARD_TIMEOUT ? "run timed out" : "run interrupted");
     }
   }
   lua_pushnil(L);
-  lua_pushstring(L, rc == 0 ? "timeout" : rc == -2 ? "too_long" : "eof");
+  lua_pushstring(L, !r->armed && guard_interrupted() ? "interrupted" : "timeout");
   return 2;
+}
+
+/* w:send(text [, wait_ms]) -> true | nil, "closed" | "timeout" | "interrupted"
+ * "closed": the worker does not take input (it exited or closed its stdin). */
+static int proc_send_l(lua_State *L) {
+  proc_t *p = check_proc(L);
+  size_t n;
+  const char *s = luaL_checklstring(L, 2, &n);
+  wait_rule r = rule_of(L, 3);
+  int rc = proc_write(p, s, n, r.deadline, r.stop, r.g, 50);
+  if (rc == 1) {
+    lua_pushboolean(L, 1);
+    return 1;
+  }
+  if (rc == 0) return push_stopped(L, p, &r);
+  lua_pushnil(L);
+  lua_pushliteral(L, "closed");
+  return 2;
+}
+
+/* w:read_line([wait_ms]) -> line | nil, "eof" | "timeout" | "interrupted" | "too_long" */
+static int proc_read_line_l(lua_State *L) {
+  proc_t *p = check_proc(L);
+  wait_rule r = rule_of(L, 2);
+  const char *line;
+  size_t len;
+  int rc = proc_read_line(p, r.deadline, r.stop, r.g, 50, &line, &len);
+  if (rc == 1) {
+    lua_pushlstring(L, line, len);
+    return 1;
+  }
+  if (rc == 0) return push_stopped(L, p, &r);
+  lua_pushnil(L);
+  lua_pushstring(L, rc == -2 ? "too_long" : "eof");
+  return 2;
+}
+
+/* w:unread() -> bytes sent to the worker that it has not read yet: after its end of
+ * file, whether it ever read the last request. */
+static int proc_unread_l(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)proc_unread(check_proc(L)));
+  return 1;
 }
 
 /* w:take_stderr() -> what the worker wrote on stderr since the last call (its tail). */
@@ -184,6 +226,7 @@ static int proc_gc_l(lua_State *L) {
 static const luaL_Reg proc_methods[] = {
   { "send", proc_send_l },
   { "read_line", proc_read_line_l },
+  { "unread", proc_unread_l },
   { "take_stderr", proc_take_stderr_l },
   { "status", proc_status_l },
   { "kill", proc_kill_l },

@@ -1,4 +1,5 @@
 /* proc.c - a child process spoken to in lines (see proc.h). */
+#define _GNU_SOURCE /* pipe2 */
 #include "proc.h"
 
 #include <errno.h>
@@ -8,7 +9,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,38 +49,6 @@ static void close_fd(int *fd) {
   *fd = -1;
 }
 
-/* In the child: its own process group (so a kill reaches what it starts), death with the
- * parent, the pipes as 0/1/2, then exec. Only async-signal-safe calls. */
-static void child_exec(char *const argv[], const char *cwd, char **env, int in[2], int out[2],
-                       int err[2], pid_t parent) {
-  setpgid(0, 0);
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
-  if (getppid() != parent) _exit(127);
-  signal(SIGPIPE, SIG_DFL);
-  signal(SIGINT, SIG_DFL);
-  signal(SIGTERM, SIG_DFL);
-  signal(SIGHUP, SIG_DFL);
-  dup2(in[0], 0);
-  dup2(out[1], 1);
-  dup2(err[1], 2);
-  close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
-  if (cwd != NULL && chdir(cwd) != 0) {
-    static const char msg[] = "fluxloop: cannot enter the worker's working directory\n";
-    (void)!write(2, msg, sizeof msg - 1);
-    _exit(127);
-  }
-  environ = env; /* the whole environment, made before the fork */
-  execvp(argv[0], argv);
-  {
-    static const char msg[] = "fluxloop: cannot start the worker command: ";
-    const char *why = strerror(errno);
-    (void)!write(2, msg, sizeof msg - 1);
-    (void)!write(2, why, strlen(why));
-    (void)!write(2, "\n", 1);
-  }
-  _exit(127);
-}
-
 /* This process's environment with extra's NAME=value strings in front (they win: getenv
  * takes the first). Made before the fork: the child may call nothing that allocates. */
 static char **merged_env(char *const extra[]) {
@@ -95,54 +64,49 @@ static char **merged_env(char *const extra[]) {
   return env;
 }
 
+static void close_pair(int fds[2]) {
+  close(fds[0]);
+  close(fds[1]);
+}
+
+/* Our ends never block: every wait is a poll with the run's deadline. */
+static void nonblocking(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
 int proc_spawn(proc_t *p, char *const argv[], const char *cwd, char *const extra_env[]) {
-  int in[2], out[2], err[2];
-  pid_t parent = getpid(), pid;
+  int in[2], out[2], err[2], e;
+  pid_t pid;
   char **env = merged_env(extra_env);
   if (env == NULL) { errno = ENOMEM; return -1; }
-  if (pipe(in) != 0) { free(env); return -1; }
-  if (pipe(out) != 0) { close(in[0]); close(in[1]); free(env); return -1; }
-  if (pipe(err) != 0) { close(in[0]); close(in[1]); close(out[0]); close(out[1]); free(env); return -1; }
-  pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(in[0]); close(in[1]); close(out[0]); close(out[1]); close(err[0]); close(err[1]);
-    free(env);
-    errno = e;
-    return -1;
-  }
-  if (pid == 0) child_exec(argv, cwd, env, in, out, err, parent);
+  /* Close-on-exec from the start: another thread's worker must not inherit these. */
+  if (pipe2(in, O_CLOEXEC) != 0) { free(env); return -1; }
+  if (pipe2(out, O_CLOEXEC) != 0) { e = errno; close_pair(in); free(env); errno = e; return -1; }
+  if (pipe2(err, O_CLOEXEC) != 0) { e = errno; close_pair(in); close_pair(out); free(env); errno = e; return -1; }
+  pid = proc_start(argv, cwd, env, in, out, err);
+  e = errno;
   free(env);
-  setpgid(pid, pid); /* also here: no race with a kill before the child ran setpgid */
   close(in[0]);
   close(out[1]);
   close(err[1]);
-  fcntl(in[1], F_SETFD, FD_CLOEXEC);
-  fcntl(out[0], F_SETFD, FD_CLOEXEC);
-  fcntl(err[0], F_SETFD, FD_CLOEXEC);
+  if (pid < 0) {
+    close(in[1]); close(out[0]); close(err[0]);
+    errno = e;
+    return -1;
+  }
+  nonblocking(in[1]);
+  nonblocking(out[0]);
+  nonblocking(err[0]);
   p->pid = pid;
-  p->owner = parent;
+  p->owner = proc_self();
   p->in_fd = in[1];
   p->out_fd = out[0];
   p->err_fd = err[0];
   p->reaped = 0;
+  p->exited = 0;
   p->status = 0;
+  p->checked_ns = clock_mono_ns();
   buf_reset(&p->out);
   p->out_pos = 0;
   buf_reset(&p->err);
-  return 0;
-}
-
-int proc_write(proc_t *p, const char *s, size_t n) {
-  while (n > 0) {
-    ssize_t w;
-    if (p->in_fd < 0) return -1;
-    w = write(p->in_fd, s, n);
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) return -1;
-    s += w;
-    n -= (size_t)w;
-  }
   return 0;
 }
 
@@ -158,7 +122,8 @@ static void keep_err(proc_t *p, const char *s, size_t n) {
   }
 }
 
-/* Reads what fd has into the right buffer; returns bytes read, 0 at EOF, -1 on error. */
+/* Reads what fd has into the right buffer; returns bytes read (1 when there was nothing
+ * to read yet), 0 at EOF, -1 on error. */
 static ssize_t drain(proc_t *p, int which) {
   char chunk[65536];
   ssize_t n = read(which == 1 ? p->out_fd : p->err_fd, chunk, sizeof chunk);
@@ -173,58 +138,172 @@ static ssize_t drain(proc_t *p, int which) {
   return n;
 }
 
+/* Reads the pipes that poll found ready (fds[k] is out_fd or err_fd, in that order);
+ * a pipe at its end is closed. */
+static void drain_ready(proc_t *p, struct pollfd *fds, int nfds) {
+  for (int k = 0; k < nfds; k++) {
+    if (!fds[k].revents) continue;
+    if (fds[k].fd == p->out_fd && drain(p, 1) <= 0) close_fd(&p->out_fd);
+    else if (fds[k].fd == p->err_fd && drain(p, 2) <= 0) close_fd(&p->err_fd);
+  }
+}
+
+/* The pipes still open, as poll entries after `first` (a slot for stdin, or none). */
+static int poll_outputs(proc_t *p, struct pollfd *fds, int first) {
+  int n = first;
+  if (p->out_fd >= 0 && p->out.len - p->out_pos <= PROC_MAX_LINE) {
+    fds[n].fd = p->out_fd;
+    fds[n].events = POLLIN;
+    fds[n++].revents = 0;
+  }
+  if (p->err_fd >= 0) {
+    fds[n].fd = p->err_fd;
+    fds[n].events = POLLIN;
+    fds[n++].revents = 0;
+  }
+  return n;
+}
+
+/* After the worker exited and its group was killed: what its pipes still hold, for at
+ * most EXIT_DRAIN_MS (a process that left the group may keep them open for ever). Then
+ * stdout counts as ended. */
+#define EXIT_DRAIN_MS 200
+static void drain_after_exit(proc_t *p) {
+  int64_t until = clock_mono_ns() + (int64_t)EXIT_DRAIN_MS * 1000000;
+  for (;;) {
+    struct pollfd fds[2];
+    int nfds = poll_outputs(p, fds, 0), left = (int)((until - clock_mono_ns()) / 1000000);
+    if (nfds == 0 || left <= 0) break;
+    if (poll(fds, (nfds_t)nfds, left) == 0) break;
+    drain_ready(p, fds, nfds);
+  }
+  close_fd(&p->out_fd);
+  close_fd(&p->err_fd);
+}
+
+/* Whether the worker has exited, asked without reaping it (its process id, which names its
+ * group, stays ours until then). Once it has, its whole group is killed: what it started
+ * may hold its pipes open, and must not keep fluxloop waiting or outlive it. */
+static int check_exit(proc_t *p) {
+  siginfo_t si;
+  p->checked_ns = clock_mono_ns();
+  if (p->exited || p->reaped) return 1;
+  if (p->pid <= 0 || p->owner != proc_self()) return 0;
+  memset(&si, 0, sizeof si);
+  if (waitid(P_PID, (id_t)p->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) return errno == ECHILD;
+  if (si.si_pid == 0) return 0;
+  p->exited = 1;
+  kill(-p->pid, SIGKILL);
+  return 1;
+}
+
+/* One wait of a slice for the pipes in fds[0..nfds-1] (filled by the caller), bounded by
+ * the deadline. Returns 1 after reading what came (or finding the worker gone: then
+ * drained), 0 at the deadline or on stop, -1 on a poll error. */
+static int wait_slice(proc_t *p, struct pollfd *fds, int nfds, int64_t deadline_ns, int (*stop)(void *),
+                      void *stop_data, int slice_ms) {
+  int timeout = slice_ms, rc;
+  int64_t now;
+  if (stop != NULL && stop(stop_data)) return 0;
+  if (deadline_ns) {
+    int64_t left = deadline_ns - clock_mono_ns();
+    if (left <= 0) return 0;
+    if (left / 1000000 < timeout) timeout = (int)(left / 1000000) + 1;
+  }
+  rc = poll(fds, (nfds_t)nfds, timeout);
+  if (rc < 0 && errno != EINTR) return -1;
+  now = clock_mono_ns();
+  /* A quiet slice, or one slice of busy pipes: did the worker exit meanwhile? */
+  if ((rc == 0 || now - p->checked_ns >= (int64_t)slice_ms * 1000000) && check_exit(p)) {
+    drain_after_exit(p);
+    return 1;
+  }
+  if (rc > 0) drain_ready(p, fds, nfds);
+  return 1;
+}
+
+/* stdout ended: the worker's last words on stderr are usually right behind, but a child
+ * of the worker may hold stderr open for ever: wait for them a second at most. */
+static void finish_stderr(proc_t *p, int64_t deadline_ns) {
+  int64_t until = clock_mono_ns() + 1000 * 1000000LL;
+  if (deadline_ns && deadline_ns < until) until = deadline_ns;
+  while (p->err_fd >= 0) {
+    struct pollfd fds[2];
+    int nfds = poll_outputs(p, fds, 0);
+    if (nfds == 0 || wait_slice(p, fds, nfds, until, NULL, NULL, 50) != 1) break;
+  }
+}
+
+int proc_write(proc_t *p, const char *s, size_t n, int64_t deadline_ns, int (*stop)(void *), void *stop_data,
+               int slice_ms) {
+  while (n > 0) {
+    struct pollfd fds[3];
+    ssize_t w;
+    int nfds, rc;
+    if (p->in_fd < 0) return -1;
+    w = write(p->in_fd, s, n);
+    if (w > 0) {
+      s += w;
+      n -= (size_t)w;
+      continue;
+    }
+    if (w < 0 && errno == EINTR) continue;
+    if (w == 0 || errno != EAGAIN) return -1;
+    /* The pipe is full: the worker is busy, stuck, or blocked writing to us. */
+    fds[0].fd = p->in_fd;
+    fds[0].events = POLLOUT;
+    fds[0].revents = 0;
+    nfds = poll_outputs(p, fds, 1);
+    rc = wait_slice(p, fds, nfds, deadline_ns, stop, stop_data, slice_ms);
+    if (rc <= 0) return rc;
+    if (p->exited || (fds[0].revents & (POLLERR | POLLHUP))) return -1;
+  }
+  return 1;
+}
+
+/* A whole line buffered: returns 1 with it; -2 for a partial line past the limit; else 0. */
+static int buffered_line(proc_t *p, const char **line, size_t *len) {
+  if (p->out_pos < p->out.len) {
+    char *start = p->out.data + p->out_pos;
+    char *nl = memchr(start, '\n', p->out.len - p->out_pos);
+    if (nl != NULL) {
+      *line = start;
+      *len = (size_t)(nl - start);
+      p->out_pos += *len + 1;
+      return 1;
+    }
+    if (p->out.len - p->out_pos > PROC_MAX_LINE) return -2;
+    if (p->out_pos > 0) { /* move the partial line to the front */
+      memmove(p->out.data, start, p->out.len - p->out_pos);
+      p->out.len -= p->out_pos;
+      p->out_pos = 0;
+    }
+  } else {
+    p->out.len = 0;
+    p->out_pos = 0;
+  }
+  return 0;
+}
+
 int proc_read_line(proc_t *p, int64_t deadline_ns, int (*stop)(void *), void *stop_data, int slice_ms,
                    const char **line, size_t *len) {
   for (;;) {
     struct pollfd fds[2];
-    int nfds = 0, timeout = slice_ms;
-    /* A whole line already buffered? */
-    if (p->out_pos < p->out.len) {
-      char *start = p->out.data + p->out_pos;
-      char *nl = memchr(start, '\n', p->out.len - p->out_pos);
-      if (nl != NULL) {
-        *line = start;
-        *len = (size_t)(nl - start);
-        p->out_pos += *len + 1;
-        return 1;
-      }
-      if (p->out.len - p->out_pos > PROC_MAX_LINE) return -2;
-      if (p->out_pos > 0) { /* move the partial line to the front */
-        memmove(p->out.data, start, p->out.len - p->out_pos);
-        p->out.len -= p->out_pos;
-        p->out_pos = 0;
-      }
-    } else {
-      p->out.len = 0;
-      p->out_pos = 0;
+    int rc = buffered_line(p, line, len);
+    if (rc != 0) return rc;
+    if (p->out_fd < 0) {
+      finish_stderr(p, deadline_ns);
+      return -1;
     }
-    if (p->out_fd < 0) return -1;
-    if (stop != NULL && stop(stop_data)) return 0;
-    if (deadline_ns) {
-      int64_t left = deadline_ns - clock_mono_ns();
-      if (left <= 0) return 0;
-      if (left / 1000000 < timeout) timeout = (int)(left / 1000000) + 1;
-    }
-    fds[nfds].fd = p->out_fd;
-    fds[nfds++].events = POLLIN;
-    if (p->err_fd >= 0) {
-      fds[nfds].fd = p->err_fd;
-      fds[nfds++].events = POLLIN;
-    }
-    if (poll(fds, (nfds_t)nfds, timeout) < 0 && errno != EINTR) return -1;
-    if (nfds > 1 && fds[1].revents) {
-      if (drain(p, 2) <= 0) close_fd(&p->err_fd);
-    }
-    if (fds[0].revents) {
-      if (drain(p, 1) <= 0) {
-        close_fd(&p->out_fd);
-        /* stderr's last words are usually right behind */
-        while (p->err_fd >= 0 && drain(p, 2) > 0) {
-        }
-        return -1;
-      }
-    }
+    rc = wait_slice(p, fds, poll_outputs(p, fds, 0), deadline_ns, stop, stop_data, slice_ms);
+    if (rc <= 0) return rc;
   }
+}
+
+size_t proc_unread(const proc_t *p) {
+  int n = 0;
+  if (p->in_fd < 0 || ioctl(p->in_fd, FIONREAD, &n) != 0 || n < 0) return 0;
+  return (size_t)n;
 }
 
 void proc_kill(proc_t *p) {
@@ -240,10 +319,14 @@ void proc_kill(proc_t *p) {
 int proc_reap(proc_t *p, int wait_ms) {
   int64_t until = clock_mono_ns() + (int64_t)wait_ms * 1000000;
   if (p->pid <= 0 || p->reaped) return 1;
+  if (p->owner != proc_self()) return 0;
   for (;;) {
-    pid_t r = waitpid(p->pid, &p->status, WNOHANG);
-    if (r == p->pid) { p->reaped = 1; return 1; }
-    if (r < 0 && errno != EINTR) { p->reaped = 1; return 1; }
+    if (check_exit(p)) {
+      while (waitpid(p->pid, &p->status, 0) < 0 && errno == EINTR) {
+      }
+      p->reaped = 1;
+      return 1;
+    }
     if (clock_mono_ns() >= until) return 0;
     {
       struct timespec ts = { 0, 5 * 1000000 };

@@ -214,6 +214,7 @@ local function work_loop(S, jobs, iterations, next_k, after_each)
     if not k then return true end
     if delay_ms > 0 and not first then clock.sleep(delay_ms) end
     first = false
+    if S.between_runs then S.between_runs() end -- a process agent's replacement worker: no run's time
     local trace, err = M.run_one(S, k, jobs[(k - 1) // iterations + 1], (k - 1) % iterations, seq)
     if not trace then
       if err ~= "interrupted" then return nil, err end
@@ -244,6 +245,7 @@ function M.state(agent, rec, hooks, cfg, replay)
   return {
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
     grade = cfg.grading and require("fluxloop.grade").for_state(cfg.grading, rec),
+    between_runs = require("fluxloop.procagent").between_runs(agent),
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
       and true or false,
     timeout_ms = cfg.runner.timeout_ms or 0, delay_ms = (cfg.run_delay_seconds or 0) * 1000,
@@ -272,6 +274,7 @@ local function run_parallel(exp, rec, total, ks, workers, p)
     on_progress = function(done, in_flight) p:update(done, in_flight) end,
   })
   if not result then return nil, err end
+  for _, why in ipairs(result.not_started) do p:warn("fluxloop: warning: " .. why) end
   if result.left_behind > 0 then
     p:warn(("fluxloop: warning: %d run(s) still inside the agent after the grace period were left unfinished")
       :format(result.left_behind))

@@ -105,17 +105,32 @@ local function python_file(module, opts)
   return nil
 end
 
+-- What to check when a worker did not start. The interpreter is to blame only when it could
+-- not be started or the bridge could not run in it (it exited before its hello): never for
+-- the agent's own error, which the bridge reports (kind "refused").
+local function start_hint(command, python, kind, err)
+  if not python then return kind == "refused" and "" or "; check runner.command" end
+  if kind == "exited" then
+    return ("; check runner.python (now %s): a project's venv is .venv/bin/python"):format(command[1])
+  end
+  if kind == "refused" and err:find("ModuleNotFoundError", 1, true) then
+    return ("; if that package is installed in a virtualenv, point runner.python at its interpreter (now %s)")
+      :format(command[1])
+  end
+  return ""
+end
+
 -- A process agent: runner.command, or the Python bridge for a Python module.
 local function resolve_process(spec, module, opts, command, python)
   local runner = opts.runner or {}
   local env = { FLUXLOOP_PROJECT_DIR = opts.project_dir or "." }
   if runner.python_path then env.FLUXLOOP_PYTHON_PATH = table.concat(runner.python_path, ":") end
-  local agent, err = require("fluxloop.procagent").new({ command = command, target = spec,
+  local agent, err, kind = require("fluxloop.procagent").new({ command = command, target = spec,
     cwd = runner.working_directory or opts.project_dir, env = env, hello_ms = runner.start_timeout_ms })
   if not agent then
-    local hint = python and ("; check runner.python (now %s): a project's venv is .venv/bin/python"):format(command[1])
-      or "; check runner.command"
-    return nil, ("target '%s': %s%s"):format(spec, err, hint)
+    -- the hint ends the first line, before the worker's stderr lines
+    local hint, nl = start_hint(command, python, kind, err), err:find("\n", 1, true)
+    return nil, ("target '%s': %s"):format(spec, nl and err:sub(1, nl - 1) .. hint .. err:sub(nl) or err .. hint)
   end
   -- The interpreter the worker named (past a version manager's shim, which costs a few
   -- hundred ms a start): every other worker of the experiment starts it directly.

@@ -7,12 +7,14 @@ local run = require("fluxloop.run")
 
 local M = {}
 
--- main(setup_json, index) -> true | nil, message
+-- main(setup_json, index) -> true | nil, message | false, message (this slot did not start)
 function M.main(setup_json, index)
   local setup = assert(json.decode(setup_json, "worker setup"))
   local agent, info = require("fluxloop.target").resolve(setup.target,
     { project_dir = setup.project_dir, runner = setup.runner })
-  if not agent then return nil, ("worker %d: %s"):format(index, info) end
+  -- The main state started the agent moments ago: a slot whose own start fails (a worker
+  -- process that gives no hello) is said, and the slots that started do every run.
+  if not agent then return false, ("worker %d did not start (the others do its runs): %s"):format(index, info) end
   local hooks
   if setup.hooks_file then
     local hooks_mod = require("fluxloop.hooks")

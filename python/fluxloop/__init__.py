@@ -19,26 +19,46 @@ __all__ = ["agent", "trace", "tool", "prompt", "record_call_args", "record_usage
 _generation = contextvars.ContextVar("fluxloop_generation", default=None)
 
 
+# The run the running code belongs to (its request id): set for the run's own code, and
+# carried into the threads it starts (fluxloop_worker.carry_runs_into_threads) and the
+# asyncio tasks it creates. A thread still recording after its run returned is not the run
+# in progress, and what it records is dropped.
+_RUN = contextvars.ContextVar("fluxloop_run", default=None)
+
+
 class _Runtime:
     """The run in progress in this worker process, and its open spans."""
 
     def __init__(self):
         self.worker, self.next_span, self.usage, self.generations = None, 0, {}, set()
+        self.token = None
 
     def begin(self, worker):
         self.worker, self.next_span, self.usage, self.generations = worker, 0, {}, set()
+        self.token = _RUN.set(worker.run_id)
 
     def end(self):
         self.worker = None
+        if self.token is not None:
+            _RUN.reset(self.token)
+            self.token = None
+
+    def current(self):
+        """The worker, when the calling code belongs to the run in progress; else None."""
+        worker = self.worker
+        if worker is None or _RUN.get() != worker.run_id:
+            return None
+        return worker
 
     def start(self, kind, name, value):
-        if self.worker is None:
+        worker = self.current()
+        if worker is None:
             return None
         self.next_span += 1
         if kind == "generation":
             self.generations.add(self.next_span)
-        self.worker.send({"type": "span_start", "id": self.worker.run_id, "span": self.next_span,
-                          "kind": kind, "name": name, "input": _jsonable(value)})
+        worker.send({"type": "span_start", "id": worker.run_id, "span": self.next_span,
+                     "kind": kind, "name": name, "input": _jsonable(value)})
         return self.next_span
 
     def add_usage(self, span, counts, model):
@@ -50,20 +70,21 @@ class _Runtime:
         held[1] = model or held[1]
 
     def finish(self, span, output=None, error=None, model=None, usage=None):
-        if self.worker is None or span is None:
+        worker = self.current()
+        if worker is None or span is None:
             return
         self.generations.discard(span)
         held = self.usage.pop(span, None)
         if held:
             usage, model = held[0], held[1] or model
-        msg = {"type": "span_end", "id": self.worker.run_id, "span": span, "output": _jsonable(output)}
+        msg = {"type": "span_end", "id": worker.run_id, "span": span, "output": _jsonable(output)}
         if error is not None:
             msg["error"] = error
         if model is not None:
             msg["model"] = str(model)
         if usage:
             msg["usage"] = usage
-        self.worker.send(msg)
+        worker.send(msg)
 
 
 _runtime = _Runtime()
@@ -74,7 +95,7 @@ def rate_limit():
     request rate (runner.rate_limit or --rate-limit, one bucket for every worker), so that
     --parallel 64 against a quota of 10 requests/s sends 10/s. Returns the ms waited; 0 at
     once outside a fluxloop run or when no rate is set."""
-    worker = _runtime.worker
+    worker = _runtime.current()
     if worker is None:
         return 0
     return worker.rate_limit()
@@ -191,7 +212,7 @@ def record_usage(usage=None, model=None, name="model call", **counts):
     elsewhere they make a generation observation of their own, named `name`. Returns True
     when recorded; False outside a fluxloop run, or with a RuntimeWarning when there are no
     counts to record."""
-    worker = _runtime.worker
+    worker = _runtime.current()  # a thread of a run that has returned records nothing
     if worker is None:
         return False
     if isinstance(usage, dict) and "usage" in usage:  # a whole OpenAI-style response

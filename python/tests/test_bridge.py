@@ -118,6 +118,55 @@ class Decorators(unittest.TestCase):
         self.assertEqual(self.worker.sent, [])
 
 
+class Runs(unittest.TestCase):
+    def tearDown(self):
+        fluxloop._runtime.end()
+
+    def test_a_thread_records_into_the_run_that_started_it_only(self):
+        import threading
+        bridge.carry_runs_into_threads()
+        worker = FakeWorker()
+
+        @fluxloop.tool()
+        def work(n):
+            return n
+        go, done = threading.Event(), threading.Event()
+
+        def late():
+            go.wait()
+            work("late")
+            done.set()
+        fluxloop._runtime.begin(worker)
+        threading.Thread(target=late).start()
+        fluxloop._runtime.end()
+        later = FakeWorker()
+        later.run_id = 8
+        fluxloop._runtime.begin(later)  # the next run: the first run's thread is not part of it
+        go.set()
+        done.wait(5)
+        work("own")
+        self.assertEqual(worker.sent, [])
+        self.assertEqual([m["input"] for m in later.sent if m["type"] == "span_start"], [{"n": "own"}])
+
+    def test_integers_past_64_bits_become_strings(self):
+        value = {"a": [2 ** 64, -2 ** 63 - 1, 2 ** 63 - 1, True], "b": 1.5, "c": "1234567890123456789012"}
+        self.assertEqual(json.loads(bridge.to_json(value)),
+                         {"a": ["18446744073709551616", "-9223372036854775809", 2 ** 63 - 1, True], "b": 1.5,
+                          "c": "1234567890123456789012"})
+        self.assertEqual(bridge.to_json(10 ** 400), '"1' + "0" * 400 + '"')
+
+    def test_a_traceback_starts_in_the_agent(self):
+        def agent(input):
+            raise KeyError(input)
+        ns = {}  # the catch in a function of the bridge's file, as in a worker
+        exec(compile("def outer(fn):\n    try:\n        Worker(None, None).call(fn, 'k', {})\n"
+                     "    except KeyError as e:\n        return agent_traceback(e)\n", bridge.__file__, "exec"),
+             {"Worker": bridge.Worker, "agent_traceback": bridge.agent_traceback}, ns)
+        text = ns["outer"](agent)
+        self.assertNotIn("fluxloop_worker", text)
+        self.assertRegex(text, r'^Traceback \(most recent call last\):\n  File "[^"]*test_bridge.py", line \d+, in agent\n')
+
+
 class Recording(unittest.TestCase):
     def test_record_call_args_masks_secrets(self):
         with tempfile.TemporaryDirectory() as d:

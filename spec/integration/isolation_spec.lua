@@ -89,4 +89,31 @@ return { run = function(input, ctx) ctx:observe{ name = "x", input = input } ret
     assert.truthy(kids and kids:find("%d"), "no worker processes were seen: " .. out)
     assert.are.equal("", out:match("left:([^\n]*)"), "workers left running: " .. out)
   end)
+  it("nor does what their agents started (the worker's process group ends with the runner)", function()
+    local marker = ("sleep 300.%d"):format(math.random(1e8)) -- a unique command line
+    dir = P.project({ iterations = 50, agent = ([[
+return { run = function(i) os.execute("%s &") while true do end end }]]):format(marker) })
+    local script = ([[cd %s && { %s run experiment --quiet --isolate --parallel 2 </dev/null >/dev/null 2>&1 & pid=$!;
+      sleep 1; kill -9 $pid; }]]):format(P.quote(dir), P.quote(P.bin()))
+    os.execute("sh -c " .. P.quote(script) .. " 2>/dev/null")
+    local pattern = "[s]" .. marker:sub(2) -- matches the sleeps, not the shell that looks for them
+    local left
+    for _ = 1, 30 do
+      left = os.execute(("pgrep -f %q >/dev/null"):format(pattern))
+      if not left then break end
+      os.execute("sleep 0.1")
+    end
+    os.execute(("pkill -f %q"):format(pattern))
+    assert.is_falsy(left, "the agents' children outlived the runner")
+  end)
+
+  it("Ctrl-C still reaches a busy worker, whose run gets the grace period and is written", function()
+    dir = P.project({ iterations = 1, inputs = "- input: a\n",
+      agent = "return { run = function(i) local t = os.clock() while os.clock() - t < 1 do end return i end }" })
+    local code, _, err = P.run_signalled(dir, "run experiment --quiet --isolate", { 0.3 })
+    assert.are.equal(130, code, err)
+    local rows = P.read_jsonl(P.experiments(dir)[1] .. "/traces.jsonl")
+    assert.are.equal(1, #rows)
+    assert.is_true(rows[1].success)
+  end)
 end)
