@@ -40,6 +40,7 @@ struct http_client {
   int cb_result;           /* a callback stopped (1) or failed (-1) the transfer */
   int too_big;
   int cancelled;
+  ratelimit_ticket ticket; /* this attempt's place in the rate's window */
   uint64_t rng;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -214,6 +215,16 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
   return 0;
 }
 
+/* The connection is made and the request is about to go: this is the time the rate's
+ * window must remember (a first request's connection can take tens of ms). */
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+  http_client *c = ud;
+  (void)conn_primary_ip; (void)conn_local_ip; (void)conn_primary_port; (void)conn_local_port;
+  ratelimit_sent(&c->ticket);
+  return CURL_PREREQFUNC_OK;
+}
+
 /* ---- one attempt --------------------------------------------------------- */
 
 static int set_method(const curl_api *C, CURL *h, const http_request *req) {
@@ -247,6 +258,8 @@ static int setup(http_client *c, const http_request *req, long timeout_ms) {
   C->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   C->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
   C->easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  C->easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb); /* libcurl >= 7.80; older ones skip it */
+  C->easy_setopt(h, CURLOPT_PREREQDATA, c);
   C->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl can decode */
   C->easy_setopt(h, CURLOPT_USERAGENT, "fluxloop/0.1 (libcurl)");
   C->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
@@ -573,10 +586,13 @@ int http_perform(http_client *c, const http_request *req) {
     log->wait_ms = wait;
     res->attempts = n;
     res->message[0] = '\0';
-    rl = ratelimit_acquire(req->cancel, req->ud, &waited, &why);
-    if (rl == RATELIMIT_OK) rl = ratelimit_enter(req->cancel, req->ud, &slot, &waited2, &why);
+    /* The in-flight slot first, then the rate: the rate's token is taken just before the
+     * request goes, so that the time the window remembers is the time it was sent. */
+    rl = ratelimit_enter(req->cancel, req->ud, &slot, &waited2, &why);
+    if (rl == RATELIMIT_OK) rl = ratelimit_acquire(req->cancel, req->ud, &waited, &why, &c->ticket);
     res->rate_wait_ns += waited + waited2;
     if (rl != RATELIMIT_OK) {
+      ratelimit_leave(slot);
       res->error = HTTP_ECANCELED;
       res->cancelled = why;
       log->error = HTTP_ECANCELED;

@@ -4,7 +4,8 @@
 (written to --port-file), answers /v1/chat/completions like the real API (tool calls, SSE
 streams, usage), and has paths that misbehave on purpose: 429 with Retry-After, 500, slow
 answers, malformed JSON, a connection closed mid-stream, a redirect loop, huge bodies, and
-a requests-per-second quota. It exits after --lifetime seconds whatever happens.
+a requests-per-second quota (a token bucket, or a strict sliding one-second window). It exits
+after --lifetime seconds whatever happens.
 
 Paths:
   POST /v1/chat/completions   chat answer; a tool call when tools are given and the last
@@ -22,11 +23,14 @@ Paths:
   ANY  /big?bytes=N&declare=1 N bytes (Content-Length when declare=1, else chunked)
   ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
   ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
-  POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms
-  GET  /_stats                counters: requests, statuses, max_in_flight, first/last times
+  POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
+                              window_quota (at most N requests in any one-second window)
+  GET  /_stats                counters: requests, statuses, max_in_flight, first/last times,
+                              window_max (most requests seen in one second, 429s included)
   POST /_reset                clears the counters (and the flaky keys)
 """
 import argparse
+import collections
 import email.utils
 import json
 import os
@@ -37,13 +41,14 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0}
+SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0, "window_quota": 0}
 STATE = {}
 
 
 def reset_state():
     STATE.update(requests=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
-                 flaky={}, tokens=None, refill_at=None, auth_failures=0)
+                 flaky={}, tokens=None, refill_at=None, auth_failures=0,
+                 window=collections.deque(), admitted=collections.deque(), window_max=0)
 
 
 reset_state()
@@ -66,6 +71,24 @@ def take_quota():
             STATE["tokens"] -= 1
             return True
         return False
+
+
+def take_window():
+    """A strict server: at most window_quota requests admitted in any one-second window
+    (a request answered 429 is not admitted). window_max counts every arrival."""
+    now = time.monotonic()
+    with LOCK:
+        seen, admitted = STATE["window"], STATE["admitted"]
+        for q in (seen, admitted):
+            while q and q[0] <= now - 1.0:
+                q.popleft()
+        seen.append(now)
+        STATE["window_max"] = max(STATE["window_max"], len(seen))
+        limit = SETTINGS["window_quota"]
+        if limit and len(admitted) >= limit:
+            return False
+        admitted.append(now)
+        return True
 
 
 def words(text):
@@ -173,7 +196,7 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send(200, SETTINGS, counted=False)
         if path == "/_stats":
             with LOCK:
-                s = dict(STATE, flaky=None, tokens=None, refill_at=None)
+                s = dict(STATE, flaky=None, tokens=None, refill_at=None, window=None, admitted=None)
             if s["first"] is not None and s["last"] > s["first"]:
                 s["rate"] = (s["requests"] - 1) / (s["last"] - s["first"])
             return self.send(200, s, counted=False)
@@ -181,7 +204,7 @@ class Handler(socketserver.StreamRequestHandler):
             with LOCK:
                 reset_state()
             return self.send(200, {"ok": True}, counted=False)
-        if not take_quota():
+        if not take_window() or not take_quota():
             return self.send(429, {"error": {"message": "quota exceeded", "type": "rate_limit"}},
                              extra=[("Retry-After", "1")])
         if SETTINGS["latency_ms"] and path in ("/v1/chat/completions", "/echo"):
