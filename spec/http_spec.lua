@@ -168,6 +168,13 @@ describe("fluxloop.http", function()
       fails("ETOOBIG", "max_body = 67108864 bytes", server:url("/big?bytes=100000000&declare=1"), {})
     end)
 
+    it("a 200 KB response header: too large, with libcurl's limit named (not 'out of memory')", function()
+      local err = fails("ETOOBIG", "a response header line is larger than 102400 bytes %(100 KB%), the most libcurl "
+        .. "accepts", server:url("/big_header?bytes=200000"), {})
+      assert.is_nil(err:find("memory", 1, true), err)
+      assert.are.equal(200, http.get(server:url("/big_header?bytes=50000")).status)
+    end)
+
     it("a server that closes the connection mid-body or mid-stream", function()
       fails("ECLOSED", "closed the connection before the response was complete, after 100 body bytes",
         server:url("/close_mid"), {})

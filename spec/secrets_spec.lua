@@ -35,6 +35,19 @@ describe("fluxloop.secrets", function()
     assert.are.equal("Basic ***", secrets.mask_value("Basic dXNlcjpwYXNz"))
   end)
 
+  it("masks what follows Bearer, Token or Basic only when it looks like a credential", function()
+    assert.are.equal("asks basic questions", secrets.mask_value("asks basic questions"))
+    assert.are.equal("the bearer of bad news; token economy", secrets.mask_value("the bearer of bad news; token economy"))
+    assert.are.equal("Basic Information about Bearer Bonds", secrets.mask_value("Basic Information about Bearer Bonds"))
+    assert.are.equal("uses Bearer ***, then token ***", secrets.mask_value("uses Bearer abcd1234efgh, then token Q2xpZW50S2V5"))
+    assert.are.equal("Basic *** sent", secrets.mask_value("Basic dXNlcjpwYXNzd29yZA== sent"))
+    -- a header's value that starts with a scheme is a credential whatever it looks like
+    assert.are.equal("Bearer ***", secrets.mask_header_value("Bearer abcdef"))
+    assert.are.equal("basic ***", secrets.mask_header_value("basic questions"))
+    assert.are.equal("text/plain", secrets.mask_header_value("text/plain"))
+    assert.are.equal("x ***", secrets.mask_header_value("x sk-abcdefghijklmnopqrstuvwx"))
+  end)
+
   it("masks a URL's password and keeps scheme, user and host readable", function()
     assert.are.equal("postgres://app:***@db.internal:5432/app",
       secrets.mask_value("postgres://app:PASSWORD@db.internal:5432/app"))

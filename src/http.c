@@ -39,6 +39,7 @@ struct http_client {
   int delivered;           /* callbacks got something: a retry would repeat it */
   int cb_result;           /* a callback stopped (1) or failed (-1) the transfer */
   int too_big;
+  int header_too_big;      /* libcurl refused a header line over its limit */
   int cancelled;
   ratelimit_ticket ticket; /* this attempt's place in the rate's window */
   uint64_t rng;
@@ -318,8 +319,12 @@ static void describe(http_client *c, const http_request *req, CURLcode rc, int e
         snprintf(res->message, sizeof res->message, "timed out (%s)", detail);
       break;
     case HTTP_ETOOBIG:
-      snprintf(res->message, sizeof res->message, "the response body is larger than max_body = %zu bytes; "
-               "the request was stopped (raise max_body if it is expected)", req->max_body);
+      if (c->header_too_big)
+        snprintf(res->message, sizeof res->message, "a response header line is larger than %d bytes (%d KB), "
+                 "the most libcurl accepts; the request was stopped", CURL_MAX_HTTP_HEADER, CURL_MAX_HTTP_HEADER / 1024);
+      else
+        snprintf(res->message, sizeof res->message, "the response body is larger than max_body = %zu bytes; "
+                 "the request was stopped (raise max_body if it is expected)", req->max_body);
       break;
     case HTTP_EREDIRECT:
       snprintf(res->message, sizeof res->message, "more than %d redirects, a redirect loop? (%s)",
@@ -362,7 +367,7 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
   buf_reset(&res->headers);
   sse_reset(&c->sse);
   res->event_stream = 0;
-  c->first_write = c->deliver = c->cb_result = c->too_big = c->cancelled = 0;
+  c->first_write = c->deliver = c->cb_result = c->too_big = c->header_too_big = c->cancelled = 0;
   c->errbuf[0] = '\0';
   if (setup(c, req, timeout_ms) != 0) {
     snprintf(res->message, sizeof res->message, "libcurl refused the request's options");
@@ -398,7 +403,12 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
   if (c->too_big) error = HTTP_ETOOBIG;
   else if (c->cb_result != 0) error = HTTP_ECALLBACK;
   else if (res->body.failed) error = HTTP_ENOMEM;
-  else error = classify(rc);
+  else if (!c->first_write && (rc == CURLE_OUT_OF_MEMORY || (int)rc == 100 /* CURLE_TOO_LARGE, 8.6 */)) {
+    /* libcurl says "out of memory" for a header line past CURL_MAX_HTTP_HEADER, before
+     * any body byte: a real shortage of memory would hardly strike just there. */
+    c->header_too_big = 1;
+    error = HTTP_ETOOBIG;
+  } else error = classify(rc);
   /* The run's time limit is reached through libcurl's own timeout: say which it was. */
   if (error == HTTP_ETIMEDOUT && req->cancel && req->deadline_ns > 0 &&
       clock_mono_ns() >= req->deadline_ns - 2000000) {

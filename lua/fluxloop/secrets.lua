@@ -46,17 +46,61 @@ M.TOKEN_SHAPES = {
   { "%f[%w]eyJ[%w_%-]+%.[%w_%-]+%.[%w_%-]+", 30 }, -- JWTs (header.payload.signature)
 }
 
--- mask_value(s) -> s with its secrets replaced: token shapes by "***", the token after
--- "Bearer" or "Basic", and the password of a URL (scheme, user and host stay readable).
+-- Whether a secret value is distinctive enough to be masked wherever it appears in a trace:
+-- at least 8 bytes and two kinds of character (lower, upper, digit, other). A word such as
+-- "interactive" under SESSION_MODE is masked in config.yaml but left alone in outputs.
+local function distinctive(s)
+  if #s < 8 then return false end
+  local kinds = 0
+  for _, class in ipairs({ "%l", "%u", "%d", "[^%w]" }) do
+    if s:find(class) then kinds = kinds + 1 end
+  end
+  return kinds >= 2
+end
+
+-- The words of an Authorization scheme, as case-blind patterns, with what its credential is
+-- made of: Bearer and Token take any token characters, Basic takes base64.
+local function blind(word) return (word:gsub("%a", function(c) return "[" .. c:upper() .. c:lower() .. "]" end)) end
+local SCHEMES = {
+  { blind("bearer"), "[%w%-%._~%+/]+=*" },
+  { blind("token"), "[%w%-%._~%+/]+=*" },
+  { blind("basic"), "[%w%+/]+=*" },
+}
+
+-- Whether the word after a scheme looks like a credential rather than prose: 8 characters
+-- or more with a digit, a symbol or a capital inside ("abc.def-123", "dXNlcjpwYXNz"; not
+-- "questions" or "Information").
+local function credential(s)
+  if #s < 8 then return false end
+  return s:find("[%d%-%._~%+/=]") ~= nil or (s:find("^.+%u") ~= nil and s:find("%l") ~= nil)
+end
+
+-- mask_value(s) -> s with its secrets replaced: token shapes by "***", the credential after
+-- "Bearer", "Token" or "Basic" when it looks like one (not "asks basic questions"), and the
+-- password of a URL (scheme, user and host stay readable).
 function M.mask_value(s)
   if type(s) ~= "string" then return s end
   for _, shape in ipairs(M.TOKEN_SHAPES) do
     s = s:gsub(shape[1], function(tok) if #tok >= shape[2] then return M.MASK end end)
   end
-  s = s:gsub("(%f[%w][Bb][Ee][Aa][Rr][Ee][Rr]%s+)[%w%-%._~%+/]+=*", "%1" .. M.MASK)
-  s = s:gsub("(%f[%w][Bb][Aa][Ss][Ii][Cc]%s+)[%w%+/]+=*", "%1" .. M.MASK)
+  for _, scheme in ipairs(SCHEMES) do
+    s = s:gsub("(%f[%w]" .. scheme[1] .. "%s+)(" .. scheme[2] .. ")", function(head, cred)
+      if credential(cred) then return head .. M.MASK end
+    end)
+  end
   s = s:gsub("(%a[%w%+%.%-]*://[^:/@%s]*):[^@/%s]+@", "%1:" .. M.MASK .. "@")
   return s
+end
+
+-- mask_header_value(v) -> a header's value with its secrets masked: a value that starts with
+-- an Authorization scheme holds a credential whatever it looks like ("Bearer abcdef").
+function M.mask_header_value(v)
+  if type(v) ~= "string" then return v end
+  for _, scheme in ipairs(SCHEMES) do
+    local head = v:match("^%s*" .. scheme[1] .. "%s+")
+    if head and #v > #head then return head .. M.MASK end
+  end
+  return M.mask_value(v)
 end
 
 -- Every scalar under a secret key is masked; null (a userdata) stays null.
@@ -87,18 +131,6 @@ function M.mask(v, is_secret)
     end
   end
   return c
-end
-
--- Whether a secret value is distinctive enough to be masked wherever it appears in a trace:
--- at least 8 bytes and two kinds of character (lower, upper, digit, other). A word such as
--- "interactive" under SESSION_MODE is masked in config.yaml but left alone in outputs.
-local function distinctive(s)
-  if #s < 8 then return false end
-  local kinds = 0
-  for _, class in ipairs({ "%l", "%u", "%d", "[^%w]" }) do
-    if s:find(class) then kinds = kinds + 1 end
-  end
-  return kinds >= 2
 end
 
 -- values(doc) -> list of the config's secret strings, for the recorder to mask in traces

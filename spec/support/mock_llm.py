@@ -21,6 +21,7 @@ Paths:
   ANY  /sse_close             two SSE events, then closes inside the chunked stream
   ANY  /redirect_loop         302 to itself
   ANY  /big?bytes=N&declare=1 N bytes (Content-Length when declare=1, else chunked)
+  ANY  /big_header?bytes=N    a response header line of N bytes (X-Big: aaa...)
   ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
   ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
@@ -282,6 +283,8 @@ class Handler(socketserver.StreamRequestHandler):
                 self.chunk(part)
                 sent += len(part)
             return self.end_chunked(200)
+        if path == "/big_header":
+            return self.send(200, {"ok": True}, extra=[("X-Big", "a" * int(q.get("bytes", "200000")))])
         if path == "/sse_raw":
             # Line ends of every kind, a comment, a multi-line data field and an event with no
             # data, cut into pieces at awkward places (inside "\r\n", inside a field name).
