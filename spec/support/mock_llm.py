@@ -20,6 +20,9 @@ Paths:
   ANY  /close_mid             promises 1000 bytes, sends 100, closes
   ANY  /sse_close             two SSE events, then closes inside the chunked stream
   ANY  /redirect_loop         302 to itself
+  ANY  /redirect?to=URL&status=S&key=K&times=N
+                              S (default 302) to URL; with key and times, only the first N
+                              requests with key K are redirected, the later ones answered as /echo
   ANY  /big?bytes=N&declare=1 N bytes (Content-Length when declare=1, else chunked)
   ANY  /big_header?bytes=N    a response header line of N bytes (X-Big: aaa...)
   ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
@@ -210,6 +213,13 @@ class Handler(socketserver.StreamRequestHandler):
                              extra=[("Retry-After", "1")])
         if SETTINGS["latency_ms"] and path in ("/v1/chat/completions", "/echo"):
             time.sleep(SETTINGS["latency_ms"] / 1000.0)
+        if path == "/redirect":
+            with LOCK:
+                seen = STATE["flaky"].get(q.get("key"), 0)
+                STATE["flaky"][q.get("key")] = seen + 1
+            if "times" not in q or seen < int(q["times"]):
+                return self.send(int(q.get("status", "302")), "", extra=[("Location", q.get("to", "/echo"))])
+            path = "/echo"
         if path == "/v1/chat/completions":
             return self.chat(headers, body)
         if path == "/echo":
