@@ -79,6 +79,29 @@ describe("fluxloop.secrets", function()
     assert.are.equal("x", v.env.GITHUB_PAT) -- the original is untouched
   end)
 
+  it("lists the distinctive values of the environment's secret-named variables", function()
+    assert.are.same({ "s3cr3t-tok-value", "sk-abcdefghijklmnopqrstuvwx" }, secrets.environment_values({
+      SERVICE_TOKEN = "s3cr3t-tok-value", OPENAI_API_KEY = "sk-abcdefghijklmnopqrstuvwx",
+      SESSION_KIND = "interactive", PIN_PASS = "12", HOME = "/home/user-1234", PATH = "/usr/bin:/bin" }))
+  end)
+
+  it("of_run() joins the config's, the environment's and an http: target's secret values", function()
+    local cfg = { doc = { runner = { env = { MY_KEY = "from-doc-key-1" } } },
+      runner = { target = "http:GET http://h/x", env = { V = "header-value-1" },
+        http = { headers = { ["X-Api-Key"] = "${V}" } } } }
+    assert.are.same({ "from-doc-key-1", "from-env-tok-2", "header-value-1" },
+      secrets.of_run(cfg, { A_TOKEN = "from-env-tok-2", B = "not-named-secret-3" }))
+  end)
+
+  it("scrub() and mask() write the remembered values as *** (stderr, config.yaml, summary.json)", function()
+    secrets.remember({ "tok-12345678", "tok-12345678-longer" })
+    finally(function() secrets.remember({}) end)
+    assert.are.equal("a *** b *** c", secrets.scrub("a tok-12345678-longer b tok-12345678 c"))
+    assert.are.same({ note = "saw ***", list = { "***" } }, secrets.mask({ note = "saw tok-12345678", list = { "tok-12345678" } }))
+    secrets.remember({})
+    assert.are.equal("tok-12345678", secrets.scrub("tok-12345678"))
+  end)
+
   it("lists the config's secret values that traces must not show", function()
     local list = secrets.values({
       runner = { env = { OPENAI_API_KEY = "sk-abcdefghijklmnopqrstuvwx", SESSION_MODE = "interactive",

@@ -103,6 +103,32 @@ function M.mask_header_value(v)
   return M.mask_value(v)
 end
 
+-- The run's secret values (of_run), for what does not go through a recorder: stderr, and
+-- the copies mask makes (config.yaml, summary.json).
+local known = {}
+
+-- remember(list): the values scrub masks from now on (of_run's list).
+function M.remember(list)
+  known = {}
+  for i, v in ipairs(list or {}) do known[i] = v end
+  table.sort(known, function(a, b) return #a > #b end) -- a secret inside another: the longer first
+end
+
+-- scrub(text) -> text with every remembered secret value written "***".
+function M.scrub(text)
+  if known[1] == nil or type(text) ~= "string" then return text end
+  for _, v in ipairs(known) do
+    local from = 1
+    while true do
+      local s, e = text:find(v, from, true)
+      if not s then break end
+      text = text:sub(1, s - 1) .. M.MASK .. text:sub(e + 1)
+      from = s + #M.MASK
+    end
+  end
+  return text
+end
+
 -- Every scalar under a secret key is masked; null (a userdata) stays null.
 local function mask_all(v)
   if type(v) == "table" then
@@ -116,10 +142,11 @@ end
 
 -- mask(v [, is_secret]) -> a copy of v where the value of every secret key (by is_secret,
 -- default is_secret_key) is masked at any depth, and every other string has its secret
--- shapes masked. Metatables (JSON array markers) are kept.
+-- shapes and the run's secret values (remember) masked. Metatables (JSON array markers)
+-- are kept.
 function M.mask(v, is_secret)
   is_secret = is_secret or M.is_secret_key
-  if type(v) == "string" then return M.mask_value(v) end
+  if type(v) == "string" then return M.mask_value(M.scrub(v)) end
   if type(v) ~= "table" then return v end
   local c = setmetatable({}, getmetatable(v))
   local array = util.is_array(v)
@@ -159,6 +186,37 @@ function M.values(doc)
     end
   end
   walk(doc, false)
+  return list
+end
+
+-- environment_values(environ) -> the distinctive values of the secret-named variables of an
+-- environment ({ NAME = value }): an agent may read any of them (os.getenv), so any of them
+-- may come back in a trace. SERVICE_TOKEN=... is masked; SESSION_KIND=interactive is not.
+function M.environment_values(environ)
+  local list = {}
+  for name, value in pairs(environ or {}) do
+    if type(value) == "string" and distinctive(value) and M.is_secret_key(name) then list[#list + 1] = value end
+  end
+  table.sort(list)
+  return list
+end
+
+-- of_run(cfg, environ) -> every secret value a run's traces and messages must not show: the
+-- config's (values), the environment's (environment_values), and what an http: target's
+-- ${NAME}s put in a secret header, key or URL password.
+function M.of_run(cfg, environ)
+  local list, seen = {}, {}
+  local function add_all(values)
+    for _, v in ipairs(values) do
+      if not seen[v] then seen[v], list[#list + 1] = true, v end
+    end
+  end
+  add_all(M.values(cfg.doc))
+  add_all(M.environment_values(environ))
+  local runner = cfg.runner or {}
+  if type(runner.target) == "string" and runner.target:match("^http:") then
+    add_all(require("fluxloop.httptarget").secret_values(runner.target, runner.http, runner.env))
+  end
   return list
 end
 

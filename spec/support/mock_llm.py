@@ -11,6 +11,7 @@ Paths:
   POST /v1/chat/completions   chat answer; a tool call when tools are given and the last
                               message is not a tool result; SSE when "stream": true
   ANY  /echo                  the request as JSON: method, path, query, headers, body
+                              (?status=S: with that status, an error body that echoes a key)
   ANY  /status/CODE           that status (?retry_after=S adds Retry-After)
   ANY  /flaky?key=K&fail=N&status=S&retry_after=S&retry_date=S
                               the first N requests with key K get status S (default 503)
@@ -227,8 +228,10 @@ class Handler(socketserver.StreamRequestHandler):
                 parsed = json.loads(body) if body else None
             except ValueError:
                 parsed = None
-            return self.send(200, {"method": method, "path": path, "query": q, "headers": headers,
-                                   "body": body.decode("utf-8", "replace"), "json": parsed})
+            return self.send(int(q.get("status", "200")), {"method": method, "path": path, "query": q,
+                                                            "headers": headers,
+                                                            "body": body.decode("utf-8", "replace"),
+                                                            "json": parsed})
         if path.startswith("/status/"):
             extra = [("Retry-After", q["retry_after"])] if "retry_after" in q else []
             return self.send(int(path[8:]), q.get("body", '{"error": "as asked"}'), extra=extra)
