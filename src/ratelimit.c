@@ -24,8 +24,11 @@
 /* How often a full cap looks for slots held by worker processes that died. */
 #define REAP_EVERY_NS (100 * 1000000LL)
 /* The window is held this much longer than its length (1/50: 20 ms a second), for what
- * happens between the token and the server's clock: connection, scheduling, the network. */
+ * happens between the token and the server's clock: scheduling, the network. The first
+ * requests (new connections, a server that was idle) may reach it much later than they
+ * went, so the window of each of the first N is held 1/10 longer: a cost paid once. */
 #define MARGIN_DIVISOR 50
+#define COLD_MARGIN_DIVISOR 10
 
 typedef struct shared {
   pthread_mutex_t lock;  /* guards the window below */
@@ -36,7 +39,8 @@ typedef struct shared {
   int64_t tolerance_ns;  /* (burst - 1) * interval */
   /* The window: at most window_n requests in any window_ns + margin_ns. sent (after the
    * slots) holds when each of the last window_n requests went, a ring from head. */
-  int64_t window_ns, margin_ns;
+  int64_t window_ns, margin_ns, cold_margin_ns;
+  int64_t taken;         /* places taken since configure */
   int window_n, head, used;
   size_t sent_offset;
   int64_t requests, waited_ns; /* statistics */
@@ -112,6 +116,7 @@ int ratelimit_configure(double rps, int burst, int max_concurrent) {
     s->window_n = n;
     s->window_ns = window_ns;
     s->margin_ns = window_ns / MARGIN_DIVISOR;
+    s->cold_margin_ns = window_ns / COLD_MARGIN_DIVISOR;
   }
   s->max_concurrent = max_concurrent;
   limit = s;
@@ -142,15 +147,18 @@ static int sleep_until(int64_t until, ratelimit_cancel_fn cancel, void *ud, int 
 /* Takes a place in the window at the time it is now, or says (in *until) when the oldest
  * request of a full window leaves it. 1 when taken. */
 static int window_take(shared_t *s, int64_t *until, ratelimit_ticket *ticket) {
-  int64_t *sent = sent_of(s), now;
+  int64_t *sent = sent_of(s), now, margin;
   int taken = 0;
   /* A worker that died holding the lock left at most one time written without its head
    * moved: the window stays valid, so go on. */
   if (pthread_mutex_lock(&s->lock) == EOWNERDEAD) pthread_mutex_consistent(&s->lock);
   now = clock_mono_ns();
-  if (s->used == s->window_n && now < sent[s->head] + s->window_ns + s->margin_ns) {
-    *until = sent[s->head] + s->window_ns + s->margin_ns;
+  /* sent[head] is the time of place taken - window_n: one of the first window_n or not. */
+  margin = s->taken < 2 * (int64_t)s->window_n ? s->cold_margin_ns : s->margin_ns;
+  if (s->used == s->window_n && now < sent[s->head] + s->window_ns + margin) {
+    *until = sent[s->head] + s->window_ns + margin;
   } else {
+    s->taken++;
     sent[s->head] = now;
     if (ticket) {
       ticket->index = s->head;

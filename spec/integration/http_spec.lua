@@ -158,6 +158,29 @@ return { after_experiment = function() error("hook saw " .. os.getenv("SERVICE_T
     end)
   end)
 
+  it("a Lua agent's request redirected to another port leaves its secret headers behind", function()
+    local other = mock.start()
+    finally(function() other:stop() end)
+    local to = other:url("/echo"):gsub("[:/]", function(c) return ("%%%02X"):format(c:byte()) end)
+    dir = P.project({ iterations = 1, inputs = inputs({ "307", "303" }), agent = ([[
+local http = require("fluxloop.http")
+return { run = function(status)
+  local res = assert(http.post_json(%q .. status, { a = 1 }, { headers = { ["X-Api-Key"] = "redir-key-12345678",
+    Authorization = "Bearer redir-key-12345678", ["X-Plain"] = "plain" } }))
+  local echo = res:json()
+  local big, err = http.get(%q, { retries = 0 })
+  return { method = echo.method, key = echo.headers["x-api-key"] or "none",
+    auth = echo.headers["authorization"] or "none", plain = echo.headers["x-plain"], big = err }
+end }]]):format(server:url("/redirect?to=" .. to .. "&status="), server:url("/big_header?bytes=150000")) })
+    local code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(0, code, err)
+    local rows = P.read_jsonl(only_experiment(dir) .. "/trace_summary.jsonl")
+    assert.are.same({ "POST", "none", "none", "plain" }, { rows[1].output.method, rows[1].output.key, rows[1].output.auth,
+      rows[1].output.plain })
+    assert.are.equal("GET", rows[2].output.method)
+    assert.matches("a response header line is larger than 102400 bytes", rows[1].output.big, 1, true)
+  end)
+
   describe("${NAME} in an http: target", function()
     it("is expanded in the URL, the body and the output path; config.yaml keeps ${NAME}", function()
       dir = P.project({ iterations = 1, config = [[

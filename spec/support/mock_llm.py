@@ -35,7 +35,7 @@ Paths:
   POST /_reset                clears the counters (and the flaky keys)
 """
 import argparse
-import collections
+import bisect
 import email.utils
 import json
 import os
@@ -53,7 +53,7 @@ STATE = {}
 def reset_state():
     STATE.update(requests=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
                  flaky={}, tokens=None, refill_at=None, auth_failures=0,
-                 window=collections.deque(), admitted=collections.deque(), window_max=0)
+                 window=[], admitted=[], window_max=0)
 
 
 reset_state()
@@ -78,21 +78,30 @@ def take_quota():
         return False
 
 
-def take_window():
-    """A strict server: at most window_quota requests admitted in any one-second window
-    (a request answered 429 is not admitted). window_max counts every arrival."""
-    now = time.monotonic()
+def most_in_a_second(times, t):
+    """The most of the sorted times in any one-second window [x, x + 1) that holds t."""
+    lo = bisect.bisect_left(times, t - 1.0)
+    hi = bisect.bisect_right(times, t)
+    return max((bisect.bisect_left(times, x + 1.0) - bisect.bisect_left(times, x) for x in times[lo:hi]), default=0)
+
+
+def take_window(t):
+    """A strict server: at most window_quota requests admitted in any one-second window (a
+    request answered 429 is not admitted). t is when the request arrived: a connection's
+    first request arrived when it was accepted, which a thread may only get to later, so
+    the times are kept sorted. window_max counts every arrival."""
     with LOCK:
         seen, admitted = STATE["window"], STATE["admitted"]
         for q in (seen, admitted):
-            while q and q[0] <= now - 1.0:
-                q.popleft()
-        seen.append(now)
-        STATE["window_max"] = max(STATE["window_max"], len(seen))
+            while q and q[0] < t - 5.0:
+                q.pop(0)
+        bisect.insort(seen, t)
+        STATE["window_max"] = max(STATE["window_max"], most_in_a_second(seen, t))
+        bisect.insort(admitted, t)
         limit = SETTINGS["window_quota"]
-        if limit and len(admitted) >= limit:
+        if limit and most_in_a_second(admitted, t) > limit:
+            admitted.remove(t)
             return False
-        admitted.append(now)
         return True
 
 
@@ -114,6 +123,7 @@ class Handler(socketserver.StreamRequestHandler):
             return
         while True:
             line = self.rfile.readline(65537)
+            arrived = self.server.accepted.pop(id(self.request), None) or time.monotonic()
             if not line:
                 return
             if line in (b"\r\n", b"\n"):
@@ -136,7 +146,7 @@ class Handler(socketserver.StreamRequestHandler):
                 STATE["in_flight"] += 1
                 STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
             try:
-                status = self.route(method, target, headers, body)
+                status = self.route(method, target, headers, body, arrived)
             except (BrokenPipeError, ConnectionResetError):
                 return
             finally:
@@ -190,7 +200,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     # ---- routes ------------------------------------------------------------------------
 
-    def route(self, method, target, headers, body):
+    def route(self, method, target, headers, body, arrived):
         url = urlsplit(target)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
@@ -209,7 +219,7 @@ class Handler(socketserver.StreamRequestHandler):
             with LOCK:
                 reset_state()
             return self.send(200, {"ok": True}, counted=False)
-        if not take_window() or not take_quota():
+        if not take_window(arrived) or not take_quota():
             return self.send(429, {"error": {"message": "quota exceeded", "type": "rate_limit"}},
                              extra=[("Retry-After", "1")])
         if SETTINGS["latency_ms"] and path in ("/v1/chat/completions", "/echo"):
@@ -382,6 +392,11 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    accepted = {}  # id(connection) -> when it was accepted (its first request's arrival)
+
+    def process_request(self, request, client_address):
+        self.accepted[id(request)] = time.monotonic()
+        super().process_request(request, client_address)
 
 
 def main():
