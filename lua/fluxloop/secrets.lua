@@ -66,6 +66,8 @@ local SCHEMES = {
   { blind("token"), "[%w%-%._~%+/]+=*" },
   { blind("basic"), "[%w%+/]+=*" },
 }
+local SCHEME_CREDENTIAL = {} -- "(Bearer )(credential)" patterns, made once
+for i, scheme in ipairs(SCHEMES) do SCHEME_CREDENTIAL[i] = "(%f[%w]" .. scheme[1] .. "%s+)(" .. scheme[2] .. ")" end
 
 -- Whether the word after a scheme looks like a credential rather than prose: 8 characters
 -- or more with a digit, a symbol or a capital inside ("abc.def-123", "dXNlcjpwYXNz"; not
@@ -73,6 +75,10 @@ local SCHEMES = {
 local function credential(s)
   if #s < 8 then return false end
   return s:find("[%d%-%._~%+/=]") ~= nil or (s:find("^.+%u") ~= nil and s:find("%l") ~= nil)
+end
+
+local function mask_credential(head, cred)
+  if credential(cred) then return head .. M.MASK end
 end
 
 -- mask_value(s) -> s with its secrets replaced: token shapes by "***", the credential after
@@ -83,10 +89,8 @@ function M.mask_value(s)
   for _, shape in ipairs(M.TOKEN_SHAPES) do
     s = s:gsub(shape[1], function(tok) if #tok >= shape[2] then return M.MASK end end)
   end
-  for _, scheme in ipairs(SCHEMES) do
-    s = s:gsub("(%f[%w]" .. scheme[1] .. "%s+)(" .. scheme[2] .. ")", function(head, cred)
-      if credential(cred) then return head .. M.MASK end
-    end)
+  if s:find("%s") then -- a scheme and its credential are two words
+    for _, pattern in ipairs(SCHEME_CREDENTIAL) do s = s:gsub(pattern, mask_credential) end
   end
   s = s:gsub("(%a[%w%+%.%-]*://[^:/@%s]*):[^@/%s]+@", "%1:" .. M.MASK .. "@")
   return s

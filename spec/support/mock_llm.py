@@ -31,7 +31,8 @@ Paths:
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
                               window_quota (at most N requests in any one-second window)
   GET  /_stats                counters: requests, statuses, max_in_flight, first/last times,
-                              window_max (most requests seen in one second, 429s included)
+                              window_max (with window_quota: most requests seen in one
+                              second, 429s included)
   POST /_reset                clears the counters (and the flaky keys)
 """
 import argparse
@@ -90,16 +91,18 @@ def take_window(t):
     request answered 429 is not admitted). t is when the request arrived: a connection's
     first request arrived when it was accepted, which a thread may only get to later, so
     the times are kept sorted. window_max counts every arrival."""
+    limit = SETTINGS["window_quota"]
+    if not limit:
+        return True
     with LOCK:
         seen, admitted = STATE["window"], STATE["admitted"]
         for q in (seen, admitted):
-            while q and q[0] < t - 5.0:
+            while q and q[0] < t - 2.0:
                 q.pop(0)
         bisect.insort(seen, t)
         STATE["window_max"] = max(STATE["window_max"], most_in_a_second(seen, t))
         bisect.insort(admitted, t)
-        limit = SETTINGS["window_quota"]
-        if limit and most_in_a_second(admitted, t) > limit:
+        if most_in_a_second(admitted, t) > limit:
             admitted.remove(t)
             return False
         return True
