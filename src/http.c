@@ -491,7 +491,10 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
     if (left < 1) left = 1;
     if (timeout_ms == 0 || left < timeout_ms) timeout_ms = left;
   }
-  if (c->stripped && build_headers(c, req, 0) != 0) return HTTP_ENOMEM; /* a retry starts whole */
+  if (c->stripped && build_headers(c, req, 0) != 0) { /* a retry starts whole */
+    snprintf(res->message, sizeof res->message, "not enough memory for the headers");
+    return HTTP_ENOMEM;
+  }
   c->hop_url = req->url;
   c->hop_method = req->method ? req->method : "GET";
   c->hop_body = req->body != NULL;
