@@ -26,6 +26,8 @@ CORE_SRC := $(filter-out $(ENTRY),$(wildcard src/*.c))
 LUA_SRC := $(sort $(wildcard lua/*.lua lua/fluxloop/*.lua lua/fluxloop/*/*.lua))
 # The report's HTML/SVG templates are embedded the same way (read with fluxloop.template).
 LUA_SRC += $(sort $(wildcard lua/fluxloop/report/*.html))
+# The files `init project` and `generate inputs` write from (lua/fluxloop/templates/README.md).
+LUA_SRC += $(sort $(filter-out %/README.md,$(shell find lua/fluxloop/templates -type f)))
 
 OBJ     := $(BUILD)/obj
 GEN     := $(BUILD)/gen
@@ -160,6 +162,7 @@ test-slurm: all
 bench: all fixtures
 	@$(INTERP) spec/bench/bench.lua $(abspath $(BIN))
 	@$(INTERP) spec/bench/http_bench.lua $(abspath $(BIN))
+	@$(INTERP) spec/bench/generate_bench.lua $(abspath $(BIN))
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/include/fluxloop

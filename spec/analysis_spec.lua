@@ -31,7 +31,7 @@ describe("fluxloop.analysis", function()
     assert.are.same({ 4, 3, 2 }, { a.n, a.ok, a.distinct })
     assert.are.equal(2 / 3, a.top_share)
     assert.are.same({ 1, 1 }, { b.distinct, b.top_share })
-    assert.are.equal(2.5, a.sample:percentile(50))
+    assert.are.equal(2.5, a.p50)
     assert.are.equal("p1", an.personas[1].key)
     assert.are.equal("(none)", an.personas[2].key)
     assert.are.equal("trace_004", an.slowest[1].trace_id)
@@ -65,6 +65,42 @@ describe("fluxloop.analysis", function()
     assert.are.same({ "b", "c" }, an.failures[1].input_list)
     assert.are.same({ "(other messages)", 2 }, { an.failures[2].message, an.failures[2].count })
     assert.are.equal("timeout", an.failures[3].type)
+  end)
+
+  it("keeps only the rows a report shows, however many inputs, and counts them all", function()
+    local saved_rows, saved_chart = analysis.MAX_ROWS, analysis.CHART_ROWS
+    analysis.MAX_ROWS, analysis.CHART_ROWS = 3, 2
+    local lines, k = {}, 0
+    for i = 1, 50 do
+      for _ = 1, 2 do
+        k = k + 1
+        lines[#lines + 1] = trace(k, "in" .. i, "x", i, (i == 7 or i == 30) and { "error", "e" } or nil)
+      end
+    end
+    local an = analyse(lines)
+    analysis.MAX_ROWS, analysis.CHART_ROWS = saved_rows, saved_chart
+    assert.are.equal(50, an.input_count)
+    assert.are.same({ "in30", "in7", "in50" }, { an.worst[1].key, an.worst[2].key, an.worst[3].key })
+    assert.are.same({ "in50", "in49" }, { an.chart[1].key, an.chart[2].key })
+    assert.is_nil(an.by_input.in20)
+    assert.are.equal(100, an.total)
+  end)
+
+  it("feeds every run to the accumulators of analysis.accumulators, input by input", function()
+    local seen = {}
+    local kind = { new = function()
+      local acc = { runs = 0, all = 0 }
+      function acc:add(run) self.runs, self.all = self.runs + 1, self.all + 1 seen[#seen + 1] = run.trace_id end
+      function acc:finish_input(row) row.counted = self.runs self.runs = 0 end
+      function acc:result(an) an.counted_all = self.all end
+      return acc
+    end }
+    analysis.accumulators[#analysis.accumulators + 1] = kind
+    local ok, an = pcall(analyse, { trace(1, "a", "x", 1), trace(2, "a", "x", 1), trace(3, "b", "y", 1) })
+    table.remove(analysis.accumulators)
+    assert(ok, an)
+    assert.are.same({ 2, 1, 3 }, { an.by_input.a.counted, an.by_input.b.counted, an.counted_all })
+    assert.are.same({ "trace_001", "trace_002", "trace_003" }, seen)
   end)
 
   it("says why there is nothing to read", function()

@@ -9,7 +9,8 @@ describe("cli.parse commands", function()
   it("parses run experiment with no flags and defaults", function()
     local cmd = assert(run())
     assert.equal("run_experiment", cmd.command)
-    assert.same({ lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false }, cmd.flags)
+    assert.same({ lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false,
+      warnings = {} }, cmd.flags)
   end)
 
   it("parses --version, -V and -v", function()
@@ -64,9 +65,25 @@ describe("cli.parse commands", function()
     assert.is_nil(cmd)
     assert.equal("unknown command 'run experimnt' (did you mean 'experiment'?); "
       .. "see 'fluxloop run --help'", err)
-    cmd, err = cli.parse({ "generate", "inputs" })
+    cmd, err = cli.parse({ "deploy", "experiment" })
     assert.is_nil(cmd)
-    assert.equal("unknown command 'generate'; see 'fluxloop --help'", err)
+    assert.equal("unknown command 'deploy'; see 'fluxloop --help'", err)
+    cmd, err = cli.parse({ "evaluate", "experiment" })
+    assert.is_nil(cmd)
+    assert.equal("evaluate experiment needs DIR (got 0 arguments); see 'fluxloop evaluate experiment --help'", err)
+    cmd, err = cli.parse({ "generat", "inputs" })
+    assert.is_nil(cmd)
+    assert.equal("unknown command 'generat' (did you mean 'generate'?); see 'fluxloop --help'", err)
+  end)
+
+  it("hands init and generate their own arguments", function()
+    assert.are.same({ "inputs", "--limit", "3" }, cli.parse({ "generate", "inputs", "--limit", "3" }).args)
+    assert.are.equal("init", cli.parse({ "init", "project", "x" }).command)
+    assert.are.same({ command = "generate", args = { "--help" } },
+      (function(c) return { command = c.command, args = c.args } end)(cli.parse({ "help", "generate" })))
+    local text = cli.help()
+    assert.truthy(text:find("fluxloop init project [DIR]", 1, true), text)
+    assert.truthy(text:find("fluxloop generate inputs", 1, true), text)
   end)
 
   it("rejects a missing command and unknown top-level options", function()
@@ -94,7 +111,7 @@ describe("cli.parse run experiment flags", function()
       iterations = 20, inputs = "my-inputs.yaml", output_dir = "out", name = "baseline-test",
       config = "configs/other.yaml", parallel = 4, timeout_ms = 30000, isolate = true,
       hooks = "hooks.lua", script = "main.lua", lua_path = { "lib", "vendor" },
-      resume = "exp/a", quiet = true, no_progress = true, script_args = {},
+      resume = "exp/a", quiet = true, no_progress = true, script_args = {}, warnings = {},
     }, cmd.flags)
     cmd = assert(run("--retry-failed", "exp/b"))
     assert.equal("exp/b", cmd.flags.retry_failed)
@@ -116,18 +133,37 @@ describe("cli.parse run experiment flags", function()
     assert.equal("-odd-", run("--name", "-odd-").flags.name)
   end)
 
+  it("--timeout takes units (500ms, 30s, 2m, 1h); a bare number stays milliseconds", function()
+    for value, ms in pairs({ ["500ms"] = 500, ["30s"] = 30000, ["2m"] = 120000, ["1h"] = 3600000, ["1.5s"] = 1500,
+      ["250"] = 250, ["0"] = 0 }) do
+      local cmd = assert(run("--timeout", value))
+      assert.equal(ms, cmd.flags.timeout_ms, value)
+      assert.same({}, cmd.flags.warnings, value)
+    end
+  end)
+
+  it("--timeout 30 (a bare number under 100) is 30 ms, with a warning that asks: did you mean 30s?", function()
+    local cmd = assert(run("--timeout", "30"))
+    assert.equal(30, cmd.flags.timeout_ms)
+    assert.same({ "fluxloop: warning: --timeout 30 is 30 milliseconds; did you mean 30s? (write 30s for seconds, "
+      .. "or 30ms to keep milliseconds and silence this)" }, cmd.flags.warnings)
+    assert.same({}, run("--timeout", "30ms").flags.warnings)
+  end)
+
   it("validates numbers at parse time", function()
     local cases = {
       { { "--parallel", "0" }, "--parallel: expected an integer from 1 to 1024, got '0'" },
       { { "--parallel", "2000" }, "--parallel: expected an integer from 1 to 1024, got '2000'" },
-      { { "--timeout", "9223372036854" },
-        "--timeout: expected an integer from 0 to 2147483647 (milliseconds; 0 = no limit), got '9223372036854'" },
+      { { "--timeout", "9223372036854" }, "--timeout: expected a whole number of milliseconds up to 2147483647 "
+        .. "(about 24 days); 0 = no limit, got '9223372036854'" },
+      { { "--timeout", "30x" },
+        "--timeout: expected a time such as 500ms, 30s, 2m or 1h; a bare number is milliseconds; 0 = no limit, got '30x'" },
       { { "--iterations=ten" }, "--iterations: expected an integer >= 1, got 'ten'" },
       { { "--iterations", "2.5" }, "--iterations: expected an integer >= 1, got '2.5'" },
       { { "--iterations", "99999999999999999999" },
         "--iterations: expected an integer >= 1, got '99999999999999999999'" },
       { { "--timeout", "-1" },
-        "--timeout: expected an integer from 0 to 2147483647 (milliseconds; 0 = no limit), got '-1'" },
+        "--timeout: expected a time such as 500ms, 30s, 2m or 1h; a bare number is milliseconds; 0 = no limit, got '-1'" },
     }
     for _, case in ipairs(cases) do
       local cmd, err = run(table.unpack(case[1]))
@@ -254,5 +290,15 @@ describe("--help and README.md say the same thing", function()
   it("suggests --output-dir for --output", function()
     local _, err = cli.parse({ "run", "experiment", "--output", "x" })
     assert.truthy(err:find("did you mean '--output-dir'", 1, true), err)
+  end)
+end)
+
+describe("cli.parse python-path", function()
+  it("is a command of its own, with no arguments", function()
+    assert.equal("python-path", cli.parse({ "python-path" }).command)
+    local cmd, err = cli.parse({ "python-path", "x" })
+    assert.is_nil(cmd)
+    assert.equal("python-path takes no arguments; see 'fluxloop --help'", err)
+    assert.truthy(cli.help():find("fluxloop python-path", 1, true))
   end)
 end)

@@ -86,3 +86,67 @@ describe("fluxloop.compare.diff", function()
     assert.matches("no input in common", err)
   end)
 end)
+
+describe("fluxloop.compare.stream", function()
+  local P = require("support.project")
+  local json = require("fluxloop.json")
+  local results = require("fluxloop.results")
+  local dirs = {}
+  after_each(function() for _, d in ipairs(dirs) do P.remove(d) end end)
+
+  -- folder(spec) -> an experiment folder; spec: list of { input, runs, ok, ms(i) }
+  local function folder(spec)
+    local dir, lines, k = P.new(), {}, 0
+    dirs[#dirs + 1] = dir
+    for _, s in ipairs(spec) do
+      for i = 1, s[2] do
+        k = k + 1
+        local good = i <= s[3]
+        lines[#lines + 1] = json.encode({ trace_id = ("trace_%03d"):format(k), input = s[1], output = good and "o" or json.null,
+          duration_ms = s[4](i), success = good, persona = json.null, iteration = i - 1,
+          error = good and json.null or { type = "error", message = "e" } })
+      end
+    end
+    P.write(dir, "traces.jsonl", table.concat(lines, "\n") .. "\n")
+    return assert(results.open(dir))
+  end
+
+  local function stream(b, n)
+    local rows = {}
+    local d = assert(compare.stream(b, n, 0.05, { row = function(row) rows[#rows + 1] = row end }))
+    return d, rows
+  end
+
+  it("gives the rows of diff, in NEW's order, with inputs added, dropped and out of order", function()
+    local slow = function(i) return steady(i) * 3 end
+    local b = folder({ { "a", 20, 20, steady }, { "b", 20, 20, steady }, { "gone", 5, 5, steady }, { "c", 20, 20, steady },
+      { "d", 20, 20, steady } })
+    local n = folder({ { "a", 20, 20, steady }, { "new", 5, 5, steady }, { "b", 20, 8, steady }, { "d", 20, 20, slow },
+      { "c", 20, 20, steady } })
+    local d, rows = stream(b, n)
+    local keys = {}
+    for i, r in ipairs(rows) do keys[i] = r.key .. ":" .. r.verdict_text end
+    assert.are.same({ "a:no change", "b:fails more", "d:slower", "c:no change" }, keys)
+    assert.are.same({ { "gone" }, 1, { "new" }, 1 }, { d.only_base, d.only_base_count, d.only_new, d.only_new_count })
+    assert.are.equal(4, d.count)
+    assert.are.equal(3, d.regressions) -- b, d and the overall latency
+    -- the same figures as diff over the whole aggregates
+    local mem = compare.diff(
+      run({ group("a", 20, 20, steady), group("b", 20, 20, steady), group("gone", 5, 5, steady), group("c", 20, 20, steady),
+        group("d", 20, 20, steady) }),
+      run({ group("a", 20, 20, steady), group("new", 5, 5, steady), group("b", 20, 8, steady), group("d", 20, 20, slow),
+        group("c", 20, 20, steady) }), 0.05)
+    for i, r in ipairs(mem.rows) do
+      assert.are.equal(r.key, rows[i].key)
+      assert.is_true(math.abs(r.p_success_adj - rows[i].p_success_adj) < 1e-12)
+      assert.is_true(math.abs(r.p_latency_adj - rows[i].p_latency_adj) < 1e-12)
+    end
+  end)
+
+  it("refuses two folders with no input in common", function()
+    local d, err = compare.stream(folder({ { "a", 3, 3, steady } }), folder({ { "z", 3, 3, steady } }), 0.05,
+      { row = function() end })
+    assert.is_nil(d)
+    assert.matches("no input in common", err)
+  end)
+end)

@@ -343,13 +343,72 @@ describe("config.load with Python fluxloop configs", function()
   it("names the ignored Python keys once, in one notice line", function()
     local cfg, warnings = config.load(config.locate(nil, FIXTURES .. "/python"))
     assert.is_table(cfg, warnings)
-    assert.equal(1, #warnings)
+    assert.equal(2, #warnings)
     assert.equal("notice: these Python fluxloop keys have no effect here: description, "
       .. "version, source_root, collector_url, collector_api_key, tags, metadata, "
       .. "base_inputs, variation_strategies, variation_count, variation_temperature, "
-      .. "input_generation, seed, multi_turn, save_traces, save_aggregated_metrics, "
-      .. "runner.timeout_seconds, "
-      .. "runner.max_retries", warnings[1])
+      .. "input_generation, seed, multi_turn, save_traces, save_aggregated_metrics", warnings[2])
+  end)
+
+  it("honours runner.timeout_seconds (x 1000 ms)", function()
+    local cfg = assert(config.load(config.locate(nil, FIXTURES .. "/python")))
+    assert.equal(120000, cfg.runner.timeout_ms)
+    assert.equal(1500, assert(load_text("runner:\n  target: a.b:run\n  timeout_seconds: 1.5\n")).runner.timeout_ms)
+    assert.equal("configs/simulation.yaml:3:20: runner.timeout_seconds: expected a number of seconds >= 0 "
+      .. "(0 = no limit), got 'soon'", load_error("runner:\n  target: a.b:run\n  timeout_seconds: soon\n"))
+  end)
+
+  it("warns that runner.max_retries and retry_delay do nothing, and names --retry-failed", function()
+    local _, warnings = config.load(config.locate(nil, FIXTURES .. "/python"))
+    assert.equal("configs/simulation.yaml:13:3: warning: runner.max_retries has no effect: fluxloop does not "
+      .. "retry a failed run on its own; after the experiment, `fluxloop run experiment --retry-failed DIR` runs its "
+      .. "failed runs again (an http: target retries its requests with runner.http.retries)", warnings[1])
+    local _, w2 = assert(load_text("runner:\n  target: a.b:run\n  retry_delay: 5\n  max_retries: 2\n"))
+    assert.truthy(w2[1]:find("^configs/simulation.yaml:4:3: warning: runner.max_retries and runner.retry_delay have "
+      .. "no effect"), w2[1])
+  end)
+
+  it("runner.timeout takes units; a bare number is ms, under 100 with a warning", function()
+    for text, ms in pairs({ ["30s"] = 30000, ["2m"] = 120000, ["500ms"] = 500, ["250"] = 250, ["0"] = 0 }) do
+      local cfg, w = load_text("runner:\n  target: a.b:run\n  timeout: " .. text .. "\n")
+      assert.is_table(cfg, w)
+      assert.equal(ms, cfg.runner.timeout_ms, text)
+      assert.same({}, w, text)
+    end
+    local cfg, w = load_text("runner:\n  target: a.b:run\n  timeout: 30\n")
+    assert.equal(30, cfg.runner.timeout_ms)
+    assert.same({ "configs/simulation.yaml:3:12: warning: runner.timeout: 30 is 30 milliseconds; did you mean 30s? "
+      .. "(write 30s for seconds, or 30ms to keep milliseconds and silence this)" }, w)
+    assert.equal("configs/simulation.yaml:3:12: runner.timeout: expected a time such as 500ms, 30s, 2m or 1h; a bare "
+      .. "number is milliseconds; 0 = no limit, got '30 sec'", load_error("runner:\n  target: a.b:run\n  timeout: 30 sec\n"))
+  end)
+
+  it("two time limits that disagree are an error; agreeing ones are fine", function()
+    assert.equal("configs/simulation.yaml:4:12: runner.timeout: 30s (30000 ms) contradicts runner.timeout_ms: "
+      .. "5000 (5000 ms); keep one of them",
+      load_error("runner:\n  target: a.b:run\n  timeout_ms: 5000\n  timeout: 30s\n"))
+    local cfg = assert(load_text("runner:\n  target: a.b:run\n  timeout_seconds: 30\n  timeout: 30s\n"))
+    assert.equal(30000, cfg.runner.timeout_ms)
+  end)
+
+  it("merges project.yaml and input.yaml under another configs/ file given to --config, with a notice", function()
+    local dir = project({
+      ["configs/project.yaml"] = "name: from_project\nrun_delay_seconds: 0.25\n",
+      ["configs/input.yaml"] = "personas:\n  - name: novice_user\n    description: new here\n",
+      ["configs/other.yaml"] = "name: other\nrunner:\n  target: a.b:run\n",
+    })
+    local cfg, warnings = config.load(config.locate("configs/other.yaml", dir))
+    assert.is_table(cfg, warnings)
+    assert.equal(0.25, cfg.run_delay_seconds)
+    assert.equal("other", cfg.name) -- the named file's own keys win
+    assert.equal("new here", cfg.personas.novice_user.description)
+    assert.same({ "notice: configs/other.yaml is merged over configs/project.yaml and configs/input.yaml, the "
+      .. "Python section files beside it (its own keys win)" }, warnings)
+    -- simulation.yaml merges silently, as it always has; a section file named itself merges nothing.
+    local _, w2 = config.load(config.locate(nil, FIXTURES .. "/python"))
+    assert.falsy(w2[1]:find("merged over", 1, true))
+    local cfg3 = config.load(config.locate("configs/project.yaml", dir))
+    assert.is_nil(cfg3) -- no runner.target: input.yaml was not merged in either
   end)
 
   it("names the section file a bad key came from", function()
@@ -453,6 +512,13 @@ describe("config.apply_overrides", function()
     config.apply_overrides(cfg, { iterations = 2 })
     assert.equal(2, cfg.runner.iterations)
     assert.equal(2, yaml.decode(config.snapshot(cfg)).runner.iterations)
+  end)
+
+  it("--timeout replaces runner.timeout and timeout_seconds in the snapshot", function()
+    local cfg = assert(load_text("runner:\n  target: a.b:run\n  timeout: 30s\n  timeout_seconds: 30\n"))
+    config.apply_overrides(cfg, { timeout_ms = 5000 })
+    local snap = yaml.decode(config.snapshot(cfg))
+    assert.same({ 5000, nil, nil }, { snap.runner.timeout_ms, snap.runner.timeout, snap.runner.timeout_seconds })
   end)
 
   it("leaves the config alone when no flag is given", function()

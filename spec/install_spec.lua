@@ -32,5 +32,10 @@ describe("make install", function()
     local row = P.read_jsonl(P.experiments(dir, "installed")[1] .. "/traces.jsonl")[1]
     assert.are.equal("HELLO", row.output)
     assert.are.equal("agent", row.observations[1].type)
+    -- Outside a run, the installed SDK is where python-path says.
+    h = io.popen(P.quote(prefix .. "/bin/fluxloop") .. " python-path")
+    out = h:read("a")
+    assert(h:close(), out)
+    assert.are.equal(prefix .. "/share/fluxloop/python\n", out)
   end)
 end)

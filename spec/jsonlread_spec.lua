@@ -51,6 +51,16 @@ describe("fluxloop.jsonlread", function()
     assert.are.equal(jl.hash('"same"'), h1)
   end)
 
+  it("counts the elements of an array with '*' (nil for anything else)", function()
+    local r = open('{"a":[],"b":1}\n{"a":[1,[2,3],{"x":[4]},"s,]"]}\n{"a":"x"}\n{"b":2}\n', { "*a" })
+    local got = {}
+    for _ = 1, 4 do
+      local n, c = r:next()
+      got[n] = c == nil and "nil" or c
+    end
+    assert.are.same({ 0, 4, "nil", "nil" }, got)
+  end)
+
   it("skips damaged lines, counts them and names them", function()
     local r = open('{"a":1}\n{"a":2,\n\n{"a":"x\n{"a":3} junk\n[1]\n{"a":4}\n{"a":5', { "a" })
     local seen = {}

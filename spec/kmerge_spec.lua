@@ -168,6 +168,35 @@ describe("fluxloop.kmerge", function()
     end)
   end)
 
+  describe("check", function()
+    local function trace_line(k, n_obs)
+      local obs = {}
+      for i = 1, n_obs do obs[i] = ('{"id":"trace_%03d.%d"}'):format(k, i) end
+      return ('{"trace_id":"trace_%03d","observations":[%s]}\n'):format(k, table.concat(obs, ","))
+    end
+    local function obs_lines(k, n)
+      local t = {}
+      for i = 1, n do t[i] = ('{"trace_id":"trace_%03d","id":"trace_%03d.%d"}\n'):format(k, k, i) end
+      return table.concat(t)
+    end
+
+    it("leaves out traces without a whole traces.jsonl line or with too few observation lines", function()
+      local m = kmerge.new(6, 1)
+      P.write(dir, "s.jsonl", lines_of({ 1, 2, 3, 4, 5, 6 }, function(k) return summary_line(k, "1", true) end))
+      assert(m:scan(dir .. "/s.jsonl", 0))
+      -- 2: no traces line; 3: damaged traces line; 4: one observation line of two; 5: a damaged one
+      P.write(dir, "t.jsonl", trace_line(1, 1) .. trace_line(3, 0):sub(1, 15) .. "\n" .. trace_line(4, 2) .. trace_line(5, 1)
+        .. trace_line(6, 0))
+      P.write(dir, "o.jsonl", obs_lines(1, 1) .. obs_lines(4, 1) .. '{"trace_id":"trace_005","id":\n')
+      local c = assert(m:check(0, dir .. "/t.jsonl", -1, dir .. "/o.jsonl", -1))
+      assert.are.same({ 2, { 2, 3 }, 2, { 4, 5 }, 1, 2, 1, 3 }, { c.no_trace, c.first_no_trace, c.short_obs,
+        c.first_short_obs, c.damaged_traces, c.first_damaged_trace, c.damaged_obs, c.first_damaged_obs })
+      for k, want in ipairs({ true, false, false, false, false, true }) do assert.are.equal(want, m:has(k), k) end
+      assert.are.equal(2, m:merge(dir .. "/s.out", { { path = dir .. "/s.jsonl", index = 0 } }, true, true))
+      assert.are.equal(2, m:summary().count)
+    end)
+  end)
+
   it("checks its arguments", function()
     assert.has_error(function() kmerge.new(-1, 1) end)
     assert.has_error(function() kmerge.new(1, 0) end)

@@ -34,3 +34,20 @@ describe("fluxloop.parse", function()
     assert.are.equal(0, rec.metrics.observation_count)
   end)
 end)
+
+describe("fluxloop.parse timeline", function()
+  it("shows a failed observation as level ERROR with its error, in per_trace.jsonl and the markdown", function()
+    local trace = { trace_id = "trace_001", observations = {
+      { id = "trace_001.1", parent_id = json.null, type = "tool", name = "lookup", started_at = "2026-11-25T17:00:00.000000Z",
+        duration_ms = 2, error = "KeyError: 'order_id'" },
+      { id = "trace_001.2", parent_id = json.null, type = "event", name = "fine", started_at = "2026-11-25T17:00:00.000100Z",
+        duration_ms = 0 },
+    } }
+    local steps = parse.timeline(trace)
+    assert.are.same({ "ERROR", "KeyError: 'order_id'" }, { steps[1].level, steps[1].error })
+    assert.are.same({ "DEFAULT" }, { steps[2].level, steps[2].error })
+    local md = parse.markdown({ trace_id = "trace_001", iteration = 0, success = true, input = "q", output = "a" }, steps)
+    assert.truthy(md:find("- Level: ERROR\n- Error: KeyError: 'order_id'\n", 1, true), md)
+    assert.truthy(md:find("- Level: DEFAULT\n\nInput:", 1, true), md)
+  end)
+end)

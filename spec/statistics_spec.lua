@@ -148,3 +148,53 @@ describe("fluxloop.statistics.groups", function()
     near(0.2544, r.p, 1e-4)
   end)
 end)
+
+describe("fluxloop.statistics bounded samples and p-values", function()
+  local statistics = require("fluxloop.statistics")
+
+  it("keeps values exactly up to its limit, then bins them (percentiles within 0.3%)", function()
+    local small, exact = statistics.sample(100), statistics.sample()
+    for i = 1, 5000 do small:add(i) exact:add(i) end
+    assert.is_false(small:exact())
+    assert.is_true(exact:exact())
+    assert.are.equal(5000, small:count())
+    for _, p in ipairs({ 50, 90, 95, 99 }) do
+      local a, b = small:percentile(p), exact:percentile(p)
+      assert.is_true(math.abs(a - b) / b < 0.003, ("p%d %s vs %s"):format(p, a, b))
+    end
+    assert.are.same({ 1, 5000 }, { small:percentile(0), small:percentile(100) })
+    local s = small:summary()
+    assert.are.same({ 5000, 1, 5000, 2500.5 }, { s.count, s.min, s.max, s.mean })
+    local h = small:histogram(0, 5000, 10)
+    local total = 0
+    for _, c in ipairs(h) do total = total + c end
+    assert.are.equal(5000, total)
+    small:reset()
+    assert.are.same({ 0, true }, { small:count(), small:exact() })
+  end)
+
+  it("tests binned samples with Mann-Whitney close to the exact test", function()
+    local a, b, ea, eb = statistics.sample(10), statistics.sample(10), statistics.sample(), statistics.sample()
+    for i = 1, 3000 do
+      -- values 2% apart: each in a bin of its own, so the bins lose nothing
+      local x, y = 10 * 1.02 ^ (i % 97), 10.3 * 1.02 ^ (i % 89)
+      a:add(x) ea:add(x)
+      b:add(y) eb:add(y)
+    end
+    local binned, exact = statistics.mannwhitney(a, b), statistics.mannwhitney(ea, eb)
+    assert.is_false(binned.exact)
+    assert.is_true(math.abs(binned.z - exact.z) < 1e-9, ("%s vs %s"):format(binned.z, exact.z))
+  end)
+
+  it("Holm-adjusts a packed list of p-values, nil for no test", function()
+    local pv = statistics.pvalues()
+    for _, p in ipairs({ 0.01, 0.04, false, 0.03, 0.5 }) do pv:add(p or nil) end
+    pv:holm()
+    local got = {}
+    for i = 1, pv:count() do got[i] = pv:get(i) or "none" end
+    -- m = 4: 0.01 * 4, max(0.03 * 3, 0.04), max(0.04 * 2, 0.09), 0.5
+    for i, want in ipairs({ 0.04, 0.09, "none", 0.09, 0.5 }) do
+      if want == "none" then assert.are.equal("none", got[i]) else assert.is_true(math.abs(got[i] - want) < 1e-12) end
+    end
+  end)
+end)

@@ -133,24 +133,47 @@ void host_open(lua_State *L, int argc, char **argv) {
 }
 
 /* fluxloop.host: facts about this binary for the Lua layer (version, embedded modules and templates). */
+
+/* A module is a .lua file outside lua/fluxloop/templates/; the rest are templates. */
+static int is_module(const embedded_lua *m) {
+  const char *path = m->chunkname + 1;
+  size_t n = strlen(path);
+  return n > 4 && strcmp(path + n - 4, ".lua") == 0 && strncmp(path, "lua/fluxloop/templates/", 23) != 0;
+}
+
 static int host_embedded(lua_State *L) {
   const embedded_lua *m;
   int i = 0;
   lua_newtable(L);
   for (m = embedded_lua_modules; m->name != NULL; m++) {
-    size_t n = strlen(m->name);
-    if (n > 5 && strcmp(m->name + n - 5, ".html") == 0) continue; /* a report template, not a module */
+    if (!is_module(m)) continue;
     lua_pushstring(L, m->name);
     lua_rawseti(L, -2, ++i);
   }
   return 1;
 }
 
-/* embedded_source(name) -> the text of an embedded file (a module or a report template), or nil. */
+/* embedded_files(prefix) -> the paths (lua/fluxloop/templates/...) of the embedded files that
+ * start with prefix, in build order (sorted). */
+static int host_embedded_files(lua_State *L) {
+  size_t n;
+  const char *prefix = luaL_checklstring(L, 1, &n);
+  int i = 0;
+  lua_newtable(L);
+  for (const embedded_lua *m = embedded_lua_modules; m->name != NULL; m++) {
+    if (strncmp(m->chunkname + 1, prefix, n) != 0) continue;
+    lua_pushstring(L, m->chunkname + 1);
+    lua_rawseti(L, -2, ++i);
+  }
+  return 1;
+}
+
+/* embedded_source(name) -> the text of an embedded file, by module name (fluxloop.run,
+ * fluxloop.report.page.html) or by path (lua/fluxloop/templates/...), or nil. */
 static int host_embedded_source(lua_State *L) {
   const char *name = luaL_checkstring(L, 1);
   for (const embedded_lua *m = embedded_lua_modules; m->name != NULL; m++)
-    if (strcmp(m->name, name) == 0) {
+    if (strcmp(m->name, name) == 0 || strcmp(m->chunkname + 1, name) == 0) {
       lua_pushlstring(L, m->source, m->size);
       return 1;
     }
@@ -160,7 +183,8 @@ static int host_embedded_source(lua_State *L) {
 int luaopen_fluxloop_host(lua_State *L); /* the module's only export */
 int luaopen_fluxloop_host(lua_State *L) {
   static const luaL_Reg funcs[] = {
-    { "embedded_modules", host_embedded }, { "embedded_source", host_embedded_source }, { NULL, NULL }
+    { "embedded_modules", host_embedded }, { "embedded_files", host_embedded_files },
+    { "embedded_source", host_embedded_source }, { NULL, NULL }
   };
   luaL_newlib(L, funcs);
   lua_pushliteral(L, FLUXLOOP_VERSION);

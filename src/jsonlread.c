@@ -257,6 +257,22 @@ bad:
   return -1;
 }
 
+long long jv_count(const jv_span *v) {
+  scan_t c = { v->p, v->p + v->n, v->p, NULL, 0 };
+  long long n = 0;
+  if (v->type != JV_ARRAY) return -1;
+  c.p++;
+  skip_ws(&c);
+  if (c.p < c.end && *c.p == ']') return 0;
+  for (;;) {
+    if (skip_value(&c, NULL) != 0) return -1;
+    n++;
+    skip_ws(&c);
+    if (c.p >= c.end || *c.p != ',') return n;
+    c.p++;
+  }
+}
+
 void jv_raw(const jv_span *v, const char **p, size_t *n) {
   if (v->type == JV_STRING) { *p = v->p - 1; *n = v->n + 2; }
   else { *p = v->p; *n = v->n; }

@@ -40,6 +40,9 @@ typedef struct jv_span {
  * (the rest JV_ABSENT). Returns 0, or -1 with *why and *where (byte offset) set. */
 int jv_scan(const char *s, size_t n, const char *const *keys, const size_t *keylens, int nkeys,
             jv_span *spans, const char **why, size_t *where);
+/* The number of elements of an array span that jv_scan found, or -1 when it is no array
+ * (how many observations a trace recorded, without decoding them). */
+long long jv_count(const jv_span *v);
 /* The raw JSON text of a span (strings with their quotes). */
 void jv_raw(const jv_span *v, const char **p, size_t *n);
 /* Appends the decoded contents of a string span to out (\u escapes to UTF-8). */

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "jsonlread.h"
 #include "lines.h"
 
 /* Output is written in blocks of this size; input buffers share READ_BUDGET between them. */
@@ -78,6 +79,14 @@ static int summary_fields(const char *line, size_t len, double *ms, int *success
   return 0;
 }
 
+/* A line (its '\n' included) that is one whole JSON object. */
+static int whole(const char *line, size_t len) {
+  const char *why;
+  size_t where;
+  if (len > 0 && line[len - 1] == '\n') len--;
+  return jv_scan(line, len, NULL, NULL, 0, NULL, &why, &where) == 0;
+}
+
 /* Counts the shard's trace numbers from `from` up to (not including) `to` as missing. */
 static void note_missing(kmerge_t *m, kmerge_scan_t *out, int64_t from, int64_t to) {
   for (int64_t k = from; k < to && out->n_first_missing < KMERGE_FIRST_MISSING; k += m->shards)
@@ -100,6 +109,10 @@ int kmerge_scan(kmerge_t *m, const char *path, int64_t index, int64_t limit, kme
     int64_t k = lines_trace_number(line, len);
     double ms;
     int success;
+    if (!whole(line, len)) {
+      if (out->damaged++ == 0) out->first_damaged = r.lineno;
+      continue;
+    }
     if (k < 1) {
       fail(m, "%s:%lld: not a trace line (it does not start with {\"trace_id\":\"trace_...)", path, (long long)r.lineno);
       goto bad;
@@ -139,6 +152,93 @@ int kmerge_scan(kmerge_t *m, const char *path, int64_t index, int64_t limit, kme
 bad:
   lines_close(&r);
   return -1;
+}
+
+static void clear(kmerge_t *m, int64_t k) {
+  m->present[(k - 1) >> 3] &= (uint8_t) ~(1u << ((k - 1) & 7));
+}
+
+static void note_k(int64_t k, int64_t *count, int64_t *first, int *n_first) {
+  if (*n_first < KMERGE_FIRST_MISSING) first[(*n_first)++] = k;
+  (*count)++;
+}
+
+/* The next line of observations.jsonl: its trace number (-1 for a line that names none), or 0
+ * at the end; *ok says whether it is whole JSON. */
+static int64_t next_obs(lines_t *r, kmerge_check_t *out, int *ok, int *rc) {
+  const char *line;
+  size_t len;
+  *rc = lines_next(r, &line, &len);
+  if (*rc != LINES_OK) return 0;
+  *ok = whole(line, len);
+  if (!*ok && out->damaged_obs++ == 0) out->first_damaged_obs = r->lineno;
+  return lines_trace_number(line, len);
+}
+
+int kmerge_check(kmerge_t *m, const kmerge_input_t *traces, const kmerge_input_t *observations, kmerge_check_t *out) {
+  static const char *const keys[] = { "observations" };
+  static const size_t keylens[] = { 12 };
+  lines_t t, o;
+  const char *line, *why;
+  size_t len, where;
+  int rc, orc = LINES_OK, ook = 0;
+  int64_t ok_k = 0, ko;                  /* ok_k: the last trace found whole */
+  memset(out, 0, sizeof *out);
+  if (lines_open(&t, traces->path, READ_MAX, traces->limit) != 0) { fail(m, "%s: %s", traces->path, strerror(errno)); return -1; }
+  if (lines_open(&o, observations->path, READ_MAX, observations->limit) != 0) {
+    fail(m, "%s: %s", observations->path, strerror(errno));
+    lines_close(&t);
+    return -1;
+  }
+  ko = next_obs(&o, out, &ook, &orc);
+  /* Both files are in trace order: walk them in step, so nothing is held per trace. The
+   * traces of the scan that end up without a whole traces.jsonl line are cleared after. */
+  while ((rc = lines_next(&t, &line, &len)) == LINES_OK) {
+    int64_t k = lines_trace_number(line, len), want, got = 0;
+    int bad = 0;
+    jv_span span;
+    if (len > 0 && line[len - 1] == '\n') len--;
+    if (jv_scan(line, len, keys, keylens, 1, &span, &why, &where) != 0) {
+      if (out->damaged_traces++ == 0) out->first_damaged_trace = t.lineno;
+      continue;
+    }
+    if (k < 1 || (k - 1) % m->shards != traces->index || !has(m, k) || k <= ok_k) continue;
+    want = span.type == JV_ABSENT ? -1 : jv_count(&span);
+    while (orc == LINES_OK && (ko < k)) ko = next_obs(&o, out, &ook, &orc);
+    while (orc == LINES_OK && ko == k) {
+      if (ook) got++; else bad = 1;
+      ko = next_obs(&o, out, &ook, &orc);
+    }
+    if (orc == LINES_ERR) break;
+    /* Lines of trace k, damaged ones included, are consumed: the trace is whole when none was
+     * damaged and they are as many as its array says (no array: whatever there is). */
+    if (bad || (want >= 0 && got != want)) {
+      note_k(k, &out->short_obs, out->first_short_obs, &out->n_first_short_obs);
+      clear(m, k);
+      continue;
+    }
+    /* Traces of the scan between the last whole one and k have no whole traces.jsonl line. */
+    for (int64_t j = ok_k + 1; j < k; j++)
+      if ((j - 1) % m->shards == traces->index && has(m, j)) {
+        note_k(j, &out->no_trace, out->first_no_trace, &out->n_first_no_trace);
+        clear(m, j);
+      }
+    ok_k = k;
+  }
+  if (rc == LINES_ERR || orc == LINES_ERR) {
+    fail(m, "%s: %s", rc == LINES_ERR ? traces->path : observations->path, strerror(rc == LINES_ERR ? t.err : o.err));
+    lines_close(&t);
+    lines_close(&o);
+    return -1;
+  }
+  for (int64_t j = ok_k + 1; j <= m->planned; j++)
+    if ((j - 1) % m->shards == traces->index && has(m, j)) {
+      note_k(j, &out->no_trace, out->first_no_trace, &out->n_first_no_trace);
+      clear(m, j);
+    }
+  lines_close(&t);
+  lines_close(&o);
+  return 0;
 }
 
 /* One input of the merge: its reader and the line it offers next. */
@@ -223,7 +323,7 @@ static void allow_files(int n) {
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-int64_t kmerge_merge(kmerge_t *m, const char *out_path, const kmerge_input_t *in, int n, int unique) {
+int64_t kmerge_merge(kmerge_t *m, const char *out_path, const kmerge_input_t *in, int n, int unique, int counts) {
   source_t *src = calloc((size_t)(n > 0 ? n : 1), sizeof *src);
   source_t **heap = calloc((size_t)(n > 0 ? n : 1), sizeof *heap);
   out_t o = { -1, malloc(WRITE_BLOCK), 0, out_path };
@@ -246,6 +346,10 @@ int64_t kmerge_merge(kmerge_t *m, const char *out_path, const kmerge_input_t *in
     if (rc > 0) heap[live++] = s;
   }
   for (int i = live / 2 - 1; i >= 0; i--) sift_down(heap, live, i);
+  if (counts) { /* counted again: a check may have left traces out since the scans */
+    stats_free(&m->stats);
+    stats_init(&m->stats);
+  }
   o.fd = open(out_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   if (o.fd < 0) { fail(m, "%s: %s", out_path, strerror(errno)); goto done; }
   while (live > 0) {
@@ -253,6 +357,12 @@ int64_t kmerge_merge(kmerge_t *m, const char *out_path, const kmerge_input_t *in
     if (has(m, s->k)) {
       if (out_put(m, &o, s->line, s->len) != 0) goto done;
       count++;
+      if (counts) {
+        double ms = 0;
+        int success = 0;
+        summary_fields(s->line, s->len, &ms, &success); /* the scan checked the line */
+        if (stats_add(&m->stats, ms, success) != 0) { fail(m, "not enough memory for run statistics"); goto done; }
+      }
     }
     int rc = advance(m, s, unique);
     if (rc < 0) goto done;

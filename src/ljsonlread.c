@@ -15,7 +15,7 @@
 #define KEEP_DAMAGED 20 /* damaged lines named one by one; the rest are only counted */
 
 /* How a field is handed to Lua. */
-enum { AS_VALUE, AS_RAW, AS_HASH };
+enum { AS_VALUE, AS_RAW, AS_HASH, AS_COUNT };
 
 typedef struct reader {
   jr_reader r;
@@ -51,7 +51,8 @@ static int reader_close(lua_State *L) {
 }
 
 /* open(path, keys) -> reader | nil, message, code. keys: field names; "=name" gives the
- * raw JSON text of the value, "#name" a 64-bit hash of that text (equal values, equal hashes). */
+ * raw JSON text of the value, "#name" a 64-bit hash of that text (equal values, equal hashes),
+ * "*name" the number of elements of an array (nil when the value is no array). */
 static int jl_open(lua_State *L) {
   const char *path = luaL_checkstring(L, 1);
   int nkeys;
@@ -71,8 +72,8 @@ static int jl_open(lua_State *L) {
     lua_geti(L, 2, i + 1);
     k = luaL_checklstring(L, -1, &n);
     x->mode[i] = AS_VALUE;
-    if (n > 0 && (k[0] == '=' || k[0] == '#')) {
-      x->mode[i] = k[0] == '=' ? AS_RAW : AS_HASH;
+    if (n > 0 && (k[0] == '=' || k[0] == '#' || k[0] == '*')) {
+      x->mode[i] = k[0] == '=' ? AS_RAW : (k[0] == '#' ? AS_HASH : AS_COUNT);
       k++;
       n--;
     }
@@ -108,6 +109,12 @@ static void push_span(lua_State *L, reader_t *x, int i) {
   const char *p;
   size_t n;
   if (v->type == JV_ABSENT) { lua_pushnil(L); return; }
+  if (x->mode[i] == AS_COUNT) {
+    long long count = jv_count(v);
+    if (count < 0) lua_pushnil(L);
+    else lua_pushinteger(L, (lua_Integer)count);
+    return;
+  }
   if (x->mode[i] != AS_VALUE) {
     jv_raw(v, &p, &n);
     if (x->mode[i] == AS_HASH) lua_pushinteger(L, (lua_Integer)jv_hash(p, n));

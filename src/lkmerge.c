@@ -38,8 +38,8 @@ static int kmerge_new(lua_State *L) {
   return 1;
 }
 
-/* m:scan(path, index [, limit]) -> { traces, failed, missing, first_missing = {k...}, torn }
- * | fail, message */
+/* m:scan(path, index [, limit]) -> { traces, failed, missing, first_missing = {k...}, torn
+ * [, damaged, first_damaged (its line number)] } | fail, message */
 static int merger_scan(lua_State *L) {
   merger_t *g = check_merger(L);
   const char *path = luaL_checkstring(L, 2);
@@ -63,15 +63,56 @@ static int merger_scan(lua_State *L) {
     lua_rawseti(L, -2, i + 1);
   }
   lua_setfield(L, -2, "first_missing");
+  if (out.damaged > 0) {
+    lua_pushinteger(L, out.damaged); lua_setfield(L, -2, "damaged");
+    lua_pushinteger(L, out.first_damaged); lua_setfield(L, -2, "first_damaged");
+  }
   return 1;
 }
 
-/* m:merge(out_path, { {path=, index=, limit=}, ... }, unique) -> lines written | fail, message */
+static void push_ks(lua_State *L, const int64_t *ks, int n, const char *field) {
+  lua_createtable(L, n, 0);
+  for (int i = 0; i < n; i++) {
+    lua_pushinteger(L, ks[i]);
+    lua_rawseti(L, -2, i + 1);
+  }
+  lua_setfield(L, -2, field);
+}
+
+/* m:check(index, traces_path, traces_limit, observations_path, observations_limit) -> { no_trace,
+ * first_no_trace, short_obs, first_short_obs, damaged_traces, first_damaged_trace, damaged_obs,
+ * first_damaged_obs } | fail, message. Traces found not whole leave the merge. */
+static int merger_check(lua_State *L) {
+  merger_t *g = check_merger(L);
+  lua_Integer index = luaL_checkinteger(L, 2);
+  kmerge_input_t t = { luaL_checkstring(L, 3), index, luaL_optinteger(L, 4, -1) };
+  kmerge_input_t o = { luaL_checkstring(L, 5), index, luaL_optinteger(L, 6, -1) };
+  kmerge_check_t out;
+  luaL_argcheck(L, index >= 0 && index < g->m.shards, 2, "shard index out of range");
+  if (kmerge_check(&g->m, &t, &o, &out) != 0) {
+    luaL_pushfail(L);
+    lua_pushstring(L, g->m.err);
+    return 2;
+  }
+  lua_createtable(L, 0, 8);
+  lua_pushinteger(L, out.no_trace); lua_setfield(L, -2, "no_trace");
+  push_ks(L, out.first_no_trace, out.n_first_no_trace, "first_no_trace");
+  lua_pushinteger(L, out.short_obs); lua_setfield(L, -2, "short_obs");
+  push_ks(L, out.first_short_obs, out.n_first_short_obs, "first_short_obs");
+  lua_pushinteger(L, out.damaged_traces); lua_setfield(L, -2, "damaged_traces");
+  lua_pushinteger(L, out.first_damaged_trace); lua_setfield(L, -2, "first_damaged_trace");
+  lua_pushinteger(L, out.damaged_obs); lua_setfield(L, -2, "damaged_obs");
+  lua_pushinteger(L, out.first_damaged_obs); lua_setfield(L, -2, "first_damaged_obs");
+  return 1;
+}
+
+/* m:merge(out_path, { {path=, index=, limit=}, ... }, unique [, counts]) -> lines written | fail, message.
+ * counts: the files are trace_summary.jsonl, whose merged runs make m:summary(). */
 static int merger_merge(lua_State *L) {
   merger_t *g = check_merger(L);
   const char *out_path = luaL_checkstring(L, 2);
   luaL_checktype(L, 3, LUA_TTABLE);
-  int unique = lua_toboolean(L, 4);
+  int unique = lua_toboolean(L, 4), counts = lua_toboolean(L, 5);
   lua_Integer n = luaL_len(L, 3);
   luaL_argcheck(L, n >= 0 && n < 1000000, 3, "too many inputs");
   kmerge_input_t *in = lua_newuserdatauv(L, (size_t)(n > 0 ? n : 1) * sizeof *in, 0); /* freed by the GC */
@@ -87,7 +128,7 @@ static int merger_merge(lua_State *L) {
     in[i].limit = luaL_optinteger(L, -1, -1);
     lua_pop(L, 4);
   }
-  int64_t written = kmerge_merge(&g->m, out_path, in, (int)n, unique);
+  int64_t written = kmerge_merge(&g->m, out_path, in, (int)n, unique, counts);
   if (written < 0) {
     luaL_pushfail(L);
     lua_pushstring(L, g->m.err);
@@ -125,6 +166,7 @@ static int merger_close(lua_State *L) {
 static const luaL_Reg merger_methods[] = {
   { "scan", merger_scan },
   { "merge", merger_merge },
+  { "check", merger_check },
   { "summary", merger_summary },
   { "has", merger_has },
   { "close", merger_close },

@@ -37,6 +37,7 @@ struct pool {
   int stop;           /* a worker failed: hand out nothing more (__atomic) */
   void *sink;         /* light userdata handed to worker states */
   char *setup, *path, *cpath;
+  char *module;       /* the Lua module each worker runs (its main(setup, index)) */
   size_t setup_len;
   int nworkers;
   worker_t *workers;
@@ -94,7 +95,8 @@ static void worker_done(worker_t *w, const char *error) {
   pthread_mutex_unlock(&p->lock);
 }
 
-/* Runs in the worker's own state: require("fluxloop.worker").main(setup, index). */
+/* Runs in the worker's own state: require(module).main(setup, index); the module is
+ * fluxloop.worker (runs of an experiment) unless run{} named another (fluxloop.grade.worker). */
 static int worker_pmain(lua_State *L) {
   worker_t *w = lua_touserdata(L, 1);
   pool_t *p = w->pool;
@@ -108,7 +110,7 @@ static int worker_pmain(lua_State *L) {
   lua_pushlightuserdata(L, p);
   lua_setfield(L, LUA_REGISTRYINDEX, POOL_KEY);
   lua_getglobal(L, "require");
-  lua_pushliteral(L, "fluxloop.worker");
+  lua_pushstring(L, p->module);
   lua_call(L, 1, 1);
   lua_getfield(L, -1, "main");
   lua_pushlstring(L, p->setup, p->setup_len);
@@ -147,6 +149,7 @@ static void pool_free(pool_t *p) {
   free(p->setup);
   free(p->path);
   free(p->cpath);
+  free(p->module);
   pthread_cond_destroy(&p->changed);
   pthread_mutex_destroy(&p->lock);
   free(p);
@@ -172,7 +175,7 @@ static int finished_count(pool_t *p) {
 }
 
 /* run{ workers = N, total = runs, ks = {trace numbers} (optional: 1..total), sink = rec:sink(),
- *      setup = string, path = package.path, cpath = package.cpath,
+ *      setup = string, path = package.path, cpath = package.cpath, module = "fluxloop.worker",
  *      on_progress = function(done, in_flight) end }
  *   -> { left_behind = n } | nil, message
  * Starts N workers and waits for them, calling on_progress about ten times a second.
@@ -199,8 +202,13 @@ static int pool_run(lua_State *L) {
   p->setup = dup_field(L, 1, "setup", &p->setup_len);
   p->path = dup_field(L, 1, "path", NULL);
   p->cpath = dup_field(L, 1, "cpath", NULL);
+  {
+    const char *module = lua_getfield(L, 1, "module") == LUA_TNIL ? "fluxloop.worker" : luaL_checkstring(L, -1);
+    p->module = strdup(module);
+    lua_pop(L, 1);
+  }
   p->workers = calloc((size_t)n, sizeof *p->workers);
-  if (!p->setup || !p->path || !p->cpath || !p->workers) { pool_free(p); return luaL_error(L, "not enough memory"); }
+  if (!p->setup || !p->path || !p->cpath || !p->module || !p->workers) { pool_free(p); return luaL_error(L, "not enough memory"); }
   p->nworkers = n;
   if (lua_getfield(L, 1, "ks") == LUA_TTABLE) {
     int64_t count = (int64_t)luaL_len(L, -1);

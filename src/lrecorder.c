@@ -424,6 +424,27 @@ static int recorder_stop(lua_State *L) {
   return 1;
 }
 
+/* observations() -> the current trace's observations as tables (as observations.jsonl will
+ * hold them): for graders that look at what a run did before it is written. */
+static int recorder_observations(lua_State *L) {
+  recorder *r = lrecorder_check(L);
+  buf_t text = BUF_INIT;
+  lua_createtable(L, (int)r->nobs, 0);
+  for (size_t i = 0; i < r->nobs; i++) {
+    obs_slot *s = &r->obs[i];
+    buf_reset(&text);
+    buf_put(&text, r->arena.data + s->head_off, s->head_len);
+    buf_put(&text, r->arena.data + s->tail_off, s->tail_len);
+    if (text.failed || lconv_decode_json(L, text.data, text.len, "observation") != 0) {
+      buf_free(&text);
+      return luaL_error(L, "observations: %s", text.failed ? "not enough memory" : lua_tostring(L, -1));
+    }
+    lua_rawseti(L, -2, (lua_Integer)i + 1);
+  }
+  buf_free(&text);
+  return 1;
+}
+
 
 /* redact(list): the strings of list (the config's secret values) are written as "***"
  * wherever they occur in this recorder's lines. Strings of 3 bytes or fewer are ignored. */
@@ -515,7 +536,9 @@ static const luaL_Reg recorder_methods[] = {
   { "span_open", recorder_span_open },
   { "span_close", recorder_span_close },
   { "stop", recorder_stop },
+  { "observations", recorder_observations },
   { "write", lrecorder_write },
+  { "write_scores", lrecorder_write_scores },
   { "flush", recorder_flush },
   { "redact", recorder_redact },
   { "skip", recorder_skip },

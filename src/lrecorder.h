@@ -60,8 +60,9 @@ recorder *lrecorder_check(lua_State *L);
 /* Pushes fail, "path: strerror(err)", "ECODE". */
 int lrecorder_push_io_error(lua_State *L, const char *path, int err);
 int lrecorder_push_sink_error(lua_State *L, recorder *r);
-/* write(trace): the method (lrecwrite.c). */
+/* write(trace) and write_scores(seq, trace_id, scores): the methods of lrecwrite.c. */
 int lrecorder_write(lua_State *L);
+int lrecorder_write_scores(lua_State *L);
 
 /* Encodes the value at idx (none/nil -> null); on failure -1 with the message pushed. */
 static inline int lrecorder_put_value(lua_State *L, int idx, buf_t *b) {

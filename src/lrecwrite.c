@@ -277,3 +277,34 @@ encode_error:
   for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
   return lua_error(L);
 }
+
+/* write_scores(seq, trace_id, scores) -> true | fail, msg, code: only the lines of
+ * scores.jsonl for one trace (`evaluate`, which grades a finished experiment and writes
+ * nothing else), in the place seq of the files. */
+int lrecorder_write_scores(lua_State *L) {
+  recorder *r = lrecorder_check(L);
+  int64_t seq = (int64_t)luaL_checkinteger(L, 2);
+  size_t tid_len;
+  const char *tid = luaL_checklstring(L, 3, &tid_len);
+  buf_t *sc = &r->lines[F_SCORES];
+  luaL_checktype(L, 4, LUA_TTABLE);
+  for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
+  if (put_scores(L, 4, sc, tid, tid_len) != 0 || sc->failed) {
+    if (sc->failed) lua_pushliteral(L, "not enough memory to write the scores");
+    buf_reset(sc);
+    return lua_error(L);
+  }
+  if (r->redact.n > 0) sc->len = redact_apply(&r->redact, sc->data, sc->len);
+  {
+    const char *text[F_COUNT] = { "", "", "", sc->data };
+    size_t lens[F_COUNT] = { 0, 0, 0, sc->len };
+    if (r->pipe_fd >= 0) {
+      if (frame_send(r->pipe_fd, FRAME_TRACE, seq, 0, 1, text, lens) != 0)
+        return lrecorder_push_io_error(L, "pipe to the parent process", errno);
+    } else if (sink_put(r->sink, seq, text, lens, 0, 1) != 0) {
+      return lrecorder_push_sink_error(L, r);
+    }
+  }
+  lua_pushboolean(L, 1);
+  return 1;
+}

@@ -1,31 +1,44 @@
-/* lstatistics.c - the fluxloop.statistics module: samples with exact percentiles, Wilson
- * intervals, Fisher's exact test and Mann-Whitney U for `report` and `compare`. */
+/* lstatistics.c - the fluxloop.statistics module: samples (exact percentiles up to a limit of
+ * values, then logarithmic bins), Wilson intervals, Fisher's exact test, Mann-Whitney U and
+ * Holm's correction for `report` and `compare`. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "groups.h"
 #include "lstats.h"
+#include "sketch.h"
 #include "stats.h"
 #include "stattest.h"
 
 #define SAMPLE_MT "fluxloop.Sample"
 #define GROUPS_MT "fluxloop.Groups"
+#define PVALUES_MT "fluxloop.PValues"
+#define DEFAULT_LIMIT (1u << 18) /* exact values a sample keeps by default: 2 MB */
 
+/* Values are kept exactly (s.durations) up to `limit`; past it they all move into bins, and
+ * s keeps only the running figures (sum, sumsq, min, max, successful, failed). */
 typedef struct sample {
   stats_t s;
-  int sorted; /* durations sorted since the last add */
+  int sorted;       /* durations sorted since the last add */
+  size_t limit;
+  uint64_t *bins;   /* NULL while exact */
+  uint64_t n;       /* values added in all */
 } sample_t;
 
 static sample_t *check_sample(lua_State *L, int idx) {
   return luaL_checkudata(L, idx, SAMPLE_MT);
 }
 
-static sample_t *new_sample(lua_State *L) {
+static sample_t *new_sample(lua_State *L, size_t limit) {
   sample_t *x = lua_newuserdatauv(L, sizeof *x, 0);
   stats_init(&x->s);
   x->sorted = 1;
+  x->limit = limit;
+  x->bins = NULL;
+  x->n = 0;
   luaL_setmetatable(L, SAMPLE_MT);
   return x;
 }
@@ -40,9 +53,12 @@ static void sort_sample(sample_t *x) {
   x->sorted = 1;
 }
 
-/* sample() -> an empty sample; 8 bytes a value, so percentiles are exact. */
+/* sample([limit]) -> an empty sample: exact (8 bytes a value) up to limit values (default
+ * 262,144), then binned in fixed memory (percentiles within 0.27%, see sketch.h). */
 static int st_sample(lua_State *L) {
-  new_sample(L);
+  lua_Integer limit = luaL_optinteger(L, 1, DEFAULT_LIMIT);
+  luaL_argcheck(L, limit >= 1, 1, "the limit is at least 1");
+  new_sample(L, (size_t)limit);
   return 1;
 }
 
@@ -60,18 +76,66 @@ static int reserve(stats_t *s) {
   return 0;
 }
 
+/* Moves the exact values into bins: the sample's memory stops growing here. */
+static int to_bins(sample_t *x) {
+  x->bins = calloc(SKETCH_BINS, sizeof *x->bins);
+  if (x->bins == NULL) return -1;
+  for (size_t i = 0; i < x->s.count; i++) x->bins[sketch_bin(x->s.durations[i])]++;
+  free(x->s.durations);
+  x->s.durations = NULL;
+  x->s.count = x->s.cap = 0;
+  x->sorted = 1;
+  return 0;
+}
+
+static int push(sample_t *x, double v, int success) {
+  if (x->bins == NULL && x->s.count < x->limit) {
+    if (reserve(&x->s) != 0 || stats_add(&x->s, v, success) != 0) return -1;
+    x->sorted = 0;
+    x->n++;
+    return 0;
+  }
+  if (x->bins == NULL && to_bins(x) != 0) return -1;
+  x->bins[sketch_bin(v)]++;
+  if (success) x->s.successful++; else x->s.failed++;
+  if (v < x->s.min) x->s.min = v;
+  if (v > x->s.max) x->s.max = v;
+  x->s.sum += v;
+  x->s.sumsq += v * v;
+  x->n++;
+  return 0;
+}
+
 /* s:add(x [, success]) */
 static int sample_add(lua_State *L) {
   sample_t *x = check_sample(L, 1);
   double v = (double)luaL_checknumber(L, 2);
-  if (reserve(&x->s) != 0 || stats_add(&x->s, v, lua_isnone(L, 3) || lua_toboolean(L, 3)) != 0)
-    return luaL_error(L, "not enough memory for a sample");
-  x->sorted = 0;
+  if (push(x, v, lua_isnone(L, 3) || lua_toboolean(L, 3)) != 0) return luaL_error(L, "not enough memory for a sample");
+  return 0;
+}
+
+static void sample_clear(sample_t *x) {
+  stats_free(&x->s);
+  free(x->bins);
+  x->bins = NULL;
+  x->n = 0;
+  x->sorted = 1;
+}
+
+/* s:reset(): empty again (its exact limit kept). */
+static int sample_reset(lua_State *L) {
+  sample_clear(check_sample(L, 1));
   return 0;
 }
 
 static int sample_count(lua_State *L) {
-  lua_pushinteger(L, (lua_Integer)check_sample(L, 1)->s.count);
+  lua_pushinteger(L, (lua_Integer)check_sample(L, 1)->n);
+  return 1;
+}
+
+/* s:exact() -> whether every value is still kept (percentiles exact). */
+static int sample_exact(lua_State *L) {
+  lua_pushboolean(L, check_sample(L, 1)->bins == NULL);
   return 1;
 }
 
@@ -80,7 +144,11 @@ static int sample_percentile(lua_State *L) {
   sample_t *x = check_sample(L, 1);
   double p = (double)luaL_checknumber(L, 2);
   luaL_argcheck(L, p >= 0 && p <= 100, 2, "a percentile is from 0 to 100");
-  if (x->s.count == 0) return 0;
+  if (x->n == 0) return 0;
+  if (x->bins != NULL) {
+    lua_pushnumber(L, sketch_percentile(x->bins, x->n, x->s.min, x->s.max, p));
+    return 1;
+  }
   sort_sample(x);
   lua_pushnumber(L, stats_percentile(x->s.durations, x->s.count, p));
   return 1;
@@ -90,8 +158,23 @@ static int sample_percentile(lua_State *L) {
 static int sample_summary(lua_State *L) {
   sample_t *x = check_sample(L, 1);
   stats_summary_t o;
-  stats_summarize(&x->s, &o);
-  x->sorted = 1;
+  if (x->bins != NULL) {
+    double mean = x->s.sum / (double)x->n, var = x->s.sumsq / (double)x->n - mean * mean;
+    o.count = (size_t)x->n;
+    o.successful = x->s.successful;
+    o.failed = x->s.failed;
+    o.min = x->s.min;
+    o.max = x->s.max;
+    o.mean = mean;
+    o.stddev = var > 0 ? sqrt(var) : 0;
+    o.p50 = sketch_percentile(x->bins, x->n, o.min, o.max, 50);
+    o.p90 = sketch_percentile(x->bins, x->n, o.min, o.max, 90);
+    o.p95 = sketch_percentile(x->bins, x->n, o.min, o.max, 95);
+    o.p99 = sketch_percentile(x->bins, x->n, o.min, o.max, 99);
+  } else {
+    stats_summarize(&x->s, &o);
+    x->sorted = 1;
+  }
   lstats_push(L, &o);
   return 1;
 }
@@ -106,12 +189,13 @@ static int sample_histogram(lua_State *L) {
   luaL_argcheck(L, bins >= 1 && bins <= 10000, 4, "bins from 1 to 10000");
   counts = lua_newuserdatauv(L, (size_t)bins * sizeof *counts, 0);
   for (lua_Integer b = 0; b < bins; b++) counts[b] = 0;
-  for (size_t i = 0; i < x->s.count; i++) {
-    double v = x->s.durations[i];
+  for (size_t i = 0; i < (x->bins ? SKETCH_BINS : x->s.count); i++) {
+    double v = x->bins ? sketch_value((int)i) : x->s.durations[i];
     lua_Integer b = hi > lo ? (lua_Integer)floor((v - lo) / (hi - lo) * (double)bins) : 0;
+    if (x->bins && x->bins[i] == 0) continue;
     if (b < 0) b = 0;
     if (b >= bins) b = bins - 1;
-    counts[b]++;
+    counts[b] += x->bins ? (lua_Integer)x->bins[i] : 1;
   }
   lua_createtable(L, (int)bins, 0);
   for (lua_Integer b = 0; b < bins; b++) {
@@ -122,27 +206,36 @@ static int sample_histogram(lua_State *L) {
 }
 
 static int sample_gc(lua_State *L) {
-  stats_free(&check_sample(L, 1)->s);
+  sample_clear(check_sample(L, 1));
   return 0;
 }
 
-/* merge(list of samples) -> one sample holding every value. */
+/* merge(list of samples) -> one sample holding every value (binned when one of them is, or
+ * when they hold more than the default limit). */
 static int st_merge(lua_State *L) {
   lua_Integer n;
   sample_t *out;
   luaL_checktype(L, 1, LUA_TTABLE);
   n = luaL_len(L, 1);
-  out = new_sample(L);
+  out = new_sample(L, DEFAULT_LIMIT);
   for (lua_Integer i = 1; i <= n; i++) {
     sample_t *x;
     lua_geti(L, 1, i);
     x = check_sample(L, -1);
     for (size_t k = 0; k < x->s.count; k++)
-      if (reserve(&out->s) != 0 || stats_add(&out->s, x->s.durations[k], 1) != 0)
-        return luaL_error(L, "not enough memory for a sample");
+      if (push(out, x->s.durations[k], 1) != 0) return luaL_error(L, "not enough memory for a sample");
+    if (x->bins != NULL) {
+      if (out->bins == NULL && to_bins(out) != 0) return luaL_error(L, "not enough memory for a sample");
+      for (int b = 0; b < SKETCH_BINS; b++) out->bins[b] += x->bins[b];
+      if (out->n == 0 || x->s.min < out->s.min) out->s.min = x->s.min;
+      if (out->n == 0 || x->s.max > out->s.max) out->s.max = x->s.max;
+      out->s.sum += x->s.sum;
+      out->s.sumsq += x->s.sumsq;
+      out->s.successful += x->n;
+      out->n += x->n;
+    }
     lua_pop(L, 1);
   }
-  out->sorted = out->s.count < 2;
   return 1;
 }
 
@@ -183,6 +276,29 @@ static int push_mwu(lua_State *L, const double *x, size_t n1, const double *y, s
 
 static const char *const MW_METHODS[] = { "auto", "exact", "asymptotic", NULL };
 
+/* The bins of a sample (its exact values binned when it has none) into out. */
+static void bins_of(const sample_t *x, uint64_t *out) {
+  if (x->bins != NULL) { memcpy(out, x->bins, SKETCH_BINS * sizeof *out); return; }
+  memset(out, 0, SKETCH_BINS * sizeof *out);
+  for (size_t i = 0; i < x->s.count; i++) out[sketch_bin(x->s.durations[i])]++;
+}
+
+/* Mann-Whitney U when a sample is past its exact limit: values of one bin count as ties. */
+static int binned_mwu(lua_State *L, const sample_t *a, const sample_t *b) {
+  uint64_t *x = lua_newuserdatauv(L, 2 * SKETCH_BINS * sizeof *x, 0), *y = x + SKETCH_BINS;
+  st_mwu r;
+  bins_of(a, x);
+  bins_of(b, y);
+  sketch_mannwhitney(x, a->n, y, b->n, &r);
+  lua_pop(L, 1);
+  lua_createtable(L, 0, 4);
+  lua_pushnumber(L, r.u); lua_setfield(L, -2, "u");
+  lua_pushnumber(L, r.p); lua_setfield(L, -2, "p");
+  lua_pushnumber(L, r.z); lua_setfield(L, -2, "z");
+  lua_pushboolean(L, 0); lua_setfield(L, -2, "exact");
+  return 1;
+}
+
 /* mannwhitney(x, y [, "auto" | "exact" | "asymptotic"]) -> { u, p, z, exact } (two-sided);
  * x and y are samples or lists of numbers. */
 static int st_mannwhitney_l(lua_State *L) {
@@ -191,11 +307,10 @@ static int st_mannwhitney_l(lua_State *L) {
   for (int idx = 1; idx <= 2; idx++) {
     if (lua_istable(L, idx)) {
       lua_Integer n = luaL_len(L, idx);
-      sample_t *x = new_sample(L);
+      sample_t *x = new_sample(L, (size_t)(n > 0 ? n : 1));
       for (lua_Integer i = 1; i <= n; i++) {
         lua_geti(L, idx, i);
-        if (reserve(&x->s) != 0 || stats_add(&x->s, (double)luaL_checknumber(L, -1), 1) != 0)
-          return luaL_error(L, "out of memory");
+        if (push(x, (double)luaL_checknumber(L, -1), 1) != 0) return luaL_error(L, "out of memory");
         lua_pop(L, 1);
       }
       x->sorted = 0;
@@ -204,8 +319,9 @@ static int st_mannwhitney_l(lua_State *L) {
   }
   a = check_sample(L, 1);
   b = check_sample(L, 2);
-  luaL_argcheck(L, a->s.count > 0, 1, "empty sample");
-  luaL_argcheck(L, b->s.count > 0, 2, "empty sample");
+  luaL_argcheck(L, a->n > 0, 1, "empty sample");
+  luaL_argcheck(L, b->n > 0, 2, "empty sample");
+  if (a->bins != NULL || b->bins != NULL) return binned_mwu(L, a, b);
   sort_sample(a);
   sort_sample(b);
   return push_mwu(L, a->s.durations, a->s.count, b->s.durations, b->s.count, method);
@@ -290,6 +406,115 @@ static int groups_gc(lua_State *L) {
   return 0;
 }
 
+/* P-values of many tests (one an input), 8 bytes each, and Holm's step-down adjustment over
+ * them: compare holds these, not the rows, for a million inputs. NaN marks "no test". */
+typedef struct pvalues {
+  double *p;
+  size_t n, cap;
+} pvalues_t;
+
+static pvalues_t *check_pvalues(lua_State *L) {
+  return luaL_checkudata(L, 1, PVALUES_MT);
+}
+
+/* pvalues() -> an empty list */
+static int st_pvalues(lua_State *L) {
+  pvalues_t *v = lua_newuserdatauv(L, sizeof *v, 0);
+  memset(v, 0, sizeof *v);
+  luaL_setmetatable(L, PVALUES_MT);
+  return 1;
+}
+
+/* pv:add(p | nil) */
+static int pvalues_add(lua_State *L) {
+  pvalues_t *v = check_pvalues(L);
+  double p = lua_isnoneornil(L, 2) ? NAN : (double)luaL_checknumber(L, 2);
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? v->cap * 2 : 256;
+    double *q = realloc(v->p, cap * sizeof *q);
+    if (q == NULL) return luaL_error(L, "not enough memory for p-values");
+    v->p = q;
+    v->cap = cap;
+  }
+  v->p[v->n++] = p;
+  return 0;
+}
+
+/* pv:get(i) -> the i-th value (adjusted after holm()), or nil for none */
+static int pvalues_get(lua_State *L) {
+  pvalues_t *v = check_pvalues(L);
+  lua_Integer i = luaL_checkinteger(L, 2);
+  luaL_argcheck(L, i >= 1 && (size_t)i <= v->n, 2, "no such p-value");
+  if (isnan(v->p[i - 1])) return 0;
+  lua_pushnumber(L, v->p[i - 1]);
+  return 1;
+}
+
+static int pvalues_count(lua_State *L) {
+  lua_pushinteger(L, (lua_Integer)check_pvalues(L)->n);
+  return 1;
+}
+
+/* Sifts order[i] down a max-heap of n indices keyed by p[index]. */
+static void sift(uint32_t *order, size_t n, size_t i, const double *p) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, top = i;
+    if (l < n && p[order[l]] > p[order[top]]) top = l;
+    if (r < n && p[order[r]] > p[order[top]]) top = r;
+    if (top == i) return;
+    uint32_t t = order[i]; order[i] = order[top]; order[top] = t;
+    i = top;
+  }
+}
+
+/* Heapsort of indices by their p-value, ascending (qsort has no context argument, and the
+ * order of ties does not change Holm's adjusted values). */
+static void sort_by_p(uint32_t *order, size_t n, const double *p) {
+  for (size_t i = n / 2; i-- > 0;) sift(order, n, i, p);
+  for (size_t end = n; end > 1; end--) {
+    uint32_t t = order[0]; order[0] = order[end - 1]; order[end - 1] = t;
+    sift(order, end - 1, 0, p);
+  }
+}
+
+/* pv:holm(): every value replaced by its Holm-adjusted one (min(1, (m - rank + 1) p), made
+ * monotone), m the count of values that are not nil. */
+static int pvalues_holm(lua_State *L) {
+  pvalues_t *v = check_pvalues(L);
+  uint32_t *order = malloc((v->n ? v->n : 1) * sizeof *order);
+  size_t m = 0;
+  double running = 0;
+  luaL_argcheck(L, v->n < UINT32_MAX, 1, "too many p-values");
+  if (order == NULL) return luaL_error(L, "not enough memory for p-values");
+  for (size_t i = 0; i < v->n; i++) if (!isnan(v->p[i])) order[m++] = (uint32_t)i;
+  sort_by_p(order, m, v->p);
+  for (size_t rank = 0; rank < m; rank++) {
+    double adj = (double)(m - rank) * v->p[order[rank]];
+    if (adj > 1) adj = 1;
+    if (adj < running) adj = running;
+    running = adj;
+    v->p[order[rank]] = adj;
+  }
+  free(order);
+  return 0;
+}
+
+static int pvalues_gc(lua_State *L) {
+  pvalues_t *v = check_pvalues(L);
+  free(v->p);
+  v->p = NULL;
+  v->n = v->cap = 0;
+  return 0;
+}
+
+static const luaL_Reg pvalues_methods[] = {
+  { "add", pvalues_add },
+  { "get", pvalues_get },
+  { "count", pvalues_count },
+  { "holm", pvalues_holm },
+  { NULL, NULL }
+};
+
 static const luaL_Reg groups_methods[] = {
   { "add", groups_add_l },
   { "count", groups_count_l },
@@ -301,6 +526,8 @@ static const luaL_Reg groups_methods[] = {
 
 static const luaL_Reg sample_methods[] = {
   { "add", sample_add },
+  { "reset", sample_reset },
+  { "exact", sample_exact },
   { "count", sample_count },
   { "percentile", sample_percentile },
   { "summary", sample_summary },
@@ -315,6 +542,7 @@ static const luaL_Reg st_funcs[] = {
   { "fisher", st_fisher_l },
   { "mannwhitney", st_mannwhitney_l },
   { "groups", st_groups },
+  { "pvalues", st_pvalues },
   { NULL, NULL }
 };
 
@@ -331,6 +559,13 @@ int luaopen_fluxloop_statistics(lua_State *L) {
     lua_pushcfunction(L, groups_gc);
     lua_setfield(L, -2, "__gc");
     luaL_newlib(L, groups_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, PVALUES_MT)) {
+    lua_pushcfunction(L, pvalues_gc);
+    lua_setfield(L, -2, "__gc");
+    luaL_newlib(L, pvalues_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);

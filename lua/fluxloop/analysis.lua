@@ -1,10 +1,12 @@
--- analysis.lua - one streaming pass over an experiment's traces: exact counts and percentiles per
--- input, per persona and overall; output consistency; failures grouped; the slowest runs.
--- Memory: the per input and per persona aggregates live in C (fluxloop.statistics.groups): 8
--- bytes a run (durations, for exact percentiles and the Mann-Whitney test), 12 a distinct output
--- of an input (up to MAX_OUTPUTS) and some 200 bytes an input; no per-trace records.
+-- analysis.lua - one streaming pass over an experiment's traces, input by input: the traces are in
+-- input order (trace order is input-major), so each input is summed up as its runs go by and
+-- then let go. Kept: per persona and overall figures, failures grouped, the slowest runs, and
+-- what the report shows of the inputs (the worst MAX_ROWS, the slowest CHART_ROWS); memory does
+-- not grow with the number of inputs or runs (samples past their exact limit are binned, see
+-- fluxloop.statistics). An input is a run of consecutive traces with one input text.
 local json = require("fluxloop.json")
 local statistics = require("fluxloop.statistics")
+local text_of = require("fluxloop.util").text_of
 
 local M = {}
 
@@ -12,39 +14,65 @@ M.SLOWEST = 10        -- slowest runs kept (with their file offsets, to show the
 M.GROUP_INPUTS = 20   -- inputs named per failure group
 M.MAX_OUTPUTS = 1000  -- distinct outputs counted per input; past that an input is "saturated"
 M.MAX_GROUPS = 1000   -- failure groups; messages past that are counted under "(other messages)" of their type
+M.MAX_PERSONAS = 1000 -- personas counted apart; the rest under "(other personas)"
+M.MAX_ROWS = 500      -- the worst inputs kept for the report's table
+M.CHART_ROWS = 40     -- the inputs with the highest p95 kept for its chart
+M.INPUT_LIMIT = 65536 -- exact durations of one input or persona (then binned)
 
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
   "completed_at", "iteration" }
 
--- A group (an input or a persona) as the report and compare see it: a view of one C aggregate.
--- g.n, g.ok, g.distinct, g.top, g.untracked, g.saturated, g.top_share; g.sample:percentile(p)
--- (g.sample is g itself); fields are read from C when asked for, so a view costs little.
-local Group = {}
-local FIELDS = { n = 1, ok = 2, distinct = 3, top = 4, untracked = 5 }
+-- Per-input accumulators. Each kind is { new = function(opts) -> acc [, keys = {extra reader keys}] };
+-- an acc has add(run) for each run of the current input, finish_input(row) that writes that
+-- input's figures into row and readies it for the next input, and result(an) that writes its
+-- overall figures into the analysis. `run` is reused from run to run: copy what you keep.
+-- A kind added to this list (say, the pass rate of a grader) is fed by report and compare alike.
+M.accumulators = {}
 
-function Group.percentile(g, p) return g.set:percentile(g.id, p) end
+-- The built-in accumulator: runs, successes, durations (p50, p95, and the sample for compare's
+-- Mann-Whitney test: row.sample is valid until the next input's first run) and how often the
+-- most common output came back.
+local Core = {}
+Core.__index = Core
 
-Group.__index = function(g, k)
-  if k == "sample" then return g end
-  local f = Group[k]
-  if f then return f end
-  local at = FIELDS[k]
-  if at then return (select(at, g.set:get(g.id))) end
-  if k == "saturated" then return (select(5, g.set:get(g.id))) > 0 end
-  if k == "top_share" then
-    local _, ok, _, top = g.set:get(g.id)
-    return ok > 0 and top / ok or nil -- a lower bound when saturated
-  end
-  return nil
+function Core.new()
+  return setmetatable({ sample = statistics.sample(M.INPUT_LIMIT), counts = {}, n = 0, ok = 0, distinct = 0,
+    untracked = 0, stale = false }, Core)
 end
 
-local function views(set, keys, personas)
-  local list = {}
-  for i, key in ipairs(keys) do
-    list[i] = setmetatable({ set = set, id = i, key = key, persona = personas and personas[i] or nil }, Group)
+function Core:add(run)
+  if self.stale then
+    self.sample:reset()
+    self.counts, self.n, self.ok, self.distinct, self.untracked, self.stale = {}, 0, 0, 0, 0, false
   end
-  return list
+  self.n = self.n + 1
+  self.sample:add(run.duration)
+  if run.success then
+    self.ok = self.ok + 1
+    local h = run.output_hash or 0
+    local c = self.counts[h]
+    if c then
+      self.counts[h] = c + 1
+    elseif self.distinct < M.MAX_OUTPUTS then
+      self.counts[h], self.distinct = 1, self.distinct + 1
+    else
+      self.untracked = self.untracked + 1
+    end
+  end
 end
+
+function Core:finish_input(row)
+  local top = 0
+  for _, c in pairs(self.counts) do if c > top then top = c end end
+  row.n, row.ok, row.distinct, row.top, row.untracked = self.n, self.ok, self.distinct, top, self.untracked
+  row.saturated = self.untracked > 0
+  row.top_share = self.ok > 0 and top / self.ok or nil -- a lower bound when saturated
+  row.p50, row.p95 = self.sample:percentile(50), self.sample:percentile(95)
+  row.sample = self.sample
+  self.stale = true
+end
+
+function Core.result() end
 
 -- The error of a failed trace as type, message, traceback (traces.jsonl has an object,
 -- trace_summary.jsonl a string).
@@ -53,17 +81,21 @@ local function error_parts(raw)
   local ok, v = pcall(json.decode, raw)
   if not ok then return "unknown", raw, nil end
   if type(v) == "table" then
-    return tostring(v.type or "error"), tostring(v.message or ""), type(v.traceback) == "string" and v.traceback or nil
+    return text_of(v.type or "error"), text_of(v.message or ""), type(v.traceback) == "string" and v.traceback or nil
   end
   return "error", tostring(v), nil
 end
 
--- Keeps the n slowest runs in a list sorted slowest first.
-local function keep_slow(list, n, entry)
-  local i = #list + 1
-  while i > 1 and list[i - 1].duration < entry.duration do i = i - 1 end
-  if i > n then return end
-  table.insert(list, i, entry)
+-- keep(list, n, item, before): list stays the n first items by before(a, b), in order.
+function M.keep(list, n, item, before)
+  local len = #list
+  if len >= n and not before(item, list[len]) then return end
+  local lo, hi = 1, len + 1
+  while lo < hi do
+    local mid = (lo + hi) // 2
+    if before(item, list[mid]) then hi = mid else lo = mid + 1 end
+  end
+  table.insert(list, lo, item)
   if #list > n then list[#list] = nil end
 end
 
@@ -72,112 +104,203 @@ local function label(v)
   return tostring(v)
 end
 
--- run(exp [, opts]) -> analysis | nil, message. opts.personas = false skips the per-persona
--- aggregates (compare does not show them, and holds two experiments at once). analysis = { total,
--- ok, failed, sample, inputs (views, first seen first), by_input (input -> view), personas (views),
--- failures (list, most frequent first), slowest, damaged, damage_lines, partial, first_started,
--- last_completed }.
-function M.run(exp, opts)
-  local by_persona = not (opts and opts.personas == false)
-  -- The start and end times of the traces are needed only when summary.json does not say them:
-  -- two strings a trace less to make (and collect) otherwise.
-  local keys_wanted = KEYS
-  if exp.summary and exp.summary.started_at and exp.summary.completed_at then keys_wanted = { table.unpack(KEYS, 1, 7) } end
-  local r, err = exp:reader(keys_wanted)
+-- Worst first: lowest success rate, then highest p95, then the input's text.
+function M.worse(a, b)
+  local ra, rb = a.ok / a.n, b.ok / b.n
+  if ra ~= rb then return ra < rb end
+  local pa, pb = a.p95 or 0, b.p95 or 0
+  if pa ~= pb then return pa > pb end
+  return tostring(a.key) < tostring(b.key)
+end
+
+local function slower(a, b)
+  if a.p95 ~= b.p95 then return a.p95 > b.p95 end
+  return a.seen < b.seen
+end
+
+local Walker = {}
+Walker.__index = Walker
+
+-- walker(exp [, opts]) -> walker | nil, message: reads exp's traces input by input.
+-- opts.personas = false skips the per-persona figures (compare does not show them).
+function M.walker(exp, opts)
+  local keys = KEYS
+  -- The start and end times of the traces are needed only when summary.json does not say them.
+  if exp.summary and exp.summary.started_at and exp.summary.completed_at then keys = { table.unpack(KEYS, 1, 7) } end
+  local extra = {}
+  local accs = { Core.new(opts) }
+  for _, kind in ipairs(M.accumulators) do
+    accs[#accs + 1] = kind.new(opts)
+    for _, k in ipairs(kind.keys or {}) do extra[#extra + 1] = k end
+  end
+  if #extra > 0 then keys = { table.unpack(keys) } for _, k in ipairs(extra) do keys[#keys + 1] = k end end
+  local r, err = exp:reader(keys)
   if not r then return nil, err end
-  local set = statistics.groups(M.MAX_OUTPUTS)
-  local pset = by_persona and statistics.groups(0) or nil
-  local index, keys, persona_of = {}, {}, {}   -- input -> id, id -> input, id -> its first persona
-  local pindex, pkeys = {}, {}
-  local groups, group_list = {}, {}
-  local overall = statistics.sample()
-  local slowest, slow_min = {}, -math.huge
-  local total, ok_count = 0, 0
-  local first_started, last_completed
+  return setmetatable({
+    exp = exp, r = r, accs = accs, nbase = #keys - #extra, extra = extra, run = {},
+    by_persona = not (opts and opts.personas == false), overall = statistics.sample(),
+    personas = {}, persona_list = {}, groups = {}, group_list = {}, slowest = {}, total = 0, ok = 0, inputs = 0,
+  }, Walker)
+end
+
+-- Reads the next run into self.run (true), or nil at the end, or nil, message on a read error.
+function Walker:read()
+  local r, run, vals = self.r, self.run, nil
+  local line, trace_id, input, out_hash, duration, success, persona, err_raw, started, completed
+  if #self.extra == 0 then
+    line, trace_id, input, out_hash, duration, success, persona, err_raw, started, completed = r:next()
+  else
+    vals = table.pack(r:next())
+    line, trace_id, input, out_hash, duration, success, persona, err_raw = table.unpack(vals, 1, 8)
+    if self.nbase == #KEYS then started, completed = vals[9], vals[10] end
+  end
+  if not line then
+    if trace_id then return nil, ("%s/%s: %s"):format(self.exp.display, self.exp.file_name, trace_id) end
+    return nil
+  end
+  if vals then
+    for i, k in ipairs(self.extra) do run[(k:gsub("^[=#*]", ""))] = vals[self.nbase + 1 + i] end
+  end
+  run.trace_id, run.output_hash, run.persona, run.err_raw = trace_id, out_hash, persona, err_raw
+  run.key = input == nil and "(none)" or input
+  run.duration, run.success, run.offset = tonumber(duration) or 0, success == true, r:offset()
+  run.started, run.completed = started, completed
+  return true
+end
+
+-- The figures every run adds to, whatever its input: overall, persona, failures, slowest.
+function Walker:count(run)
+  self.total = self.total + 1
+  self.overall:add(run.duration)
+  if run.success then self.ok = self.ok + 1 else self:failure(run) end
+  if self.by_persona then
+    local key = label(run.persona)
+    local p = self.personas[key]
+    if p == nil then
+      if #self.persona_list >= M.MAX_PERSONAS then key = "(other personas)" p = self.personas[key] end
+      if p == nil then
+        p = { key = key, n = 0, ok = 0, sample = statistics.sample(M.INPUT_LIMIT) }
+        self.personas[key], self.persona_list[#self.persona_list + 1] = p, p
+      end
+    end
+    p.n, p.ok = p.n + 1, p.ok + (run.success and 1 or 0)
+    p.sample:add(run.duration)
+  end
+  local slow = self.slowest
+  if #slow < M.SLOWEST or run.duration > slow[#slow].duration then
+    M.keep(slow, M.SLOWEST, { trace_id = run.trace_id, duration = run.duration, input = run.key, success = run.success,
+      persona = run.persona, offset = run.offset }, function(a, b) return a.duration > b.duration end)
+  end
+  local started, completed = run.started, run.completed
+  if started and (self.first_started == nil or started < self.first_started) then self.first_started = started end
+  if completed and (self.last_completed == nil or completed > self.last_completed) then self.last_completed = completed end
+end
+
+function Walker:failure(run)
+  local etype, message, traceback = error_parts(run.err_raw)
+  local key = etype .. "\0" .. message
+  if self.groups[key] == nil and #self.group_list >= M.MAX_GROUPS then
+    -- Messages that name something per run (an id, a time) must not make a group each.
+    message, traceback = "(other messages)", nil
+    key = etype .. "\0" .. message
+  end
+  local fg = self.groups[key]
+  if fg == nil then
+    fg = { type = etype, message = message, traceback = traceback, count = 0, inputs = {}, input_list = {},
+      trace_id = run.trace_id, offset = run.offset, seen = #self.group_list + 1 }
+    self.groups[key] = fg
+    self.group_list[#self.group_list + 1] = fg
+  end
+  fg.count = fg.count + 1
+  local label_in = label(run.key)
+  if fg.inputs[label_in] then
+    fg.inputs[label_in] = fg.inputs[label_in] + 1
+  elseif #fg.input_list < M.GROUP_INPUTS then
+    fg.inputs[label_in] = 1
+    fg.input_list[#fg.input_list + 1] = label_in
+  else
+    fg.more_inputs = true
+  end
+end
+
+-- w:next_input() -> the next input's row { key, persona, seen, first_trace, n, ok, p50, p95, ... (the
+-- accumulators' fields) } | nil at the end | nil, message on a read error.
+function Walker:next_input()
+  if self.done then return nil end
+  local run = self.run
+  if not self.pending then
+    local got, err = self:read()
+    if not got then self.done = true return nil, err end
+  end
+  self.pending = false
+  local key = run.key
+  local row = { key = key, persona = run.persona or false, first_trace = run.trace_id }
   while true do
-    local line, trace_id, input, out_hash, duration, success, persona, err_raw, started, completed = r:next()
-    if not line then
-      if trace_id then r:close() return nil, ("%s/%s: %s"):format(exp.display, exp.file_name, trace_id) end
+    self:count(run)
+    for _, acc in ipairs(self.accs) do acc:add(run) end
+    local got, err = self:read()
+    if not got then
+      self.done = true
+      if err then return nil, err end
       break
     end
-    duration = tonumber(duration) or 0
-    if input == nil then input = "(none)" end
-    total = total + 1
-    success = success == true
-    local id = index[input]
-    if id == nil then
-      id = #keys + 1
-      keys[id], index[input], persona_of[id] = input, id, persona or false
-    end
-    set:add(id, duration, success, out_hash)
-    if by_persona then
-      local pkey = label(persona)
-      local pid = pindex[pkey]
-      if pid == nil then
-        pid = #pkeys + 1
-        pkeys[pid], pindex[pkey] = pkey, pid
-      end
-      pset:add(pid, duration, success)
-    end
-    overall:add(duration)
-    if success then
-      ok_count = ok_count + 1
-    else
-      local etype, message, traceback = error_parts(err_raw)
-      local key = etype .. "\0" .. message
-      if groups[key] == nil and #group_list >= M.MAX_GROUPS then
-        -- Messages that name something per run (an id, a time) must not make a group each.
-        message, traceback = "(other messages)", nil
-        key = etype .. "\0" .. message
-      end
-      local fg = groups[key]
-      if fg == nil then
-        fg = { type = etype, message = message, traceback = traceback, count = 0, inputs = {}, input_list = {},
-          trace_id = trace_id, offset = r:offset(), seen = #group_list + 1 }
-        groups[key] = fg
-        group_list[#group_list + 1] = fg
-      end
-      fg.count = fg.count + 1
-      local label_in = label(input)
-      if fg.inputs[label_in] then
-        fg.inputs[label_in] = fg.inputs[label_in] + 1
-      elseif #fg.input_list < M.GROUP_INPUTS then
-        fg.inputs[label_in] = 1
-        fg.input_list[#fg.input_list + 1] = label_in
-      else
-        fg.more_inputs = true
-      end
-    end
-    if duration > slow_min or #slowest < M.SLOWEST then
-      keep_slow(slowest, M.SLOWEST, { trace_id = trace_id, duration = duration, input = input, success = success,
-        persona = persona, offset = r:offset() })
-      if #slowest == M.SLOWEST then slow_min = slowest[#slowest].duration end
-    end
-    if started and (first_started == nil or started < first_started) then first_started = started end
-    if completed and (last_completed == nil or completed > last_completed) then last_completed = completed end
+    if run.key ~= key then self.pending = true break end
   end
-  local damaged, damage_lines, partial = exp:damage(r)
-  r:close()
-  if total == 0 then return nil, exp:empty_message(damaged) end
-  local input_list = views(set, keys, persona_of)
-  local by_input = {}
-  for i, key in ipairs(keys) do by_input[key] = input_list[i] end
-  table.sort(group_list, function(a, b)
+  for _, acc in ipairs(self.accs) do acc:finish_input(row) end
+  self.inputs = self.inputs + 1
+  row.seen = self.inputs
+  return row
+end
+
+-- w:finish() -> analysis = { total, ok, failed, sample, input_count, personas, failures (most frequent
+-- first), slowest, damaged, damage_lines, partial, first_started, last_completed } | nil, message.
+function Walker:finish()
+  local exp = self.exp
+  local damaged, damage_lines, partial = exp:damage(self.r)
+  self.r:close()
+  if self.total == 0 then return nil, exp:empty_message(damaged) end
+  table.sort(self.group_list, function(a, b)
     if a.count ~= b.count then return a.count > b.count end
     return a.seen < b.seen
   end)
-  return {
-    total = total, ok = ok_count, failed = total - ok_count, sample = overall, inputs = input_list,
-    by_input = by_input, personas = by_persona and views(pset, pkeys) or {}, failures = group_list, slowest = slowest,
-    damaged = damaged, damage_lines = damage_lines, partial = partial, first_started = first_started, last_completed = last_completed,
+  for _, p in ipairs(self.persona_list) do p.p50, p.p95 = p.sample:percentile(50), p.sample:percentile(95) end
+  local an = {
+    total = self.total, ok = self.ok, failed = self.total - self.ok, sample = self.overall, input_count = self.inputs,
+    personas = self.persona_list, failures = self.group_list, slowest = self.slowest, damaged = damaged,
+    damage_lines = damage_lines, partial = partial, first_started = self.first_started, last_completed = self.last_completed,
   }
+  for _, acc in ipairs(self.accs) do acc:result(an) end
+  return an
 end
 
--- figures(group) -> success rate, Wilson 95% lo and hi, p50, p95 of a group (input or persona).
+-- run(exp [, opts]) -> analysis | nil, message: the walker's analysis plus what the report shows
+-- of the inputs: worst (the MAX_ROWS worst, worst first), chart (the CHART_ROWS highest p95),
+-- inputs (= worst) and by_input (key -> row of those kept).
+function M.run(exp, opts)
+  local w, err = M.walker(exp, opts)
+  if not w then return nil, err end
+  local worst, chart = {}, {}
+  while true do
+    local row, rerr = w:next_input()
+    if not row then
+      if rerr then w.r:close() return nil, rerr end
+      break
+    end
+    row.sample = nil -- reused by the next input
+    M.keep(worst, M.MAX_ROWS, row, M.worse)
+    if row.p95 then M.keep(chart, M.CHART_ROWS, row, slower) end
+  end
+  local an, ferr = w:finish()
+  if not an then return nil, ferr end
+  an.worst, an.chart, an.inputs, an.by_input = worst, chart, worst, {}
+  for _, row in ipairs(worst) do an.by_input[row.key] = row end
+  return an
+end
+
+-- figures(row) -> success rate, Wilson 95% lo and hi, p50, p95 of an input or persona.
 function M.figures(g)
-  local n, ok = g.set:get(g.id)
-  local lo, hi = statistics.wilson(ok, n)
-  return ok / n, lo, hi, g:percentile(50), g:percentile(95)
+  local lo, hi = statistics.wilson(g.ok, g.n)
+  return g.ok / g.n, lo, hi, g.p50, g.p95
 end
 
 return M

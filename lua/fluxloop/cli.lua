@@ -12,7 +12,7 @@ local FLAGS = {
   ["--name"] = { field = "name", kind = "string" },
   ["--config"] = { field = "config", kind = "string" },
   ["--parallel"] = { field = "parallel", kind = "int", min = 1, max = config.MAX_PARALLEL },
-  ["--timeout"] = { field = "timeout_ms", kind = "int", min = 0, max = config.MAX_TIMEOUT_MS },
+  ["--timeout"] = { field = "timeout_ms", kind = "duration", max = config.MAX_TIMEOUT_MS },
   ["--isolate"] = { field = "isolate", kind = "bool" },
   ["--rate-limit"] = { field = "rate_limit", kind = "rate" },
   ["--hooks"] = { field = "hooks", kind = "string" },
@@ -44,6 +44,14 @@ Usage:
   fluxloop report DIR                 one HTML report of a results folder
   fluxloop compare BASE NEW           what changed between two results folders
   fluxloop merge EXPERIMENT_DIR       merge the shards of a sharded experiment (--shard)
+  fluxloop evaluate experiment DIR    grade a finished experiment (evaluation.graders)
+  fluxloop init project [DIR]         write a project that runs at once (--python: a
+                                      Python agent)
+  fluxloop generate inputs            write the inputs file from configs/input.yaml
+                                      (--mode llm: a model varies them; deterministic:
+                                      templates, no model)
+  fluxloop python-path                where the Python SDK lives, for PYTHONPATH outside
+                                      a run: PYTHONPATH="$(fluxloop python-path)"
   fluxloop --version                  print the version (-v with it: the Lua modules and
                                       the file each is loaded from)
   fluxloop --help                     this text
@@ -53,7 +61,8 @@ Commands:
                    every input `iterations` times, and write the traces to
                    experiments/<name>_<YYYYMMDD_HHMMSS>/.
 
-Run 'fluxloop run experiment --help' for its options.
+Run 'fluxloop run experiment --help' for its options (and 'fluxloop init project --help',
+'fluxloop generate inputs --help' for theirs).
 
 Exit codes:
   0    the experiment completed and no run failed
@@ -91,8 +100,9 @@ Options:
                       Default: the config's name, else the target's module name
   --config FILE       Config file.                  Default: configs/simulation.yaml
   --parallel N        Runs at the same time (integer >= 1).    Default: from config, else 1
-  --timeout MS        Fail a run that takes longer than MS milliseconds (0 = no limit).
-                      Default: runner.timeout_ms, else 0
+  --timeout TIME      Fail a run that takes longer than TIME: 500ms, 30s, 2m, 1h; a bare
+                      number is milliseconds (0 = no limit).
+                      Default: runner.timeout (or timeout_ms, timeout_seconds), else 0
   --isolate           Run agents in forked worker processes, so a crash fails only
                       that run (runner.isolation: process).
   --rate-limit R      HTTP requests per second over all workers (fluxloop.http and
@@ -120,7 +130,7 @@ Examples:
   fluxloop run experiment --name "baseline-test"
   fluxloop run experiment --inputs my-custom-inputs.yaml
   fluxloop run experiment --inputs inputs/batch1.yaml --name batch1
-  fluxloop run experiment --parallel 4 --timeout 30000
+  fluxloop run experiment --parallel 4 --timeout 30s
 
 Results (experiments/<name>_<YYYYMMDD_HHMMSS>/):
   summary.json, trace_summary.jsonl, traces.jsonl, observations.jsonl, config.yaml,
@@ -192,7 +202,29 @@ Exit codes: 0 compared (no gate tripped); 1 --fail-on regression and a significa
 regression; 2 usage error, not an experiment folder, no traces, no input in common.
 ]]
 
--- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare".
+HELP.evaluate = [[
+Usage: fluxloop evaluate experiment DIR [--config FILE] [--no-cache] [--parallel N]
+                                        [--rate-limit R] [--quiet]
+
+Grade a finished experiment without running the agent again: every trace of DIR is given
+to the graders of the config (evaluation.graders), and to its input's own assert: list.
+scores.jsonl and summary.json's scores are replaced. The graders come from --config FILE,
+else the config the experiment was run with; configs/evaluation.yaml beside it is read
+too (the Python fluxloop's metrics become llm_judge graders).
+
+Options:
+  --config FILE       The config holding the graders.   Default: the experiment's own
+  --no-cache          Ask the judge again (its verdicts are cached in DIR/judge_cache.jsonl).
+  --parallel N        Traces graded at the same time (judge requests in flight). Default: 1
+  --rate-limit R      Judge requests per second.                  Default: no limit
+  --quiet             Print only warnings and errors.
+  -h, --help          This text.
+
+Exit codes: 0 graded, every grader at or above its threshold; 1 a grader under its
+threshold; 2 usage error, not an experiment folder, an invalid grader.
+]]
+
+-- The usage text of a topic: nil (top level), "run", "run experiment", "parse", "report", "compare", "evaluate".
 function M.help(topic)
   if HELP[topic] and topic ~= "top" and topic ~= "experiment" then return HELP[topic] end
   if topic == "run experiment" or topic == "experiment" then return HELP.experiment end
@@ -213,7 +245,7 @@ local function suggest(word, candidates)
 end
 
 local function new_flags()
-  return { lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false }
+  return { lua_path = {}, script_args = {}, isolate = false, quiet = false, no_progress = false, warnings = {} }
 end
 
 
@@ -221,7 +253,7 @@ local function parse_int(name, value, min, max)
   local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
   if not n or n < min or (max and n > max) then
     local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
-    local what = "expected an integer " .. range .. (min == 0 and " (milliseconds; 0 = no limit)" or "")
+    local what = "expected an integer " .. range
     return nil, name .. ": " .. what .. ", got '" .. value .. "'"
   end
   return n
@@ -237,6 +269,18 @@ local function parse_rate(name, value)
 end
 
 local SEE_RUN = "; see 'fluxloop run experiment --help'"
+
+-- --timeout TIME (fluxloop.duration): a bare number under 100 (ms) adds a warning to
+-- flags.warnings, which the run prints, since seconds were most likely meant.
+local function parse_duration(flags, name, value, max)
+  local duration = require("fluxloop.duration")
+  local ms, bare = duration.parse(value, max)
+  if not ms then return nil, name .. ": " .. bare .. ", got '" .. value .. "'" end
+  if duration.suspicious(ms, bare) then
+    flags.warnings[#flags.warnings + 1] = "fluxloop: warning: " .. duration.did_you_mean(name, ms)
+  end
+  return ms
+end
 
 -- Parses the arguments after `run experiment`.
 local function parse_experiment(argv, i)
@@ -285,6 +329,10 @@ local function parse_experiment(argv, i)
         local v, err = parse_int(name, value, spec.min, spec.max)
         if v == nil then return nil, err end
         flags[spec.field] = v
+      elseif spec.kind == "duration" then
+        local v, err = parse_duration(flags, name, value, spec.max)
+        if v == nil then return nil, err end
+        flags[spec.field] = v
       elseif spec.kind == "rate" then
         local v, err = parse_rate(name, value)
         if v == nil then return nil, err end
@@ -309,11 +357,18 @@ local READERS = {
   report = { args = { "dir" }, flags = { ["--output"] = "string", ["--compare"] = "string", ["--alpha"] = "number",
     ["--quiet"] = "bool" } },
   compare = { args = { "base", "new" }, flags = { ["--alpha"] = "number", ["--fail-on"] = "string" } },
+  evaluate = { args = { "dir" }, flags = { ["--config"] = "string", ["--no-cache"] = "bool", ["--parallel"] = "int",
+    ["--rate-limit"] = "rate", ["--quiet"] = "bool" } },
 }
+
+-- A reader command's name as it is typed.
+local function reader_name(word)
+  return (word == "parse" or word == "evaluate") and (word .. " experiment") or word
+end
 
 local function parse_reader(word, argv, i)
   local spec = READERS[word]
-  local see = "; see 'fluxloop " .. (word == "parse" and "parse experiment" or word) .. " --help'"
+  local see = "; see 'fluxloop " .. reader_name(word) .. " --help'"
   local flags = { command = word }
   local positional = {}
   for j = i, #argv do
@@ -339,11 +394,17 @@ local function parse_reader(word, argv, i)
       else
         if value == nil then value = argv[i]; i = i + 1 end
         if value == nil or value == "" then return nil, name .. " needs a value" .. see end
+        local err
         if kind == "number" then
           local n = tonumber(value)
           if not n or n <= 0 or n >= 1 then return nil, name .. ": expected a number between 0 and 1, got '" .. value .. "'" end
           value = n
+        elseif kind == "int" then
+          value, err = parse_int(name, value, 1, config.MAX_PARALLEL)
+        elseif kind == "rate" then
+          value, err = parse_rate(name, value)
         end
+        if value == nil then return nil, err .. see end
         flags[field] = value
       end
     else
@@ -352,7 +413,7 @@ local function parse_reader(word, argv, i)
   end
   if #positional ~= #spec.args then
     local want = table.concat(spec.args, " "):upper()
-    return nil, ("%s needs %s (got %d argument%s)%s"):format(word == "parse" and "parse experiment" or word, want,
+    return nil, ("%s needs %s (got %d argument%s)%s"):format(reader_name(word), want,
       #positional, #positional == 1 and "" or "s", see)
   end
   for k, name in ipairs(spec.args) do flags[name] = positional[k] end
@@ -409,23 +470,30 @@ function M.parse(argv)
       if argv[i + 1] == "experiment" then topic = "run experiment" end
     elseif topic == "experiment" then
       topic = "run experiment"
+    elseif topic == "init" or topic == "generate" or topic == "merge" then -- their modules hold their help
+      return { command = topic, args = { "--help" }, verbose = false, flags = flags }
     elseif READERS[topic] then -- luacheck: ignore (keeps the topic)
     elseif topic ~= nil then
       return nil, "no help for '" .. table.concat(argv, " ", i) .. "'; see 'fluxloop --help'"
     end
     return { command = "help", topic = topic, verbose = false, flags = flags }
   end
-  if word == "merge" then -- fluxloop.merge parses its own arguments
-    return { command = "merge", args = { table.unpack(argv, i) }, verbose = false, flags = flags }
+  if word == "python-path" then
+    if argv[i] ~= nil then return nil, "python-path takes no arguments; see 'fluxloop --help'" end
+    return { command = "python-path", verbose = false, flags = flags }
   end
-  if word == "parse" then
+  if word == "merge" or word == "init" or word == "generate" then -- these parse their own arguments
+    return { command = word, args = { table.unpack(argv, i) }, verbose = false, flags = flags }
+  end
+  if word == "parse" or word == "evaluate" then
     if argv[i] == "experiment" then return parse_reader(word, argv, i + 1) end
-    if HELP_WORDS[argv[i]] then return { command = "help", topic = "parse", flags = flags } end
-    return nil, "missing 'experiment' after 'parse': try 'fluxloop parse experiment DIR'"
+    if HELP_WORDS[argv[i]] then return { command = "help", topic = word, flags = flags } end
+    return nil, ("missing 'experiment' after '%s': try 'fluxloop %s experiment DIR'"):format(word, word)
   end
   if READERS[word] then return parse_reader(word, argv, i) end
   if word ~= "run" then
-    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge" })
+    return nil, "unknown command '" .. word .. "'" .. suggest(word, { "run", "help", "parse", "report", "compare", "merge",
+      "evaluate", "init", "generate", "python-path" })
       .. "; see 'fluxloop --help'"
   end
 

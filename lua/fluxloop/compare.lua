@@ -15,29 +15,15 @@ M.MAX_LISTED = 100 -- inputs of one run only, listed by name
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
--- Holm's step-down adjustment of the p-values at list[i][field], in place (field .. "_adj").
-local function holm(list, field)
-  local order = {}
-  for i, row in ipairs(list) do if row[field] then order[#order + 1] = i end end
-  table.sort(order, function(a, b) return list[a][field] < list[b][field] end)
-  local m, running = #order, 0
-  for rank, i in ipairs(order) do
-    local adj = math.min(1, (m - rank + 1) * list[i][field])
-    if adj < running then adj = running end
-    running = adj
-    list[i][field .. "_adj"] = adj
-  end
-end
+local TESTS = { "p_success", "p_latency", "p_consistency" } -- Holm-adjusted across inputs, each apart
 
+-- compare_groups(b, n) -> the row of one input (or the overall figures): b and n have key, n, ok,
+-- sample (durations), and top and saturated (the most common output's count).
 local function compare_groups(b, n)
   local row = { key = n.key, base = b, new = n }
   row.p_success = statistics.fisher(b.ok, b.n - b.ok, n.ok, n.n - n.ok)
   row.d_success = n.ok / n.n - b.ok / b.n
-  if b.set and n.set then -- two views of C aggregates (fluxloop.analysis)
-    row.p_latency = b.set:mannwhitney(b.id, n.set, n.id).p
-  else
-    row.p_latency = statistics.mannwhitney(b.sample, n.sample).p
-  end
+  row.p_latency = statistics.mannwhitney(b.sample, n.sample).p
   row.base_p50, row.new_p50 = b.sample:percentile(50), n.sample:percentile(50)
   if b.ok > 0 and n.ok > 0 and b.top and n.top and not b.saturated and not n.saturated then
     local tb, tn = b.top, n.top
@@ -45,6 +31,17 @@ local function compare_groups(b, n)
     row.base_share, row.new_share = tb / b.ok, tn / n.ok
   end
   return row
+end
+M.compare_groups = compare_groups
+
+-- Holm's adjustment of each test's p-values over the rows (row[test .. "_adj"]), in place.
+local function holm(rows)
+  for _, field in ipairs(TESTS) do
+    local pv = statistics.pvalues()
+    for _, row in ipairs(rows) do pv:add(row[field]) end
+    pv:holm()
+    for i, row in ipairs(rows) do row[field .. "_adj"] = pv:get(i) end
+  end
 end
 
 -- Which way each significant change goes: -1 worse, 1 better, nil not significant.
@@ -70,8 +67,21 @@ local function judge(row, alpha)
   row.verdict_text = #words > 0 and table.concat(words, ", ") or "no change"
 end
 
--- diff(base, new, alpha) -> { rows (inputs in both, in NEW's order), overall, only_base, only_new,
--- regressions } | nil, message. base and new are fluxloop.analysis results.
+local function overall_row(base, new, alpha)
+  local overall = compare_groups({ key = "(overall)", n = base.total, ok = base.ok, sample = base.sample },
+    { key = "(overall)", n = new.total, ok = new.ok, sample = new.sample })
+  judge(overall, alpha)
+  return overall
+end
+
+local function no_common(nb, nn)
+  return ("the two experiments have no input in common (%d inputs in BASE, %d in NEW): compare runs of "
+    .. "the same inputs file"):format(nb, nn)
+end
+
+-- diff(base, new, alpha) -> { rows (inputs in both, in NEW's order), count, overall, only_base,
+-- only_new, regressions } | nil, message. base and new are aggregates held in memory: { total,
+-- ok, sample, inputs = { {key, n, ok, sample, top, saturated}, ... }, by_input = key -> input }.
 function M.diff(base, new, alpha)
   local rows, only_base, only_new = {}, {}, {}
   for _, g in ipairs(new.inputs) do
@@ -81,25 +91,135 @@ function M.diff(base, new, alpha)
   for _, g in ipairs(base.inputs) do
     if not new.by_input[g.key] then only_base[#only_base + 1] = g.key end
   end
-  if #rows == 0 then
-    return nil, ("the two experiments have no input in common (%d inputs in BASE, %d in NEW): compare runs of "
-      .. "the same inputs file"):format(#base.inputs, #new.inputs)
-  end
-  holm(rows, "p_success")
-  holm(rows, "p_latency")
-  holm(rows, "p_consistency")
+  if #rows == 0 then return nil, no_common(#base.inputs, #new.inputs) end
+  holm(rows)
   local regressions = 0
   for _, row in ipairs(rows) do
     judge(row, alpha)
     if row.regression then regressions = regressions + 1 end
   end
-  local overall = compare_groups({ key = "(overall)", n = base.total, ok = base.ok, sample = base.sample, outputs = {} },
-    { key = "(overall)", n = new.total, ok = new.ok, sample = new.sample, outputs = {} })
-  overall.p_consistency, overall.base_share, overall.new_share = nil, nil, nil
-  judge(overall, alpha)
+  local overall = overall_row(base, new, alpha)
   if overall.regression then regressions = regressions + 1 end
-  return { rows = rows, overall = overall, only_base = only_base, only_new = only_new, regressions = regressions,
-    alpha = alpha }
+  return { rows = rows, count = #rows, overall = overall, only_base = only_base, only_new = only_new,
+    only_base_count = #only_base, only_new_count = #only_new, regressions = regressions, alpha = alpha }
+end
+
+-- A held input (matched out of step) keeps a copy of its durations: the walker reuses its own.
+local function held(row)
+  local copy = {}
+  for k, v in pairs(row) do copy[k] = v end
+  copy.sample = statistics.merge({ row.sample })
+  return copy
+end
+
+-- in_step(wb, wn, pair, only) -> true | nil, message: walks two walkers (fluxloop.analysis) input by
+-- input and calls pair(b, n) for each input both have, only(side, row) for the others. Runs of
+-- the same inputs file are in the same order, so nothing is held; an input found out of step
+-- is held until its match comes (or the end: then it is of one side only).
+local function in_step(wb, wn, pair, only)
+  local hb, hn, err = {}, {}, nil
+  local function nextb() local g, e = wb:next_input() err = err or e return g end
+  local function nextn() local g, e = wn:next_input() err = err or e return g end
+  local gb, gn = nextb(), nextn()
+  while gb or gn do
+    if gb and gn and gb.key == gn.key then
+      pair(gb, gn)
+      gb, gn = nextb(), nextn()
+    elseif gn and hb[gn.key] then
+      pair(hb[gn.key], gn)
+      hb[gn.key] = nil
+      gn = nextn()
+    elseif gb and hn[gb.key] then
+      pair(gb, hn[gb.key])
+      hn[gb.key] = nil
+      gb = nextb()
+    elseif gb and gn then
+      hb[gb.key], hn[gn.key] = held(gb), held(gn)
+      gb, gn = nextb(), nextn()
+    elseif gb then
+      only("base", gb)
+      gb = nextb()
+    else
+      only("new", gn)
+      gn = nextn()
+    end
+  end
+  if err then return nil, err end
+  for _, side in ipairs({ { "base", hb }, { "new", hn } }) do
+    local list = {}
+    for _, g in pairs(side[2]) do list[#list + 1] = g end
+    table.sort(list, function(a, b) return a.seen < b.seen end)
+    for _, g in ipairs(list) do only(side[1], g) end
+  end
+  return true
+end
+
+local function walkers(base_exp, new_exp)
+  local wb, err = analysis.walker(base_exp, { personas = false })
+  if not wb then return nil, err end
+  local wn, nerr = analysis.walker(new_exp, { personas = false })
+  if not wn then wb.r:close() return nil, nerr end
+  return wb, wn
+end
+
+-- stream(base_exp, new_exp, alpha, out) -> d | nil, message: diff of two experiment folders
+-- (fluxloop.results) read in step, twice: the first pass gathers each input's p-values (8
+-- bytes a test) for Holm's correction, the second hands out each row, adjusted and judged,
+-- through out.row(row, d) in NEW's order (out.header(d) first). d = { count, overall, only_base,
+-- only_new (the first MAX_LISTED_KEYS names), only_base_count, only_new_count, regressions,
+-- alpha, base, new (the walkers' analyses) }; rows are never all in memory.
+M.MAX_LISTED_KEYS = 500
+function M.stream(base_exp, new_exp, alpha, out)
+  local wb, wn = walkers(base_exp, new_exp)
+  if not wb then return nil, wn end
+  local pv, count = {}, 0
+  for _, f in ipairs(TESTS) do pv[f] = statistics.pvalues() end
+  local d = { only_base = {}, only_new = {}, only_base_count = 0, only_new_count = 0, alpha = alpha, regressions = 0 }
+  local ok, err = in_step(wb, wn, function(b, n)
+    local row = compare_groups(b, n)
+    count = count + 1
+    for _, f in ipairs(TESTS) do pv[f]:add(row[f]) end
+  end, function(side, g)
+    d["only_" .. side .. "_count"] = d["only_" .. side .. "_count"] + 1
+    local list = d["only_" .. side]
+    if #list < M.MAX_LISTED_KEYS then list[#list + 1] = g.key end
+  end)
+  local base, berr = wb:finish()
+  local new, nerr = wn:finish()
+  if not ok then return nil, err end
+  if not base or not new then return nil, berr or nerr end
+  d.base, d.new, d.count = base, new, count
+  if count == 0 then return nil, no_common(wb.inputs, wn.inputs) end
+  for _, f in ipairs(TESTS) do pv[f]:holm() end
+  d.overall = overall_row(base, new, alpha)
+  if out.header then out.header(d) end
+  wb, wn = walkers(base_exp, new_exp)
+  if not wb then return nil, wn end
+  -- Rows go out in NEW's order: one matched out of step waits for those before it (a few, when
+  -- the inputs are in the same order; p-values are indexed in the order of matching).
+  local i, waiting, next_seen = 0, {}, 1
+  local function settle(seen, row)
+    waiting[seen] = row or false
+    while waiting[next_seen] ~= nil do
+      local r = waiting[next_seen]
+      waiting[next_seen], next_seen = nil, next_seen + 1
+      if r then out.row(r, d) end
+    end
+  end
+  ok, err = in_step(wb, wn, function(b, n)
+    i = i + 1
+    local row = compare_groups(b, n)
+    for _, f in ipairs(TESTS) do row[f .. "_adj"] = pv[f]:get(i) end
+    judge(row, alpha)
+    if row.regression then d.regressions = d.regressions + 1 end
+    b.sample, n.sample = nil, nil -- reused by the walkers
+    settle(n.seen, row)
+  end, function(side, g) if side == "new" then settle(g.seen) end end)
+  wb.r:close()
+  wn.r:close()
+  if not ok then return nil, err end
+  if d.overall.regression then d.regressions = d.regressions + 1 end
+  return d
 end
 
 -- Formatting shared by the table and the report.
@@ -144,29 +264,31 @@ local function table_line(row)
   }, " ")
 end
 
--- text(d, base_name, new_name) -> the table, at most 100 columns wide.
-function M.text(d, base_name, new_name)
+local function text_header(d, base_name, new_name)
   local out = {}
   out[#out + 1] = ("BASE %s\nNEW  %s"):format(base_name, new_name)
   out[#out + 1] = ("alpha %.3g; p Holm-adjusted over %d inputs; latency changes < %d%% or < %.1f ms not flagged")
-    :format(d.alpha, #d.rows, M.MIN_LATENCY_RATIO * 100, M.MIN_LATENCY_MS)
+    :format(d.alpha, d.count, M.MIN_LATENCY_RATIO * 100, M.MIN_LATENCY_MS)
   out[#out + 1] = ""
   out[#out + 1] = table.concat({ pad("input", 24), lpad("success", 10), lpad("p", 7), lpad("p50 ms", 15), lpad("p", 7),
     lpad("same out", 10), " verdict" }, " ")
   out[#out + 1] = string.rep("-", 99)
-  for _, row in ipairs(d.rows) do out[#out + 1] = table_line(row) end
+  return table.concat(out, "\n") .. "\n"
+end
+
+local function text_footer(d)
+  local out = {}
   out[#out + 1] = string.rep("-", 99)
   out[#out + 1] = table_line(d.overall)
-  if #d.only_base > 0 or #d.only_new > 0 then
+  if d.only_base_count > 0 or d.only_new_count > 0 then
     out[#out + 1] = ""
-    for _, side in ipairs({ { d.only_base, "only in BASE: " }, { d.only_new, "only in NEW:  " } }) do
+    for _, side in ipairs({ { d.only_base, d.only_base_count, "only in BASE: " }, { d.only_new, d.only_new_count,
+      "only in NEW:  " } }) do
       for i, k in ipairs(side[1]) do
-        if i > M.MAX_LISTED then
-          out[#out + 1] = ("%s... and %d more"):format(side[2], #side[1] - M.MAX_LISTED)
-          break
-        end
-        out[#out + 1] = side[2] .. cut(k, 84)
+        if i > M.MAX_LISTED then break end
+        out[#out + 1] = side[3] .. cut(k, 84)
       end
+      if side[2] > M.MAX_LISTED then out[#out + 1] = ("%s... and %d more"):format(side[3], side[2] - M.MAX_LISTED) end
     end
   end
   out[#out + 1] = ""
@@ -175,32 +297,49 @@ function M.text(d, base_name, new_name)
   return table.concat(out, "\n") .. "\n"
 end
 
--- load(path, display) -> analysis | nil, message (an experiment folder, read and summed up).
-function M.load(path, display)
-  local exp, err = results.open(path, display)
-  if not exp then return nil, err end
-  local an, aerr = analysis.run(exp, { personas = false })
-  if not an then return nil, aerr end
+-- text(d, base_name, new_name) -> the table, at most 100 columns wide (d from diff).
+function M.text(d, base_name, new_name)
+  local out = { text_header(d, base_name, new_name) }
+  for _, row in ipairs(d.rows) do out[#out + 1] = table_line(row) .. "\n" end
+  out[#out + 1] = text_footer(d)
+  return table.concat(out)
+end
+
+-- open(path, display) -> an experiment folder (fluxloop.results) | nil, message.
+function M.open(path, display)
+  return results.open(path, display)
+end
+
+-- say_state(exp, an, display): the warnings and the note of one side, once.
+function M.say_state(exp, an, display)
   for _, line in ipairs(an.damage_lines) do say("fluxloop: warning: ", line) end
   local note = exp:note(an.total)
   if note then say("fluxloop: note: ", display, ": ", note) end
-  an.exp = exp
-  return an
 end
 
 -- main(flags) -> exit status. flags: base, new, alpha, fail_on.
 function M.main(flags)
   local cwd = util.getcwd()
-  local base, berr = M.load(util.abspath(flags.base, cwd), flags.base)
+  local base, berr = results.open(util.abspath(flags.base, cwd), flags.base)
   if not base then say("fluxloop: error: ", berr) return 2 end
-  local new, nerr = M.load(util.abspath(flags.new, cwd), flags.new)
+  local new, nerr = results.open(util.abspath(flags.new, cwd), flags.new)
   if not new then say("fluxloop: error: ", nerr) return 2 end
-  local d, derr = M.diff(base, new, flags.alpha or 0.05)
+  local stdout = io.stdout
+  stdout:setvbuf("full", 1 << 16)
+  local d, derr = M.stream(base, new, flags.alpha or 0.05, {
+    header = function(d)
+      M.say_state(base, d.base, flags.base)
+      M.say_state(new, d.new, flags.new)
+      stdout:write(text_header(d, flags.base, flags.new))
+    end,
+    row = function(row) stdout:write(table_line(row), "\n") end,
+  })
   if not d then say("fluxloop: error: ", derr) return 2 end
-  io.stdout:write(M.text(d, flags.base, flags.new))
-  if #d.only_base > 0 or #d.only_new > 0 then
+  stdout:write(text_footer(d))
+  stdout:flush()
+  if d.only_base_count > 0 or d.only_new_count > 0 then
     say(("fluxloop: warning: the experiments' inputs differ: %d only in BASE, %d only in NEW (listed, not compared)")
-      :format(#d.only_base, #d.only_new))
+      :format(d.only_base_count, d.only_new_count))
   end
   if flags.fail_on == "regression" and d.regressions > 0 then return 1 end
   return 0

@@ -20,7 +20,8 @@ M.MAX_TIMEOUT_MS = build.MAX_TIMEOUT_MS
 M.KNOWN = {
   [""] = { "name", "runner", "output", "inputs", "hooks", "replay_args", "personas",
     "run_delay_seconds", "iterations", "parallel_runs", "output_directory", "inputs_file" },
-  runner = { "target", "iterations", "parallel", "timeout_ms", "isolation", "env",
+  runner = { "target", "iterations", "parallel", "timeout_ms", "timeout", "timeout_seconds", "max_retries",
+    "retry_delay", "isolation", "env",
     "module_path", "function_name", "environment_vars", "command", "language", "python",
     "working_directory", "python_path", "start_timeout_ms", "rate_limit", "max_concurrent_requests", "http" },
   ["runner.rate_limit"] = { "requests_per_second", "burst" },
@@ -37,8 +38,7 @@ M.IGNORED = {
     "variation_strategies", "variation_count", "variation_temperature", "variation_model",
     "custom_variation_prompt", "base_inputs", "input_template", "input_generation",
     "source_root" },
-  runner = { "timeout_seconds", "max_retries",
-    "retry_delay", "factory", "factory_kwargs", "stream_output_path", "requirements_file",
+  runner = { "factory", "factory_kwargs", "stream_output_path", "requirements_file",
     "setup_commands", "use_docker", "docker_image", "docker_build_context",
     "docker_volumes" },
   replay_args = { "callable_providers" },
@@ -48,7 +48,9 @@ M.IGNORED = {
 -- only when the config has the key; it exports `known` (dotted path -> key names, as
 -- M.KNOWN) and `check(c, cfg)`, which reads its section with the checker c and stores the
 -- result in cfg[key].
-M.SECTIONS = {}
+M.SECTIONS = {
+  { key = "evaluation", module = "fluxloop.grade.config" },
+}
 
 local display_join = sections.display_join
 
@@ -128,7 +130,7 @@ function M.load(path, project_dir, display_name)
   local display = display_name or path
   local abs = util.abspath(path)
   project_dir = project_dir and util.abspath(project_dir) or project_dir_of(abs)
-  local doc, marks = M.load_sections(abs, display)
+  local doc, marks, merged = M.load_sections(abs, display)
   if doc == nil then return nil, marks end
   local schema, used = schema_of(doc)
   local c = checker.new(doc, marks, display, schema)
@@ -149,6 +151,7 @@ function M.load(path, project_dir, display_name)
     return nil, table.concat(texts, "\n")
   end
   local warnings = sorted_texts(c.warnings, files)
+  if merged then table.insert(warnings, 1, sections.merged_notice(display, merged)) end
   if #c.notice > 0 then
     warnings[#warnings + 1] = "notice: these Python fluxloop keys have no effect here: "
       .. table.concat(c.notice, ", ")
@@ -201,6 +204,8 @@ function M.apply_overrides(cfg, flags)
   end
   if flags.timeout_ms ~= nil then
     cfg.runner.timeout_ms = flags.timeout_ms
+    -- One time limit in the snapshot: the flag's, in the key that needs no unit.
+    if util.is_mapping(doc.runner) then doc.runner.timeout, doc.runner.timeout_seconds = nil, nil end
     write_doc(doc, "runner", "timeout_ms", nil, flags.timeout_ms)
   end
   if flags.isolate then

@@ -48,6 +48,8 @@ local function entry_problem(e)
   if type(persona) == "table" or type(persona) == "userdata" and persona ~= null() then
     return "'persona' must be a name (a string), got " .. kind(persona), "persona"
   end
+  -- An input's own graders (assert:) are checked here, so a bad one stops the run before it starts.
+  if e.assert ~= nil then return require("fluxloop.grade.config").entry_problem(e) end
   return nil
 end
 
@@ -134,7 +136,8 @@ function M.stream(path, display_name, each)
   return #list
 end
 
-local EXCLUDED = { input = true, persona = true, metadata = true }
+-- assert: is the input's graders, for grading, not for the agent.
+local EXCLUDED = { input = true, persona = true, metadata = true, assert = true }
 
 -- The entry's metadata as the agent sees it: every key but input, persona and
 -- metadata, then the keys of entry.metadata, which win; {} when none.

@@ -38,6 +38,12 @@ end
 -- The experiment's name, which names its results folder: nil and why when it cannot.
 local function experiment_name(flags, cfg, info)
   local name = flags.name or cfg.name or (info and info.name) or "experiment"
+  if name:find("%c") then
+    local util = require("fluxloop.util")
+    return nil, ("%s '%s': an experiment name becomes a folder name and a line in messages, so it cannot hold "
+      .. "control characters (a newline, a tab, an escape); choose a name of printable characters")
+      :format(flags.name and "--name" or "name (in the config)", util.escape_controls(name))
+  end
   if name == "" or name == "." or name == ".." or name:find("[/%z]") then
     local from = flags.name and "--name" or "name (in the config)"
     return nil, ("%s '%s': an experiment name becomes a folder name, so it cannot be empty, '.', "
@@ -59,7 +65,9 @@ end
 local function load_plan(file, name, hooks)
   local plan_mod, inputs, hooks_mod = require("fluxloop.plan"), require("fluxloop.inputs"), require("fluxloop.hooks")
   local plan = plan_mod.new()
+  local has_asserts = false -- an entry has graders of its own (assert:)
   local function add(entry, i)
+    if entry.assert ~= nil then has_asserts = true end
     local ok, err = pcall(plan.add, plan, entry)
     if not ok then return nil, ("%s: entry %d cannot be stored as JSON: %s"):format(name, i, tostring(err)) end
     return true
@@ -74,7 +82,7 @@ local function load_plan(file, name, hooks)
       local ok, aerr = add(entry, i)
       if not ok then return nil, aerr end
     end
-    return plan, dropped
+    return plan, dropped, has_asserts
   end
   local seen = 0
   local n, err = inputs.stream(file, name, function(entry, i)
@@ -89,7 +97,7 @@ local function load_plan(file, name, hooks)
   end)
   if not n then return nil, err end
   if #plan == 0 then return nil, hooks_mod.all_dropped(hooks, seen) end
-  return plan, seen - #plan
+  return plan, seen - #plan, has_asserts
 end
 
 -- Trace numbers must stay exact in every file (JSON numbers are doubles): 2^53 runs at most.
@@ -141,6 +149,7 @@ function M.prepare(flags)
   local config = require("fluxloop.config")
   local progress = require("fluxloop.progress")
   local p = progress.new({ quiet = flags.quiet, bar = not flags.no_progress })
+  print_warnings(flags.warnings, flags.quiet)
 
   local cwd = assert(fs.getcwd())
   if flags.resume or flags.retry_failed then
@@ -157,6 +166,10 @@ function M.prepare(flags)
   local config_path, project_dir, display = config.locate(flags.config, cwd)
   if not config_path then return nil, project_dir end
   add_project_path(project_dir)
+  -- .env files first, as the Python tool does: the config's ${NAME} and the agent see them.
+  local dotenv, derr = require("fluxloop.dotenv").apply(project_dir)
+  if not dotenv then return nil, derr end
+  print_warnings(dotenv.warnings, flags.quiet)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
@@ -172,7 +185,7 @@ function M.prepare(flags)
   end
   -- Secret values the recorders mask wherever a trace echoes them, and stderr too
   -- (fluxloop.secrets: the config's, the environment's, an http: target's ${NAME}s).
-  cfg.secret_values = require("fluxloop.secrets").of_run(cfg, fs.environ())
+  cfg.secret_values = require("fluxloop.secrets").of_run(cfg, fs.environ(), { cfg.doc, dotenv.values })
   require("fluxloop.secrets").remember(cfg.secret_values)
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
@@ -189,8 +202,14 @@ function M.prepare(flags)
     if not hooks then return nil, hwarnings end
     print_warnings(hwarnings, flags.quiet)
   end
-  local entries, dropped = load_plan(inputs_file, inputs_name, hooks)
+  local entries, dropped, has_asserts = load_plan(inputs_file, inputs_name, hooks)
   if not entries then return nil, dropped end
+  cfg.grading = require("fluxloop.grade").plan(cfg, has_asserts)
+  if cfg.grading then
+    for _, key in ipairs(require("fluxloop.grade.config").secret_values(cfg.grading.specs)) do
+      cfg.secret_values[#cfg.secret_values + 1] = key
+    end
+  end
   local too_many = plan_too_large(#entries, cfg.runner.iterations)
   if too_many then return nil, too_many end
 
@@ -232,19 +251,20 @@ local MAX_TYPES, MAX_MESSAGE = 5, 110
 local function failure_lines(dir)
   local reader = require("fluxloop.jsonlread").open(dir .. "/traces.jsonl", { "trace_id", "success", "=error" })
   if not reader then return {} end
-  local json = require("fluxloop.json")
+  local json, util = require("fluxloop.json"), require("fluxloop.util")
   local by_type, order = {}, {}
   while true do
     local n, id, success, raw = reader:next()
     if not n then break end
     if success == false then
       local e = json.decode(raw) or {}
-      local t = type(e) == "table" and tostring(e.type or "error") or "error"
+      -- Escaped: a message (or the worker stderr in it) must not drive the terminal.
+      local t = util.escape_controls(type(e) == "table" and util.text_of(e.type or "error") or "error")
       local g = by_type[t]
       if not g then
-        local msg = (type(e) == "table" and tostring(e.message or "") or ""):gsub("%s+", " ")
+        local msg = util.escape_controls((type(e) == "table" and util.text_of(e.message or "") or ""):gsub("%s+", " "))
         if #msg > MAX_MESSAGE then msg = msg:sub(1, MAX_MESSAGE - 3) .. "..." end
-        g = { count = 0, first = ("%s: %s"):format(tostring(id), msg) }
+        g = { count = 0, first = ("%s: %s"):format(util.escape_controls(util.text_of(id)), msg) }
         by_type[t], order[#order + 1] = g, t
       end
       g.count = g.count + 1
@@ -266,12 +286,18 @@ end
 function M.finish(code, summary, dir, err, flags)
   if err then return critical(err) end
   if not flags.quiet then
-    local what = summary.interrupted and "Interrupted" or "Done"
-    say(("[INFO] %s: %d runs, %d succeeded, %d failed. Results: %s")
-      :format(what, summary.total_traces, summary.successful, summary.failed, dir))
+    local what, util = summary.interrupted and "Interrupted" or "Done", require("fluxloop.util")
+    local go_on = summary.interrupted and dir and "; go on with: " .. require("fluxloop.resume").go_on(flags, dir) or ""
+    say(("[INFO] %s: %s, %d succeeded, %d failed. Results: %s%s")
+      :format(what, util.n_of(summary.total_traces, "run"), summary.successful, summary.failed, dir, go_on))
     if summary.failed > 0 and dir then
       for _, line in ipairs(failure_lines(dir)) do say(line) end
     end
+  end
+  if summary.scores then
+    local lines, missed = require("fluxloop.grade.summary").lines(summary.scores, summary.iterations)
+    for _, line in ipairs(flags.quiet and {} or lines) do say(line) end
+    for _, line in ipairs(missed) do say(line) end
   end
   return code
 end
@@ -350,9 +376,13 @@ function M.main(argv)
     io.stdout:write(version_text(cmd.verbose))
     return 0
   end
-  if cmd.command == "merge" then return require("fluxloop.merge").main(cmd.args) end
+  -- Commands that parse their own arguments: each is one module with main(args).
+  local own = ({ merge = "fluxloop.merge", init = "fluxloop.init_project", generate = "fluxloop.generate" })[cmd.command]
+  if own then return require(own).main(cmd.args) end
+  if cmd.command == "python-path" then return require("fluxloop.target").python_path_main() end
   -- Commands that read results folders: each is one module with main(flags).
-  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare" })[cmd.command]
+  local reader = ({ parse = "fluxloop.parse", report = "fluxloop.report", compare = "fluxloop.compare",
+    evaluate = "fluxloop.evaluate" })[cmd.command]
   if reader then return require(reader).main(cmd.flags) end
   if cmd.flags.script then return M.run_script(cmd.flags) end
   return M.run_experiment(cmd.flags)

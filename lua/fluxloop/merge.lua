@@ -79,15 +79,15 @@ function M.parse(args)
   return opts
 end
 
-local function read_json(path)
-  local text = util.read_file(path)
-  if not text then return nil end
-  return json.decode(text, path)
-end
+local read_json = util.read_json
 
 -- A shard folder as merge sees it: { dir, label, plan, summary, index, count }.
 local function load_shard(dir)
-  local plan = read_json(dir .. "/plan.json")
+  local plan, damage = read_json(dir .. "/plan.json")
+  if damage then
+    return nil, ("%s, so this shard cannot be placed; run the shard again (fluxloop run experiment --shard K/N)")
+      :format(damage)
+  end
   if type(plan) ~= "table" or type(plan.shard) ~= "table" then
     return nil, ("%s is not a shard folder (its plan.json %s); shard folders are made by "
       .. "fluxloop run experiment --shard K/N"):format(dir, plan and "names no shard" or "is missing")
@@ -99,7 +99,7 @@ local function load_shard(dir)
   if k and (k ~= s.index or n ~= s.count) then
     return nil, ("%s is named %d-of-%d but its plan.json says shard %s; rename it back"):format(dir, k, n, s.label)
   end
-  s.summary = read_json(dir .. "/summary.json")
+  s.summary, s.summary_damage = read_json(dir .. "/summary.json")
   s.resuming = fs.isdir(dir .. "/.rerun")
   return s
 end
@@ -182,6 +182,30 @@ local function trace_ids(ks)
   return table.concat(ids, ", ")
 end
 
+-- check_whole(m, shard, problems) -> true | nil, message: each trace the shard's summary lists
+-- must have a whole traces.jsonl line and all its observations.jsonl lines; the traces that do
+-- not are left out of the merge (m:check) and named in problems, file by file.
+local function check_whole(m, s, problems)
+  local c, err = m:check(s.index, s.dir .. "/traces.jsonl", s.sizes["traces.jsonl"], s.dir .. "/observations.jsonl",
+    s.sizes["observations.jsonl"])
+  if not c then return nil, ("merge: shard %s: %s"):format(s.label, err) end
+  local resume = ("fluxloop run experiment --resume %s runs them again"):format(s.dir)
+  local function damaged(count, line)
+    return count > 0 and ("; %d damaged line%s, the first at line %d"):format(count, count == 1 and "" or "s", line) or ""
+  end
+  if c.no_trace > 0 then
+    problems[#problems + 1] = ("shard %s: %s/traces.jsonl has no whole line for %d of its traces (%s%s)%s; %s")
+      :format(s.label, s.dir, c.no_trace, trace_ids(c.first_no_trace), c.no_trace > #c.first_no_trace and ", ..." or "",
+        damaged(c.damaged_traces, c.first_damaged_trace), resume)
+  end
+  if c.short_obs > 0 then
+    problems[#problems + 1] = ("shard %s: %s/observations.jsonl lacks observation lines of %d traces (%s%s)%s; %s")
+      :format(s.label, s.dir, c.short_obs, trace_ids(c.first_short_obs), c.short_obs > #c.first_short_obs and ", ..." or "",
+        damaged(c.damaged_obs, c.first_damaged_obs), resume)
+  end
+  return true
+end
+
 -- Scans every shard's trace_summary.jsonl (sizes fixed first, so a file that still grows is
 -- noticed afterwards). Returns the merger and a list of problems | nil, message.
 local function scan(shards, planned, count)
@@ -204,9 +228,15 @@ local function scan(shards, planned, count)
     end
     s.scan = r
     local resume = ("fluxloop run experiment --resume %s"):format(s.dir)
-    if s.resuming then
+    if r.damaged then
+      problems[#problems + 1] = ("shard %s: %s/trace_summary.jsonl has %d damaged line%s (the first at line %d), "
+        .. "so their traces are missing; %s runs them again"):format(s.label, s.dir, r.damaged, r.damaged == 1 and "" or "s",
+        r.first_damaged, resume)
+    elseif s.resuming then
       problems[#problems + 1] = ("shard %s is being resumed (%s/.rerun exists), or a resume died: wait for it, "
         .. "or run %s"):format(s.label, s.dir, resume)
+    elseif s.summary_damage then
+      problems[#problems + 1] = ("shard %s: %s; %s writes it again"):format(s.label, s.summary_damage, resume)
     elseif not s.summary then
       problems[#problems + 1] = ("shard %s has no summary.json: it is still running, or it died (then %s "
         .. "finishes it)"):format(s.label, resume)
@@ -223,6 +253,11 @@ local function scan(shards, planned, count)
   -- scanned traces' lines, which a shard writes before their summary lines.
   for _, s in ipairs(shards) do
     for _, name in ipairs({ "traces.jsonl", "observations.jsonl" }) do s.sizes[name] = fs.size(s.dir .. "/" .. name) end
+    local ok, err = check_whole(m, s, problems)
+    if not ok then
+      m:close()
+      return nil, err
+    end
   end
   return m, problems
 end
@@ -289,7 +324,7 @@ local function write_all(work, shards, m, plan, missing_shards, planned)
   for _, name in ipairs(TRACE_FILES) do
     local inputs = {}
     for i, s in ipairs(shards) do inputs[i] = { path = s.dir .. "/" .. name, index = s.index, limit = s.sizes[name] } end
-    local ok, err = m:merge(work .. "/" .. name, inputs, name ~= "observations.jsonl")
+    local ok, err = m:merge(work .. "/" .. name, inputs, name ~= "observations.jsonl", name == "trace_summary.jsonl")
     if not ok then return nil, "merge: " .. err end
   end
   for _, s in ipairs(shards) do

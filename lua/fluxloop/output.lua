@@ -43,25 +43,33 @@ end
 
 -- summary.json's keys in the order of the fluxloop documentation's example and DESIGN's
 -- list (duration_ms's too); any other key follows, sorted.
+-- scores (fluxloop.grade.summary) follows the same rule: each grader's fields in ORDER.
 local SUMMARY_ORDER = { "name", "total_traces", "successful", "failed", "avg_duration_ms", "started_at",
   "completed_at", "iterations", "inputs", "inputs_file", "planned_traces", "interrupted", "duration_ms",
   duration_ms = { "min", "mean", "p50", "p90", "p95", "p99", "max", "stddev" } }
 
--- Pretty JSON of the mapping t, its keys in `order` first (nested orders by key name).
+local function by_name(a, b) return tostring(a) < tostring(b) end
+local function by_number(a, b) return (tonumber(a) or math.huge) < (tonumber(b) or math.huge) end
+
+-- Pretty JSON of the mapping t, its keys in `order` first (nested orders by key name; an
+-- order ["*"] is every member's; the order "numeric" sorts keys "1", "2" ... "10" as numbers).
 local function encode_ordered(t, order)
   local keys, seen, rest = {}, {}, {}
+  local numeric = order == "numeric"
+  order = numeric and {} or order
   for _, k in ipairs(order) do
     if t[k] ~= nil then keys[#keys + 1], seen[k] = k, true end
   end
   for k in pairs(t) do
     if not seen[k] then rest[#rest + 1] = k end
   end
-  table.sort(rest, function(a, b) return tostring(a) < tostring(b) end)
+  table.sort(rest, numeric and by_number or by_name)
   table.move(rest, 1, #rest, #keys + 1, keys)
   local members = {}
   for i, k in ipairs(keys) do
     local v = t[k]
-    local text = type(v) == "table" and order[k] and encode_ordered(v, order[k]) or json.encode(v, { indent = 2 })
+    local sub = order[k] or order["*"]
+    local text = type(v) == "table" and sub and next(v) ~= nil and encode_ordered(v, sub) or json.encode(v, { indent = 2 })
     -- Pretty JSON has no raw newline but its own, so one more level is a gsub away.
     members[i] = ("  %s: %s"):format(json.encode(tostring(k)), (text:gsub("\n", "\n  ")))
   end
@@ -71,8 +79,16 @@ end
 -- write_summary(path, summary) -> true | nil, message. Secrets an after_experiment hook
 -- may have copied in are masked as in config.yaml (fluxloop.secrets).
 function M.write_summary(path, summary)
+  -- Grader names are the user's labels, not secrets: a grader "token_budget" keeps its figures.
+  local scores = summary.scores
+  summary.scores = nil
   local masked = require("fluxloop.secrets").mask(summary)
-  return M.write_file(path, encode_ordered(masked, SUMMARY_ORDER) .. "\n")
+  summary.scores, masked.scores = scores, scores
+  local order = SUMMARY_ORDER
+  if scores then
+    order = setmetatable({ scores = { ["*"] = require("fluxloop.grade.summary").ORDER } }, { __index = SUMMARY_ORDER })
+  end
+  return M.write_file(path, encode_ordered(masked, order) .. "\n")
 end
 
 -- Durations keep nanosecond resolution, not binary noise: 0.004122499999999999 -> 0.004122.

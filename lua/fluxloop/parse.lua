@@ -48,15 +48,20 @@ local function depths(observations)
   return depth
 end
 
--- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time.
-local function timeline(trace)
+-- The level of an observation, as the Python tool's timeline has it: ERROR when it failed.
+local function failed(o) return o.error ~= nil and o.error ~= null end
+
+-- timeline(trace) -> the per_trace.jsonl timeline: observations sorted by start time; a
+-- failed one has level ERROR and its error.
+function M.timeline(trace)
   local obs = type(trace.observations) == "table" and trace.observations or {}
   local depth = depths(obs)
   local list = {}
   for i, o in ipairs(obs) do
     list[i] = {
       trace_id = trace.trace_id, id = o.id, parent_id = o.parent_id, type = o.type, name = o.name,
-      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null, level = "DEFAULT",
+      start_time = o.started_at, end_time = M.iso_plus(o.started_at, o.duration_ms) or null,
+      level = failed(o) and "ERROR" or "DEFAULT", error = failed(o) and o.error or nil,
       depth = depth[o.id or ""] or 0, duration_ms = o.duration_ms, input = o.input, output = o.output, raw = o,
     }
   end
@@ -73,6 +78,13 @@ end
 
 -- markdown(trace, steps) -> the text of one trace's file.
 function M.markdown(trace, steps)
+  local l = M.markdown_lines(trace, steps)
+  l[#l + 1] = ""
+  return table.concat(l, "\n")
+end
+
+-- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one).
+function M.markdown_lines(trace, steps)
   local l = {}
   local duration = tonumber(trace.duration_ms) or 0
   l[#l + 1] = "---"
@@ -115,8 +127,8 @@ function M.markdown(trace, steps)
     l[#l + 1] = "## Error"
     l[#l + 1] = ""
     if type(e) == "table" then
-      l[#l + 1] = "- **Type**: " .. tostring(e.type)
-      l[#l + 1] = "- **Message**: " .. tostring(e.message):gsub("\n", " ")
+      l[#l + 1] = "- **Type**: " .. util.text_of(e.type)
+      l[#l + 1] = "- **Message**: " .. util.text_of(e.message):gsub("\n", " ")
       if type(e.traceback) == "string" then
         l[#l + 1] = ""
         fenced(l, "text", e.traceback)
@@ -140,6 +152,7 @@ function M.markdown(trace, steps)
     l[#l + 1] = ("- Duration: %.3f ms"):format(tonumber(s.duration_ms) or 0)
     l[#l + 1] = "- Level: " .. s.level .. (s.depth > 0 and (" (nested %d deep, in %s)"):format(s.depth,
       tostring(s.parent_id)) or "")
+    if s.error ~= nil then l[#l + 1] = "- Error: " .. (type(s.error) == "string" and s.error or json.encode(s.error)):gsub("\n", " ") end
     l[#l + 1] = ""
     l[#l + 1] = "Input:"
     l[#l + 1] = ""
@@ -149,8 +162,7 @@ function M.markdown(trace, steps)
     l[#l + 1] = ""
     fenced(l, "json", pretty(s.output))
   end
-  l[#l + 1] = ""
-  return table.concat(l, "\n")
+  return l
 end
 
 -- The fields of a trace line that per_trace.jsonl needs, as raw JSON text: a record is put together
@@ -160,13 +172,14 @@ local RAW_KEYS = { "=trace_id", "=iteration", "=persona", "=input", "=output", "
 
 local function or_null(v) return v or "null" end
 
--- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace. f: the raw fields (by
--- name); keys as the Python tool's record (summary is the trace_summary row).
-function M.record_line(f, steps_json, n)
+-- record_parts(f, steps_json, n) -> the pieces of the per_trace.jsonl line of one trace, to be
+-- written one after the other (a 200 MB output appears four times in it: never concatenated).
+-- f: the raw fields (by name); keys as the Python tool's record (summary is the trace_summary row).
+function M.record_parts(f, steps_json, n)
   local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
     or_null(f.output)
   local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
-  return table.concat({
+  return {
     '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
     ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
     ',"metadata":', f.metadata or "{}",
@@ -176,7 +189,12 @@ function M.record_line(f, steps_json, n)
     ',"source":"input","metadata":{}}',
     out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
     '],"metrics":{"observation_count":', n, '}}',
-  })
+  }
+end
+
+-- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace, as one string.
+function M.record_line(f, steps_json, n)
+  return table.concat(M.record_parts(f, steps_json, n))
 end
 
 -- record(trace, steps) -> the per_trace.jsonl object of one decoded trace (for scripts).
@@ -222,10 +240,15 @@ function M.observations_join(path)
   return join, r
 end
 
-local function write_whole(path, text)
+-- write_lines(path, lines): the lines, each ended by a newline, without joining them first.
+local function write_lines(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
-  local ok, werr = f:write(text)
+  local ok, werr = true, nil
+  for _, piece in ipairs(text) do
+    ok, werr = f:write(piece, "\n")
+    if not ok then break end
+  end
   local closed, cerr = f:close()
   if not ok or not closed then return nil, ("%s: %s"):format(path, werr or cerr) end
   return true
@@ -278,16 +301,22 @@ function M.main(flags)
       steps, steps_json, n = json.array({}), "[]", 0
     else
       if type(observations) == "string" then observations = json.decode(observations) end
-      steps = timeline({ trace_id = json.decode(f.trace_id), observations = observations })
+      steps = M.timeline({ trace_id = json.decode(f.trace_id), observations = observations })
       steps_json, n = json.encode(steps), #steps
     end
     if md then
       local trace = json.decode((r:line()))
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
-      local ok, werr = write_whole(out .. "/" .. name, M.markdown(trace, steps))
+      local ok, werr = write_lines(out .. "/" .. name, M.markdown_lines(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
-    local wrote, werr = jsonl:write(M.record_line(f, steps_json, n), "\n")
+    local parts = M.record_parts(f, steps_json, n)
+    parts[#parts + 1] = "\n"
+    local wrote, werr
+    for _, piece in ipairs(parts) do
+      wrote, werr = jsonl:write(piece)
+      if not wrote then break end
+    end
     if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)
@@ -306,7 +335,7 @@ function M.main(flags)
   local note = exp:note(count)
   if note then say("fluxloop: note: ", note) end
   if not flags.quiet then
-    say(("[INFO] Parsed %d traces%s into %s (%s per_trace.jsonl)"):format(count,
+    say(("[INFO] Parsed %s%s into %s (%s per_trace.jsonl)"):format(require("fluxloop.util").n_of(count, "trace"),
       damaged > 0 and (" (%d damaged lines skipped)"):format(damaged) or "", out,
       md and "one markdown file per trace and" or ""))
   end

@@ -131,7 +131,8 @@ function Agent:handle(msg, ctx, spans, capture)
   if t == "result" then
     if msg.error ~= nil and msg.error ~= json.null then
       local e = type(msg.error) == "table" and msg.error or { message = tostring(msg.error) }
-      error({ type = tostring(e.type or "error"), message = tostring(e.message or "the agent failed"),
+      local text_of = require("fluxloop.util").text_of -- {"type": {"x": 1}} reads as JSON, not "table: 0x..."
+      error({ type = text_of(e.type or "error"), message = text_of(e.message or "the agent failed"),
         traceback = type(e.traceback) == "string" and e.traceback or false }, 0)
     end
     -- null (Python's None) is no output, as nil is for a Lua agent: the run fails with

@@ -33,19 +33,10 @@ local function label(v)
   return (cut and v:sub(1, cut - 1) or v:sub(1, 300)) .. "…"
 end
 
--- Worst first: lowest success rate, then highest p95.
+-- Worst first: lowest success rate, then highest p95 (a sorted copy).
 local function worst_first(list)
-  local keyed = {}
-  for i, g in ipairs(list) do
-    keyed[i] = { g = g, rate = g.ok / g.n, p95 = g.sample:percentile(95) }
-  end
-  table.sort(keyed, function(a, b)
-    if a.rate ~= b.rate then return a.rate < b.rate end
-    if a.p95 ~= b.p95 then return a.p95 > b.p95 end
-    return tostring(a.g.key) < tostring(b.g.key)
-  end)
-  local out = {}
-  for i, k in ipairs(keyed) do out[i] = k.g end
+  local out = { table.unpack(list) }
+  table.sort(out, analysis.worse)
   return out
 end
 
@@ -95,8 +86,7 @@ end
 -- Latency by input: a p50 bar and a p95 tick per input, slowest p95 first.
 local function by_input_chart(t, an)
   local list = {}
-  for i, g in ipairs(an.inputs) do list[i] = { g = g, p50 = g.sample:percentile(50), p95 = g.sample:percentile(95) } end
-  table.sort(list, function(a, b) return a.p95 > b.p95 end)
+  for i, g in ipairs(an.chart) do list[i] = { g = g, p50 = g.p50, p95 = g.p95 } end -- slowest p95 first
   local shown = math.min(#list, M.MAX_CHART_INPUTS)
   local W, L, row = 540, 200, 18
   local H = shown * row + 40
@@ -118,8 +108,8 @@ local function by_input_chart(t, an)
   parts[#parts + 1] = t:render("line", { x1 = L, y1 = axis_y, x2 = W - 20, y2 = axis_y, stroke = "#656d76", sw = 1 })
   parts[#parts + 1] = text(t, L, axis_y + 14, "0", "middle")
   parts[#parts + 1] = text(t, W - 20, axis_y + 14, ms(hi) .. " ms", "end")
-  if #list > shown then
-    parts[#parts + 1] = text(t, L, axis_y + 28, ("%d slowest of %d inputs"):format(shown, #list), "start")
+  if an.input_count > shown then
+    parts[#parts + 1] = text(t, L, axis_y + 28, ("%d slowest of %d inputs"):format(shown, an.input_count), "start")
   end
   return svg(t, "latency-by-input", "latency by input", W, H, parts)
 end
@@ -222,7 +212,19 @@ local function slowest(t, an, exp)
   return table.concat(parts, "\n")
 end
 
-local function compare_section(t, d, base_name)
+-- The rows a report shows of a comparison: regressions first, then improvements, then the rest,
+-- at most MAX_INPUT_ROWS, gathered as compare.stream hands them out.
+local function compare_rows()
+  local kept, count = { {}, {}, {} }, 0
+  return kept, function(row)
+    count = count + 1
+    local l = kept[row.regression and 1 or (row.improvement and 2 or 3)]
+    if #l < M.MAX_INPUT_ROWS then l[#l + 1] = row end
+  end
+end
+
+local function compare_section(t, cmp)
+  local d, base_name = cmp.diff, cmp.base_name
   local rows = {}
   local function row_html(r)
     local b, n = r.base, r.new
@@ -234,25 +236,23 @@ local function compare_section(t, d, base_name)
       verdict_class = r.regression and "sig-worse" or (r.improvement and "sig-better" or "muted"),
       verdict_text = r.verdict_text })
   end
-  -- Regressions first, then improvements, then the rest; at most MAX_INPUT_ROWS of them.
-  local order = {}
-  for i, r in ipairs(d.rows) do order[i] = { r = r, rank = r.regression and 0 or (r.improvement and 1 or 2), i = i } end
-  table.sort(order, function(a, b)
-    if a.rank ~= b.rank then return a.rank < b.rank end
-    return a.i < b.i
-  end)
-  for i = 1, math.min(#order, M.MAX_INPUT_ROWS) do rows[#rows + 1] = row_html(order[i].r) end
-  local hidden = #order - math.min(#order, M.MAX_INPUT_ROWS)
+  for _, list in ipairs(cmp.kept) do
+    for _, r in ipairs(list) do
+      if #rows < M.MAX_INPUT_ROWS then rows[#rows + 1] = row_html(r) end
+    end
+  end
+  local hidden = d.count - #rows
   rows[#rows + 1] = row_html(d.overall)
   local only = {}
   if hidden > 0 then only[#only + 1] = ("<li>%d more inputs without a significant change are not listed</li>"):format(hidden) end
-  for _, side in ipairs({ { d.only_base, "only in BASE: " }, { d.only_new, "only in this run: " } }) do
+  for _, side in ipairs({ { d.only_base, d.only_base_count, "only in BASE: " }, { d.only_new, d.only_new_count,
+    "only in this run: " } }) do
     for i, k in ipairs(side[1]) do
-      if i > M.MAX_INPUT_ROWS then
-        only[#only + 1] = ("<li>%s%d more</li>"):format(side[2], #side[1] - M.MAX_INPUT_ROWS)
-        break
-      end
-      only[#only + 1] = "<li>" .. side[2] .. template.escape(label(k)) .. "</li>"
+      if i > M.MAX_INPUT_ROWS then break end
+      only[#only + 1] = "<li>" .. side[3] .. template.escape(label(k)) .. "</li>"
+    end
+    if side[2] > M.MAX_INPUT_ROWS then
+      only[#only + 1] = ("<li>%s%d more</li>"):format(side[3], side[2] - M.MAX_INPUT_ROWS)
     end
   end
   local verdict = d.regressions > 0
@@ -272,7 +272,8 @@ local function run_time(a, b)
   return ("%dm %02ds"):format(math.floor(s / 60), math.floor(s % 60))
 end
 
--- build(exp, an [, cmp]) -> the HTML text. cmp = { diff, base_name } for --compare.
+-- build(exp, an [, cmp]) -> the HTML text. cmp = { diff, kept, base_name } for --compare (kept:
+-- the rows shown, see compare_rows).
 function M.build(exp, an, cmp)
   local t = template.load("report/page")
   local sum = an.sample:summary()
@@ -285,13 +286,12 @@ function M.build(exp, an, cmp)
     notices[#notices + 1] = t:render("notice", { class = "bad", kind = "damaged", text = ("%d damaged line%s skipped: %s")
       :format(an.damaged, an.damaged == 1 and "" or "s", table.concat(an.damage_lines, "; ")) })
   end
-  local inputs = worst_first(an.inputs)
+  local inputs = an.worst -- worst first
   local shown = first_n(inputs, M.MAX_INPUT_ROWS)
   local worst = ""
   if inputs[1] and inputs[1].ok < inputs[1].n then
     local g = inputs[1]
-    worst = t:render("worst", { input = label(g.key), rate = pct(g.ok / g.n), ok = g.ok, n = g.n,
-      p95 = ms(g.sample:percentile(95)) })
+    worst = t:render("worst", { input = label(g.key), rate = pct(g.ok / g.n), ok = g.ok, n = g.n, p95 = ms(g.p95) })
   end
   local started = summary.started_at or an.first_started
   local completed = summary.completed_at or an.last_completed
@@ -301,15 +301,16 @@ function M.build(exp, an, cmp)
     version = host.version, notices = table.concat(notices, "\n"),
     total = an.total, planned = (planned and planned ~= an.total) and (" of " .. planned .. " planned") or "",
     successful = an.ok, failed = an.failed, failed_class = an.failed > 0 and "bad" or "",
-    success_rate = pct(an.ok / an.total), success_ci = ci_text(lo, hi), inputs = #an.inputs,
+    success_rate = pct(an.ok / an.total), success_ci = ci_text(lo, hi), inputs = an.input_count,
     iterations = tostring(summary.iterations or "?"), p50 = ms(sum.p50), p95 = ms(sum.p95), p99 = ms(sum.p99),
     max = ms(sum.max), mean = ms(sum.mean), run_time = run_time(started, completed), started = started and started:sub(1, 19):gsub("T", " ") or "?", worst = worst, histogram = histogram(t, an),
     by_input_chart = by_input_chart(t, an),
-    inputs_note = #inputs > #shown and (" The %d worst of %d inputs are listed."):format(#shown, #inputs) or "",
+    inputs_note = an.input_count > #shown and (" The %d worst of %d inputs are listed."):format(#shown, an.input_count) or "",
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
+    tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
-    compare = cmp and compare_section(t, cmp.diff, cmp.base_name) or "",
+    compare = cmp and compare_section(t, cmp) or "",
     config = exp.config_text or "(no config.yaml)", file = exp.file_name,
   })
 end
@@ -327,11 +328,13 @@ function M.main(flags)
   if note then say("fluxloop: note: ", note) end
   local cmp
   if flags.compare then
-    local base, berr = compare.load(util.abspath(flags.compare, cwd), flags.compare)
+    local base, berr = compare.open(util.abspath(flags.compare, cwd), flags.compare)
     if not base then say("fluxloop: error: --compare: ", berr) return 2 end
-    local d, derr = compare.diff(base, an, flags.alpha or 0.05)
+    local kept, on_row = compare_rows()
+    local d, derr = compare.stream(base, exp, flags.alpha or 0.05, {
+      header = function(d) compare.say_state(base, d.base, flags.compare) end, row = on_row })
     if not d then say("fluxloop: error: --compare: ", derr) return 2 end
-    cmp = { diff = d, base_name = flags.compare }
+    cmp = { diff = d, kept = kept, base_name = flags.compare }
   end
   local out = flags.output and util.abspath(flags.output, cwd) or (dir .. "/report.html")
   local ok, werr = output.write_file(out, M.build(exp, an, cmp))

@@ -32,7 +32,7 @@ function M.open(dir, display)
     return nil, ("%s is not an experiment folder: it has no traces.jsonl or trace_summary.jsonl "
       .. "(give a folder that `fluxloop run experiment` wrote, under experiments/)"):format(display)
   end
-  exp.summary = read_json(dir .. "/summary.json")
+  exp.summary, exp.summary_damage = read_json(dir .. "/summary.json")
   exp.plan = read_json(dir .. "/plan.json")
   exp.config_text = read_text(dir .. "/config.yaml")
   exp.name = (exp.summary and exp.summary.name) or dir:match("([^/]+)/*$")
@@ -55,7 +55,10 @@ end
 function Exp:note(count)
   local planned = self:planned()
   local of = planned and (" of %d planned"):format(planned) or ""
-  if self.state == "incomplete" then
+  if self.state == "incomplete" and self.summary_damage then
+    return ("%s, so it cannot say how the experiment ended. Shown: the %d traces on disk%s; "
+      .. "`fluxloop run experiment --resume %s` writes it again."):format(self.summary_damage, count, of, self.display)
+  elseif self.state == "incomplete" then
     return ("This experiment has no summary.json: it is still running, or it stopped before it could "
       .. "finish. Shown: the %d traces on disk%s."):format(count, of)
   elseif self.state == "interrupted" then

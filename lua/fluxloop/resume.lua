@@ -3,7 +3,7 @@
 -- them into the trace files in trace order and recounts summary.json over every trace.
 local clock = require("fluxloop.clock")
 local fs = require("fluxloop.fs")
-local json = require("fluxloop.json")
+local jsonlread = require("fluxloop.jsonlread")
 local output = require("fluxloop.output")
 local recorder = require("fluxloop.recorder")
 local run = require("fluxloop.run")
@@ -40,21 +40,18 @@ local function repair(path)
   return fs.truncate(path, keep)
 end
 
--- Each line of trace_summary.jsonl decoded, with its trace number: the top-level fields
--- only count (an input or output may hold "success" or "duration_ms" keys of its own). A
+-- The lines of trace_summary.jsonl with their trace number, success and duration: the top-level
+-- fields only count (an input or output may hold "success" or "duration_ms" keys of its own). A
 -- line that is not whole JSON (a damaged disk block) is passed over: its trace runs again.
 local function summary_rows(path)
-  local f = io.open(path, "rb")
-  if not f then return function() return nil end end
-  local lines = f:lines()
+  local r = jsonlread.open(path, { "trace_id", "success", "duration_ms" })
+  if not r then return function() return nil end end
   return function()
     while true do
-      local line = lines()
-      if line == nil then f:close() return nil end
-      local row = json.decode(line)
-      local k = type(row) == "table" and type(row.trace_id) == "string"
-        and tonumber(row.trace_id:match("^trace_(%d+)$"))
-      if k then return k, row end
+      local n, id, success, ms = r:next()
+      if not n then r:close() return nil end
+      local k = type(id) == "string" and math.tointeger(tonumber(id:match("^trace_(%d+)$")))
+      if k then return k, success, ms end
     end
   end
 end
@@ -62,46 +59,99 @@ end
 -- Reads trace_summary.jsonl: which trace numbers are on disk, and whether each succeeded.
 local function read_done(dir)
   local done = {}
-  for k, row in summary_rows(dir .. "/trace_summary.jsonl") do done[k] = row.success == true end
+  for k, success in summary_rows(dir .. "/trace_summary.jsonl") do done[k] = success == true end
   return done
 end
 
+-- whole_lines(path) -> an iterator of k, line over the lines of path that are whole JSON with a
+-- trace id (k: its trace number). A damaged line is never placed: a prefix that names a trace
+-- says nothing of the rest of the line.
+local function whole_lines(path)
+  local r = path and jsonlread.open(path, { "trace_id" })
+  if not r then return function() return nil end end
+  return function()
+    while true do
+      local n, id = r:next()
+      if not n then r:close() return nil end
+      local k = type(id) == "string" and math.tointeger(tonumber(id:match("^trace_(%d+)$")))
+      if k then return k, (r:line()) end
+    end
+  end
+end
+
 -- Merges the lines of `new` into `old` by trace number (new wins for a trace it has;
--- old lines of traces outside `keep` are dropped), writing a temporary file then renaming.
+-- old lines of traces outside `keep` are dropped, damaged ones too), writing a temporary file
+-- then renaming.
 local function merge_file(old_path, new_path, keep)
   local out_path = old_path .. ".merge"
   local out = assert(io.open(out_path, "wb"))
-  local old = io.open(old_path, "rb")
-  local new = io.open(new_path, "rb")
-  local function reader(f)
-    if not f then return function() return nil end end
-    return f:lines("L")
-  end
-  local next_old, next_new = reader(old), reader(new)
-  -- An old line without a trace id cannot be placed (it is damaged): it is dropped.
-  local function next_placed()
-    local line = next_old()
-    while line and not line_k(line) do line = next_old() end
-    return line
-  end
-  local o, n = next_placed(), next_new()
+  out:setvbuf("full", 1 << 16)
+  local next_old = whole_lines(fs.exists(old_path) and old_path or nil)
+  local next_new = whole_lines(fs.exists(new_path) and new_path or nil)
+  local ko, o = next_old()
+  local kn, n = next_new()
   local replaced = {}
   while o or n do
-    local ko, kn = o and line_k(o), n and line_k(n)
     if n and (not o or kn <= ko) then
       replaced[kn] = true
-      out:write(n)
-      n = next_new()
+      out:write(n, "\n")
+      kn, n = next_new()
     else
-      if keep[ko] ~= nil and not replaced[ko] then out:write(o) end
-      o = next_placed()
+      if keep[ko] ~= nil and not replaced[ko] then out:write(o, "\n") end
+      ko, o = next_old()
     end
   end
-  if old then old:close() end
-  if new then new:close() end
   local ok, err = out:close()
   if not ok then return nil, err end
   return os.rename(out_path, old_path)
+end
+
+-- verify(dir, keep) -> warnings: a trace stays done only when its lines in all three files are
+-- whole: a trace_summary.jsonl line (keep), a traces.jsonl line, and as many observations.jsonl
+-- lines as its traces.jsonl line has observations. The others leave keep, so they run again.
+local function verify(dir, keep)
+  local expect = {} -- k -> observations still expected in observations.jsonl
+  local r = jsonlread.open(dir .. "/traces.jsonl", { "trace_id", "*observations" })
+  local warnings = {}
+  local function note(file, reader)
+    if not reader then return end
+    local count, list = reader:damaged()
+    for _, d in ipairs(list) do
+      warnings[#warnings + 1] = ("%s/%s:%d: damaged line (%s); its trace runs again"):format(dir, file, d.line, d.reason)
+    end
+    if count > #list then warnings[#warnings + 1] = ("%s/%s: ... and %d more damaged lines"):format(dir, file, count - #list) end
+  end
+  while r do
+    local n, id, count = r:next()
+    if not n then break end
+    local k = type(id) == "string" and math.tointeger(tonumber(id:match("^trace_(%d+)$")))
+    if k then expect[k] = count or 0 end
+  end
+  note("traces.jsonl", r)
+  if r then r:close() end
+  local o = jsonlread.open(dir .. "/observations.jsonl", { "trace_id" })
+  while o do
+    local n, id = o:next()
+    if not n then break end
+    local k = type(id) == "string" and math.tointeger(tonumber(id:match("^trace_(%d+)$")))
+    if k and expect[k] then expect[k] = expect[k] - 1 end
+  end
+  note("observations.jsonl", o)
+  if o then o:close() end
+  local missing, short = 0, 0
+  for k in pairs(keep) do
+    if expect[k] == nil then missing = missing + 1 keep[k] = nil
+    elseif expect[k] ~= 0 then short = short + 1 keep[k] = nil end
+  end
+  if missing > 0 then
+    warnings[#warnings + 1] = ("%d trace%s of trace_summary.jsonl ha%s no whole line in traces.jsonl: run again")
+      :format(missing, missing == 1 and "" or "s", missing == 1 and "s" or "ve")
+  end
+  if short > 0 then
+    warnings[#warnings + 1] = ("%d trace%s lack observation lines in observations.jsonl (or have extra ones): run again")
+      :format(short, short == 1 and "" or "s")
+  end
+  return warnings
 end
 
 -- Merges a scratch folder into dir and removes it. Returns the number of traces merged.
@@ -128,8 +178,8 @@ end
 -- Recounts every trace of the merged trace_summary.jsonl.
 local function recount(dir)
   local acc = stats_mod.new()
-  for _, row in summary_rows(dir .. "/trace_summary.jsonl") do
-    acc:add(type(row.duration_ms) == "number" and row.duration_ms or 0, row.success == true)
+  for _, success, ms in summary_rows(dir .. "/trace_summary.jsonl") do
+    acc:add(type(ms) == "number" and ms or 0, success == true)
   end
   return acc:summary()
 end
@@ -153,7 +203,10 @@ end
 local function check(exp, dir, mode)
   local flag = mode == "retry" and "--retry-failed" or "--resume"
   if not fs.isdir(dir) then return nil, ("%s %s: no such experiment folder"):format(flag, dir) end
-  local plan = read_json(dir .. "/plan.json")
+  local plan, damage = read_json(dir .. "/plan.json")
+  if damage then
+    return nil, ("%s %s: %s, so the traces to run cannot be known; run a new experiment"):format(flag, dir, damage)
+  end
   if not plan then
     local inside = experiments_in(dir)
     if #inside > 0 then
@@ -205,12 +258,13 @@ function M.resume(exp, dir, mode)
   if fs.isdir(dir .. "/" .. SCRATCH) then
     local ok, merr = merge_scratch(dir, keep)
     if not ok then return 2, nil, dir, merr end
-  else
-    -- Lines of traces that never reached trace_summary.jsonl are dropped.
-    for _, name in ipairs({ "traces.jsonl", "observations.jsonl" }) do
-      local ok, merr = merge_file(dir .. "/" .. name, "/dev/null", keep)
-      if not ok then return 2, nil, dir, merr end
-    end
+  end
+  -- A trace with a line damaged or missing in any of the three files runs again; its lines,
+  -- damaged lines, and lines of traces that never reached trace_summary.jsonl are dropped.
+  for _, w in ipairs(verify(dir, keep)) do p:warn(w) end
+  for _, name in ipairs(FILES) do
+    local ok, merr = merge_file(dir .. "/" .. name, "/dev/null", keep)
+    if not ok then return 2, nil, dir, merr end
   end
 
   local ks = {}
@@ -257,6 +311,27 @@ function M.resume(exp, dir, mode)
   io_err = io_err or (not ok and serr) or nil
   if io_err then return 2, summary, dir, ("writing results failed: %s"):format(io_err) end
   return code, summary, dir
+end
+
+-- A word as a shell would need it: quoted only when it holds something special.
+local function shell_word(w)
+  if w:find("^[%w%./_%-=:,@+]+$") then return w end
+  return "'" .. w:gsub("'", "'\\''") .. "'"
+end
+
+-- go_on(flags, dir [, cwd]) -> the command that continues an interrupted experiment: the
+-- flags its plan depends on (--config, --hooks, --shard), then --resume DIR (--retry-failed
+-- DIR again for an interrupted retry), DIR relative to cwd when it is inside it.
+function M.go_on(flags, dir, cwd)
+  cwd = cwd or fs.getcwd()
+  if cwd and dir:sub(1, #cwd + 1) == cwd .. "/" then dir = dir:sub(#cwd + 2) end
+  local words = { "fluxloop", "run", "experiment" }
+  for _, f in ipairs({ { "--config", flags.config }, { "--hooks", flags.hooks }, { "--shard", flags.shard } }) do
+    if f[2] then words[#words + 1], words[#words + 2] = f[1], shell_word(f[2]) end
+  end
+  words[#words + 1] = flags.retry_failed and "--retry-failed" or "--resume"
+  words[#words + 1] = shell_word(dir)
+  return table.concat(words, " ")
 end
 
 return M

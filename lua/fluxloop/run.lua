@@ -59,12 +59,7 @@ function M.prepare(entries, personas)
   })
 end
 
-local function copy(t)
-  local c = {}
-  for k, v in pairs(t) do c[k] = v end
-  return c
-end
-
+local copy = require("fluxloop.util").shallow_copy
 local VALUE_OUTPUT = { string = true, table = true, number = true, boolean = true }
 
 -- The path of the first value inside a table output that JSON cannot hold (a function, a
@@ -186,7 +181,7 @@ function M.run_one(S, k, job, iteration, seq)
   end
   rec:begin(trace_id)
   if ok == nil then ok, out, why = guard.call(S.timeout_ms or 0, S.agent, args or job.input, ctx) end
-  rec:stop()
+  local ms = rec:stop()
   -- Only the guard interrupts (after a signal): an agent raising {type = "interrupted"}
   -- fails its own run and nothing more.
   if why == "interrupted" then return nil, "interrupted" end
@@ -204,6 +199,7 @@ function M.run_one(S, k, job, iteration, seq)
   }
   settle(trace, ok, out)
   if run and S.hooks.after_run then check_after_run(S, run, trace) end
+  if S.grade then trace.scores = S.grade:grade(trace, job, ms) end -- graders (fluxloop.grade)
   local written, err = write_trace(rec, trace)
   if not written then return nil, err end
   return trace
@@ -247,6 +243,7 @@ function M.state(agent, rec, hooks, cfg, replay)
   if cfg.secret_values and cfg.secret_values[1] then rec:redact(cfg.secret_values) end
   return {
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
+    grade = cfg.grading and require("fluxloop.grade").for_state(cfg.grading, rec),
     per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
       and true or false,
     timeout_ms = cfg.runner.timeout_ms or 0,
@@ -263,7 +260,7 @@ local function worker_setup(exp, cfg)
     plan = type(exp.entries) ~= "table" and exp.entries:share() or nil,
     personas = cfg.personas, iterations = cfg.runner.iterations,
     timeout_ms = cfg.runner.timeout_ms or 0, run_delay_seconds = cfg.run_delay_seconds or 0,
-    replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values,
+    replay_args = exp.replay and cfg.replay_args or nil, secret_values = cfg.secret_values, grading = cfg.grading,
   })
 end
 
@@ -310,9 +307,11 @@ local function run_isolated(exp, rec, jobs, total, ks, workers, p)
       local job = jobs[(k - 1) // iterations + 1]
       rec:begin(M.trace_id(k))
       rec:stop()
-      return rec:write({ k = k, seq = seq, trace_id = M.trace_id(k), input = job.input,
-        iteration = (k - 1) % iterations, persona = job.persona, metadata = job.metadata, success = false,
-        error = { type = kind, message = message }, duration_ms = ms })
+      local trace = { k = k, seq = seq, trace_id = M.trace_id(k), input = job.input, iteration = (k - 1) % iterations,
+        persona = job.persona, metadata = job.metadata, success = false, error = { type = kind, message = message },
+        duration_ms = ms }
+      trace.scores = exp.cfg.grading and require("fluxloop.grade").lost_scores(exp.cfg.grading, trace, job)
+      return rec:write(trace)
     end,
     on_progress = function(done, in_flight) p:update(done, in_flight) end,
   })
@@ -326,6 +325,7 @@ function M.execute(exp, rec, jobs, ks, p)
   local workers = exp.cfg.runner.parallel or 1
   local total = ks and #ks or #jobs * exp.cfg.runner.iterations
   guard.install()
+  if exp.cfg.grading then exp.cfg.grading.results_dir = exp.results_dir end -- the judge's cache
   -- One request rate and in-flight cap for every worker of the experiment (fluxloop.http),
   -- set before workers start so that forked workers share it too.
   local rl = exp.cfg.runner.rate_limit
@@ -370,10 +370,10 @@ end
 -- The first lines of an experiment, before anything runs.
 function M.announce(exp, jobs, p)
   local iterations, workers = exp.cfg.runner.iterations, exp.cfg.runner.parallel or 1
-  local dropped = exp.inputs_dropped or 0
+  local dropped, n_of = exp.inputs_dropped or 0, require("fluxloop.util").n_of
   p:info("Starting experiment...")
-  p:info(("Loaded %d inputs%s"):format(#jobs, dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
-  p:info(("Running %d iterations per input (%d total runs%s)"):format(iterations, #jobs * iterations,
+  p:info(("Loaded %s%s"):format(n_of(#jobs, "input"), dropped > 0 and (" (%d dropped by hooks)"):format(dropped) or ""))
+  p:info(("Running %s per input (%s%s)"):format(n_of(iterations, "iteration"), n_of(#jobs * iterations, "total run"),
     workers > 1 and (", %d at a time"):format(workers) or ""))
 end
 
@@ -390,7 +390,8 @@ function M.finish_summary(exp, stats, f, p)
   summary.inputs_dropped = exp.inputs_dropped or 0
   summary.parallel = cfg.runner.parallel or 1
   for key, value in pairs(f.extra or {}) do summary[key] = value end
-  local code = guard.interrupted() and M.EXIT_INTERRUPTED or (summary.failed > 0 and 1 or 0)
+  local missed = summary.scores -- a grader under its threshold fails the experiment as a failed run does and require("fluxloop.grade.summary").below(summary.scores)[1]
+  local code = guard.interrupted() and M.EXIT_INTERRUPTED or ((summary.failed > 0 or missed) and 1 or 0)
   if hooks and hooks.after_experiment then
     local ok, err = hooks_mod.call(hooks, "after_experiment", summary)
     if not ok then
@@ -439,17 +440,16 @@ function M.experiment(exp)
       inputs_file = exp.inputs_file, shard = shard_info })
   end
   if not ok then return 2, nil, dir, err end
-  local rec, rerr = recorder.open(dir)
+  local rec, rerr = recorder.open(dir, { scores = cfg.grading ~= nil, iterations = cfg.runner.iterations })
   if not rec then return 2, nil, dir, rerr end
-
   exp.results_dir = dir
   local _, io_err = M.execute(exp, rec, jobs, ks, p)
-  local stats = rec:stats()
+  local stats, grades = rec:stats(), rec:grades()
   local closed, cerr = rec:close()
   io_err = io_err or (not closed and cerr) or nil
   local code, summary = M.finish_summary(exp, stats, { started_at = started_at, inputs = #jobs,
-    planned = ks and #ks or planned, interrupted = guard.interrupted() or io_err ~= nil,
-    extra = shard_info and { shard = shard_info } }, p)
+    planned = ks and #ks or planned, interrupted = guard.interrupted() or io_err ~= nil, extra = { shard = shard_info,
+    scores = grades and require("fluxloop.grade.summary").scores(grades, cfg.grading.specs) } }, p)
   local sum_ok, sum_err = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not sum_ok and sum_err) or nil
   if io_err then

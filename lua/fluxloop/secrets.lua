@@ -205,17 +205,18 @@ function M.environment_values(environ)
   return list
 end
 
--- of_run(cfg, environ) -> every secret value a run's traces and messages must not show: the
--- config's (values), the environment's (environment_values), and what an http: target's
--- ${NAME}s put in a secret header, key or URL password.
-function M.of_run(cfg, environ)
+-- of_run(cfg, environ [, doc]) -> every secret value a run's traces and messages must not
+-- show: the config's (values of doc, default cfg.doc; main adds the .env files' values),
+-- the environment's (environment_values), and what an http: target's ${NAME}s put in a
+-- secret header, key or URL password.
+function M.of_run(cfg, environ, doc)
   local list, seen = {}, {}
   local function add_all(values)
     for _, v in ipairs(values) do
       if not seen[v] then seen[v], list[#list + 1] = true, v end
     end
   end
-  add_all(M.values(cfg.doc))
+  add_all(M.values(doc or cfg.doc))
   add_all(M.environment_values(environ))
   local runner = cfg.runner or {}
   if type(runner.target) == "string" and runner.target:match("^http:") then

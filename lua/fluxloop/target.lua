@@ -63,8 +63,8 @@ local function resolve_native(spec, module, symbol, opts)
   return agent, { spec = spec, module = module, path = path, symbol = symbol, native = true, name = symbol }
 end
 
--- Where the Python bridge lives: installed (bin/../share/fluxloop/python), or in the source
--- tree the binary was built in (build/fluxloop, build/asan/fluxloop -> python/).
+-- Where the Python bridge and SDK live: installed (bin/../share/fluxloop/python), or in the
+-- source tree the binary was built in (build/fluxloop, build/asan/fluxloop -> python/).
 local function bridge_dir()
   local fs = require("fluxloop.fs")
   local exe = fs.realpath("/proc/self/exe")
@@ -77,6 +77,21 @@ local function bridge_dir()
     dir = dir:match("^(.*)/[^/]*$")
   end
   return nil
+end
+
+M.bridge_dir = bridge_dir
+
+-- `fluxloop python-path`: prints the folder that holds the Python SDK (`import fluxloop`), for
+-- PYTHONPATH outside a run (recording call arguments in production, a test of one's own).
+function M.python_path_main()
+  local dir = bridge_dir()
+  if not dir then
+    io.stderr:write("fluxloop: error: the Python SDK (python/fluxloop) is not installed beside this binary; "
+      .. "run make install\n")
+    return 2
+  end
+  io.stdout:write(dir, "\n")
+  return 0
 end
 
 -- The Python file of a module path in the project (a.b -> a/b.py or a/b/__init__.py), or nil.

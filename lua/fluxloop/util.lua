@@ -12,6 +12,11 @@ local function get_array_mt()
   return array_mt
 end
 
+-- n_of(3, "run") -> "3 runs", n_of(1, "run") -> "1 run".
+function M.n_of(n, noun)
+  return ("%d %s%s"):format(n, noun, n == 1 and "" or "s")
+end
+
 -- Levenshtein distance between two strings (bytes).
 function M.distance(a, b)
   local la, lb = #a, #b
@@ -177,14 +182,39 @@ function M.read_file(path)
   return text
 end
 
--- read_json(path) -> the JSON object (a table) in the file at path, or nil when the file is
--- missing, unreadable or not a JSON object (plan.json, summary.json of a results folder).
+-- read_json(path) -> the JSON object (a table) in the file at path; nil when the file is missing
+-- or unreadable; nil, message when it is there but damaged (not JSON, with the parser's
+-- "path:line:col: problem", or not an object): a damaged summary.json is not a missing one.
 function M.read_json(path)
   local text = M.read_file(path)
   if not text then return nil end
-  local ok, v = pcall(require("fluxloop.json").decode, text, path)
-  if ok and type(v) == "table" then return v end
-  return nil
+  local ok, v, err = pcall(require("fluxloop.json").decode, text, path)
+  if not ok then v, err = nil, v end
+  if v == nil then return nil, ("%s is damaged (%s)"):format(path, tostring(err)) end
+  if not M.is_mapping(v) then
+    return nil, ("%s is damaged (it holds a JSON %s, not an object)"):format(path, type(v) == "table" and "array" or type(v))
+  end
+  return v
+end
+
+-- Control characters of text shown on a terminal, escaped: ESC as \e, the rest as \x07 ...
+-- (an error message or a worker's stderr must not move the cursor or change colours).
+function M.escape_controls(s)
+  return (tostring(s):gsub("%c", function(c)
+    if c == "\27" then return "\\e" end
+    return ("\\x%02x"):format(c:byte())
+  end))
+end
+
+-- text_of(v) -> v as text for a message: a string as it is, a table as JSON (an error whose
+-- type or message is an object must not read "table: 0x..."), anything else by tostring.
+function M.text_of(v)
+  if type(v) == "string" then return v end
+  if type(v) == "table" or type(v) == "userdata" then
+    local ok, text = pcall(require("fluxloop.json").encode, v)
+    if ok then return text end
+  end
+  return tostring(v)
 end
 
 return M

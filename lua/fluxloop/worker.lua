@@ -27,7 +27,7 @@ function M.main(setup_json, index)
   end
   local rec = recorder.attach(pool.sink())
   local cfg = { runner = { timeout_ms = setup.timeout_ms }, run_delay_seconds = setup.run_delay_seconds,
-    secret_values = setup.secret_values }
+    secret_values = setup.secret_values, grading = setup.grading }
   local S = run.state(agent, rec, hooks, cfg, replay)
   local jobs = run.prepare(setup.plan and require("fluxloop.plan").attach(setup.plan) or setup.entries,
     setup.personas)

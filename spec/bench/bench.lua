@@ -503,3 +503,42 @@ if want("7") then
     P.remove(dir)
   end
 end
+
+-- 8. Reading results at a million inputs (issue 22.9): report, compare and parse stream the
+-- traces input by input, so peak RSS stays flat (target <= 64 MB). The folders are written
+-- synthetically (spec/bench/synth.lua: 1,000,000 inputs x 2 iterations, one run in 50 failed,
+-- the second folder slower from the middle on); then parse of one trace with a 200 MB output.
+if want("8") and os.getenv("BENCH_QUICK") ~= "1" then
+  package.path = "spec/bench/?.lua;" .. package.path
+  local synth = require("synth")
+  local inputs = tonumber(os.getenv("BENCH_INPUTS")) or 1000000
+  local dir = P.new()
+  local a, b = dir .. "/a", dir .. "/b"
+  synth.write(a, { inputs = inputs, iterations = 2, seed = 1 })
+  synth.write(b, { inputs = inputs, iterations = 2, seed = 2, slow_from = inputs // 2 })
+  local function peak(args)
+    local cmd = ("cd %s && %s %s >/dev/null"):format(P.quote(dir), P.quote(bin), args)
+    local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp), P.quote(cmd)))
+    local wall, rss, code = h:read("a"):match("([%d.]+) (%d+) (%d+)")
+    h:close()
+    assert(tonumber(code) == 0 or tonumber(code) == 1, "failed: " .. args)
+    return tonumber(wall) / 1000, tonumber(rss) / 1024
+  end
+  for _, c in ipairs({
+    { "report", "report a --quiet" },
+    { "compare", "compare a b" },
+    { "report --compare", "report b --compare a --quiet" },
+    { "parse --format jsonl", "parse experiment a --format jsonl --overwrite --quiet" },
+  }) do
+    local t, rss = peak(c[2])
+    print(("  %-22s %d inputs x 2: %6.1f MB peak RSS (target <= 64 MB), %.1f s"):format(c[1] .. ",", inputs, rss, t))
+  end
+  P.remove(dir)
+  dir = P.new()
+  synth.write(dir .. "/big", { inputs = 1, iterations = 1, output_bytes = 200 * 1000 * 1000 })
+  for _, c in ipairs({ { "--format jsonl", "--format jsonl" }, { "(markdown)", "" } }) do
+    local t, rss = peak("parse experiment big --overwrite --quiet " .. c[2])
+    print(("  parse %-16s one trace with a 200 MB output: %6.1f MB peak RSS, %.1f s"):format(c[1] .. ",", rss, t))
+  end
+  P.remove(dir)
+end

@@ -146,7 +146,14 @@ return { run = function(input) if input == "q1" then clock.sleep(800) end return
     assert.are.equal(1, s.total_traces)
     assert.are.equal(5, s.planned_traces)
     assert.are.same({ "trace_001" }, ids(exp))
-    assert.truthy(err:find("Interrupted: 1 runs", 1, true), err)
+    assert.truthy(err:find("Interrupted: 1 run, 1 succeeded", 1, true), err)
+    -- The closing line ends with the command that goes on, and that command does.
+    local line = err:match("[^\n]*Interrupted: [^\n]*")
+    local command = line:match("; go on with: (fluxloop run experiment %-%-resume [^\n]+)$")
+    assert.are.equal("fluxloop run experiment --resume experiments/" .. exp:match("[^/]+$"), command, line)
+    local code2, _, err2 = P.run(dir, command:gsub("^fluxloop ", "") .. " --quiet")
+    assert.are.equal(0, code2, err2)
+    assert.are.equal(5, P.read_json(exp .. "/summary.json").total_traces)
   end)
 
   it("during the last run: every trace is written and the summary says interrupted", function()

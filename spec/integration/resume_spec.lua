@@ -318,3 +318,15 @@ return { run = function() return { a = 1, duration_ms = 999999, z = 2 } end }]] 
     assert.is_true(s.duration_ms.max < 1000, tostring(s.duration_ms.max))
   end)
 end)
+
+describe("resume.go_on (the command an interrupted run prints)", function()
+  local go_on = require("fluxloop.resume").go_on
+
+  it("repeats the flags the plan depends on, and names the folder relative to the current one", function()
+    assert.are.equal("fluxloop run experiment --resume experiments/a_1", go_on({}, "/p/experiments/a_1", "/p"))
+    assert.are.equal("fluxloop run experiment --config configs/support.yaml --hooks h.lua --resume /else/a_1",
+      go_on({ config = "configs/support.yaml", hooks = "h.lua", quiet = true }, "/else/a_1", "/p"))
+    assert.are.equal("fluxloop run experiment --retry-failed 'my runs/it'\\''s'",
+      go_on({ retry_failed = "x" }, "/p/my runs/it's", "/p"))
+  end)
+end)

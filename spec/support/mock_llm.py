@@ -29,7 +29,12 @@ Paths:
   ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
   ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
-                              window_quota (at most N requests in any one-second window)
+                              window_quota (at most N requests in any one-second window),
+                              chat_rules: a list of {match, status, times, retry_after,
+                              echo_headers, content}: a chat request whose last message
+                              contains `match` gets `status` (with Retry-After; its headers
+                              quoted in the body) its first `times` times (default: always),
+                              or `content` as the answer's text
   GET  /_stats                counters: requests, statuses, max_in_flight, first/last times,
                               window_max (with window_quota: most requests seen in one
                               second, 429s included)
@@ -47,13 +52,14 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0, "window_quota": 0}
+SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0, "window_quota": 0,
+            "chat_rules": []}
 STATE = {}
 
 
 def reset_state():
     STATE.update(requests=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
-                 flaky={}, tokens=None, refill_at=None, auth_failures=0,
+                 flaky={}, tokens=None, refill_at=None, auth_failures=0, rule_hits={},
                  window=[], admitted=[], window_max=0)
 
 
@@ -214,13 +220,17 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send(200, SETTINGS, counted=False)
         if path == "/_stats":
             with LOCK:
-                s = dict(STATE, flaky=None, tokens=None, refill_at=None, window=None, admitted=None)
+                s = dict(STATE, flaky=None, tokens=None, refill_at=None, rule_hits=None, window=None,
+                         admitted=None)
             if s["first"] is not None and s["last"] > s["first"]:
                 s["rate"] = (s["requests"] - 1) / (s["last"] - s["first"])
             return self.send(200, s, counted=False)
         if path == "/_reset":
             with LOCK:
+                # Requests in flight (this one too) are still counted out when they end.
+                in_flight = STATE["in_flight"]
                 reset_state()
+                STATE["in_flight"] = in_flight
             return self.send(200, {"ok": True}, counted=False)
         if not take_window(arrived) or not take_quota():
             return self.send(429, {"error": {"message": "quota exceeded", "type": "rate_limit"}},
@@ -337,6 +347,19 @@ class Handler(socketserver.StreamRequestHandler):
             pass
         self.keep = False
 
+    def chat_rule(self, text):
+        """The first of SETTINGS["chat_rules"] whose match is in text and that still applies."""
+        for i, rule in enumerate(SETTINGS.get("chat_rules") or []):
+            if rule.get("match", "") not in text:
+                continue
+            with LOCK:
+                seen = STATE["rule_hits"].get(i, 0)
+                STATE["rule_hits"][i] = seen + 1
+            if "status" in rule and seen >= rule.get("times", float("inf")):
+                continue
+            return rule
+        return None
+
     def chat(self, headers, body):
         if API_KEY is not None and headers.get("authorization") != "Bearer " + API_KEY:
             with LOCK:
@@ -349,6 +372,13 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send(400, {"error": {"message": "body must be JSON with messages"}})
         model = req.get("model") or "mock-model"
         last = messages[-1] if messages else {}
+        rule = self.chat_rule(str(last.get("content")))
+        if rule and "status" in rule:
+            extra = [("Retry-After", str(rule["retry_after"]))] if "retry_after" in rule else []
+            message = "as the rule says"
+            if rule.get("echo_headers"):  # a server that quotes the request (and its key) back
+                message += "; your headers: " + json.dumps(headers)
+            return self.send(int(rule["status"]), {"error": {"message": message}}, extra=extra)
         prompt = sum(words(m.get("content")) for m in messages if isinstance(m, dict)) or 1
         message = {"role": "assistant"}
         tools = req.get("tools")
@@ -363,6 +393,8 @@ class Handler(socketserver.StreamRequestHandler):
         elif last.get("role") == "tool":
             content = "Using the tool's answer: " + str(last.get("content"))
             finish = "stop"
+        elif rule and "content" in rule:
+            content, finish = rule["content"], "stop"
         else:
             content = "echo: " + str(last.get("content"))
             finish = "stop"

@@ -19,13 +19,15 @@ fs.setenv("NO_PROXY", "*")
 local Server = {}
 Server.__index = Server
 
--- start([args]) -> server: args are extra command-line words (--latency-ms 20, --quota 10,
--- --api-key KEY). The server exits by itself after 10 minutes at the latest.
-function M.start(args)
+-- start([args [, script]]) -> server: args are extra command-line words (--latency-ms 20,
+-- --quota 10, --api-key KEY); script another server of spec/support (mock_judge.py). The
+-- server exits by itself after 10 minutes at the latest.
+function M.start(args, script_name)
   local dir = P.new()
-  local script = (os.getenv("PWD") or ".") .. "/spec/support/mock_llm.py"
+  local rel = "spec/support/" .. (script_name or "mock_llm.py")
+  local script = (os.getenv("PWD") or ".") .. "/" .. rel
   local f = io.open(script, "r")
-  if f then f:close() else script = "spec/support/mock_llm.py" end
+  if f then f:close() else script = rel end
   local h = io.popen(("python3 %s --port-file %s/port --lifetime 600 %s >%s/log 2>&1 & echo $!")
     :format(P.quote(script), P.quote(dir), args or "", P.quote(dir)))
   local pid = h:read("l")

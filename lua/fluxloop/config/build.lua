@@ -20,7 +20,7 @@ local Checker = checker.Checker
 -- on without what the user asked for (no isolation, no time limit), so each is an error
 -- that names the key meant.
 M.FLAG_SHAPED = {
-  isolate = "runner.isolation: process", timeout = "runner.timeout_ms: <milliseconds>",
+  isolate = "runner.isolation: process",
   inputs = "inputs.file: <path> (at the top level)", output_dir = "output.directory: <folder>",
   ["output-dir"] = "output.directory: <folder>", name = "name: <name> (at the top level)",
   hooks = "hooks: <file> (at the top level)", config = "the --config flag",
@@ -29,6 +29,57 @@ M.FLAG_SHAPED = {
   retry_failed = "the --retry-failed flag", ["retry-failed"] = "the --retry-failed flag",
   quiet = "the --quiet flag", no_progress = "the --no-progress flag", ["no-progress"] = "the --no-progress flag",
 }
+
+-- A run's time limit in ms: runner.timeout (30s, 2m, 500ms; a bare number is ms), runner.timeout_ms,
+-- or the Python tool's runner.timeout_seconds. Two that disagree are an error: which was meant?
+function Checker:run_timeout()
+  local duration = require("fluxloop.duration")
+  local found = {}
+  local function add(path, ms, text)
+    if ms then found[#found + 1] = { path = path, ms = ms, text = text } end
+  end
+  local ms = self:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)", M.MAX_TIMEOUT_MS)
+  add("runner.timeout_ms", ms, tostring(ms))
+  local v = self:get("runner.timeout")
+  if v ~= nil then
+    local t, bare = duration.parse(v, M.MAX_TIMEOUT_MS)
+    if not t then
+      self:error("runner.timeout", bare .. ", got " .. got(v))
+    elseif duration.suspicious(t, bare) then
+      self:warn("runner.timeout", duration.did_you_mean("runner.timeout:", t))
+    end
+    add("runner.timeout", t, tostring(v))
+  end
+  local sec = self:get("runner.timeout_seconds")
+  if sec ~= nil then
+    local t = type(sec) == "number" and sec >= 0 and math.tointeger(math.floor(sec * 1000 + 0.5)) or nil
+    if not t or t > M.MAX_TIMEOUT_MS then
+      self:error("runner.timeout_seconds", "expected a number of seconds >= 0 (0 = no limit), got " .. got(sec))
+    end
+    add("runner.timeout_seconds", t, tostring(sec))
+  end
+  for i = 2, #found do
+    if found[i].ms ~= found[1].ms then
+      self:error(found[i].path, ("%s (%d ms) contradicts %s: %s (%d ms); keep one of them"):format(found[i].text,
+        found[i].ms, found[1].path, found[1].text, found[1].ms))
+    end
+  end
+  return found[1] and found[1].ms or 0
+end
+
+-- runner.max_retries / retry_delay (Python fluxloop keys, never used there either): a run is
+-- not retried by itself here, so say what does it.
+function Checker:retry_keys()
+  local present = {}
+  for _, k in ipairs({ "runner.max_retries", "runner.retry_delay" }) do
+    if self:get(k) ~= nil then present[#present + 1] = k end
+  end
+  if #present == 0 then return end
+  self:warn(present[1], table.concat(present, " and ") .. (#present == 1 and " has" or " have")
+    .. " no effect: fluxloop does not retry a failed run "
+    .. "on its own; after the experiment, `fluxloop run experiment --retry-failed DIR` runs its failed runs again "
+    .. "(an http: target retries its requests with runner.http.retries)", true)
+end
 
 -- runner.rate_limit: {requests_per_second: R, burst: B} (or just R), one bucket shared by
 -- every worker's HTTP requests (fluxloop.ratelimit).
@@ -190,7 +241,7 @@ function M.build(c, abs, project_dir)
     iterations = c:aliased("runner.iterations", "iterations", int1) or 10,
     parallel = c:aliased("runner.parallel", "parallel_runs",
       function(p) return c:integer(p, 1, nil, M.MAX_PARALLEL) end) or 1,
-    timeout_ms = c:integer("runner.timeout_ms", 0, " (milliseconds; 0 = no limit)", M.MAX_TIMEOUT_MS) or 0,
+    timeout_ms = c:run_timeout(),
     isolation = c:choice("runner.isolation", { "thread", "process" }) or "thread",
     env = env,
     command = c:command("runner.command", project_dir),
@@ -201,6 +252,7 @@ function M.build(c, abs, project_dir)
     start_timeout_ms = c:integer("runner.start_timeout_ms", 1, " (milliseconds a worker may take to say hello)",
       M.MAX_TIMEOUT_MS),
   }
+  c:retry_keys()
   cfg.runner.rate_limit = c:rate_limit()
   cfg.runner.max_concurrent_requests = c:integer("runner.max_concurrent_requests", 1,
     " (HTTP requests in flight at once, over every worker)", 4096)

@@ -71,14 +71,20 @@ local function decode_file(abs, display)
   return doc, tag_marks(marks or {}, display)
 end
 
+M.SECTION_FILES = { "project.yaml", "input.yaml" }
+
 -- The sections a Python project splits its config into, merged in the order
--- project -> input -> simulation when simulation.yaml sits in configs/.
--- Returns doc, marks or nil, message.
+-- project -> input -> the named file, when that file sits in configs/ beside them
+-- (simulation.yaml, or another such as configs/support.yaml given to --config).
+-- Returns doc, marks, merged (the display names of the section files merged in, when the
+-- file is not simulation.yaml: the caller says so in a notice) or nil, message.
 function M.load(abs, display)
   local sections = {}
   local dir = util.dirname(abs)
-  if util.basename(abs) == "simulation.yaml" and util.basename(dir) == "configs" then
-    for _, name in ipairs({ "project.yaml", "input.yaml" }) do
+  local base = util.basename(abs)
+  local is_section = base == M.SECTION_FILES[1] or base == M.SECTION_FILES[2]
+  if not is_section and util.basename(dir) == "configs" then
+    for _, name in ipairs(M.SECTION_FILES) do
       local p = util.join_path(dir, name)
       if fs.exists(p) then
         sections[#sections + 1] = { abs = p, display = display_join(util.dirname(display), name) }
@@ -108,7 +114,19 @@ function M.load(abs, display)
   if all_empty then
     return nil, display .. ": the config is empty; it needs at least runner.target"
   end
-  return doc, marks
+  local merged
+  if base ~= "simulation.yaml" and #sections > 1 then
+    merged = {}
+    for i = 1, #sections - 1 do merged[i] = sections[i].display end
+  end
+  return doc, marks, merged
+end
+
+-- merged_notice(display, merged) -> the notice line that says which section files a config
+-- other than simulation.yaml was merged with.
+function M.merged_notice(display, merged)
+  return ("notice: %s is merged over %s, the Python section files beside it (its own keys win)")
+    :format(display, table.concat(merged, " and "))
 end
 
 return M
