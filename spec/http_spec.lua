@@ -168,6 +168,13 @@ describe("fluxloop.http", function()
       fails("ETOOBIG", "max_body = 67108864 bytes", server:url("/big?bytes=100000000&declare=1"), {})
     end)
 
+    it("a 200 KB response header: too large, with libcurl's limit named (not 'out of memory')", function()
+      local err = fails("ETOOBIG", "a response header line is larger than 102400 bytes %(100 KB%), the most libcurl "
+        .. "accepts", server:url("/big_header?bytes=200000"), {})
+      assert.is_nil(err:find("memory", 1, true), err)
+      assert.are.equal(200, http.get(server:url("/big_header?bytes=50000")).status)
+    end)
+
     it("a server that closes the connection mid-body or mid-stream", function()
       fails("ECLOSED", "closed the connection before the response was complete, after 100 body bytes",
         server:url("/close_mid"), {})
@@ -195,6 +202,82 @@ describe("fluxloop.http", function()
       local err = fails("ECONNREFUSED", "refused", "http://user:pw-123@127.0.0.1:1/x?api_key=sk-123", {})
       assert.is_nil(err:find("pw-123", 1, true))
       assert.is_nil(err:find("sk-123", 1, true))
+    end)
+  end)
+
+  describe("redirects", function()
+    local other -- a second server: another port is another origin
+    setup(function() other = mock.start() end)
+    teardown(function() if other then other:stop() end end)
+
+    local SECRET = { Authorization = "Bearer redirect-secret-1", ["X-Api-Key"] = "redirect-secret-2",
+      ["api-key"] = "redirect-secret-3", Cookie = "sid=redirect-secret-4", ["X-Session-Token"] = "redirect-secret-5",
+      ["X-Plain"] = "plain" }
+    local function redirect(to, status)
+      return server:url("/redirect?status=" .. (status or 302) .. "&to=" .. to:gsub("[&?=:/]", function(c)
+        return ("%%%02X"):format(c:byte())
+      end))
+    end
+    local function sent(echo)
+      local got = {}
+      for name in pairs(SECRET) do got[name] = echo.headers[name:lower()] end
+      return got
+    end
+
+    it("leave every secret header behind at another port, and keep the rest", function()
+      local res = assert(http.get(redirect(other:url("/echo")), { headers = SECRET }))
+      assert.are.equal(200, res.status)
+      assert.are.equal(other:url("/echo"), res.url)
+      assert.are.same({ ["X-Plain"] = "plain" }, sent(res:json()))
+    end)
+
+    it("leave them behind at another host name on the same port, and for the rest of the chain", function()
+      local there = "http://localhost:" .. server.port .. "/echo"
+      local res = assert(http.get(redirect(there), { headers = SECRET }))
+      assert.are.same({ ["X-Plain"] = "plain" }, sent(res:json()))
+      -- out to the other server and back: still left behind
+      res = assert(http.get(redirect(other:url("/redirect?to=" .. server:url("/echo"):gsub("[:/]", function(c)
+        return ("%%%02X"):format(c:byte())
+      end))), { headers = SECRET }))
+      assert.are.equal(server:url("/echo"), res.url)
+      assert.are.same({ ["X-Plain"] = "plain" }, sent(res:json()))
+    end)
+
+    it("take them along again on a retry, which starts at the first URL", function()
+      -- attempt 1: here, then the other server's 503 (secrets left behind); attempt 2: here
+      local url = redirect(other:url("/status/503")) .. "&key=retry-whole&times=1"
+      local res = assert(http.get(url, { headers = SECRET, retries = 1, backoff_ms = 1 }))
+      assert.are.equal(2, res.attempts)
+      assert.are.equal("redirect-secret-2", res:json().headers["x-api-key"])
+    end)
+
+    it("keep every header within the origin", function()
+      local res = assert(http.get(redirect("/echo"), { headers = SECRET }))
+      local want = {}
+      for k, v in pairs(SECRET) do want[k] = v end
+      assert.are.same(want, sent(res:json()))
+    end)
+
+    it("change the method as browsers do: 303 to GET, 307 keeps POST and its body", function()
+      local echo = assert(http.post_json(redirect(other:url("/echo"), 303), { a = 1 })):json()
+      assert.are.equal("GET", echo.method)
+      assert.are.equal("", echo.body)
+      echo = assert(http.post_json(redirect(other:url("/echo"), 307), { a = 1 })):json()
+      assert.are.equal("POST", echo.method)
+      assert.are.same({ a = 1 }, echo.json)
+      echo = assert(http.post_json(redirect("/echo", 302), { a = 1 })):json()
+      assert.are.equal("GET", echo.method)
+    end)
+
+    it("are not followed when follow_redirects is false, nor past max_redirects, nor to another scheme", function()
+      local res = assert(http.get(redirect(other:url("/echo")), { follow_redirects = false }))
+      assert.are.equal(302, res.status)
+      local _, err, code = http.get(redirect(other:url("/echo")), { max_redirects = 0, retries = 0 })
+      assert.are.equal("EREDIRECT", code)
+      assert.matches("more than 0 redirects", err)
+      _, err, code = http.get(redirect("ftp://127.0.0.1/x"), { retries = 0 })
+      assert.are.equal("EURL", code)
+      assert.matches("redirected %(HTTP 302%) to a URL that is not followed: the scheme must be http", err)
     end)
   end)
 

@@ -50,6 +50,33 @@ describe("fluxloop.httptarget", function()
   end)
 end)
 
+describe("httptarget: ${NAME} beyond the headers", function()
+  it("check() expands the URL, the body and the output path before checking them", function()
+    local env = { PORT = "8123", FIELD = "choices", MODEL = "m1" }
+    assert.are.same({}, httptarget.check("http:POST http://127.0.0.1:${PORT}/v1", {
+      body = '{"model": "${MODEL}", "q": {{input}}}', output = "${FIELD}.0" }, env))
+    local problems = httptarget.check("http:POST http://127.0.0.1:${NOPE_PORT_123}/v1", { output = "${NOPE_F_123}" }, {})
+    assert.are.same({ { path = "runner.target", message = "${NOPE_PORT_123} is not set in runner.env or in the environment" },
+      { path = "runner.http.output", message = "${NOPE_F_123} is not set in runner.env or in the environment" } }, problems)
+    -- an expanded URL is still checked
+    problems = httptarget.check("http:GET http://127.0.0.1:${PORT}/v1", {}, { PORT = "99999" })
+    assert.matches("invalid URL 'http://127.0.0.1:99999/v1'", problems[1].message, 1, true)
+  end)
+
+  it("secret_values() lists what ${NAME}s put in a secret header, key, query parameter or password", function()
+    local env = { TOK = "tok-value-1234", PLAIN = "plain-value-1234", SHORT = "abc", API_TOKEN = "named-secret-99",
+      Q = "query-secret-77", PW = "url-password-55", BK = "body-secret-33", MODEL = "model-name-1234" }
+    local list = httptarget.secret_values("http:POST https://u:${PW}@h/v1?k=${PLAIN}&api_key=${Q}", {
+      headers = { ["X-Api-Key"] = "${TOK}", ["X-Short"] = "${SHORT}", Authorization = "Bearer ${SHORT}",
+        ["X-Trace"] = "${PLAIN}", ["X-Other"] = "${API_TOKEN}" },
+      body = '{"model": "${MODEL}", "password": "${BK}"}' }, env)
+    local set = {}
+    for _, v in ipairs(list) do set[v] = true end
+    assert.are.same({ ["tok-value-1234"] = true, ["named-secret-99"] = true, ["query-secret-77"] = true,
+      ["url-password-55"] = true, ["body-secret-33"] = true }, set)
+  end)
+end)
+
 describe("config: http: targets", function()
   local dir
   before_each(function() dir = P.new() end)

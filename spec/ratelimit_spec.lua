@@ -33,6 +33,23 @@ describe("fluxloop.ratelimit", function()
     assert.is_true(s.waited_ms > 100)
   end)
 
+  it("never lets more than the rate into one second, burst or not", function()
+    -- 10/s with a burst of 10: ten at once, then the eleventh a second after the first
+    -- (a bucket alone would let it go 100 ms in).
+    ratelimit.configure({ requests_per_second = 10, burst = 10 })
+    local t0, at = clock.now_ns(), {}
+    for i = 1, 13 do
+      ratelimit.acquire()
+      at[i] = (clock.now_ns() - t0) / 1e6
+    end
+    assert.is_true(at[10] < 100, "the burst took " .. at[10] .. " ms")
+    for i = 1, 3 do
+      assert.is_true(at[i + 10] - at[i] >= 1000, ("requests %d and %d went %.1f ms apart")
+        :format(i, i + 10, at[i + 10] - at[i]))
+    end
+    assert.are.equal(13, ratelimit.stats().requests)
+  end)
+
   it("refuses a rate of 0 or less, a burst below 1 and a cap out of range", function()
     assert.has_error(function() ratelimit.configure({ requests_per_second = 0 }) end)
     assert.has_error(function() ratelimit.configure({ requests_per_second = -1 }) end)
@@ -93,5 +110,35 @@ describe("config: runner.rate_limit and runner.max_concurrent_requests", functio
     cfg = assert(load('runner:\n  target: "a:run"\n'))
     config.apply_overrides(cfg, { rate_limit = 7 })
     assert.are.same({ requests_per_second = 7, burst = 1 }, cfg.runner.rate_limit)
+  end)
+end)
+
+describe("--rate-limit against a strict server (at most N requests in any one-second window)", function()
+  local mock = require("support.mock_server")
+  local server, dir
+  setup(function() server = mock.start() end)
+  teardown(function() if server then server:stop() end end)
+  after_each(function() P.remove(dir) end)
+
+  -- 50 runs at --parallel 32 --rate-limit 20 take about 2.5 s; the server answers 429 to
+  -- a 21st request within one second, and no run retries.
+  it("never lets a 21st request into one second at --parallel 32 --rate-limit 20", function()
+    server:reset()
+    server:control({ window_quota = 20 })
+    dir = P.project({ config = ([[
+name: window
+runner:
+  target: "http:GET %s"
+  iterations: 50
+  http: {retries: 0}
+]]):format(server:url("/echo")), inputs = 'generated_inputs:\n  - input: "x"\n' })
+    local code, _, err = P.run(dir, "run experiment --quiet --parallel 32 --rate-limit 20")
+    local s = server:stats()
+    server:control({ window_quota = 0 })
+    assert.is_nil(s.statuses["429"], ("%d answered 429; at most %d requests in one second")
+      :format(s.statuses["429"] or 0, s.window_max))
+    assert.are.equal(0, code, err)
+    assert.are.equal(50, s.statuses["200"])
+    assert.is_true(s.window_max <= 20, "requests in one second: " .. s.window_max)
   end)
 end)

@@ -35,6 +35,19 @@ describe("fluxloop.secrets", function()
     assert.are.equal("Basic ***", secrets.mask_value("Basic dXNlcjpwYXNz"))
   end)
 
+  it("masks what follows Bearer, Token or Basic only when it looks like a credential", function()
+    assert.are.equal("asks basic questions", secrets.mask_value("asks basic questions"))
+    assert.are.equal("the bearer of bad news; token economy", secrets.mask_value("the bearer of bad news; token economy"))
+    assert.are.equal("Basic Information about Bearer Bonds", secrets.mask_value("Basic Information about Bearer Bonds"))
+    assert.are.equal("uses Bearer ***, then token ***", secrets.mask_value("uses Bearer abcd1234efgh, then token Q2xpZW50S2V5"))
+    assert.are.equal("Basic *** sent", secrets.mask_value("Basic dXNlcjpwYXNzd29yZA== sent"))
+    -- a header's value that starts with a scheme is a credential whatever it looks like
+    assert.are.equal("Bearer ***", secrets.mask_header_value("Bearer abcdef"))
+    assert.are.equal("basic ***", secrets.mask_header_value("basic questions"))
+    assert.are.equal("text/plain", secrets.mask_header_value("text/plain"))
+    assert.are.equal("x ***", secrets.mask_header_value("x sk-abcdefghijklmnopqrstuvwx"))
+  end)
+
   it("masks a URL's password and keeps scheme, user and host readable", function()
     assert.are.equal("postgres://app:***@db.internal:5432/app",
       secrets.mask_value("postgres://app:PASSWORD@db.internal:5432/app"))
@@ -64,6 +77,29 @@ describe("fluxloop.secrets", function()
     assert.are.equal("***", m.nested.authHeader.a)
     assert.are.equal(json.null, m.nested.authHeader.b)
     assert.are.equal("x", v.env.GITHUB_PAT) -- the original is untouched
+  end)
+
+  it("lists the distinctive values of the environment's secret-named variables", function()
+    assert.are.same({ "s3cr3t-tok-value", "sk-abcdefghijklmnopqrstuvwx" }, secrets.environment_values({
+      SERVICE_TOKEN = "s3cr3t-tok-value", OPENAI_API_KEY = "sk-abcdefghijklmnopqrstuvwx",
+      SESSION_KIND = "interactive", PIN_PASS = "12", HOME = "/home/user-1234", PATH = "/usr/bin:/bin" }))
+  end)
+
+  it("of_run() joins the config's, the environment's and an http: target's secret values", function()
+    local cfg = { doc = { runner = { env = { MY_KEY = "from-doc-key-1" } } },
+      runner = { target = "http:GET http://h/x", env = { V = "header-value-1" },
+        http = { headers = { ["X-Api-Key"] = "${V}" } } } }
+    assert.are.same({ "from-doc-key-1", "from-env-tok-2", "header-value-1" },
+      secrets.of_run(cfg, { A_TOKEN = "from-env-tok-2", B = "not-named-secret-3" }))
+  end)
+
+  it("scrub() and mask() write the remembered values as *** (stderr, config.yaml, summary.json)", function()
+    secrets.remember({ "tok-12345678", "tok-12345678-longer" })
+    finally(function() secrets.remember({}) end)
+    assert.are.equal("a *** b *** c", secrets.scrub("a tok-12345678-longer b tok-12345678 c"))
+    assert.are.same({ note = "saw ***", list = { "***" } }, secrets.mask({ note = "saw tok-12345678", list = { "tok-12345678" } }))
+    secrets.remember({})
+    assert.are.equal("tok-12345678", secrets.scrub("tok-12345678"))
   end)
 
   it("lists the config's secret values that traces must not show", function()

@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "curlapi.h"
 #include "ratelimit.h"
+#include "redirect.h"
 #include "sse.h"
 
 /* Waits are cut into slices so that the run's time limit or Ctrl-C ends them promptly. */
@@ -39,7 +40,16 @@ struct http_client {
   int delivered;           /* callbacks got something: a retry would repeat it */
   int cb_result;           /* a callback stopped (1) or failed (-1) the transfer */
   int too_big;
+  int header_too_big;      /* libcurl refused a header line over its limit */
   int cancelled;
+  ratelimit_ticket ticket; /* this attempt's place in the rate's window */
+  /* Redirects are followed here, one hop at a time (libcurl would carry every header but
+   * Authorization to another origin). */
+  const char *hop_url;     /* this hop's URL: req->url, then each Location */
+  const char *hop_method;
+  int hop_body;            /* the request's body goes with this hop */
+  int stripped;            /* c->hdrs lacks the secret headers (another origin was reached) */
+  char *next_url;          /* the Location being followed (owned) */
   uint64_t rng;
   char errbuf[CURL_ERROR_SIZE];
 };
@@ -75,6 +85,7 @@ void http_client_free(http_client *c) {
   /* In a forked copy the handle's connections belong to the parent: leave them alone. */
   if (c->curl && c->pid == getpid()) C->easy_cleanup(c->curl);
   C->slist_free_all(c->hdrs);
+  free(c->next_url);
   buf_free(&c->res.body);
   buf_free(&c->res.headers);
   buf_free(&c->res.usage);
@@ -214,11 +225,21 @@ static int xferinfo_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
   return 0;
 }
 
+/* The connection is made and the request is about to go: this is the time the rate's
+ * window must remember (a first request's connection can take tens of ms). */
+static int prereq_cb(void *ud, char *conn_primary_ip, char *conn_local_ip, int conn_primary_port,
+                     int conn_local_port) {
+  http_client *c = ud;
+  (void)conn_primary_ip; (void)conn_local_ip; (void)conn_primary_port; (void)conn_local_port;
+  ratelimit_sent(&c->ticket);
+  return CURL_PREREQFUNC_OK;
+}
+
 /* ---- one attempt --------------------------------------------------------- */
 
-static int set_method(const curl_api *C, CURL *h, const http_request *req) {
-  const char *m = req->method ? req->method : "GET";
-  int has_body = req->body != NULL;
+static int set_method(const curl_api *C, CURL *h, const http_client *c, const http_request *req) {
+  const char *m = c->hop_method;
+  int has_body = c->hop_body;
   if (strcmp(m, "GET") == 0 && !has_body) return C->easy_setopt(h, CURLOPT_HTTPGET, 1L) != CURLE_OK;
   if (strcmp(m, "HEAD") == 0) return C->easy_setopt(h, CURLOPT_NOBODY, 1L) != CURLE_OK;
   if (strcmp(m, "POST") == 0 || has_body) {
@@ -229,15 +250,14 @@ static int set_method(const curl_api *C, CURL *h, const http_request *req) {
   return 0;
 }
 
-/* Sets every option of an attempt: curl_easy_reset clears the last request's but keeps
- * the connections, DNS and TLS session caches. */
+/* Sets every option of a hop: curl_easy_reset clears the last request's but keeps the
+ * connections, DNS and TLS session caches. */
 static int setup(http_client *c, const http_request *req, long timeout_ms) {
   const curl_api *C = c->api;
   CURL *h = c->curl;
   C->easy_reset(h);
-  C->easy_setopt(h, CURLOPT_URL, req->url);
+  C->easy_setopt(h, CURLOPT_URL, c->hop_url);
   C->easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
-  C->easy_setopt(h, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   C->easy_setopt(h, CURLOPT_NOSIGNAL, 1L); /* threads: no alarm(), no SIGPIPE games */
   C->easy_setopt(h, CURLOPT_ERRORBUFFER, c->errbuf);
   C->easy_setopt(h, CURLOPT_WRITEFUNCTION, write_cb);
@@ -247,16 +267,14 @@ static int setup(http_client *c, const http_request *req, long timeout_ms) {
   C->easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
   C->easy_setopt(h, CURLOPT_XFERINFOFUNCTION, xferinfo_cb);
   C->easy_setopt(h, CURLOPT_XFERINFODATA, c);
+  C->easy_setopt(h, CURLOPT_PREREQFUNCTION, prereq_cb); /* libcurl >= 7.80; older ones skip it */
+  C->easy_setopt(h, CURLOPT_PREREQDATA, c);
   C->easy_setopt(h, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl can decode */
   C->easy_setopt(h, CURLOPT_USERAGENT, "fluxloop/0.1 (libcurl)");
   C->easy_setopt(h, CURLOPT_TIMEOUT_MS, timeout_ms);
   if (req->connect_timeout_ms > 0) C->easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, req->connect_timeout_ms);
-  if (req->follow_redirects) {
-    C->easy_setopt(h, CURLOPT_FOLLOWLOCATION, 1L);
-    C->easy_setopt(h, CURLOPT_MAXREDIRS, (long)req->max_redirects);
-  }
   if (c->hdrs) C->easy_setopt(h, CURLOPT_HTTPHEADER, c->hdrs);
-  return set_method(C, h, req);
+  return set_method(C, h, c, req);
 }
 
 static int classify(CURLcode rc) {
@@ -305,8 +323,12 @@ static void describe(http_client *c, const http_request *req, CURLcode rc, int e
         snprintf(res->message, sizeof res->message, "timed out (%s)", detail);
       break;
     case HTTP_ETOOBIG:
-      snprintf(res->message, sizeof res->message, "the response body is larger than max_body = %zu bytes; "
-               "the request was stopped (raise max_body if it is expected)", req->max_body);
+      if (c->header_too_big)
+        snprintf(res->message, sizeof res->message, "a response header line is larger than %d bytes (%d KB), "
+                 "the most libcurl accepts; the request was stopped", CURL_MAX_HTTP_HEADER, CURL_MAX_HTTP_HEADER / 1024);
+      else
+        snprintf(res->message, sizeof res->message, "the response body is larger than max_body = %zu bytes; "
+                 "the request was stopped (raise max_body if it is expected)", req->max_body);
       break;
     case HTTP_EREDIRECT:
       snprintf(res->message, sizeof res->message, "more than %d redirects, a redirect loop? (%s)",
@@ -330,31 +352,21 @@ static void describe(http_client *c, const http_request *req, CURLcode rc, int e
   }
 }
 
-/* Runs one attempt. Returns HTTP_OK with the response in res, or an HTTP_E* code. */
-static int attempt(http_client *c, const http_request *req, http_attempt *log) {
+/* Performs one hop (c->hop_url) within timeout_ms; returns libcurl's code, *code the status. */
+static CURLcode perform_hop(http_client *c, const http_request *req, long timeout_ms, long *code) {
   const curl_api *C = c->api;
   http_result *res = &c->res;
-  int64_t now = clock_mono_ns(), t0 = now;
-  long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 0, code = 0;
   curl_off_t up = 0, down = 0;
   CURLcode rc;
   sigset_t pipe_set, old_set, pending;
-  int error;
-  if (req->deadline_ns > 0) {
-    long left = (long)((req->deadline_ns - now) / 1000000) + 1;
-    if (left < 1) left = 1;
-    if (timeout_ms == 0 || left < timeout_ms) timeout_ms = left;
-  }
   buf_reset(&res->body);
   buf_reset(&res->headers);
   sse_reset(&c->sse);
   res->event_stream = 0;
-  c->first_write = c->deliver = c->cb_result = c->too_big = c->cancelled = 0;
+  c->first_write = c->deliver = c->cb_result = c->too_big = c->header_too_big = c->cancelled = 0;
   c->errbuf[0] = '\0';
-  if (setup(c, req, timeout_ms) != 0) {
-    snprintf(res->message, sizeof res->message, "libcurl refused the request's options");
-    return HTTP_EOTHER;
-  }
+  *code = 0;
+  if (setup(c, req, timeout_ms) != 0) return CURLE_BAD_FUNCTION_ARGUMENT;
   /* A write to a connection the server closed raises SIGPIPE, which would end an --isolate
    * worker (where it is not ignored): block it for this thread and drop any that came. */
   sigemptyset(&pipe_set);
@@ -366,14 +378,141 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
     sigtimedwait(&pipe_set, NULL, &zero);
   }
   pthread_sigmask(SIG_SETMASK, &old_set, NULL);
-
   C->easy_getinfo(c->curl, CURLINFO_SIZE_UPLOAD_T, &up);
   C->easy_getinfo(c->curl, CURLINFO_SIZE_DOWNLOAD_T, &down);
   res->bytes_sent += up;
   res->bytes_received += down;
-  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &code);
+  C->easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, code);
+  return rc;
+}
+
+/* The header lines of the request: every one, or (strip) those the request's is_secret
+ * says are not secret; a request without is_secret sends none of its own to another origin. */
+static int build_headers(http_client *c, const http_request *req, int strip) {
+  const curl_api *C = c->api;
+  struct curl_slist *l = NULL, *t;
+  C->slist_free_all(c->hdrs);
+  c->hdrs = NULL;
+  c->stripped = strip;
+  /* libcurl would send "Expect: 100-continue" with large bodies and wait for an answer
+   * many servers never give. */
+  if ((l = C->slist_append(l, "Expect:")) == NULL) return -1;
+  for (const char *const *h = req->headers; h && *h; h++) {
+    if (strip) {
+      const char *colon = strchr(*h, ':');
+      size_t n = colon ? (size_t)(colon - *h) : strlen(*h);
+      if (req->is_secret == NULL || req->is_secret(req->ud, *h, n)) continue;
+    }
+    if ((t = C->slist_append(l, *h)) == NULL) { C->slist_free_all(l); return -1; }
+    l = t;
+  }
+  c->hdrs = l;
+  return 0;
+}
+
+/* After a redirect answer: sets up the next hop (its URL, method, body, headers) and waits
+ * for its rate-limit token. HTTP_OK, or an HTTP_E* with res->message set. */
+static int next_hop(http_client *c, const http_request *req, int status, const char *location) {
+  http_result *res = &c->res;
+  char why[160];
+  char *copy;
+  int keep_body, r, cancel_why = 0;
+  int64_t waited = 0;
+  if (http_check_url(location, why, sizeof why) != 0) {
+    snprintf(res->message, sizeof res->message, "redirected (HTTP %d) to a URL that is not followed: %s", status,
+             why);
+    return HTTP_EURL;
+  }
+  copy = strdup(location);
+  /* Once another origin is reached, the secret headers stay behind for the rest of it. */
+  if (copy == NULL || (!c->stripped && !redirect_same_origin(c->api, c->hop_url, copy) &&
+                       build_headers(c, req, 1) != 0)) {
+    free(copy);
+    snprintf(res->message, sizeof res->message, "not enough memory to follow a redirect");
+    return HTTP_ENOMEM;
+  }
+  free(c->next_url);
+  c->next_url = copy;
+  c->hop_url = copy;
+  c->hop_method = redirect_method(status, c->hop_method, &keep_body);
+  c->hop_body = c->hop_body && keep_body;
+  /* Each hop is a request to some server: it takes a token like any other. */
+  r = ratelimit_acquire(req->cancel, req->ud, &waited, &cancel_why, &c->ticket);
+  res->rate_wait_ns += waited;
+  if (r != RATELIMIT_OK) {
+    c->cancelled = cancel_why;
+    snprintf(res->message, sizeof res->message, "stopped by the run's time limit or by Ctrl-C while waiting "
+             "for the rate limit");
+    return HTTP_ECANCELED;
+  }
+  return HTTP_OK;
+}
+
+/* What is left of an attempt's timeout_ms (0: none) after its earlier hops. */
+static long hop_timeout(long timeout_ms, int64_t t0) {
+  long left;
+  if (timeout_ms == 0) return 0;
+  left = timeout_ms - (long)((clock_mono_ns() - t0) / 1000000);
+  return left < 1 ? 1 : left;
+}
+
+/* The code of a failed hop, from what the callbacks saw and libcurl's code. */
+static int hop_error(http_client *c, const http_request *req, CURLcode rc) {
+  int error;
+  if (c->too_big) error = HTTP_ETOOBIG;
+  else if (c->cb_result != 0) error = HTTP_ECALLBACK;
+  else if (c->res.body.failed) error = HTTP_ENOMEM;
+  else if (!c->first_write && (rc == CURLE_OUT_OF_MEMORY || (int)rc == 100 /* CURLE_TOO_LARGE, 8.6 */)) {
+    /* libcurl says "out of memory" for a header line past CURL_MAX_HTTP_HEADER, before
+     * any body byte: a real shortage of memory would hardly strike just there. */
+    c->header_too_big = 1;
+    error = HTTP_ETOOBIG;
+  } else error = classify(rc);
+  /* The run's time limit is reached through libcurl's own timeout: say which it was. */
+  if (error == HTTP_ETIMEDOUT && req->cancel && req->deadline_ns > 0 &&
+      clock_mono_ns() >= req->deadline_ns - 2000000) {
+    int why = req->cancel(req->ud, req->deadline_ns);
+    if (why) { c->cancelled = why; error = HTTP_ECANCELED; }
+  }
+  return error;
+}
+
+/* Runs one attempt, redirects followed. Returns HTTP_OK with the response in res, or an
+ * HTTP_E* code. */
+static int attempt(http_client *c, const http_request *req, http_attempt *log) {
+  const curl_api *C = c->api;
+  http_result *res = &c->res;
+  int64_t t0 = clock_mono_ns();
+  long timeout_ms = req->timeout_ms > 0 ? req->timeout_ms : 0, code = 0;
+  CURLcode rc = CURLE_OK;
+  int error = HTTP_OK;
+  if (req->deadline_ns > 0) {
+    long left = (long)((req->deadline_ns - t0) / 1000000) + 1;
+    if (left < 1) left = 1;
+    if (timeout_ms == 0 || left < timeout_ms) timeout_ms = left;
+  }
+  if (c->stripped && build_headers(c, req, 0) != 0) { /* a retry starts whole */
+    snprintf(res->message, sizeof res->message, "not enough memory for the headers");
+    return HTTP_ENOMEM;
+  }
+  c->hop_url = req->url;
+  c->hop_method = req->method ? req->method : "GET";
+  c->hop_body = req->body != NULL;
+  for (int hops = 0;; hops++) {
+    char *location = NULL;
+    rc = perform_hop(c, req, hop_timeout(timeout_ms, t0), &code);
+    if (rc != CURLE_OK || !req->follow_redirects || !redirect_status((int)code) ||
+        C->easy_getinfo(c->curl, CURLINFO_REDIRECT_URL, &location) != CURLE_OK || location == NULL)
+      break;
+    if (hops == req->max_redirects) {
+      snprintf(res->message, sizeof res->message, "more than %d redirects, a redirect loop?", req->max_redirects);
+      error = HTTP_EREDIRECT;
+      break;
+    }
+    if ((error = next_hop(c, req, (int)code, location)) != HTTP_OK) break;
+  }
   log->duration_ns = clock_mono_ns() - t0;
-  if (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && c->cb_result == 1)) {
+  if (error == HTTP_OK && (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && c->cb_result == 1))) {
     char *url = NULL;
     res->stopped = rc != CURLE_OK;
     res->status = (int)code;
@@ -382,21 +521,14 @@ static int attempt(http_client *c, const http_request *req, http_attempt *log) {
       snprintf(res->effective_url, sizeof res->effective_url, "%s", url);
     return HTTP_OK;
   }
-  if (c->too_big) error = HTTP_ETOOBIG;
-  else if (c->cb_result != 0) error = HTTP_ECALLBACK;
-  else if (res->body.failed) error = HTTP_ENOMEM;
-  else error = classify(rc);
-  /* The run's time limit is reached through libcurl's own timeout: say which it was. */
-  if (error == HTTP_ETIMEDOUT && req->cancel && req->deadline_ns > 0 &&
-      clock_mono_ns() >= req->deadline_ns - 2000000) {
-    int why = req->cancel(req->ud, req->deadline_ns);
-    if (why) { c->cancelled = why; error = HTTP_ECANCELED; }
+  if (error == HTTP_OK) {
+    error = hop_error(c, req, rc);
+    describe(c, req, rc, error, timeout_ms);
   }
   if (error == HTTP_ECANCELED) res->cancelled = c->cancelled;
   res->status = code > 0 && error != HTTP_ECLOSED ? (int)code : 0;
   log->status = (int)code;
   log->error = error;
-  describe(c, req, rc, error, timeout_ms);
   return error;
 }
 
@@ -505,21 +637,6 @@ static int64_t next_wait(http_client *c, const http_request *req, int n) {
   return wait;
 }
 
-static int build_headers(http_client *c, const http_request *req) {
-  const curl_api *C = c->api;
-  struct curl_slist *l = NULL, *t;
-  C->slist_free_all(c->hdrs);
-  c->hdrs = NULL;
-  /* libcurl would send "Expect: 100-continue" with large bodies and wait for an answer
-   * many servers never give. */
-  if ((l = C->slist_append(l, "Expect:")) == NULL) return -1;
-  for (const char *const *h = req->headers; h && *h; h++) {
-    if ((t = C->slist_append(l, *h)) == NULL) { C->slist_free_all(l); return -1; }
-    l = t;
-  }
-  c->hdrs = l;
-  return 0;
-}
 
 static void reset_result(http_client *c) {
   http_result *res = &c->res;
@@ -560,7 +677,7 @@ int http_perform(http_client *c, const http_request *req) {
       return -1;
     }
   }
-  if (build_headers(c, req) != 0) {
+  if (build_headers(c, req, 0) != 0) {
     res->error = HTTP_ENOMEM;
     snprintf(res->message, sizeof res->message, "not enough memory for the headers");
     return -1;
@@ -573,10 +690,13 @@ int http_perform(http_client *c, const http_request *req) {
     log->wait_ms = wait;
     res->attempts = n;
     res->message[0] = '\0';
-    rl = ratelimit_acquire(req->cancel, req->ud, &waited, &why);
-    if (rl == RATELIMIT_OK) rl = ratelimit_enter(req->cancel, req->ud, &slot, &waited2, &why);
+    /* The in-flight slot first, then the rate: the rate's token is taken just before the
+     * request goes, so that the time the window remembers is the time it was sent. */
+    rl = ratelimit_enter(req->cancel, req->ud, &slot, &waited2, &why);
+    if (rl == RATELIMIT_OK) rl = ratelimit_acquire(req->cancel, req->ud, &waited, &why, &c->ticket);
     res->rate_wait_ns += waited + waited2;
     if (rl != RATELIMIT_OK) {
+      ratelimit_leave(slot);
       res->error = HTTP_ECANCELED;
       res->cancelled = why;
       log->error = HTTP_ECANCELED;

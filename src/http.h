@@ -37,6 +37,9 @@ typedef int (*http_chunk_fn)(void *ud, const char *data, size_t n);
 typedef int (*http_event_fn)(void *ud, const char *event, const char *data, size_t n, const char *id);
 /* Nonzero (a guard reason: the run's time limit passed, or Ctrl-C) cancels the request. */
 typedef int (*http_cancel_fn)(void *ud, int64_t now_ns);
+/* Nonzero when the header called name[0, n) holds a secret: it is not sent on to another
+ * origin (scheme, host or port) after a redirect. */
+typedef int (*http_secret_fn)(void *ud, const char *name, size_t n);
 
 struct http_request {
   const char *method;          /* "GET", "POST", ... */
@@ -51,11 +54,12 @@ struct http_request {
   int64_t max_backoff_ms;
   int64_t max_retry_after_ms;  /* a Retry-After beyond this is not waited for */
   size_t max_body;
-  int follow_redirects, max_redirects;
+  int follow_redirects, max_redirects; /* followed here, hop by hop, each taking a rate token */
   int64_t deadline_ns;         /* the run's time limit (monotonic), 0 = none */
   http_chunk_fn on_chunk;      /* raw body bytes of a 2xx response, as they arrive */
   http_event_fn on_event;      /* server-sent events of a 2xx text/event-stream */
   http_cancel_fn cancel;
+  http_secret_fn is_secret;    /* NULL: none of headers goes to another origin */
   void *ud;
 };
 

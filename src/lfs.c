@@ -165,6 +165,22 @@ static int fs_setenv(lua_State *L) {
   return 1;
 }
 
+extern char **environ;
+
+/* environ() -> { NAME = value } of this process's environment (the secrets an agent could
+ * read with os.getenv are masked in its traces: fluxloop.secrets). */
+static int fs_environ(lua_State *L) {
+  lua_newtable(L);
+  for (char **e = environ; e && *e; e++) {
+    const char *eq = strchr(*e, '=');
+    if (eq == NULL || eq == *e) continue;
+    lua_pushlstring(L, *e, (size_t)(eq - *e));
+    lua_pushstring(L, eq + 1);
+    lua_rawset(L, -3);
+  }
+  return 1;
+}
+
 /* isatty(fd) -> boolean; fd 1 is stdout, 2 stderr. */
 static int fs_isatty(lua_State *L) {
   lua_pushboolean(L, isatty((int)luaL_checkinteger(L, 1)));
@@ -193,6 +209,7 @@ static const luaL_Reg fs_funcs[] = {
   { "isatty", fs_isatty },
   { "truncate", fs_truncate },
   { "setenv", fs_setenv },
+  { "environ", fs_environ },
   { "remove_files_dir", fs_remove_files_dir },
   { "list", fs_list },
   { "size", fs_size },

@@ -108,6 +108,24 @@ static int event_cb(void *ud, const char *event, const char *data, size_t n, con
   return callback_done(k, lua_pcall(L, 3, 1, 0));
 }
 
+/* Whether a header is secret, by fluxloop.secrets' rule (the masker's): asked only when a
+ * redirect leads to another origin. Any failure (the guard making Lua raise after the run's
+ * time limit) counts as secret: the header stays behind. */
+static int secret_cb(void *ud, const char *name, size_t n) {
+  call_t *k = ud;
+  lua_State *L = k->L;
+  int top = lua_gettop(L), secret = 1;
+  lua_getglobal(L, "require");
+  lua_pushliteral(L, "fluxloop.secrets");
+  if (lua_pcall(L, 1, 1, 0) == LUA_OK && lua_istable(L, -1) &&
+      lua_getfield(L, -1, "is_secret_key") == LUA_TFUNCTION) {
+    lua_pushlstring(L, name, n);
+    if (lua_pcall(L, 1, 1, 0) == LUA_OK) secret = lua_toboolean(L, -1);
+  }
+  lua_settop(L, top);
+  return secret;
+}
+
 /* ---- reading the options ------------------------------------------------------ */
 
 static lua_Integer opt_int(lua_State *L, const char *key, lua_Integer def, lua_Integer min, lua_Integer max) {
@@ -451,6 +469,7 @@ static int http_request_lua(lua_State *L) {
   k.g = g;
   k.failed = 0;
   req.cancel = cancel_cb;
+  req.is_secret = secret_cb;
   req.ud = &k;
 
   open_observation(L, g, method);

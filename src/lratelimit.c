@@ -51,7 +51,7 @@ static int rl_acquire(lua_State *L) {
   guard_state *g = *(guard_state **)lua_getextraspace(L);
   int64_t waited = 0;
   int why = 0;
-  if (ratelimit_acquire(cancel_cb, g, &waited, &why) != RATELIMIT_OK) {
+  if (ratelimit_acquire(cancel_cb, g, &waited, &why, NULL) != RATELIMIT_OK) {
     if (g && g->armed) g->fired = why;
     return luaL_error(L, "%s", why == GUARD_TIMEOUT ? "run timed out" : "run interrupted");
   }

@@ -54,7 +54,7 @@ function M.mask_headers(headers)
     local name, value = k, v
     if math.type(k) == "integer" and type(v) == "string" then name, value = v:match("^([^:]*):%s*(.*)$") end
     if type(name) == "string" then
-      out[name] = is_secret(name) and secrets.MASK or secrets.mask_value(tostring(value))
+      out[name] = is_secret(name) and secrets.MASK or secrets.mask_header_value(tostring(value))
     end
   end
   return out

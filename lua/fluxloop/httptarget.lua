@@ -1,10 +1,11 @@
 -- httptarget.lua - `runner.target: "http:POST http://127.0.0.1:8000/chat"`: an agent that is
 -- already a web service, tested with no code. Each run sends runner.http.body (a template
 -- whose {{input}}, {{persona}}, {{iteration}}, {{trace_id}} and {{metadata.NAME}} become the
--- JSON of the run's values) with runner.http.headers (${NAME} from runner.env, then the
--- environment), and the output is runner.http.output (a path into the JSON answer) or the
--- whole answer.
+-- JSON of the run's values) with runner.http.headers, and the output is runner.http.output
+-- (a path into the JSON answer) or the whole answer. ${NAME} in the URL, the body, the
+-- output path and the headers comes from runner.env, then the environment.
 local json = require("fluxloop.json")
+local secrets = require("fluxloop.secrets")
 
 local M = {}
 
@@ -97,35 +98,85 @@ function M.expand(value, env)
   return text
 end
 
+local function not_set(name) return ("${%s} is not set in runner.env or in the environment"):format(name) end
+
+-- The body template, checked once its ${NAME}s are in: placeholders known, and JSON with
+-- typical values when the headers say JSON.
+local function check_body(body, headers, bad)
+  local parts, err = M.compile(body)
+  if not parts then
+    bad("runner.http.body", err)
+  elseif json_body(headers) then
+    local ok, perr = json.decode(M.render(parts, SAMPLE), "body")
+    if ok == nil then
+      bad("runner.http.body", ("not valid JSON once its placeholders are replaced (%s). A placeholder "
+        .. "stands for a JSON value, quotes included: write \"content\": {{input}}, not \"content\": \"{{input}}\"")
+        :format(perr))
+    end
+  end
+end
+
 -- check(target, http, env) -> list of { path, message }: what is wrong with an http: target
 -- and runner.http, found when the config loads (before any run).
 function M.check(target, http, env)
   local problems = {}
   local function bad(path, msg) problems[#problems + 1] = { path = path, message = msg } end
-  local method, why = M.parse(target)
-  if not method then bad("runner.target", why) end
+  local spec, missing = M.expand(target, env)
+  if not spec then bad("runner.target", not_set(missing)) end
+  if spec then
+    local method, why = M.parse(spec)
+    if not method then bad("runner.target", why) end
+  end
   http = http or {}
-  if type(http.body) == "string" then
-    local parts, err = M.compile(http.body)
-    if not parts then
-      bad("runner.http.body", err)
-    elseif json_body(http.headers) then
-      local ok, perr = json.decode(M.render(parts, SAMPLE), "body")
-      if ok == nil then
-        bad("runner.http.body", ("not valid JSON once its placeholders are replaced (%s). A placeholder "
-          .. "stands for a JSON value, quotes included: write \"content\": {{input}}, not \"content\": \"{{input}}\"")
-          :format(perr))
-      end
+  for _, key in ipairs({ "body", "output" }) do
+    if type(http[key]) == "string" then
+      local text, name = M.expand(http[key], env)
+      if not text then bad("runner.http." .. key, not_set(name))
+      elseif key == "body" then check_body(text, http.headers, bad) end
     end
   end
   for name, value in pairs(type(http.headers) == "table" and http.headers or {}) do
-    local ok, missing = M.expand(value, env)
-    if not ok then
-      bad("runner.http.headers." .. tostring(name), ("${%s} is not set in runner.env or in the environment")
-        :format(missing))
-    end
+    local ok, name_missing = M.expand(value, env)
+    if not ok then bad("runner.http.headers." .. tostring(name), not_set(name_missing)) end
   end
   return problems
+end
+
+-- The ${NAME}s of a text that stand in a secret place: every one when the text is a secret
+-- header's value (all), else those whose NAME looks secret (SERVICE_TOKEN), or that are the
+-- value of a secret key in the text ("api_key": "${K}", ?token=${K}) or a URL's password.
+local function secret_names(text, all)
+  local names = {}
+  for at, name in tostring(text):gmatch("()%${([%w_]+)}") do
+    local before = text:sub(1, at - 1)
+    local key = before:match('"([^"]+)"%s*:%s*"?[^",{}]*$') or before:match("[?&]([^?&=#]+)=[^&#]*$")
+    if all or secrets.is_secret_key(name) or (key and secrets.is_secret_key(key))
+        or before:match("://[^/@:]*:[^/@]*$") then
+      names[#names + 1] = name
+    end
+  end
+  return names
+end
+
+-- secret_values(target, http, env) -> the values the target's ${NAME}s put in a secret place
+-- (see secret_names), 8 bytes or more: the recorders mask them wherever a trace echoes them.
+function M.secret_values(target, http, env)
+  local list = {}
+  local function add(text, all)
+    for _, name in ipairs(secret_names(text, all)) do
+      local v = env and env[name]
+      if v == nil then v = os.getenv(name) end
+      if v ~= nil and #tostring(v) >= 8 then list[#list + 1] = tostring(v) end
+    end
+  end
+  http = type(http) == "table" and http or {}
+  add(target or "", false)
+  if type(http.body) == "string" then add(http.body, false) end
+  if type(http.output) == "string" then add(http.output, false) end
+  for name, value in pairs(type(http.headers) == "table" and http.headers or {}) do
+    add(tostring(value), secrets.is_secret_key(tostring(name)))
+  end
+  return list
 end
 
 -- A path such as choices.0.message.content into a decoded JSON value (integer segments
@@ -156,18 +207,19 @@ local function fail(kind, message) error({ type = kind, message = message, trace
 function M.resolve(spec, opts)
   local runner = opts and opts.runner or {}
   local cfg = type(runner.http) == "table" and runner.http or {}
-  local method, url = M.parse(spec)
-  if not method then return nil, ("target '%s': %s"):format(spec, url) end
+  local method, url
   local problems = M.check(spec, cfg, runner.env)
   if problems[1] then return nil, ("target '%s': %s: %s"):format(spec, problems[1].path, problems[1].message) end
+  method, url = M.parse(M.expand(spec, runner.env))
+  local body_text = type(cfg.body) == "string" and M.expand(cfg.body, runner.env) or nil
   local headers = {}
   for name, value in pairs(type(cfg.headers) == "table" and cfg.headers or {}) do
     headers[tostring(name)] = M.expand(value, runner.env)
   end
   local json_content = json_body(headers)
   if json_content and not headers["Content-Type"] and cfg.body ~= nil then headers["Content-Type"] = "application/json" end
-  local parts = type(cfg.body) == "string" and assert(M.compile(cfg.body)) or nil
-  local output_path = type(cfg.output) == "string" and cfg.output or nil
+  local parts = body_text and assert(M.compile(body_text)) or nil
+  local output_path = type(cfg.output) == "string" and M.expand(cfg.output, runner.env) or nil
   local http = require("fluxloop.http")
   local shown = method .. " " .. (url:gsub("[?#].*$", ""))
 

@@ -5,7 +5,7 @@ local M = {}
 local EXIT_CRITICAL = 2
 
 local function say(...)
-  io.stderr:write(...)
+  io.stderr:write(require("fluxloop.secrets").scrub(table.concat({ ... })))
   io.stderr:write("\n")
 end
 
@@ -173,8 +173,6 @@ function M.prepare(flags)
 
   local cfg, warnings = config.load(config_path, project_dir, display)
   if not cfg then return nil, warnings end
-  -- Secret values the recorders mask wherever a trace echoes them (fluxloop.secrets).
-  cfg.secret_values = require("fluxloop.secrets").values({ cfg.doc, dotenv.values })
   print_warnings(warnings, flags.quiet)
   local applied, aerr = config.apply_overrides(cfg, {
     iterations = flags.iterations, inputs = arg_path(flags.inputs), output_dir = arg_path(flags.output_dir),
@@ -186,6 +184,10 @@ function M.prepare(flags)
     local ok, eerr = fs.setenv(name, tostring(value))
     if not ok then return nil, ("runner.env.%s: %s"):format(name, eerr) end
   end
+  -- Secret values the recorders mask wherever a trace echoes them, and stderr too
+  -- (fluxloop.secrets: the config's, the environment's, an http: target's ${NAME}s).
+  cfg.secret_values = require("fluxloop.secrets").of_run(cfg, fs.environ(), { cfg.doc, dotenv.values })
+  require("fluxloop.secrets").remember(cfg.secret_values)
 
   local inputs_file = arg_path(flags.inputs) or cfg.inputs_file or (project_dir .. "/inputs/generated.yaml")
   local inputs_name = flags.inputs or inputs_file

@@ -56,7 +56,7 @@ end
 function Progress:write(line)
   if self.gone then return end
   if self.drawn then self.stream:write("\r\27[K") self.drawn = false end
-  local ok, err = self.stream:write(line, "\n")
+  local ok, err = self.stream:write(require("fluxloop.secrets").scrub(line), "\n")
   if ok == nil and err ~= nil then self.gone = true return end
   ok, err = self.stream:flush()
   if ok == nil and err ~= nil then self.gone = true end

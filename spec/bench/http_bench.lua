@@ -1,7 +1,8 @@
 -- http_bench.lua BIN - `make bench` figures of agents that call models (issue 15), against the
 -- local mock (spec/support/mock_llm.py on 127.0.0.1). Printed, never asserted. Targets:
 -- 20 ms latency: --parallel 32 >= 28x one worker; --parallel 64 --rate-limit 100 holds
--- 100 +- 5 requests/s with no 429 from a server enforcing 100/s; per-request overhead over
+-- 100 +- 5 requests/s with no 429 from a server enforcing 100/s (a bucket, and a strict
+-- sliding second); per-request overhead over
 -- curl fetching the same URL in a loop <= 50 us; memory flat over 100k requests.
 package.path = "spec/?.lua;" .. package.path
 local json = require("fluxloop.json")
@@ -73,6 +74,14 @@ local ok, err = pcall(function()
   local st = server:stats()
   print(("  --parallel 64 --rate-limit 100:     %6.1f requests/s at the server, %.1f runs/s (%d runs), %d answered 429, %d failed")
     :format(st.rate or 0, s.total_traces / t, s.total_traces, st.statuses["429"] or 0, s.failed))
+  -- The same against a strict server: at most 100 requests in any sliding second.
+  server:control({ latency_ms = 20, quota = 0, window_quota = 100 })
+  server:reset()
+  t, _, s = run(limited, "--parallel 64 --rate-limit 100")
+  st = server:stats()
+  print(("    a strict server (100 in any second): %6.1f requests/s, at most %d in one second, %d answered 429")
+    :format(st.rate or 0, st.window_max, st.statuses["429"] or 0))
+  server:control({ latency_ms = 20, quota = 100, quota_burst = 100, window_quota = 0 })
   server:reset()
   t, _, s = run(limited, "--parallel 64")
   st = server:stats()

@@ -102,6 +102,124 @@ runner:
     assert_no_key(dir .. "/experiments", out, err)
   end)
 
+  describe("secrets that come from the environment", function()
+    -- Only in the environment of fluxloop (not runner.env), and echoed back by the server.
+    local TOKEN = "svc-tok-8c1f3a9e-77b2-4d10"
+    local function assert_no_token(where, ...)
+      for path, text in pairs(files_under(where)) do
+        assert.is_nil(text:find(TOKEN, 1, true), "the token is in " .. path)
+      end
+      for _, text in ipairs({ ... }) do assert.is_nil(tostring(text):find(TOKEN, 1, true), "the token was printed: " .. text) end
+    end
+
+    it("a ${NAME} header that an error body echoes is *** in every file and on stderr", function()
+      dir = P.project({ iterations = 1, config = ([[
+name: leak
+runner:
+  target: "http:POST %s"
+  iterations: 2
+  http:
+    body: '{"q": {{input}}}'
+    headers: {X-Api-Key: "${SERVICE_TOKEN}", X-Trace: "${PLAIN_ID}"}
+    retries: 0
+]]):format(server:url("/echo?status=401")) })
+      local code, out, err = P.run(dir, "run experiment", "SERVICE_TOKEN=" .. TOKEN .. " PLAIN_ID=plain-id-12345678")
+      assert.are.equal(1, code, err)
+      local exp = only_experiment(dir)
+      local row = P.read_jsonl(exp .. "/trace_summary.jsonl")[1]
+      assert.matches("HTTP 401 from POST", row.error, 1, true)
+      assert.matches('"x-api-key": "***"', row.error, 1, true)
+      assert.matches("plain-id-12345678", row.error, 1, true) -- not secret: kept
+      assert.matches("e.g. trace_001: HTTP 401 from POST", err, 1, true) -- the failure summary quotes the body
+      assert_no_token(dir .. "/experiments", out, err)
+    end)
+
+    it("a secret-named variable a Lua agent reads with os.getenv is *** in every file and on stderr", function()
+      dir = P.project({ iterations = 1, agent = [[
+return { run = function(input, ctx)
+  local key = os.getenv("SERVICE_TOKEN")
+  ctx:observe{ type = "span", name = "call", output = "sent " .. key }
+  if input == "bye" then error("the service refused key " .. key) end
+  return { key = key, mode = os.getenv("SESSION_KIND") }
+end }]] })
+      P.write(dir, "hooks.lua", [[
+return { after_experiment = function() error("hook saw " .. os.getenv("SERVICE_TOKEN")) end }]])
+      local code, out, err = P.run(dir, "run experiment --hooks hooks.lua",
+        "SERVICE_TOKEN=" .. TOKEN .. " SESSION_KIND=interactive")
+      assert.are.equal(1, code, err)
+      assert.matches("hook saw ***", err, 1, true)
+      local exp = only_experiment(dir)
+      local traces = P.read_jsonl(exp .. "/traces.jsonl")
+      assert.are.equal("***", traces[1].output.key)
+      assert.are.equal("interactive", traces[1].output.mode) -- a plain word stays
+      assert.are.equal("sent ***", traces[1].observations[1].output)
+      assert.matches("refused key ***", traces[2].error.message, 1, true)
+      assert_no_token(dir .. "/experiments", out, err)
+    end)
+  end)
+
+  it("a Lua agent's request redirected to another port leaves its secret headers behind", function()
+    local other = mock.start()
+    finally(function() other:stop() end)
+    local to = other:url("/echo"):gsub("[:/]", function(c) return ("%%%02X"):format(c:byte()) end)
+    dir = P.project({ iterations = 1, inputs = inputs({ "307", "303" }), agent = ([[
+local http = require("fluxloop.http")
+return { run = function(status)
+  local res = assert(http.post_json(%q .. status, { a = 1 }, { headers = { ["X-Api-Key"] = "redir-key-12345678",
+    Authorization = "Bearer redir-key-12345678", ["X-Plain"] = "plain" } }))
+  local echo = res:json()
+  local big, err = http.get(%q, { retries = 0 })
+  return { method = echo.method, key = echo.headers["x-api-key"] or "none",
+    auth = echo.headers["authorization"] or "none", plain = echo.headers["x-plain"], big = err }
+end }]]):format(server:url("/redirect?to=" .. to .. "&status="), server:url("/big_header?bytes=150000")) })
+    local code, _, err = P.run(dir, "run experiment")
+    assert.are.equal(0, code, err)
+    local rows = P.read_jsonl(only_experiment(dir) .. "/trace_summary.jsonl")
+    assert.are.same({ "POST", "none", "none", "plain" }, { rows[1].output.method, rows[1].output.key, rows[1].output.auth,
+      rows[1].output.plain })
+    assert.are.equal("GET", rows[2].output.method)
+    assert.matches("a response header line is larger than 102400 bytes", rows[1].output.big, 1, true)
+  end)
+
+  describe("${NAME} in an http: target", function()
+    it("is expanded in the URL, the body and the output path; config.yaml keeps ${NAME}", function()
+      dir = P.project({ iterations = 1, config = [[
+name: expand
+runner:
+  target: "http:POST http://127.0.0.1:${MOCK_PORT}/echo?api_key=${QUERY_KEY}"
+  iterations: 1
+  env: {OUT_FIELD: json}
+  http:
+    body: '{"q": {{input}}, "tenant": "${TENANT}"}'
+    output: ${OUT_FIELD}.tenant
+]] })
+      local code, out, err = P.run(dir, "run experiment",
+        ("MOCK_PORT=%d TENANT=acme QUERY_KEY=%s"):format(server.port, KEY))
+      assert.are.equal(0, code, err)
+      local exp = only_experiment(dir)
+      local rows = P.read_jsonl(exp .. "/trace_summary.jsonl")
+      assert.are.equal("acme", rows[1].output)
+      local cfg = P.read(exp .. "/config.yaml")
+      assert.truthy(cfg:find("http://127.0.0.1:${MOCK_PORT}/echo", 1, true), cfg)
+      local obs = P.read_jsonl(exp .. "/observations.jsonl")[1]
+      assert.matches("/echo%?api_key=%*%*%*", obs.input.url)
+      assert_no_key(dir .. "/experiments", out, err)
+    end)
+
+    it("a ${NAME} set nowhere is a config error naming the line", function()
+      dir = P.project({ config = [[
+runner:
+  target: "http:GET http://127.0.0.1:${NO_SUCH_PORT_VAR}/x"
+  http: {output: "${NO_SUCH_FIELD_VAR}"}
+]] })
+      local code, _, err = P.run(dir, "run experiment")
+      assert.are.equal(2, code)
+      assert.matches("configs/simulation.yaml:2:11: runner.target: ${NO_SUCH_PORT_VAR} is not set in runner.env or in "
+        .. "the environment", err, 1, true)
+      assert.matches("runner.http.output: ${NO_SUCH_FIELD_VAR} is not set", err, 1, true)
+    end)
+  end)
+
   describe("the shared rate limit", function()
     -- 24 runs against a server that allows 8 requests/s and answers 429 to the rest
     local function quota_project(extra)

@@ -63,6 +63,32 @@ end }]])
     assert.are.equal("***", s.env_seen.GITHUB_PAT)
   end)
 
+  it("leaves ordinary words after basic, bearer or token alone in config.yaml and the report", function()
+    dir = P.project({ iterations = 1, config = [[
+name: spec
+runner:
+  target: "agents.agent:run"
+  iterations: 1
+  env: {NOTE: "Basic dXNlcjpwYXNzd29yZA=="}
+personas:
+  - name: novice_user
+    characteristics: ["asks basic questions", "the bearer of bad news", "counts every token carefully"]
+]] })
+    local code, _, err = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code, err)
+    local exp = P.experiments(dir)[1]
+    code, _, err = P.run(dir, "report " .. P.quote(exp))
+    assert.are.equal(0, code, err)
+    for _, f in ipairs({ exp .. "/config.yaml", exp .. "/report.html" }) do
+      local text = assert(P.read(f), f)
+      for _, words in ipairs({ "asks basic questions", "the bearer of bad news", "counts every token carefully" }) do
+        assert.truthy(text:find(words, 1, true), ("%s lost '%s'"):format(f, words))
+      end
+      assert.is_nil(text:find("dXNlcjpwYXNzd29yZA", 1, true), f)
+      assert.truthy(text:find("Basic ***", 1, true), f)
+    end
+  end)
+
   for _, flags in ipairs({ "", " --parallel 2", " --isolate" }) do
     it("a config secret an agent echoes is masked in the trace files" .. flags, function()
       dir = P.project({ iterations = 2, config = ([[

@@ -4,7 +4,8 @@
 (written to --port-file), answers /v1/chat/completions like the real API (tool calls, SSE
 streams, usage), and has paths that misbehave on purpose: 429 with Retry-After, 500, slow
 answers, malformed JSON, a connection closed mid-stream, a redirect loop, huge bodies, and
-a requests-per-second quota. It exits after --lifetime seconds whatever happens.
+a requests-per-second quota (a token bucket, or a strict sliding one-second window). It exits
+after --lifetime seconds whatever happens.
 
 Paths:
   POST /v1/chat/completions   chat answer; a tool call when tools are given and the last
@@ -12,6 +13,7 @@ Paths:
                               A model named supervisor-* plays fluxloop's conversation
                               supervisor (see supervise() below)
   ANY  /echo                  the request as JSON: method, path, query, headers, body
+                              (?status=S: with that status, an error body that echoes a key)
   ANY  /status/CODE           that status (?retry_after=S adds Retry-After)
   ANY  /flaky?key=K&fail=N&status=S&retry_after=S&retry_date=S
                               the first N requests with key K get status S (default 503)
@@ -21,19 +23,27 @@ Paths:
   ANY  /close_mid             promises 1000 bytes, sends 100, closes
   ANY  /sse_close             two SSE events, then closes inside the chunked stream
   ANY  /redirect_loop         302 to itself
+  ANY  /redirect?to=URL&status=S&key=K&times=N
+                              S (default 302) to URL; with key and times, only the first N
+                              requests with key K are redirected, the later ones answered as /echo
   ANY  /big?bytes=N&declare=1 N bytes (Content-Length when declare=1, else chunked)
+  ANY  /big_header?bytes=N    a response header line of N bytes (X-Big: aaa...)
   ANY  /stream?n=N&delay_ms=D N server-sent events (event: tick, id: i)
   ANY  /sse_raw               SSE with every kind of line end, sent in 5-byte pieces
   POST /_control              JSON settings: latency_ms, quota, quota_burst, stream_delay_ms,
+                              window_quota (at most N requests in any one-second window),
                               chat_rules: a list of {match, status, times, retry_after,
                               echo_headers, content}: a chat request whose last message
                               contains `match` gets `status` (with Retry-After; its headers
                               quoted in the body) its first `times` times (default: always),
                               or `content` as the answer's text
-  GET  /_stats                counters: requests, statuses, max_in_flight, first/last times
+  GET  /_stats                counters: requests, statuses, max_in_flight, first/last times,
+                              window_max (with window_quota: most requests seen in one
+                              second, 429s included)
   POST /_reset                clears the counters (and the flaky keys)
 """
 import argparse
+import bisect
 import email.utils
 import json
 import os
@@ -44,13 +54,15 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 LOCK = threading.Lock()
-SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0, "chat_rules": []}
+SETTINGS = {"latency_ms": 0, "quota": 0, "quota_burst": 0, "stream_delay_ms": 0, "window_quota": 0,
+            "chat_rules": []}
 STATE = {}
 
 
 def reset_state():
     STATE.update(requests=0, connections=0, statuses={}, in_flight=0, max_in_flight=0, first=None, last=None,
-                 flaky={}, tokens=None, refill_at=None, auth_failures=0, rule_hits={})
+                 flaky={}, tokens=None, refill_at=None, auth_failures=0, rule_hits={},
+                 window=[], admitted=[], window_max=0)
 
 
 reset_state()
@@ -75,6 +87,35 @@ def take_quota():
         return False
 
 
+def most_in_a_second(times, t):
+    """The most of the sorted times in any one-second window [x, x + 1) that holds t."""
+    lo = bisect.bisect_left(times, t - 1.0)
+    hi = bisect.bisect_right(times, t)
+    return max((bisect.bisect_left(times, x + 1.0) - bisect.bisect_left(times, x) for x in times[lo:hi]), default=0)
+
+
+def take_window(t):
+    """A strict server: at most window_quota requests admitted in any one-second window (a
+    request answered 429 is not admitted). t is when the request arrived: a connection's
+    first request arrived when it was accepted, which a thread may only get to later, so
+    the times are kept sorted. window_max counts every arrival."""
+    limit = SETTINGS["window_quota"]
+    if not limit:
+        return True
+    with LOCK:
+        seen, admitted = STATE["window"], STATE["admitted"]
+        for q in (seen, admitted):
+            while q and q[0] < t - 2.0:
+                q.pop(0)
+        bisect.insort(seen, t)
+        STATE["window_max"] = max(STATE["window_max"], most_in_a_second(seen, t))
+        bisect.insort(admitted, t)
+        if most_in_a_second(admitted, t) > limit:
+            admitted.remove(t)
+            return False
+        return True
+
+
 def words(text):
     return len(text.split()) if isinstance(text, str) else 0
 
@@ -93,6 +134,7 @@ class Handler(socketserver.StreamRequestHandler):
             return
         while True:
             line = self.rfile.readline(65537)
+            arrived = self.server.accepted.pop(id(self.request), None) or time.monotonic()
             if not line:
                 return
             if line in (b"\r\n", b"\n"):
@@ -115,7 +157,7 @@ class Handler(socketserver.StreamRequestHandler):
                 STATE["in_flight"] += 1
                 STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
             try:
-                status = self.route(method, target, headers, body)
+                status = self.route(method, target, headers, body, arrived)
             except (BrokenPipeError, ConnectionResetError):
                 return
             finally:
@@ -169,7 +211,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     # ---- routes ------------------------------------------------------------------------
 
-    def route(self, method, target, headers, body):
+    def route(self, method, target, headers, body, arrived):
         url = urlsplit(target)
         q = {k: v[-1] for k, v in parse_qs(url.query).items()}
         path = url.path
@@ -180,7 +222,8 @@ class Handler(socketserver.StreamRequestHandler):
             return self.send(200, SETTINGS, counted=False)
         if path == "/_stats":
             with LOCK:
-                s = dict(STATE, flaky=None, tokens=None, refill_at=None, rule_hits=None)
+                s = dict(STATE, flaky=None, tokens=None, refill_at=None, rule_hits=None, window=None,
+                         admitted=None)
             if s["first"] is not None and s["last"] > s["first"]:
                 s["rate"] = (s["requests"] - 1) / (s["last"] - s["first"])
             return self.send(200, s, counted=False)
@@ -191,11 +234,18 @@ class Handler(socketserver.StreamRequestHandler):
                 reset_state()
                 STATE["in_flight"] = in_flight
             return self.send(200, {"ok": True}, counted=False)
-        if not take_quota():
+        if not take_window(arrived) or not take_quota():
             return self.send(429, {"error": {"message": "quota exceeded", "type": "rate_limit"}},
                              extra=[("Retry-After", "1")])
         if SETTINGS["latency_ms"] and path in ("/v1/chat/completions", "/echo"):
             time.sleep(SETTINGS["latency_ms"] / 1000.0)
+        if path == "/redirect":
+            with LOCK:
+                seen = STATE["flaky"].get(q.get("key"), 0)
+                STATE["flaky"][q.get("key")] = seen + 1
+            if "times" not in q or seen < int(q["times"]):
+                return self.send(int(q.get("status", "302")), "", extra=[("Location", q.get("to", "/echo"))])
+            path = "/echo"
         if path == "/v1/chat/completions":
             return self.chat(headers, body)
         if path == "/echo":
@@ -203,8 +253,10 @@ class Handler(socketserver.StreamRequestHandler):
                 parsed = json.loads(body) if body else None
             except ValueError:
                 parsed = None
-            return self.send(200, {"method": method, "path": path, "query": q, "headers": headers,
-                                   "body": body.decode("utf-8", "replace"), "json": parsed})
+            return self.send(int(q.get("status", "200")), {"method": method, "path": path, "query": q,
+                                                            "headers": headers,
+                                                            "body": body.decode("utf-8", "replace"),
+                                                            "json": parsed})
         if path.startswith("/status/"):
             extra = [("Retry-After", q["retry_after"])] if "retry_after" in q else []
             return self.send(int(path[8:]), q.get("body", '{"error": "as asked"}'), extra=extra)
@@ -269,6 +321,8 @@ class Handler(socketserver.StreamRequestHandler):
                 self.chunk(part)
                 sent += len(part)
             return self.end_chunked(200)
+        if path == "/big_header":
+            return self.send(200, {"ok": True}, extra=[("X-Big", "a" * int(q.get("bytes", "200000")))])
         if path == "/sse_raw":
             # Line ends of every kind, a comment, a multi-line data field and an event with no
             # data, cut into pieces at awkward places (inside "\r\n", inside a field name).
@@ -419,6 +473,11 @@ class Server(socketserver.ThreadingTCPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 256
+    accepted = {}  # id(connection) -> when it was accepted (its first request's arrival)
+
+    def process_request(self, request, client_address):
+        self.accepted[id(request)] = time.monotonic()
+        super().process_request(request, client_address)
 
 
 def main():
