@@ -207,8 +207,7 @@ end
 
 -- The loop of work(), below.
 local function work_loop(S, jobs, iterations, next_k, after_each)
-  local delay_ms = S.delay_ms or 0
-  local first = true
+  local delay_ms, first = S.delay_ms or 0, true
   while true do
     local k, seq = next_k()
     if not k then return true end
@@ -246,8 +245,7 @@ function M.state(agent, rec, hooks, cfg, replay)
     agent = agent, rec = rec, Ctx = context.class(rec), hooks = hooks, replay = replay,
     grade = cfg.grading and require("fluxloop.grade").for_state(cfg.grading, rec),
     between_runs = require("fluxloop.procagent").between_runs(agent),
-    per_run_hooks = hooks and (hooks.before_run or hooks.after_run or (replay and hooks.replay_args))
-      and true or false,
+    per_run_hooks = hooks ~= nil and (hooks.before_run or hooks.after_run or replay and hooks.replay_args) ~= nil,
     timeout_ms = cfg.runner.timeout_ms or 0, delay_ms = (cfg.run_delay_seconds or 0) * 1000,
     call = cfg.multi_turn and require("fluxloop.conversation").call_of(cfg, rec) or guard.call, -- one run
   }
@@ -310,11 +308,10 @@ local function run_isolated(exp, rec, jobs, total, ks, workers, p)
       local job = jobs[(k - 1) // iterations + 1]
       rec:begin(M.trace_id(k))
       rec:stop()
-      local trace = { k = k, seq = seq, trace_id = M.trace_id(k), input = job.input, iteration = (k - 1) % iterations,
-        persona = job.persona, metadata = job.metadata, success = false, error = { type = kind, message = message },
-        duration_ms = ms }
-      trace.scores = exp.cfg.grading and require("fluxloop.grade").lost_scores(exp.cfg.grading, trace, job)
-      return rec:write(trace)
+      return rec:write({ k = k, seq = seq, trace_id = M.trace_id(k), input = job.input,
+        iteration = (k - 1) % iterations, persona = job.persona, metadata = job.metadata, success = false,
+        error = { type = kind, message = message }, duration_ms = ms,
+        scores = exp.cfg.grading and require("fluxloop.grade").lost_scores(exp.cfg.grading, kind, job) })
     end,
     on_progress = function(done, in_flight) p:update(done, in_flight) end,
   })

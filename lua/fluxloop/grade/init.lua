@@ -226,16 +226,16 @@ function M.for_state(grading, rec)
   return set
 end
 
--- lost_scores(grading, trace, job) -> the scores of a run lost before it could be graded (a
--- crash in an isolated worker: the parent writes its trace).
+-- lost_scores(grading, error_type, job) -> the scores of a run lost before it could be graded
+-- (a crash in an isolated worker: the parent writes its trace).
 local lost_sets = setmetatable({}, { __mode = "k" })
-function M.lost_scores(grading, trace, job)
+function M.lost_scores(grading, error_type, job)
   local set = lost_sets[grading]
   if not set then
     set = M.set(grading.specs, M.env_of(grading))
     lost_sets[grading] = set
   end
-  return set:failed(trace, job)
+  return set:failed({ success = false, error = { type = error_type } }, job)
 end
 
 -- failed(trace, job) -> the scores of a run lost before it could be graded (a crash in an
