@@ -13,8 +13,8 @@ local M = {}
 local TRACE_FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }
 -- What a merge writes into the experiment folder; summary.json last, so its presence means
 -- the rest is there.
-local MERGED_FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl", "config.yaml", "plan.json",
-  "summary.json" }
+local MERGED_FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl", "scores.jsonl", "config.yaml",
+  "plan.json", "summary.json" }
 local WORK = ".merge" -- made with one mkdir: two merges into one folder cannot both run
 
 M.USAGE = [[
@@ -252,7 +252,9 @@ local function scan(shards, planned, count)
   -- The sizes after the scan: the traces and observations files must hold at least the
   -- scanned traces' lines, which a shard writes before their summary lines.
   for _, s in ipairs(shards) do
-    for _, name in ipairs({ "traces.jsonl", "observations.jsonl" }) do s.sizes[name] = fs.size(s.dir .. "/" .. name) end
+    for _, name in ipairs({ "traces.jsonl", "observations.jsonl", "scores.jsonl" }) do
+      s.sizes[name] = fs.exists(s.dir .. "/" .. name) and fs.size(s.dir .. "/" .. name) or nil
+    end
     local ok, err = check_whole(m, s, problems)
     if not ok then
       m:close()
@@ -286,7 +288,7 @@ local function claim(target)
 end
 
 -- The merged summary.json: counted over every run, times spanning the shards.
-local function merged_summary(shards, m, plan, missing_shards, planned)
+local function merged_summary(work, shards, m, plan, missing_shards, planned)
   local stats = m:summary()
   local first_summary, started, completed, parallel = nil, nil, nil, 0
   for _, s in ipairs(shards) do
@@ -307,6 +309,12 @@ local function merged_summary(shards, m, plan, missing_shards, planned)
   summary.parallel = parallel
   summary.merged_at = clock.utc_iso()
   summary.shards = { count = shards[1].count, job_id = shards[1].plan.shard.job_id, merged = #shards }
+  -- Grades over every merged score line; each grader's threshold as the shards had it.
+  local specs = {}
+  for name, g in pairs(type(first_summary.scores) == "table" and first_summary.scores or {}) do
+    specs[#specs + 1] = { name = name, threshold = type(g) == "table" and g.threshold or nil }
+  end
+  summary.scores = require("fluxloop.grade.summary").read(work, plan.iterations, { specs = specs })
   if stats.count < planned or #missing_shards > 0 then
     summary.partial = true
     summary.missing_traces = planned - stats.count
@@ -319,12 +327,23 @@ local function copy_file(from, to)
   return output.write_file(to, util.read_file(from) or "")
 end
 
--- Writes the six files into the work folder; nil, message when a shard changed meanwhile.
+-- Shards that graded their runs have scores.jsonl: it is merged as observations.jsonl is.
+local function files_to_merge(shards)
+  for _, s in ipairs(shards) do
+    if s.sizes["scores.jsonl"] then return { TRACE_FILES[1], TRACE_FILES[2], TRACE_FILES[3], "scores.jsonl" } end
+  end
+  return TRACE_FILES
+end
+
+-- Writes the files into the work folder; nil, message when a shard changed meanwhile.
 local function write_all(work, shards, m, plan, missing_shards, planned)
-  for _, name in ipairs(TRACE_FILES) do
+  for _, name in ipairs(files_to_merge(shards)) do
     local inputs = {}
-    for i, s in ipairs(shards) do inputs[i] = { path = s.dir .. "/" .. name, index = s.index, limit = s.sizes[name] } end
-    local ok, err = m:merge(work .. "/" .. name, inputs, name ~= "observations.jsonl", name == "trace_summary.jsonl")
+    for i, s in ipairs(shards) do
+      inputs[i] = { path = s.dir .. "/" .. name, index = s.index, limit = s.sizes[name] or 0 }
+    end
+    local one_line_each = name == "trace_summary.jsonl" or name == "traces.jsonl"
+    local ok, err = m:merge(work .. "/" .. name, inputs, one_line_each, name == "trace_summary.jsonl")
     if not ok then return nil, "merge: " .. err end
   end
   for _, s in ipairs(shards) do
@@ -338,7 +357,8 @@ local function write_all(work, shards, m, plan, missing_shards, planned)
     ok, err = output.write_json(work .. "/plan.json", { plan_hash = plan.plan_hash, planned_traces = planned,
       iterations = plan.iterations, inputs = plan.inputs, target = plan.target, started_at = plan.started_at })
   end
-  if ok then ok, err = output.write_summary(work .. "/summary.json", merged_summary(shards, m, plan, missing_shards, planned)) end
+  if ok then ok, err = output.write_summary(work .. "/summary.json", merged_summary(work, shards, m, plan, missing_shards,
+    planned)) end
   if not ok then return nil, "merge: " .. tostring(err) end
   return true
 end
@@ -346,7 +366,8 @@ end
 -- Moves the finished files into the target, summary.json last.
 local function publish(work, target)
   for _, name in ipairs(MERGED_FILES) do
-    local ok, err = os.rename(work .. "/" .. name, target .. "/" .. name)
+    local ok, err = true, nil
+    if fs.exists(work .. "/" .. name) then ok, err = os.rename(work .. "/" .. name, target .. "/" .. name) end
     if not ok then return nil, "merge: " .. err end
   end
   return fs.remove_files_dir(work)

@@ -14,6 +14,12 @@ local M = {}
 local FILES = { "trace_summary.jsonl", "traces.jsonl", "observations.jsonl" }
 local SCRATCH = ".rerun"
 
+-- The files of a folder: scores.jsonl too when the experiment grades (or graded).
+local function files_of(dir, grading)
+  if not grading and not fs.exists(dir .. "/scores.jsonl") then return FILES end
+  return { FILES[1], FILES[2], FILES[3], "scores.jsonl" }
+end
+
 -- The trace number a line belongs to: every line of the three files starts with it.
 local function line_k(line)
   return tonumber(line:match('^{"trace_id":"trace_(%d+)"'))
@@ -106,6 +112,21 @@ local function merge_file(old_path, new_path, keep)
   return os.rename(out_path, old_path)
 end
 
+-- A graded trace with fewer whole lines in scores.jsonl than the config has graders (a
+-- damaged line) leaves keep: it runs, and is graded, again. -> the number of such traces
+local function verify_scores(dir, keep, graders)
+  if graders == 0 then return 0 end
+  local lines = {}
+  for k in whole_lines(fs.exists(dir .. "/scores.jsonl") and dir .. "/scores.jsonl" or nil) do
+    lines[k] = (lines[k] or 0) + 1
+  end
+  local short = 0
+  for k in pairs(keep) do
+    if (lines[k] or 0) < graders then short, keep[k] = short + 1, nil end
+  end
+  return short
+end
+
 -- verify(dir, keep) -> warnings: a trace stays done only when its lines in all three files are
 -- whole: a trace_summary.jsonl line (keep), a traces.jsonl line, and as many observations.jsonl
 -- lines as its traces.jsonl line has observations. The others leave keep, so they run again.
@@ -155,9 +176,9 @@ local function verify(dir, keep)
 end
 
 -- Merges a scratch folder into dir and removes it. Returns the number of traces merged.
-local function merge_scratch(dir, keep)
+local function merge_scratch(dir, keep, files)
   local scratch = dir .. "/" .. SCRATCH
-  for _, name in ipairs(FILES) do
+  for _, name in ipairs(files) do
     repair(scratch .. "/" .. name)
   end
   -- Traces the scratch holds count as done too.
@@ -166,7 +187,7 @@ local function merge_scratch(dir, keep)
     keep[k] = ok
     merged = merged + 1
   end
-  for _, name in ipairs(FILES) do
+  for _, name in ipairs(files) do
     local ok, err = merge_file(dir .. "/" .. name, scratch .. "/" .. name, keep)
     if not ok then return nil, err end
   end
@@ -253,16 +274,20 @@ function M.resume(exp, dir, mode)
   local mine = shard and shard.count(planned, plan.shard) or planned
 
   -- Mend torn lines, then finish what an earlier resume left behind.
-  for _, name in ipairs(FILES) do repair(dir .. "/" .. name) end
+  local files = files_of(dir, cfg.grading)
+  for _, name in ipairs(files) do repair(dir .. "/" .. name) end
   local keep = read_done(dir)
   if fs.isdir(dir .. "/" .. SCRATCH) then
-    local ok, merr = merge_scratch(dir, keep)
+    local ok, merr = merge_scratch(dir, keep, files)
     if not ok then return 2, nil, dir, merr end
   end
-  -- A trace with a line damaged or missing in any of the three files runs again; its lines,
+  -- A trace with a line damaged or missing in any of the files runs again; its lines,
   -- damaged lines, and lines of traces that never reached trace_summary.jsonl are dropped.
   for _, w in ipairs(verify(dir, keep)) do p:warn(w) end
-  for _, name in ipairs(FILES) do
+  local ungraded = verify_scores(dir, keep, cfg.grading and #cfg.grading.specs or 0)
+  if ungraded > 0 then p:warn(("%d trace%s lack lines in scores.jsonl: run and graded again"):format(ungraded,
+    ungraded == 1 and "" or "s")) end
+  for _, name in ipairs(files) do
     local ok, merr = merge_file(dir .. "/" .. name, "/dev/null", keep)
     if not ok then return 2, nil, dir, merr end
   end
@@ -285,13 +310,13 @@ function M.resume(exp, dir, mode)
     local scratch = dir .. "/" .. SCRATCH
     local ok, merr = fs.mkdir(scratch)
     if not ok then return 2, nil, dir, merr end
-    local rec, rerr = recorder.open(scratch)
+    local rec, rerr = recorder.open(scratch, { scores = cfg.grading ~= nil, iterations = cfg.runner.iterations })
     if not rec then return 2, nil, dir, rerr end
     exp.results_dir = dir
     local _, e = run.execute(exp, rec, jobs, ks, p)
     local closed, cerr = rec:close()
     io_err = e or (not closed and cerr) or nil
-    local merged, merr2 = merge_scratch(dir, keep)
+    local merged, merr2 = merge_scratch(dir, keep, files)
     io_err = io_err or (not merged and merr2) or nil
     ran = merged or 0
   end
@@ -302,7 +327,8 @@ function M.resume(exp, dir, mode)
   local code, summary = run.finish_summary(exp, stats, {
     started_at = old.started_at or plan.started_at, inputs = #jobs, planned = mine,
     interrupted = stats.count < mine,
-    extra = { resumed_runs = ran, resumed_at = clock.utc_iso(), shard = plan.shard },
+    extra = { resumed_runs = ran, resumed_at = clock.utc_iso(), shard = plan.shard,
+      scores = require("fluxloop.grade.summary").read(dir, cfg.runner.iterations, cfg.grading) },
   }, p)
   -- Nothing was missing: the experiment is as finished as it was, which is no failure of
   -- this command, whatever its runs did (--retry-failed is the way to run those again).

@@ -390,7 +390,7 @@ function M.finish_summary(exp, stats, f, p)
   summary.inputs_dropped = exp.inputs_dropped or 0
   summary.parallel = cfg.runner.parallel or 1
   for key, value in pairs(f.extra or {}) do summary[key] = value end
-  local missed = summary.scores -- a grader under its threshold fails the experiment as a failed run does and require("fluxloop.grade.summary").below(summary.scores)[1]
+  local missed = summary.scores and require("fluxloop.grade.summary").below(summary.scores)[1] -- a threshold
   local code = guard.interrupted() and M.EXIT_INTERRUPTED or ((summary.failed > 0 or missed) and 1 or 0)
   if hooks and hooks.after_experiment then
     local ok, err = hooks_mod.call(hooks, "after_experiment", summary)

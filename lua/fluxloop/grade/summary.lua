@@ -32,6 +32,15 @@ function M.scores(figures, specs)
   return out
 end
 
+-- read(dir, iterations, grading) -> summary.scores of a folder's whole scores.jsonl (after a
+-- resume or a merge joined its lines), or nil when it has none.
+function M.read(dir, iterations, grading)
+  local path = dir .. "/scores.jsonl"
+  if not require("fluxloop.fs").exists(path) then return nil end
+  local figures = require("fluxloop.gradestats").read(path, iterations)
+  return figures and M.scores(figures, grading and grading.specs) or nil
+end
+
 -- The order of a grader's fields in summary.json (fluxloop.output's encoder).
 M.ORDER = { "graded", "passed", "failed", "errors", "pass_rate", "pass_rate_ci95", "mean_score", "threshold",
   "pass_hat_k", pass_hat_k = "numeric" }
