@@ -4,11 +4,13 @@ LLM judge. POST /v1/chat/completions reads the agent's answer out of the judge p
 passes it when it contains the word in `pass_word` (default "refund"), with a score of 0.9 or
 0.1 and a reason. /_control changes the behaviour:
   mode: "ok" (a JSON verdict), "prose" (the verdict inside prose and a ```json fence),
-        "garbage" (no JSON in the reply), "500" (HTTP 500), "not_chat" (200 with no choices)
+        "garbage" (no JSON in the reply), "500" (HTTP 500), "not_chat" (200 with no choices),
+        "echo_key" (401 quoting the Authorization header it got)
   fail_first: N answers 429 with Retry-After: 0 before the normal answer (per prompt)
   latency_ms: sleep before answering
   pass_word: the word that makes an answer pass
-GET /_stats -> {"requests": n, "statuses": {...}, "max_in_flight": n, "auth": [headers seen]}.
+GET /_stats -> {"requests": n, "statuses": {...}, "max_in_flight": n, "auth": [headers seen]};
+POST /_reset clears them (and which prompts were seen).
 """
 import argparse
 import json
@@ -53,7 +55,8 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/_stats":
             with LOCK:
-                return self.send(200, dict(STATE, seen=len(STATE["seen"])))
+                snapshot = json.dumps(dict(STATE, seen=len(STATE["seen"])))
+            return self.send(200, snapshot.encode())
         self.send(404, {"error": "not found"})
 
     def do_POST(self):
@@ -61,6 +64,10 @@ class Handler(BaseHTTPRequestHandler):
         if self.path == "/_control":
             SETTINGS.update(json.loads(body))
             return self.send(200, SETTINGS)
+        if self.path == "/_reset":
+            with LOCK:
+                STATE.update(requests=0, statuses={}, max_in_flight=0, auth=[], seen={})
+            return self.send(200, {"reset": True})
         if self.path != "/v1/chat/completions":
             return self.send(404, {"error": "not found"})
         with LOCK:
@@ -87,6 +94,8 @@ class Handler(BaseHTTPRequestHandler):
         mode = SETTINGS["mode"]
         if mode == "500":
             return self.send(500, {"error": {"message": "the judge is down"}})
+        if mode == "echo_key":  # a careless server that quotes the request's key in its error
+            return self.send(401, {"error": {"message": "bad key: %s" % self.headers.get("Authorization")}})
         if mode == "not_chat":
             return self.send(200, {"object": "error", "detail": "no choices here"})
         answer = answer_of(prompt)

@@ -44,7 +44,7 @@ end
 function M.check(spec, out, problem)
   local rubric = spec.rubric
   if absent(rubric) or type(rubric) ~= "string" or rubric:match("^%s*$") then
-    problem(absent(rubric) and nil or "rubric", absent(rubric)
+    problem(not absent(rubric) and "rubric" or nil, absent(rubric)
       and "missing 'rubric' (what a good answer does, e.g. \"The answer says how long a refund takes.\")"
       or "expected the rubric as text")
     return nil
@@ -52,7 +52,7 @@ function M.check(spec, out, problem)
   out.rubric = rubric
   local model = spec.model
   if absent(model) or type(model) ~= "string" or model == "" then
-    problem(absent(model) and nil or "model", "missing 'model' (the judge model, e.g. gpt-4o-mini)")
+    problem(not absent(model) and "model" or nil, "missing 'model' (the judge model, e.g. gpt-4o-mini)")
     return nil
   end
   out.model = model
@@ -148,8 +148,10 @@ end
 local Cache = {}
 Cache.__index = Cache
 
-local function new_cache(dir, enabled)
-  return setmetatable({ path = dir and (dir .. "/" .. M.CACHE_FILE), enabled = enabled and dir ~= nil }, Cache)
+-- fresh (--no-cache): the verdicts of earlier gradings are not read; each distinct request is
+-- asked once again, and its new verdict is kept as any other.
+local function new_cache(dir, fresh)
+  return setmetatable({ path = dir and (dir .. "/" .. M.CACHE_FILE), entries = fresh and {} or nil }, Cache)
 end
 
 function Cache:load()
@@ -166,7 +168,6 @@ function Cache:load()
 end
 
 function Cache:get(key)
-  if not self.enabled then return nil end
   self:load()
   return self.entries[key]
 end
@@ -187,7 +188,7 @@ end
 function M.compile(spec, env)
   local http = require("fluxloop.http")
   local url = M.base_url(spec) .. "/chat/completions"
-  local cache = env.judge_cache or new_cache(env.results_dir, not env.no_cache)
+  local cache = env.judge_cache or new_cache(env.results_dir, env.no_cache)
   env.judge_cache = cache -- every judge of the state shares one cache
   local hash = require("fluxloop.stats").hash
   return function(view)

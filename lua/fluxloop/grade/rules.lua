@@ -42,7 +42,7 @@ function M.check(spec, out, problem)
   if TEXT[t] then
     v = as_text(v)
     if type(v) ~= "string" or v == "" then
-      problem(absent(v) and nil or "value", absent(v) and ("missing 'value' (the text a %s grader looks for)"):format(t)
+      problem(not absent(v) and "value" or nil, absent(v) and ("missing 'value' (the text a %s grader looks for)"):format(t)
         or ("expected a non-empty string, got " .. describe(v)))
       return nil
     end
@@ -50,7 +50,7 @@ function M.check(spec, out, problem)
   elseif t == "regex" then
     v = as_text(v)
     if type(v) ~= "string" or v == "" then
-      problem(absent(v) and nil or "value", absent(v) and "missing 'value' (a PCRE2 pattern such as '\\d+ days')"
+      problem(not absent(v) and "value" or nil, absent(v) and "missing 'value' (a PCRE2 pattern such as '\\d+ days')"
         or ("expected a pattern (a string), got " .. describe(v)))
       return nil
     end
@@ -69,7 +69,7 @@ function M.check(spec, out, problem)
   elseif t == "one_of" then
     local list = absent(spec.values) and spec.value or spec.values
     if type(list) ~= "table" or not util.is_array(list) or #list == 0 then
-      problem(absent(list) and nil or (absent(spec.values) and "value" or "values"),
+      problem(not absent(list) and (absent(spec.values) and "value" or "values") or nil,
         absent(list) and "missing 'values' (a list of the outputs that pass)" or ("expected a non-empty list, got "
         .. describe(list)))
       return nil
@@ -82,7 +82,7 @@ function M.check(spec, out, problem)
     end
   elseif LIMIT[t] then
     if type(v) ~= "number" or v < 0 or v ~= v then
-      problem(absent(v) and nil or "value", absent(v) and ("missing 'value' (the most %s that pass)"):format(LIMIT[t])
+      problem(not absent(v) and "value" or nil, absent(v) and ("missing 'value' (the most %s that pass)"):format(LIMIT[t])
         or ("expected a number >= 0 (%s), got %s"):format(LIMIT[t], describe(v)))
       return nil
     end
