@@ -120,9 +120,33 @@ def binding_plan(fn):
     return plan
 
 
+# What a grader may take by name (a fact the run lacks, such as expected, comes as None).
+GRADER_FACTS = ("output", "input", "input_text", "expected", "iteration", "persona", "metadata", "entry",
+                "duration_ms", "trace_id", "trace", "conversation")
+
+
+def bind_by_name(fn, value, named):
+    """A grader's arguments (ctx.bind): each parameter named like a fact gets it (output,
+    input_text, expected, trace, ...); a first parameter of another name gets the value."""
+    from fluxloop._signature import parameters
+    params = parameters(fn)
+    if params is None:
+        return [value], {}
+    names, positional, varargs = params
+    kwargs = {n: named.get(n) for n in names if n in named or n in GRADER_FACTS}
+    if positional and positional[0] not in kwargs:
+        return [value], {n: v for n, v in kwargs.items() if n != positional[0]}
+    if not kwargs and varargs:
+        return [value], {}
+    return [], kwargs
+
+
 def bind(fn, value, ctx):
     """The arguments the Python fluxloop gives: the input to the first parameter named like an
-    input (else the first parameter), run facts by name, recorded kwargs on replay."""
+    input (else the first parameter), run facts by name, recorded kwargs on replay; a grader's
+    arguments by name (ctx.bind)."""
+    if isinstance(ctx.get("bind"), dict):
+        return bind_by_name(fn, value, ctx["bind"])
     if ctx.get("args") is not None and isinstance(ctx["args"], dict):
         return [], with_callbacks(ctx["args"], ctx.get("callbacks"))
     target, wanted, conv = binding_plan(fn)

@@ -77,7 +77,7 @@ end
 function M.request(id, input, ctx, callbacks)
   return json.encode({ type = "run", id = id, input = input, ctx = {
     iteration = ctx.iteration, persona = ctx.persona, persona_info = ctx.persona_info, metadata = ctx.metadata,
-    entry = ctx.entry, trace_id = ctx.trace_id, args = ctx.args, callbacks = callbacks },
+    entry = ctx.entry, trace_id = ctx.trace_id, args = ctx.args, callbacks = callbacks, bind = ctx.bind },
     conversation = ctx.conversation }) .. "\n" -- conversation: a turn of one (fluxloop.conversation)
 end
 

@@ -24,6 +24,19 @@ class FakeWorker:
 
 
 class Binding(unittest.TestCase):
+    def test_a_grader_takes_the_facts_by_name(self):
+        def grade(output, expected, trace):
+            return None
+        named = {"output": "4", "input_text": "2+2", "trace": {"trace_id": "trace_001"}}
+        args, kwargs = bridge.bind(grade, "4", {"bind": named})
+        self.assertEqual((args, kwargs), ([], {"output": "4", "expected": None, "trace": {"trace_id": "trace_001"}}))
+
+    def test_a_grader_whose_first_parameter_is_no_fact_gets_the_output_there(self):
+        def grade(answer, input_text):
+            return None
+        args, kwargs = bridge.bind(grade, "4", {"bind": {"output": "4", "input_text": "2+2"}})
+        self.assertEqual((args, kwargs), (["4"], {"input_text": "2+2"}))
+
     def test_input_goes_to_a_parameter_named_like_an_input(self):
         def run(config, user_message, iteration=None):
             return None

@@ -152,6 +152,51 @@ return M
   end)
 end)
 
+describe("python graders", function()
+  local dir
+  after_each(function() P.remove(dir) end)
+
+  it("get the output and the run's facts by name through the Python bridge, in every mode", function()
+    dir = graded_project({ config = [[
+runner:
+  target: "agents.agent:run"
+  iterations: 2
+evaluation:
+  graders:
+    - {name: refund, type: python, target: "graders.checks:mentions_refund"}
+    - {name: nonempty, type: python, target: "graders.checks:nonempty"}
+]] })
+    P.write(dir, "graders/__init__.py", "")
+    P.write(dir, "graders/checks.py", [[
+def mentions_refund(output, expected, input_text, trace, iteration):
+    ok = "refund" in output
+    return {"pass": ok, "score": 1.0 if ok else 0.0,
+            "reason": "%s|%s|%s|%d" % (input_text, expected, trace["trace_id"], iteration)}
+
+def nonempty(answer):
+    return len(answer) > 0
+]])
+    assert.equal(0, (P.run(dir, "run experiment --quiet")))
+    P.run(dir, "run experiment --quiet --parallel 2 --isolate")
+    local exps = P.experiments(dir)
+    local rows = P.read_jsonl(exps[1] .. "/scores.jsonl")
+    assert.same({ "refund", true, "refund?|A refund takes 5 days.|trace_001|0" }, { rows[1].grader, rows[1].pass,
+      rows[1].reason })
+    assert.same({ "nonempty", true }, { rows[2].grader, rows[2].pass })
+    assert.same({ false, "hello|None|trace_003|0" }, { rows[7].pass, rows[7].reason }) -- 6: input 1's own equals
+    assert.equal(scores_text(exps[1]), scores_text(exps[2]))
+  end)
+
+  it("a Python grader whose module is not there stops the run before it starts", function()
+    dir = graded_project({ config = "runner:\n  target: agents.agent:run\nevaluation:\n  graders:\n"
+      .. "    - {type: python, target: 'graders.nope:check'}\n" })
+    local code, _, err = P.run(dir, "run experiment")
+    assert.equal(2, code)
+    assert.truthy(err:find("evaluation.graders.1.target: target 'graders.nope:check': no Python module graders.nope",
+      1, true), err)
+  end)
+end)
+
 describe("bad graders stop the run before it starts (exit 2, no results folder)", function()
   local dir
   after_each(function() P.remove(dir) end)

@@ -92,6 +92,13 @@ local function compile_lua(spec, env)
   end
 end
 
+-- What a Python grader records is not the agent's run: its observations are dropped.
+local Quiet = {}
+Quiet.__index = Quiet
+function Quiet.observe() end
+function Quiet.span_open() end
+function Quiet.span_close() end
+
 -- A Python grader is a worker of the Python bridge whose function is called with the
 -- output and the facts by name (ctx.bind): def grade(output, expected, input_text, trace).
 local function compile_python(spec, env)
@@ -101,8 +108,8 @@ local function compile_python(spec, env)
       working_directory = env.working_directory, python_path = env.python_path, env = env.runner_env })
     local bind = facts(view)
     bind.output = view.output
-    local out = fn(view.output, { bind = bind, trace_id = view.trace.trace_id, iteration = view.iteration,
-      persona = view.persona, metadata = view.metadata })
+    local out = fn(view.output, setmetatable({ bind = bind, trace_id = view.trace.trace_id, iteration = view.iteration,
+      persona = view.persona, metadata = view.metadata }, Quiet))
     return M.verdict(out, spec.pass_score)
   end
 end
@@ -112,9 +119,20 @@ function M.compile(spec, env)
   return compile_python(spec, env)
 end
 
--- check_target(spec, project_dir) -> true | nil, message: a Lua grader's target resolves
--- (checked before any run, so a typo is a config error, not a thousand failed grades).
+-- check_target(spec, project_dir) -> true | nil, message: a Lua grader's target resolves, a
+-- Python grader's module is a file of the project (checked before any run, so a typo is a
+-- config error, not a thousand failed grades).
 function M.check_target(spec, project_dir)
+  if spec.type == "python" then
+    local module = spec.target:match("^([^:]+):")
+    local rel = module:gsub("%.", "/")
+    local fs = require("fluxloop.fs")
+    for _, p in ipairs({ rel .. ".py", rel .. "/__init__.py" }) do
+      if fs.exists((project_dir or ".") .. "/" .. p) then return true end
+    end
+    return nil, ("target '%s': no Python module %s (looked for %s.py and %s/__init__.py in the project folder %s)")
+      :format(spec.target, module, rel, rel, tostring(project_dir))
+  end
   if spec.type ~= "lua" then return true end
   local fn, info = require("fluxloop.target").resolve(spec.target, { project_dir = project_dir,
     runner = { language = "lua" } })
