@@ -151,16 +151,20 @@ Cache.__index = Cache
 -- fresh (--no-cache): the verdicts of earlier gradings are not read; each distinct request is
 -- asked once again, and its new verdict is kept as any other.
 local function new_cache(dir, fresh)
-  return setmetatable({ path = dir and (dir .. "/" .. M.CACHE_FILE), entries = fresh and {} or nil }, Cache)
+  return setmetatable({ path = dir and (dir .. "/" .. M.CACHE_FILE), fresh = fresh or false }, Cache)
 end
 
+-- Reads the verdicts the file gained since the last look (other threads and processes
+-- judging the same experiment append theirs), from where the last look ended.
 function Cache:load()
-  if self.entries then return end
-  self.entries = {}
-  if not self.path then return end
+  self.entries = self.entries or {}
+  if not self.path or self.fresh then return end
   local f = io.open(self.path, "rb")
   if not f then return end
-  for line in f:lines() do
+  f:seek("set", self.offset or 0)
+  for line in f:lines("L") do
+    if line:sub(-1) ~= "\n" then break end -- a line still being written: the next look takes it
+    self.offset = (self.offset or 0) + #line
     local e = json.decode(line)
     if type(e) == "table" and type(e.key) == "string" then self.entries[e.key] = e end
   end
@@ -168,8 +172,10 @@ function Cache:load()
 end
 
 function Cache:get(key)
-  self:load()
-  return self.entries[key]
+  if not self.entries then self:load() end
+  local hit = self.entries[key]
+  if hit == nil and not self.fresh then self:load() hit = self.entries[key] end
+  return hit
 end
 
 -- Appends one verdict: one write of a whole line (O_APPEND), so worker threads and
@@ -177,7 +183,7 @@ end
 function Cache:put(key, pass, score, reason)
   if not self.path then return end
   local e = { key = key, pass = pass, score = score, reason = reason }
-  if self.entries then self.entries[key] = e end
+  self.entries[key] = e
   local f = io.open(self.path, "ab")
   if not f then return end
   f:setvbuf("full", 1 << 20)
