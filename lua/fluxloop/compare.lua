@@ -158,7 +158,7 @@ local function walkers(base_exp, new_exp)
   local wb, err = analysis.walker(base_exp, { personas = false })
   if not wb then return nil, err end
   local wn, nerr = analysis.walker(new_exp, { personas = false })
-  if not wn then wb.r:close() return nil, nerr end
+  if not wn then wb:close() return nil, nerr end
   return wb, wn
 end
 
@@ -215,8 +215,8 @@ function M.stream(base_exp, new_exp, alpha, out)
     b.sample, n.sample = nil, nil -- reused by the walkers
     settle(n.seen, row)
   end, function(side, g) if side == "new" then settle(g.seen) end end)
-  wb.r:close()
-  wn.r:close()
+  wb:close()
+  wn:close()
   if not ok then return nil, err end
   if d.overall.regression then d.regressions = d.regressions + 1 end
   return d
