@@ -299,6 +299,7 @@ function M.build(exp, an, cmp)
   local started = summary.started_at or an.first_started
   local completed = summary.completed_at or an.last_completed
   local planned = exp:planned()
+  local grades = require("fluxloop.report.grades").section(an, summary) -- "" without scores.jsonl
   return t:render("page", {
     name = exp.name, dir = exp.dir, state = exp.state == "complete" and "complete" or exp.state, made_at = os.date("!%Y-%m-%d %H:%M UTC"),
     version = host.version, notices = table.concat(notices, "\n"),
@@ -311,6 +312,7 @@ function M.build(exp, an, cmp)
     inputs_note = an.input_count > #shown and (" The %d worst of %d inputs are listed."):format(#shown, an.input_count) or "",
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
+    grades = grades, grades_link = grades ~= "" and '<a href="#grades">Grades</a>' or "",
     tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
     conversations = require("fluxloop.conversation.results").report_section(exp.dir),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
