@@ -313,7 +313,8 @@ function M.build(exp, an, cmp)
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
     grades = grades, grades_link = grades ~= "" and '<a href="#grades">Grades</a>' or "",
-    tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
+    -- "" when no run recorded token counts; a cost per model with the snapshot's pricing: table
+    tokens = require("fluxloop.tokens").section(exp.dir, an.total, require("fluxloop.pricing").of_config_text(exp.config_text)),
     conversations = require("fluxloop.conversation.results").report_section(exp.dir),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp) or "",
