@@ -107,6 +107,7 @@ local function grade_rows(d, gs, row, b, n, i, alpha, m)
   row.grades = gs:rows(b, n, i, alpha, m)
   for _, r in ipairs(row.grades) do
     if r.regression then
+      row.grade_regression = true
       d.regressions = d.regressions + 1
       d.grade_drops[r.name] = (d.grade_drops[r.name] or 0) + 1
     end
@@ -335,6 +336,8 @@ local function grade_line(r)
     " " .. (r.regression and "! " or "") .. r.verdict_text,
   }, " ")
 end
+
+M.grade_line = grade_line
 
 -- An input's line, the runs a drop in success would take, and a line per grader.
 local function row_lines(row)
