@@ -43,7 +43,7 @@ function Acc:read()
     self.eof = true
     return false
   end
-  self.p_id, self.p_grader, self.p_pass, self.p_score, self.p_offset = id, grader, pass, score, self.r:offset()
+  self.p_id, self.p_grader, self.p_pass, self.p_score = id, grader, pass, score
   self.pending = true
   return true
 end
@@ -63,48 +63,55 @@ function Acc:grader(name)
   return g
 end
 
--- The pending line is a grade of run: counted.
-function Acc:count(run)
-  local name = self.p_grader
-  local g = self:grader(type(name) == "string" and name or "(unnamed)")
+-- One grade of run, from the reader's last line (so r:offset() is its place: asked only for
+-- the few kept as examples).
+local function count(self, name, pass, score, run)
+  local g = self.by_name[name] or self:grader(type(name) == "string" and name or "(unnamed)")
   if g.seen ~= self.input_no then
     g.seen, g.cp, g.cf, g.ce = self.input_no, 0, 0, 0
     self.touched[#self.touched + 1] = g
   end
   g.graded = g.graded + 1
-  local pass = self.p_pass
   if pass == true then
     g.passed, g.cp = g.passed + 1, g.cp + 1
   elseif pass == false then
     g.failed, g.cf = g.failed + 1, g.cf + 1
-    if #g.fails < M.EXAMPLES then g.fails[#g.fails + 1] = { trace_id = run.trace_id, input = run.key, offset = self.p_offset } end
+    if #g.fails < M.EXAMPLES then g.fails[#g.fails + 1] = { trace_id = run.trace_id, input = run.key, offset = self.r:offset() } end
   else
     g.errors, g.ce = g.errors + 1, g.ce + 1
     if #g.error_examples < M.EXAMPLES then
-      g.error_examples[#g.error_examples + 1] = { trace_id = run.trace_id, input = run.key, offset = self.p_offset }
+      g.error_examples[#g.error_examples + 1] = { trace_id = run.trace_id, input = run.key, offset = self.r:offset() }
     end
   end
-  local score = self.p_score
   if type(score) == "number" then g.scored, g.score_sum = g.scored + 1, g.score_sum + score end
 end
 
 -- add(run): the score lines of run's trace. A line of a trace the walk never sees (its trace
--- line damaged, say) is passed over; a line of a later trace waits for it.
+-- line damaged, say) is passed over; a line of a later trace waits for it (self.p_*). The
+-- loop reads the file itself: it runs once a grade.
 function Acc:add(run)
-  local id, got = run.trace_id, false
-  self.runs = self.runs + 1
-  while self.pending or self:read() do
-    local pid = self.p_id
+  local id, r, got = run.trace_id, self.r, false
+  local pid, name, pass, score
+  local have = self.pending
+  if have then pid, name, pass, score = self.p_id, self.p_grader, self.p_pass, self.p_score end
+  self.runs, self.pending = self.runs + 1, false
+  while true do
+    if not have then
+      if self.eof then break end
+      local line
+      line, pid, name, pass, score = r:next()
+      if not line then self.eof = true break end
+    end
+    have = false
     if pid == id then
-      self:count(run)
+      count(self, name, pass, score, run)
       got = true
-      self.pending = false
     else
       local a, b = trace_number(pid), trace_number(id)
       if a == nil or (b ~= nil and a < b) then
         self.unmatched = self.unmatched + 1
-        self.pending = false
       else
+        self.p_id, self.p_grader, self.p_pass, self.p_score, self.pending = pid, name, pass, score, true
         break
       end
     end
@@ -150,7 +157,10 @@ function Acc:finish_input(row)
   if #names == 0 then return end
   self.touched = {}
   self.inputs = self.inputs + 1
-  require("fluxloop.analysis").keep(self.worst, M.MAX_ROWS, { key = row.key, persona = row.persona, grades = grades,
+  local worst, rate = self.worst, row.grade_rate or 2
+  local last = worst[#worst]
+  if #worst >= M.MAX_ROWS and rate > (last.rate or 2) then return end -- not among the worst: nothing made
+  require("fluxloop.analysis").keep(worst, M.MAX_ROWS, { key = row.key, persona = row.persona, grades = grades,
     names = names, rate = row.grade_rate, failed = failed }, worse)
 end
 

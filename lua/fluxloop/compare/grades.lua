@@ -8,6 +8,12 @@ local statistics = require("fluxloop.statistics")
 
 local M = {}
 
+local compare -- fluxloop.compare (which requires this module): its too_few rule, found once
+local function rule()
+  compare = compare or require("fluxloop.compare")
+  return compare
+end
+
 local State = {}
 State.__index = State
 
@@ -76,8 +82,8 @@ local function judge(r, p, alpha, runs, power_alpha, per)
     return
   end
   r.regression, r.improvement = false, false
-  r.too_few = require("fluxloop.compare").too_few(r.base_rate, r.new_rate, runs, power_alpha, per)
-  r.verdict_text = r.too_few and require("fluxloop.compare").too_few_text(r.too_few) or "no change"
+  r.too_few = rule().too_few(r.base_rate, r.new_rate, runs, power_alpha, per)
+  r.verdict_text = r.too_few and rule().too_few_text(r.too_few) or "no change"
 end
 
 -- rows(b, n, i, alpha, m) -> the grader rows of the i-th pair: { name, base = {passed, failed},
