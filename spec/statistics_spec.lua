@@ -198,3 +198,114 @@ describe("fluxloop.statistics bounded samples and p-values", function()
     end
   end)
 end)
+
+-- python(script) -> the numbers a short Python program prints (an independent computation:
+-- its own arithmetic, and the standard library's NormalDist for the normal quantiles).
+local function python(script)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(script)
+  f:close()
+  local h = assert(io.popen("python3 " .. path))
+  local out = h:read("a")
+  h:close()
+  os.remove(path)
+  local nums = {}
+  for x in out:gmatch("%S+") do nums[#nums + 1] = assert(tonumber(x), out) end
+  return nums
+end
+
+describe("fluxloop.statistics.cmh", function()
+  -- R: mantelhaen.test(UCBAdmissions): Mantel-Haenszel X-squared = 1.4269, df = 1,
+  -- p-value = 0.2323, common odds ratio 0.9046968 (gender x admission, stratified by department).
+  local UCB = { { 512, 313, 89, 19 }, { 353, 207, 17, 8 }, { 120, 205, 202, 391 }, { 138, 279, 131, 244 },
+    { 53, 138, 94, 299 }, { 22, 351, 24, 317 } }
+
+  it("gives R's mantelhaen.test example (UCBAdmissions)", function()
+    local r = st.cmh(UCB)
+    near(1.4269, r.chi2, 5e-5)
+    near(0.2323, r.p, 5e-5)
+    near(0.9046968, r.odds_ratio, 5e-8)
+    assert.are.equal(6, r.strata)
+  end)
+
+  it("adds strata one at a time to the same result", function()
+    local s = st.strata()
+    for _, t in ipairs(UCB) do s:add(t[1], t[2], t[3], t[4]) end
+    local a, b = s:cmh(), st.cmh(UCB)
+    near(b.chi2, a.chi2, 1e-12)
+    near(b.p, a.p, 1e-12)
+  end)
+
+  it("works by hand on one stratum (2 of 4 against 4 of 4)", function()
+    -- n = 8, E[a] = 4 * 6 / 8 = 3, V = 4*4*6*2 / (64 * 7) = 3/7; (|2 - 3| - 0.5)^2 / (3/7) = 7/12
+    local r = st.cmh({ { 2, 2, 4, 0 } })
+    near(7 / 12, r.chi2, 1e-12)
+    assert.are.same({ 2, 3 }, { r.observed, r.expected })
+  end)
+
+  it("is 1 with no informative stratum, and skips strata of fewer than 2 runs", function()
+    local r = st.cmh({ { 1, 0, 0, 0 }, { 3, 0, 2, 0 } })
+    assert.are.same({ 0, 1, 0 }, { r.chi2, r.p, r.strata })
+    assert.has_error(function() st.cmh({ { 1, -1, 0, 0 } }) end)
+  end)
+
+  it("agrees with an independent Python computation on random strata", function()
+    local strata, rows = {}, {}
+    math.randomseed(7)
+    for i = 1, 40 do
+      local t = { math.random(0, 30), math.random(0, 30), math.random(0, 30), math.random(0, 30) }
+      strata[i] = t
+      rows[i] = ("(%d,%d,%d,%d)"):format(t[1], t[2], t[3], t[4])
+    end
+    local want = python(([[
+import math
+T = [%s]
+sa = se = sv = 0.0
+for a, b, c, d in T:
+    n = a + b + c + d
+    if n < 2: continue
+    sa += a; se += (a + b) * (a + c) / n; sv += (a + b) * (c + d) * (a + c) * (b + d) / (n * n * (n - 1))
+delta = abs(sa - se)
+x = (delta - min(0.5, delta)) ** 2 / sv
+print(repr(x), repr(math.erfc(math.sqrt(x / 2))))
+]]):format(table.concat(rows, ",")))
+    local r = st.cmh(strata)
+    near(want[1], r.chi2, 1e-9 * want[1])
+    near(want[2], r.p, 1e-12)
+  end)
+end)
+
+describe("fluxloop.statistics.two_prop_n and norm_isf", function()
+  it("inverts the normal tail", function()
+    near(1.959963984540054, st.norm_isf(0.025), 1e-12)
+    near(0.8416212335729143, st.norm_isf(0.2), 1e-12)
+    near(-1.2815515655446004, st.norm_isf(0.9), 1e-12)
+    local ps, zs = { 1e-12, 1e-6, 0.3, 0.5, 0.77 }, {}
+    for i, p in ipairs(ps) do zs[i] = ("%.17g"):format(st.norm_isf(p)) end
+    local back = python(("import math\nfor z in [%s]: print(repr(0.5 * math.erfc(z / math.sqrt(2))))\n")
+      :format(table.concat(zs, ",")))
+    for i, p in ipairs(ps) do near(p, back[i], 1e-12 * p) end
+  end)
+
+  it("gives the runs a side the normal approximation needs, as an independent Python computation", function()
+    local pairs_ = { { 0.9, 0.7, 0.05 }, { 1, 0, 0.05 }, { 0.95, 0.9, 0.05 }, { 0.5, 0.4, 0.01 }, { 0.99, 0.98, 0.05 },
+      { 0.2, 0.6, 0.0125 } }
+    local rows = {}
+    for i, c in ipairs(pairs_) do rows[i] = ("(%s,%s,%s)"):format(c[1], c[2], c[3]) end
+    local want = python(([[
+import math
+from statistics import NormalDist
+N = NormalDist()
+for p1, p2, a in [%s]:
+    d = abs(p1 - p2); pb = (p1 + p2) / 2
+    n = (N.inv_cdf(1 - a / 2) * math.sqrt(2 * pb * (1 - pb)) + N.inv_cdf(0.8) * math.sqrt(p1 * (1 - p1) + p2 * (1 - p2))) ** 2 / d ** 2
+    print(math.ceil(n / 4 * (1 + math.sqrt(1 + 4 / (n * d))) ** 2))
+]]):format(table.concat(rows, ",")))
+    for i, c in ipairs(pairs_) do assert.are.equal(want[i], st.two_prop_n(c[1], c[2], c[3]), table.concat(c, " ")) end
+    -- by hand: 100% against 0% at alpha .05: n = 1.96^2 * 0.5 / 1 = 1.92, n' = 0.48 (1 + sqrt(1 + 4/1.92))^2 = 3.64
+    assert.are.equal(4, st.two_prop_n(1, 0))
+    assert.is_nil(st.two_prop_n(0.5, 0.5))
+    assert.has_error(function() st.two_prop_n(1.5, 0) end)
+  end)
+end)

@@ -49,6 +49,21 @@ describe("fluxloop.tokens", function()
     assert.are.equal("999", tokens.thousands(999))
   end)
 
+  it("adds a cost per model with a pricing table, and names the models it has no price for", function()
+    P.write(dir, "observations.jsonl", table.concat({
+      obs("trace_001", ',"model":"gpt-4o-mini-2024-07-18","prompt_tokens":1000000,"completion_tokens":500000'),
+      obs("trace_002", ',"model":"local","prompt_tokens":10,"completion_tokens":10'),
+    }))
+    local html = tokens.section(dir, 2, { ["gpt-4o-mini"] = { input_per_1m = 0.15, output_per_1m = 0.6 } })
+    assert.truthy(html:find('data-figure="tokens-cost">0.45<', 1, true), html)
+    assert.truthy(html:find("1 of 2 models priced; 0.225 a run", 1, true), html)
+    assert.truthy(html:find('<tr data%-model="gpt%-4o%-mini%-2024%-07%-18">.-data%-field="cost">0.45<'), html)
+    assert.truthy(html:find('<tr data%-model="local">.-data%-field="cost">%-<'), html)
+    assert.truthy(html:find("No price in pricing: for local", 1, true))
+    local plain = tokens.section(dir, 2)
+    assert.is_nil(plain:find("cost", 1, true))
+  end)
+
   it("fluxloop report shows the section when runs recorded tokens, and not otherwise", function()
     dir = P.project({ iterations = 2, agent = [[
 return { run = function(input, ctx)
@@ -63,6 +78,16 @@ end }]] })
     local html = P.read(exp .. "/report.html")
     assert.truthy(html:find('data-figure="tokens-total">24<', 1, true))
     assert.truthy(html:find("in 2 of 4 runs", 1, true))
+    assert.is_nil(html:find('data-figure="tokens-cost"', 1, true))
+    -- the config's pricing: table (in the folder's config.yaml) gives the cost: 20 x 1 + 4 x 2 per million
+    P.write(dir, "configs/simulation.yaml", P.read(dir .. "/configs/simulation.yaml")
+      .. "pricing:\n  small: {input_per_1m: 1, output_per_1m: 2}\n")
+    os.execute("rm -rf " .. P.quote(exp))
+    local code2, _, err2 = P.run(dir, "run experiment --quiet")
+    assert.are.equal(0, code2, err2)
+    local priced = P.experiments(dir)[1]
+    assert.are.equal(0, (P.run(dir, "report " .. P.quote(priced) .. " --quiet")))
+    assert.truthy(P.read(priced .. "/report.html"):find('data-figure="tokens-cost">0.000028<', 1, true))
     P.remove(dir)
     dir = P.project({ iterations = 1 })
     assert.are.equal(0, (P.run(dir, "run experiment --quiet")))

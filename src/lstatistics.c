@@ -1,6 +1,7 @@
 /* lstatistics.c - the fluxloop.statistics module: samples (exact percentiles up to a limit of
- * values, then logarithmic bins), Wilson intervals, Fisher's exact test, Mann-Whitney U and
- * Holm's correction for `report` and `compare`. */
+ * values, then logarithmic bins), Wilson intervals, Fisher's exact test, Mann-Whitney U, the
+ * Cochran-Mantel-Haenszel test, Holm's correction and the runs two rates need, for `report`
+ * and `compare`. */
 #include <lauxlib.h>
 #include <lua.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #define SAMPLE_MT "fluxloop.Sample"
 #define GROUPS_MT "fluxloop.Groups"
 #define PVALUES_MT "fluxloop.PValues"
+#define STRATA_MT "fluxloop.Strata"
 #define DEFAULT_LIMIT (1u << 18) /* exact values a sample keeps by default: 2 MB */
 
 /* Values are kept exactly (s.durations) up to `limit`; past it they all move into bins, and
@@ -507,6 +509,109 @@ static int pvalues_gc(lua_State *L) {
   return 0;
 }
 
+/* Strata: 2x2 tables added one at a time for the Cochran-Mantel-Haenszel test. */
+
+static st_cmh *check_strata(lua_State *L) {
+  return luaL_checkudata(L, 1, STRATA_MT);
+}
+
+/* strata() -> an empty set of 2x2 tables */
+static int st_strata(lua_State *L) {
+  st_cmh *s = lua_newuserdatauv(L, sizeof *s, 0);
+  st_cmh_init(s);
+  luaL_setmetatable(L, STRATA_MT);
+  return 1;
+}
+
+static void check_cells(lua_State *L, int first, double *cell) {
+  for (int i = 0; i < 4; i++) {
+    lua_Number v = luaL_checknumber(L, first + i);
+    luaL_argcheck(L, v >= 0, first + i, "counts are >= 0");
+    cell[i] = (double)v;
+  }
+}
+
+/* st:add(a, b, c, d): one stratum [[a, b], [c, d]] */
+static int strata_add(lua_State *L) {
+  st_cmh *s = check_strata(L);
+  double v[4];
+  check_cells(L, 2, v);
+  st_cmh_add(s, v[0], v[1], v[2], v[3]);
+  return 0;
+}
+
+/* { chi2, p, odds_ratio (nil when undefined), strata (those that inform), observed (the a
+ * cells summed), expected (their expectation with no difference) } */
+static int push_cmh(lua_State *L, const st_cmh *s) {
+  double chi2, p, ratio;
+  st_cmh_result(s, &chi2, &p, &ratio);
+  lua_createtable(L, 0, 6);
+  lua_pushnumber(L, chi2); lua_setfield(L, -2, "chi2");
+  lua_pushnumber(L, p); lua_setfield(L, -2, "p");
+  if (!isnan(ratio)) { lua_pushnumber(L, ratio); lua_setfield(L, -2, "odds_ratio"); }
+  lua_pushinteger(L, (lua_Integer)s->strata); lua_setfield(L, -2, "strata");
+  lua_pushnumber(L, s->sum_a); lua_setfield(L, -2, "observed");
+  lua_pushnumber(L, s->sum_e); lua_setfield(L, -2, "expected");
+  return 1;
+}
+
+/* st:cmh() -> the test over the strata added so far (see push_cmh) */
+static int strata_cmh(lua_State *L) {
+  return push_cmh(L, check_strata(L));
+}
+
+/* cmh({ {a, b, c, d}, ... }) -> the test over those strata (see push_cmh) */
+static int st_cmh_l(lua_State *L) {
+  st_cmh s;
+  lua_Integer n;
+  luaL_checktype(L, 1, LUA_TTABLE);
+  n = luaL_len(L, 1);
+  st_cmh_init(&s);
+  for (lua_Integer i = 1; i <= n; i++) {
+    double v[4];
+    int t = lua_geti(L, 1, i);
+    luaL_argcheck(L, t == LUA_TTABLE, 1, "each stratum is a list {a, b, c, d}");
+    for (int k = 0; k < 4; k++) {
+      lua_Number x;
+      lua_geti(L, -1 - k, k + 1);
+      x = lua_tonumber(L, -1);
+      luaL_argcheck(L, lua_isnumber(L, -1) && x >= 0, 1, "each stratum is four counts >= 0");
+      v[k] = (double)x;
+    }
+    lua_pop(L, 5);
+    st_cmh_add(&s, v[0], v[1], v[2], v[3]);
+  }
+  return push_cmh(L, &s);
+}
+
+/* two_prop_n(p1, p2 [, alpha = 0.05 [, power = 0.8]]) -> runs a side, or nil when p1 == p2 */
+static int st_two_prop_n_l(lua_State *L) {
+  double p1 = (double)luaL_checknumber(L, 1), p2 = (double)luaL_checknumber(L, 2);
+  double alpha = (double)luaL_optnumber(L, 3, 0.05), power = (double)luaL_optnumber(L, 4, 0.8), n;
+  luaL_argcheck(L, p1 >= 0 && p1 <= 1, 1, "a rate is from 0 to 1");
+  luaL_argcheck(L, p2 >= 0 && p2 <= 1, 2, "a rate is from 0 to 1");
+  luaL_argcheck(L, alpha > 0 && alpha < 1, 3, "alpha is between 0 and 1");
+  luaL_argcheck(L, power > 0 && power < 1, 4, "power is between 0 and 1");
+  n = st_two_prop_n(p1, p2, alpha, power);
+  if (isinf(n)) return 0;
+  lua_pushnumber(L, n);
+  return 1;
+}
+
+/* norm_isf(p) -> z with P(Z > z) = p */
+static int st_norm_isf_l(lua_State *L) {
+  double p = (double)luaL_checknumber(L, 1);
+  luaL_argcheck(L, p > 0 && p < 1, 1, "p is between 0 and 1");
+  lua_pushnumber(L, st_norm_isf(p));
+  return 1;
+}
+
+static const luaL_Reg strata_methods[] = {
+  { "add", strata_add },
+  { "cmh", strata_cmh },
+  { NULL, NULL }
+};
+
 static const luaL_Reg pvalues_methods[] = {
   { "add", pvalues_add },
   { "get", pvalues_get },
@@ -543,6 +648,10 @@ static const luaL_Reg st_funcs[] = {
   { "mannwhitney", st_mannwhitney_l },
   { "groups", st_groups },
   { "pvalues", st_pvalues },
+  { "strata", st_strata },
+  { "cmh", st_cmh_l },
+  { "two_prop_n", st_two_prop_n_l },
+  { "norm_isf", st_norm_isf_l },
   { NULL, NULL }
 };
 
@@ -566,6 +675,11 @@ int luaopen_fluxloop_statistics(lua_State *L) {
     lua_pushcfunction(L, pvalues_gc);
     lua_setfield(L, -2, "__gc");
     luaL_newlib(L, pvalues_methods);
+    lua_setfield(L, -2, "__index");
+  }
+  lua_pop(L, 1);
+  if (luaL_newmetatable(L, STRATA_MT)) {
+    luaL_newlib(L, strata_methods);
     lua_setfield(L, -2, "__index");
   }
   lua_pop(L, 1);

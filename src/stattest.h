@@ -1,5 +1,6 @@
 /* stattest.h - the tests behind `fluxloop compare` and the report's intervals: Wilson score
- * interval, Fisher's exact test (2x2, two-sided) and the Mann-Whitney U test. */
+ * interval, Fisher's exact test (2x2, two-sided), the Mann-Whitney U test, the
+ * Cochran-Mantel-Haenszel test over 2x2 strata, and the runs two proportions need. */
 #ifndef FLUXLOOP_STATTEST_H
 #define FLUXLOOP_STATTEST_H
 
@@ -30,5 +31,29 @@ int st_mannwhitney(const double *x, size_t n1, const double *y, size_t n2, int m
 
 /* Upper tail of the standard normal distribution. */
 double st_norm_sf(double z);
+
+/* Its inverse: z with P(Z > z) = p, 0 < p < 1 (to about 1e-15). */
+double st_norm_isf(double p);
+
+/* Cochran-Mantel-Haenszel test of 2x2 tables [[a, b], [c, d]], one a stratum (an input:
+ * rows base and new, columns pass and fail), added one at a time so no table is kept. */
+typedef struct st_cmh {
+  double sum_a, sum_e, sum_v; /* a, its expectation and its variance with no difference, summed */
+  double or_num, or_den;      /* the Mantel-Haenszel common odds ratio: sum ad/n over sum bc/n */
+  long strata;                /* strata that inform the test (n >= 2 and a variance) */
+} st_cmh;
+
+void st_cmh_init(st_cmh *s);
+void st_cmh_add(st_cmh *s, double a, double b, double c, double d);
+/* The continuity-corrected statistic (chi-square, 1 df, as R's mantelhaen.test), its two-sided
+ * p (1 when no stratum informs), and the common odds ratio (NAN when undefined). */
+void st_cmh_result(const st_cmh *s, double *chi2, double *p, double *odds_ratio);
+
+/* Runs a side that a two-sided test at level alpha needs to find p1 and p2 apart with the
+ * given power: the normal approximation with Fleiss' continuity correction,
+ *   n = (z(alpha/2) sqrt(2 pbar qbar) + z(1 - power) sqrt(p1 q1 + p2 q2))^2 / (p1 - p2)^2,
+ *   n' = n/4 (1 + sqrt(1 + 4 / (n |p1 - p2|)))^2, rounded up.
+ * Returns INFINITY when p1 == p2. */
+double st_two_prop_n(double p1, double p2, double alpha, double power);
 
 #endif

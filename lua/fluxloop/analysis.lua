@@ -22,12 +22,14 @@ M.INPUT_LIMIT = 65536 -- exact durations of one input or persona (then binned)
 local KEYS = { "trace_id", "input", "#output", "duration_ms", "success", "persona", "=error", "started_at",
   "completed_at", "iteration" }
 
--- Per-input accumulators. Each kind is { new = function(opts) -> acc [, keys = {extra reader keys}] };
+-- Per-input accumulators. Each kind is { new = function(opts, exp) -> acc | nil (nothing to count
+-- in this folder) [, keys = {extra reader keys}] };
 -- an acc has add(run) for each run of the current input, finish_input(row) that writes that
 -- input's figures into row and readies it for the next input, and result(an) that writes its
 -- overall figures into the analysis. `run` is reused from run to run: copy what you keep.
--- A kind added to this list (say, the pass rate of a grader) is fed by report and compare alike.
-M.accumulators = {}
+-- A kind added to this list is fed by report and compare alike; an acc may have close() too.
+-- fluxloop.grades reads scores.jsonl in step with the traces (each grader's pass rate).
+M.accumulators = { (require("fluxloop.grades")) }
 
 -- The built-in accumulator: runs, successes, durations (p50, p95, and the sample for compare's
 -- Mann-Whitney test: row.sample is valid until the next input's first run) and how often the
@@ -130,8 +132,11 @@ function M.walker(exp, opts)
   local extra = {}
   local accs = { Core.new(opts) }
   for _, kind in ipairs(M.accumulators) do
-    accs[#accs + 1] = kind.new(opts)
-    for _, k in ipairs(kind.keys or {}) do extra[#extra + 1] = k end
+    local acc = kind.new(opts, exp)
+    if acc then
+      accs[#accs + 1] = acc
+      for _, k in ipairs(kind.keys or {}) do extra[#extra + 1] = k end
+    end
   end
   if #extra > 0 then keys = { table.unpack(keys) } for _, k in ipairs(extra) do keys[#keys + 1] = k end end
   local r, err = exp:reader(keys)
@@ -252,6 +257,12 @@ function Walker:next_input()
   return row
 end
 
+-- w:close(): the readers let go (finish does it too).
+function Walker:close()
+  self.r:close()
+  for _, acc in ipairs(self.accs) do if acc.close then acc:close() end end
+end
+
 -- w:finish() -> analysis = { total, ok, failed, sample, input_count, personas, failures (most frequent
 -- first), slowest, damaged, damage_lines, partial, first_started, last_completed } | nil, message.
 function Walker:finish()
@@ -283,7 +294,7 @@ function M.run(exp, opts)
   while true do
     local row, rerr = w:next_input()
     if not row then
-      if rerr then w.r:close() return nil, rerr end
+      if rerr then w:close() return nil, rerr end
       break
     end
     row.sample = nil -- reused by the next input

@@ -1,6 +1,9 @@
--- compare.lua - `fluxloop compare BASE NEW`: per input and overall, did the success rate, latency or
--- consistency change? Fisher's exact test, Mann-Whitney U, Holm's correction across inputs.
+-- compare.lua - `fluxloop compare BASE NEW`: per input and overall, did the success rate, latency,
+-- consistency or a grader's pass rate change? Fisher's exact test, Mann-Whitney U, Holm's
+-- correction across inputs, Cochran-Mantel-Haenszel for grades overall (fluxloop.compare.grades);
+-- a drop too small for the runs to tell is said to be one, with the runs it would take.
 local analysis = require("fluxloop.analysis")
+local grades = require("fluxloop.compare.grades")
 local results = require("fluxloop.results")
 local statistics = require("fluxloop.statistics")
 local util = require("fluxloop.util")
@@ -12,6 +15,24 @@ local M = {}
 M.MIN_LATENCY_RATIO = 0.10
 M.MIN_LATENCY_MS = 0.5
 M.MAX_LISTED = 100 -- inputs of one run only, listed by name
+M.POWER = 0.8      -- the power "about N iterations would" is computed at
+
+-- too_few(p_base, p_new, runs, alpha [, per]) -> iterations | nil. When a rate dropped and the
+-- test did not find it, the runs a side that would (fluxloop.statistics.two_prop_n: the normal
+-- approximation at the observed rates, alpha two-sided, 80% power) in iterations: runs / per
+-- (per = the inputs, for a figure over all of them), rounded up. nil when there is no drop, or
+-- when the runs there are already that many (the test had its chance).
+function M.too_few(p_base, p_new, runs, alpha, per)
+  if p_new >= p_base then return nil end
+  local n = statistics.two_prop_n(p_base, p_new, alpha, M.POWER)
+  if not n or n <= runs then return nil end
+  return math.ceil(n / (per or 1))
+end
+
+function M.too_few_text(iterations)
+  if iterations > 999999 then return "too few runs to tell; about 999999+ iterations would" end
+  return ("too few runs to tell; about %d iterations would"):format(iterations)
+end
 
 local function say(...) io.stderr:write(...) io.stderr:write("\n") end
 
@@ -44,11 +65,16 @@ local function holm(rows)
   end
 end
 
--- Which way each significant change goes: -1 worse, 1 better, nil not significant.
-local function judge(row, alpha)
+-- Which way each significant change goes: -1 worse, 1 better, nil not significant. A drop in
+-- success the test did not find sets row.too_few (see M.too_few: its alpha is power_alpha, its
+-- iterations runs / per).
+local function judge(row, alpha, power_alpha, per)
   local v = {}
   if (row.p_success_adj or row.p_success) < alpha and row.d_success ~= 0 then
     v.success = row.d_success < 0 and -1 or 1
+  else
+    local b, n = row.base, row.new
+    row.too_few = M.too_few(b.ok / b.n, n.ok / n.n, math.min(b.n, n.n), power_alpha or alpha, per)
   end
   local d = row.new_p50 - row.base_p50
   local big = math.abs(d) >= M.MIN_LATENCY_MS and math.abs(d) >= M.MIN_LATENCY_RATIO * math.max(row.base_p50, 1e-9)
@@ -64,14 +90,41 @@ local function judge(row, alpha)
   for _, k in ipairs({ "success", "latency", "consistency" }) do
     if v[k] then words[#words + 1] = names[k][v[k] == -1 and 1 or 2] end
   end
+  if row.too_few then words[#words + 1] = "too few runs" end
   row.verdict_text = #words > 0 and table.concat(words, ", ") or "no change"
 end
 
-local function overall_row(base, new, alpha)
+-- The overall row; inputs: those compared (what "iterations" divides the runs by).
+local function overall_row(base, new, alpha, inputs)
   local overall = compare_groups({ key = "(overall)", n = base.total, ok = base.ok, sample = base.sample },
     { key = "(overall)", n = new.total, ok = new.ok, sample = new.sample })
-  judge(overall, alpha)
+  judge(overall, alpha, alpha, math.max(inputs, 1))
   return overall
+end
+
+-- Grade rows of a pair judged (row.grades), counted in d.regressions and d.grade_drops.
+local function grade_rows(d, gs, row, b, n, i, alpha, m)
+  row.grades = gs:rows(b, n, i, alpha, m)
+  for _, r in ipairs(row.grades) do
+    if r.regression then
+      row.grade_regression = true
+      d.regressions = d.regressions + 1
+      d.grade_drops[r.name] = (d.grade_drops[r.name] or 0) + 1
+    end
+  end
+end
+
+-- The overall grade rows (d.grades), after the first pass.
+local function grade_overall(d, gs, alpha)
+  gs:holm()
+  d.grades = gs:overall(alpha)
+  for _, r in ipairs(d.grades.rows) do
+    if r.regression then
+      d.regressions = d.regressions + 1
+      d.grade_drops[r.name] = (d.grade_drops[r.name] or 0) + 1
+      d.grade_overall_drops[#d.grade_overall_drops + 1] = r.name
+    end
+  end
 end
 
 local function no_common(nb, nn)
@@ -80,8 +133,10 @@ local function no_common(nb, nn)
 end
 
 -- diff(base, new, alpha) -> { rows (inputs in both, in NEW's order), count, overall, only_base,
--- only_new, regressions } | nil, message. base and new are aggregates held in memory: { total,
--- ok, sample, inputs = { {key, n, ok, sample, top, saturated}, ... }, by_input = key -> input }.
+-- only_new, regressions, grades (overall grade rows, fluxloop.compare.grades), grade_drops
+-- (grader -> significant drops) } | nil, message. base and new are aggregates held in memory:
+-- { total, ok, sample, inputs = { {key, n, ok, sample, top, saturated [, grades, grade_names]},
+-- ... }, by_input = key -> input }. A row's grades: its grader rows.
 function M.diff(base, new, alpha)
   local rows, only_base, only_new = {}, {}, {}
   for _, g in ipairs(new.inputs) do
@@ -93,15 +148,19 @@ function M.diff(base, new, alpha)
   end
   if #rows == 0 then return nil, no_common(#base.inputs, #new.inputs) end
   holm(rows)
-  local regressions = 0
-  for _, row in ipairs(rows) do
-    judge(row, alpha)
-    if row.regression then regressions = regressions + 1 end
+  local d = { rows = rows, count = #rows, only_base = only_base, only_new = only_new, only_base_count = #only_base,
+    only_new_count = #only_new, regressions = 0, alpha = alpha, grade_drops = {}, grade_overall_drops = {} }
+  local gs = grades.new()
+  for i, row in ipairs(rows) do gs:first(row.base, row.new, i) end
+  grade_overall(d, gs, alpha)
+  for i, row in ipairs(rows) do
+    judge(row, alpha, alpha / #rows, 1)
+    if row.regression then d.regressions = d.regressions + 1 end
+    grade_rows(d, gs, row, row.base, row.new, i, alpha, #rows)
   end
-  local overall = overall_row(base, new, alpha)
-  if overall.regression then regressions = regressions + 1 end
-  return { rows = rows, count = #rows, overall = overall, only_base = only_base, only_new = only_new,
-    only_base_count = #only_base, only_new_count = #only_new, regressions = regressions, alpha = alpha }
+  d.overall = overall_row(base, new, alpha, #rows)
+  if d.overall.regression then d.regressions = d.regressions + 1 end
+  return d
 end
 
 -- A held input (matched out of step) keeps a copy of its durations: the walker reuses its own.
@@ -158,7 +217,7 @@ local function walkers(base_exp, new_exp)
   local wb, err = analysis.walker(base_exp, { personas = false })
   if not wb then return nil, err end
   local wn, nerr = analysis.walker(new_exp, { personas = false })
-  if not wn then wb.r:close() return nil, nerr end
+  if not wn then wb:close() return nil, nerr end
   return wb, wn
 end
 
@@ -167,18 +226,21 @@ end
 -- bytes a test) for Holm's correction, the second hands out each row, adjusted and judged,
 -- through out.row(row, d) in NEW's order (out.header(d) first). d = { count, overall, only_base,
 -- only_new (the first MAX_LISTED_KEYS names), only_base_count, only_new_count, regressions,
--- alpha, base, new (the walkers' analyses) }; rows are never all in memory.
+-- grades, grade_drops, alpha, base, new (the walkers' analyses) }; rows are never all in memory.
 M.MAX_LISTED_KEYS = 500
 function M.stream(base_exp, new_exp, alpha, out)
   local wb, wn = walkers(base_exp, new_exp)
   if not wb then return nil, wn end
   local pv, count = {}, 0
   for _, f in ipairs(TESTS) do pv[f] = statistics.pvalues() end
-  local d = { only_base = {}, only_new = {}, only_base_count = 0, only_new_count = 0, alpha = alpha, regressions = 0 }
+  local d = { only_base = {}, only_new = {}, only_base_count = 0, only_new_count = 0, alpha = alpha, regressions = 0,
+    grade_drops = {}, grade_overall_drops = {} }
+  local gs = grades.new()
   local ok, err = in_step(wb, wn, function(b, n)
     local row = compare_groups(b, n)
     count = count + 1
     for _, f in ipairs(TESTS) do pv[f]:add(row[f]) end
+    gs:first(b, n, count)
   end, function(side, g)
     d["only_" .. side .. "_count"] = d["only_" .. side .. "_count"] + 1
     local list = d["only_" .. side]
@@ -191,7 +253,8 @@ function M.stream(base_exp, new_exp, alpha, out)
   d.base, d.new, d.count = base, new, count
   if count == 0 then return nil, no_common(wb.inputs, wn.inputs) end
   for _, f in ipairs(TESTS) do pv[f]:holm() end
-  d.overall = overall_row(base, new, alpha)
+  d.overall = overall_row(base, new, alpha, count)
+  grade_overall(d, gs, alpha)
   if out.header then out.header(d) end
   wb, wn = walkers(base_exp, new_exp)
   if not wb then return nil, wn end
@@ -210,13 +273,14 @@ function M.stream(base_exp, new_exp, alpha, out)
     i = i + 1
     local row = compare_groups(b, n)
     for _, f in ipairs(TESTS) do row[f .. "_adj"] = pv[f]:get(i) end
-    judge(row, alpha)
+    judge(row, alpha, alpha / count, 1)
     if row.regression then d.regressions = d.regressions + 1 end
+    grade_rows(d, gs, row, b, n, i, alpha, count)
     b.sample, n.sample = nil, nil -- reused by the walkers
     settle(n.seen, row)
   end, function(side, g) if side == "new" then settle(g.seen) end end)
-  wb.r:close()
-  wn.r:close()
+  wb:close()
+  wn:close()
   if not ok then return nil, err end
   if d.overall.regression then d.regressions = d.regressions + 1 end
   return d
@@ -264,6 +328,52 @@ local function table_line(row)
   }, " ")
 end
 
+local function grade_line(r)
+  return table.concat({
+    pad("  grade " .. cut(r.name, 16), 24),
+    lpad(M.pct(r.base_rate) .. ">" .. M.pct(r.new_rate), 10),
+    lpad(M.pval(r.p_adj), 7),
+    " " .. (r.regression and "! " or "") .. r.verdict_text,
+  }, " ")
+end
+
+M.grade_line = grade_line
+
+-- An input's line, the runs a drop in success would take, and a line per grader.
+local function row_lines(row)
+  local out = { table_line(row) }
+  if row.too_few then out[#out + 1] = "  success: " .. M.too_few_text(row.too_few) end
+  for _, r in ipairs(row.grades or {}) do out[#out + 1] = grade_line(r) end
+  return table.concat(out, "\n")
+end
+
+-- "short (overall), picky (2 inputs)": the graders with a significant drop.
+local function dropped(d)
+  local names, overall = {}, {}
+  for _, name in ipairs(d.grade_overall_drops or {}) do overall[name] = true end
+  for name, count in pairs(d.grade_drops or {}) do
+    local per_input = count - (overall[name] and 1 or 0)
+    local what = {}
+    if overall[name] then what[#what + 1] = "overall" end
+    if per_input > 0 then what[#what + 1] = ("%d input%s"):format(per_input, per_input == 1 and "" or "s") end
+    names[#names + 1] = ("%s (%s)"):format(name, table.concat(what, ", "))
+  end
+  table.sort(names)
+  return names
+end
+M.dropped = dropped
+
+local function grades_footer(out, g)
+  if not g or #g.rows + #g.only_base + #g.only_new + #g.unpaired == 0 then return end
+  out[#out + 1] = ""
+  out[#out + 1] = "grades overall: Cochran-Mantel-Haenszel test, stratified by input (grader errors left out)"
+  for _, r in ipairs(g.rows) do out[#out + 1] = grade_line(r) end
+  for _, side in ipairs({ { g.only_base, "only in BASE" }, { g.only_new, "only in NEW" },
+    { g.unpaired, "in both, never on the same input" } }) do
+    for _, name in ipairs(side[1]) do out[#out + 1] = ("  grade %s: %s, not compared"):format(cut(name, 40), side[2]) end
+  end
+end
+
 local function text_header(d, base_name, new_name)
   local out = {}
   out[#out + 1] = ("BASE %s\nNEW  %s"):format(base_name, new_name)
@@ -279,7 +389,8 @@ end
 local function text_footer(d)
   local out = {}
   out[#out + 1] = string.rep("-", 99)
-  out[#out + 1] = table_line(d.overall)
+  out[#out + 1] = row_lines(d.overall)
+  grades_footer(out, d.grades)
   if d.only_base_count > 0 or d.only_new_count > 0 then
     out[#out + 1] = ""
     for _, side in ipairs({ { d.only_base, d.only_base_count, "only in BASE: " }, { d.only_new, d.only_new_count,
@@ -294,13 +405,15 @@ local function text_footer(d)
   out[#out + 1] = ""
   out[#out + 1] = d.regressions > 0 and ("%d significant regression%s (marked !)"):format(d.regressions,
     d.regressions == 1 and "" or "s") or "no significant regression"
+  local names = dropped(d)
+  if #names > 0 then out[#out + 1] = "graders that pass less: " .. table.concat(names, ", ") end
   return table.concat(out, "\n") .. "\n"
 end
 
 -- text(d, base_name, new_name) -> the table, at most 100 columns wide (d from diff).
 function M.text(d, base_name, new_name)
   local out = { text_header(d, base_name, new_name) }
-  for _, row in ipairs(d.rows) do out[#out + 1] = table_line(row) .. "\n" end
+  for _, row in ipairs(d.rows) do out[#out + 1] = row_lines(row) .. "\n" end
   out[#out + 1] = text_footer(d)
   return table.concat(out)
 end
@@ -332,7 +445,7 @@ function M.main(flags)
       M.say_state(new, d.new, flags.new)
       stdout:write(text_header(d, flags.base, flags.new))
     end,
-    row = function(row) stdout:write(table_line(row), "\n") end,
+    row = function(row) stdout:write(row_lines(row), "\n") end,
   })
   if not d then say("fluxloop: error: ", derr) return 2 end
   stdout:write(text_footer(d))
@@ -341,7 +454,12 @@ function M.main(flags)
     say(("fluxloop: warning: the experiments' inputs differ: %d only in BASE, %d only in NEW (listed, not compared)")
       :format(d.only_base_count, d.only_new_count))
   end
-  if flags.fail_on == "regression" and d.regressions > 0 then return 1 end
+  if flags.fail_on == "regression" and d.regressions > 0 then
+    local names = dropped(d)
+    say(("fluxloop: --fail-on regression: %d significant regression%s%s"):format(d.regressions,
+      d.regressions == 1 and "" or "s", #names > 0 and ("; graders that pass less: " .. table.concat(names, ", ")) or ""))
+    return 1
+  end
   return 0
 end
 

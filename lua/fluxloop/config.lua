@@ -56,6 +56,7 @@ M.KNOWN[""][#M.KNOWN[""] + 1] = "input_generation"
 M.SECTIONS = {
   { key = "multi_turn", module = "fluxloop.conversation.config" },
   { key = "evaluation", module = "fluxloop.grade.config" },
+  { key = "pricing", module = "fluxloop.pricing" },
 }
 
 local display_join = sections.display_join

@@ -221,9 +221,31 @@ local function compare_rows()
   local kept, count = { {}, {}, {} }, 0
   return kept, function(row)
     count = count + 1
-    local l = kept[row.regression and 1 or (row.improvement and 2 or 3)]
+    local l = kept[(row.regression or row.grade_regression) and 1 or (row.improvement and 2 or 3)]
     if #l < M.MAX_INPUT_ROWS then l[#l + 1] = row end
   end
+end
+
+-- "; grader g passes less" for each grader of a compared row with something to say.
+local function grade_verdicts(r)
+  local out = {}
+  for _, g in ipairs(r.grades or {}) do
+    if g.regression or g.improvement then out[#out + 1] = ("; grader %s %s"):format(g.name, g.verdict_text) end
+  end
+  return table.concat(out)
+end
+
+-- The overall grade rows of a comparison (Cochran-Mantel-Haenszel), "" without grades.
+local function compare_grades(t, d)
+  if not d.grades or #d.grades.rows == 0 then return "" end
+  local rows = {}
+  for _, r in ipairs(d.grades.rows) do
+    rows[#rows + 1] = t:render("compare_grade_row", { name = r.name, rates = pct(r.base_rate) .. " > " .. pct(r.new_rate),
+      p = compare.pval(r.p), verdict = r.regression and "regression" or (r.improvement and "improvement" or "same"),
+      verdict_class = r.regression and "sig-worse" or (r.improvement and "sig-better" or "muted"),
+      verdict_text = r.verdict_text })
+  end
+  return t:render("compare_grades", { rows = table.concat(rows, "\n") })
 end
 
 local function compare_section(t, cmp)
@@ -235,9 +257,9 @@ local function compare_section(t, cmp)
       success = pct(b.ok / b.n) .. " > " .. pct(n.ok / n.n), p_success = compare.pval(r.p_success_adj or r.p_success),
       p50 = ms(r.base_p50) .. " > " .. ms(r.new_p50), p_latency = compare.pval(r.p_latency_adj or r.p_latency),
       consistency = r.base_share and (pct(r.base_share) .. " > " .. pct(r.new_share)) or "-",
-      verdict = r.regression and "regression" or (r.improvement and "improvement" or "same"),
-      verdict_class = r.regression and "sig-worse" or (r.improvement and "sig-better" or "muted"),
-      verdict_text = r.verdict_text })
+      verdict = (r.regression or r.grade_regression) and "regression" or (r.improvement and "improvement" or "same"),
+      verdict_class = (r.regression or r.grade_regression) and "sig-worse" or (r.improvement and "sig-better" or "muted"),
+      verdict_text = r.verdict_text .. grade_verdicts(r) })
   end
   for _, list in ipairs(cmp.kept) do
     for _, r in ipairs(list) do
@@ -263,6 +285,7 @@ local function compare_section(t, cmp)
       text = ("%d significant regression%s"):format(d.regressions, d.regressions == 1 and "" or "s") })
     or t:render("notice", { class = "", kind = "regressions", text = "No significant regression." })
   return t:render("compare", { base = base_name, alpha = d.alpha, verdict = verdict, rows = table.concat(rows, "\n"),
+    grades = compare_grades(t, d),
     only = #only > 0 and ("<p>Not listed above:</p><ul>" .. table.concat(only) .. "</ul>") or "" })
 end
 
@@ -299,6 +322,7 @@ function M.build(exp, an, cmp)
   local started = summary.started_at or an.first_started
   local completed = summary.completed_at or an.last_completed
   local planned = exp:planned()
+  local grades = require("fluxloop.report.grades").section(an, summary) -- "" without scores.jsonl
   return t:render("page", {
     name = exp.name, dir = exp.dir, state = exp.state == "complete" and "complete" or exp.state, made_at = os.date("!%Y-%m-%d %H:%M UTC"),
     version = host.version, notices = table.concat(notices, "\n"),
@@ -311,7 +335,9 @@ function M.build(exp, an, cmp)
     inputs_note = an.input_count > #shown and (" The %d worst of %d inputs are listed."):format(#shown, an.input_count) or "",
     input_rows = group_rows(t, shown, "input_row", true), persona_rows = group_rows(t, first_n(worst_first(an.personas), M.MAX_INPUT_ROWS), "persona_row"),
     failures = failures(t, an, exp), slowest = slowest(t, an, exp),
-    tokens = require("fluxloop.tokens").section(exp.dir, an.total), -- "" when no run recorded token counts
+    grades = grades, grades_link = grades ~= "" and '<a href="#grades">Grades</a>' or "",
+    -- "" when no run recorded token counts; a cost per model with the snapshot's pricing: table
+    tokens = require("fluxloop.tokens").section(exp.dir, an.total, require("fluxloop.pricing").of_config_text(exp.config_text)),
     conversations = require("fluxloop.conversation.results").report_section(exp.dir),
     compare_link = cmp and '<a href="#compare">Compare</a>' or "",
     compare = cmp and compare_section(t, cmp) or "",

@@ -1,6 +1,7 @@
 -- tokens.lua - the token counts of an experiment's model calls, added up per run: one streaming
 -- pass over observations.jsonl (model, prompt_tokens, completion_tokens, total_tokens of each
--- observation that has them), for the report's "Model tokens" section.
+-- observation that has them), for the report's "Model tokens" section; with a `pricing:` table
+-- (fluxloop.pricing), the cost of each model's tokens.
 local jsonlread = require("fluxloop.jsonlread")
 local statistics = require("fluxloop.statistics")
 
@@ -109,17 +110,54 @@ local function thousands(n)
 end
 M.thousands = thousands
 
--- section(dir, total_runs) -> the report's "Model tokens" HTML ("" when no run recorded any).
-function M.section(dir, total_runs)
+-- costs(t, pricing) -> the cost of each priced model (m.cost), their total, and the models
+-- without a price.
+local function costs(t, pricing)
+  local pr = require("fluxloop.pricing")
+  local total, unpriced = 0, {}
+  for _, m in ipairs(t.models) do
+    local prices = pr.price(pricing, m.model)
+    if prices then
+      m.cost = pr.cost(prices, m.prompt, m.completion)
+      total = total + m.cost
+    else
+      unpriced[#unpriced + 1] = m.model
+    end
+  end
+  return total, unpriced
+end
+
+-- The cost card and the note under the table (both "" without a pricing table).
+local function cost_parts(tpl, t, pricing, problems)
+  local notes = {}
+  for _, p in ipairs(problems or {}) do notes[#notes + 1] = "config.yaml: " .. p end
+  if not pricing then return "", table.concat(notes, " ") end
+  local total, unpriced = costs(t, pricing)
+  local text = require("fluxloop.pricing").text
+  if #unpriced > 0 then
+    notes[#notes + 1] = ("No price in pricing: for %s (not in the cost)."):format(table.concat(unpriced, ", ", 1,
+      math.min(#unpriced, M.MAX_MODELS)))
+  end
+  return tpl:render("tokens_cost", { cost = text(total), per_run = text(t.runs > 0 and total / t.runs or 0),
+    priced = #t.models - #unpriced, models = #t.models }), table.concat(notes, " ")
+end
+
+-- section(dir, total_runs [, pricing, problems]) -> the report's "Model tokens" HTML ("" when no
+-- run recorded any). pricing: fluxloop.pricing's table (a cost per model when given); problems:
+-- why some of its entries could not be used.
+function M.section(dir, total_runs, pricing, problems)
   local t = M.read(dir)
   if not t then return "" end
   local tpl = require("fluxloop.template").load("report/tokens")
   local s = t.sample:summary()
+  local cost_card, cost_note = cost_parts(tpl, t, pricing, problems)
+  local text = require("fluxloop.pricing").text
   local rows = {}
   for i, m in ipairs(t.models) do
     if i > M.MAX_MODELS then break end
     rows[#rows + 1] = tpl:render("tokens_model", { model = m.model, calls = thousands(m.calls),
-      prompt = thousands(m.prompt), completion = thousands(m.completion), total = thousands(m.total) })
+      prompt = thousands(m.prompt), completion = thousands(m.completion), total = thousands(m.total),
+      cost = pricing and tpl:render("tokens_model_cost", { cost = m.cost and text(m.cost) or "-" }) or "" })
   end
   local top = {}
   for _, run in ipairs(t.top) do
@@ -131,8 +169,9 @@ function M.section(dir, total_runs)
     calls = thousands(t.calls), runs = thousands(t.runs), of_runs = thousands(total_runs or t.runs),
     mean = thousands(math.floor(s.mean + 0.5)), p50 = thousands(math.floor(s.p50 + 0.5)),
     p95 = thousands(math.floor(s.p95 + 0.5)), max = thousands(math.floor(s.max + 0.5)),
-    models = table.concat(rows, "\n"),
-    more_models = #t.models > M.MAX_MODELS and ("%d more models not listed."):format(#t.models - M.MAX_MODELS) or "",
+    models = table.concat(rows, "\n"), cost_card = cost_card, cost_head = pricing and '<th class="n">cost</th>' or "",
+    more_models = (#t.models > M.MAX_MODELS and ("%d more models not listed. "):format(#t.models - M.MAX_MODELS) or "")
+      .. cost_note,
     top = table.concat(top, "\n"),
   })
 end

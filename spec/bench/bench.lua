@@ -533,6 +533,15 @@ if want("8") and os.getenv("BENCH_QUICK") ~= "1" then
     local t, rss = peak(c[2])
     print(("  %-22s %d inputs x 2: %6.1f MB peak RSS (target <= 64 MB), %.1f s"):format(c[1] .. ",", inputs, rss, t))
   end
+  -- The same folders graded (3 graders; grader g1 passes less in b from the middle on): report's
+  -- Grades section and compare's grades read scores.jsonl in step with the traces.
+  synth.write_scores(a, { inputs = inputs, iterations = 2, graders = 3, seed = 1 })
+  synth.write_scores(b, { inputs = inputs, iterations = 2, graders = 3, seed = 2, drop_from = inputs // 2 })
+  for _, c in ipairs({ { "report, graded", "report a --quiet" }, { "compare, graded", "compare a b" } }) do
+    local t, rss = peak(c[2])
+    print(("  %-22s %d inputs x 2 x 3 grades: %6.1f MB peak RSS (target <= 64 MB), %.1f s"):format(c[1] .. ",", inputs,
+      rss, t))
+  end
   P.remove(dir)
   dir = P.new()
   synth.write(dir .. "/big", { inputs = 1, iterations = 1, output_bytes = 200 * 1000 * 1000 })

@@ -57,4 +57,32 @@ function M.write(dir, o)
   return k
 end
 
+-- write_scores(dir, { inputs, iterations, graders, seed, drop_from }) -> lines: a scores.jsonl for
+-- the folder write made, a line per trace and grader in trace order, as a run with graders
+-- writes it. A grade passes 9 times in 10 (grader g1 8 in 10 from input drop_from on); one in
+-- 200 is a grader error.
+function M.write_scores(dir, o)
+  math.randomseed(o.seed or 1)
+  local rand = math.random
+  local f = open(dir .. "/scores.jsonl")
+  local k, lines = 0, 0
+  for i = 1, o.inputs do
+    local worse = o.drop_from and i >= o.drop_from
+    for _ = 1, o.iterations do
+      k = k + 1
+      for g = 1, o.graders do
+        local r = rand(200)
+        local pass = r == 1 and "null" or (rand(10) <= ((worse and g == 1) and 8 or 9) and "true" or "false")
+        f:write(('{"trace_id":"trace_%03d","grader":"g%d","pass":%s,"score":%s,"reason":%s,"error":%s,"duration_ms":0.001}\n')
+          :format(k, g, pass, pass == "null" and "null" or (pass == "true" and "1" or "0"),
+            pass == "false" and '"output does not contain \\"refund\\""' or "null",
+            pass == "null" and '"judge: HTTP 500"' or "null"))
+        lines = lines + 1
+      end
+    end
+  end
+  assert(f:close())
+  return lines
+end
+
 return M

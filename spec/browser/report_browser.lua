@@ -94,6 +94,31 @@ describe("the HTML report in Chromium", function()
     assert.truthy(dom:find('data-notice="regressions"', 1, true))
   end)
 
+  it("renders the Grades section of a graded experiment, with no console message", function()
+    local gdir, gexp = F.graded_experiment(F.TIMED_AGENT, 4)
+    local code, _, err = P.run(gdir, "report " .. P.quote(gexp))
+    assert.are.equal(0, code, err)
+    local dom, log
+    code, dom, log = chromium("file://" .. gexp .. "/report.html", "--dump-dom")
+    local figures = F.grade_figures(gexp)
+    P.remove(gdir)
+    assert.are.equal(0, code, log)
+    assert.are.same({}, console_lines(log))
+    assert.truthy(dom:find('id="grades"', 1, true))
+    for name, g in pairs(figures) do
+      assert.truthy(dom:find(('data-grader="%s" data-graded="%d" data-passed="%d" data-failed="%d"')
+        :format(name, g.passed + g.failed + g.errors, g.passed, g.failed), 1, true), name)
+    end
+    -- the curve is an SVG element in the DOM, a line per grader and a dot per k
+    local svg = assert(dom:match('<svg[^>]-data%-chart="pass%-hat%-k".-</svg>'), "no pass^k chart")
+    local lines, dots = 0, 0
+    for _ in svg:gmatch("<polyline") do lines = lines + 1 end
+    for _ in svg:gmatch("<circle") do dots = dots + 1 end
+    assert.are.same({ 4, 16 }, { lines, dots })
+    assert.truthy(dom:find('data-grade-input="gamma question"', 1, true))
+    assert.truthy(dom:find("no &lt;b&gt;beta&lt;/b&gt; &amp; co", 1, true), "the reason, escaped")
+  end)
+
   it("saves a screenshot", function()
     local shot = (os.getenv("FLUXLOOP_BUILD") or "build") .. "/report.png"
     os.remove(shot)

@@ -149,6 +149,55 @@ def run(input):
   end)
 end)
 
+describe("fluxloop compare of grades", function()
+  -- NEW answers alpha "alpha answer 1" every time: even_alpha drops from 50% to 0% on alpha,
+  -- while every run still succeeds as before.
+  local ONES = F.BASE_AGENT:gsub('"alpha answer " %.%. %(ctx%.iteration %% 2%)', '"alpha answer 1"')
+  local base_dir, base, new_dir, new
+  setup(function()
+    base_dir, base = F.graded_experiment(nil, 20)
+    new_dir, new = F.graded_experiment(ONES, 20)
+  end)
+  teardown(function() P.remove(base_dir); P.remove(new_dir) end)
+
+  it("compares each grader per input and overall; --fail-on regression exits 1 naming the grader", function()
+    assert.are_not.equal(F.BASE_AGENT, ONES)
+    local code, out, err = P.run(base_dir, ("compare %s %s"):format(q(base), q(new)))
+    assert.are.equal(0, code, err)
+    for line in out:gmatch("[^\n]+") do assert.is_true(utf8.len(line) <= 100, line) end
+    assert.truthy(out:find("\nalpha question[^\n]*100%%>100%%"), out) -- success did not move
+    assert.truthy(out:find("\n  grade even_alpha%s+50%%>0%%[^\n]*! passes less"), out)
+    assert.truthy(out:find("\n  grade says_answer%s+100%%>100%%[^\n]*no change"), out)
+    assert.truthy(out:find("grades overall: Cochran%-Mantel%-Haenszel"), out)
+    assert.truthy(out:find("graders that pass less: even_alpha (overall, 1 input)", 1, true), out)
+    code, _, err = P.run(base_dir, ("compare %s %s --fail-on regression"):format(q(base), q(new)))
+    assert.are.equal(1, code)
+    assert.truthy(err:find("graders that pass less: even_alpha", 1, true), err)
+    code = P.run(base_dir, ("compare %s %s --fail-on regression"):format(q(base), q(base)))
+    assert.are.equal(0, code)
+    -- report --compare: the graders overall, and the input whose grader dropped listed as a regression
+    code, _, err = P.run(new_dir, ("report %s --compare %s"):format(q(new), q(base)))
+    assert.are.equal(0, code, err)
+    local html = P.read(new .. "/report.html")
+    assert.truthy(html:find('data-compare-grader="even_alpha" data-verdict="regression"', 1, true), html)
+    assert.truthy(html:find('data-compare-grader="says_answer" data-verdict="same"', 1, true))
+    assert.truthy(html:find('data-compare-input="alpha question" data-verdict="regression"', 1, true))
+    assert.truthy(html:find("grader even_alpha passes less", 1, true))
+  end)
+
+  it("says a drop is too small for the runs when it is", function()
+    -- 2 iterations: gamma fails 1 of 2 in BASE; a NEW gamma failing both is not enough to tell
+    local b_dir, b = F.graded_experiment(nil, 2)
+    local n_dir, n = F.graded_experiment(F.BASE_AGENT:gsub("ctx%.iteration %% 2 == 0 then", "true then"), 2)
+    local code, out, err = P.run(b_dir, ("compare %s %s --fail-on regression"):format(q(b), q(n)))
+    P.remove(b_dir)
+    P.remove(n_dir)
+    assert.are.equal(0, code, err)
+    assert.truthy(out:find("\ngamma question[^\n]*too few runs\n  success: too few runs to tell; about %d+ iterations would"), out)
+    assert.truthy(out:find("\n  grade says_answer%s+50%%>0%%[^\n]* too few runs to tell; about %d+ iterations would"), out)
+  end)
+end)
+
 describe("fluxloop compare", function()
   local base_dir, base, new_dir, new
   setup(function()

@@ -50,6 +50,58 @@ function F.experiment(agent, iterations)
   return dir, P.experiments(dir)[1]
 end
 
+-- Graders for the fixture's agents: says_answer passes every run that answered, even_alpha
+-- fails alpha's odd iterations ("alpha answer 1"), short fails beta and gamma (over 20
+-- characters), and picky (a Lua grader) fails beta with a reason that has markup in it.
+F.GRADERS = [[
+evaluation:
+  graders:
+    - {name: says_answer, type: contains, value: answer}
+    - {name: even_alpha, type: not_contains, value: "1"}
+    - {name: short, type: max_length, value: 20, threshold: 0.9}
+    - {name: picky, type: lua, target: "graders.picky:check"}
+]]
+
+F.PICKY = [[
+return { check = function(output)
+  if type(output) == "string" and output:find("beta") then return { pass = false, reason = "no <b>beta</b> & co" } end
+  return true
+end }
+]]
+
+-- graded_experiment(agent [, iterations [, graders]]) -> project dir, experiment folder: the
+-- fixture's experiment with F.GRADERS (or graders: a config's evaluation section).
+function F.graded_experiment(agent, iterations, graders)
+  local dir = P.project({ agent = agent or F.BASE_AGENT, inputs = F.INPUTS, config = ([[
+name: spec
+runner:
+  target: "agents.agent:run"
+  iterations: %d
+]]):format(iterations or 6) .. (graders or F.GRADERS) })
+  P.write(dir, "graders/picky.lua", F.PICKY)
+  local code, _, err = P.run(dir, "run experiment --quiet")
+  assert(code == 0 or code == 1, err)
+  return dir, P.experiments(dir)[1]
+end
+
+-- grade_figures(exp_dir) -> { [grader] = { passed, failed, errors, inputs = { [input] = {passed, failed} } } }
+-- from scores.jsonl and trace_summary.jsonl, read line by line here.
+function F.grade_figures(exp)
+  local input_of = {}
+  for _, r in ipairs(P.read_jsonl(exp .. "/trace_summary.jsonl")) do input_of[r.trace_id] = r.input end
+  local out = {}
+  for _, s in ipairs(P.read_jsonl(exp .. "/scores.jsonl")) do
+    local g = out[s.grader] or { passed = 0, failed = 0, errors = 0, inputs = {} }
+    out[s.grader] = g
+    local i = g.inputs[input_of[s.trace_id]] or { passed = 0, failed = 0 }
+    g.inputs[input_of[s.trace_id]] = i
+    if s.pass == true then g.passed, i.passed = g.passed + 1, i.passed + 1
+    elseif s.pass == false then g.failed, i.failed = g.failed + 1, i.failed + 1
+    else g.errors = g.errors + 1 end
+  end
+  return out
+end
+
 local function percentile(sorted, p)
   local rank = p / 100 * (#sorted - 1)
   local lo = math.floor(rank)
