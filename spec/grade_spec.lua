@@ -9,6 +9,19 @@ local function check(spec)
   return out, problems
 end
 
+-- entries(scores) -> every grade of a set:grade result as a plain table, in the order the
+-- recorder writes them: the C rules' lines (scores.text), then the entries.
+local function entries(scores)
+  local list = {}
+  for line in (scores.text or ""):gmatch("[^\n]+") do
+    local e = assert(json.decode(line))
+    for k, v in pairs(e) do if v == json.null then e[k] = nil end end
+    list[#list + 1] = e
+  end
+  for _, e in ipairs(scores) do list[#list + 1] = e end
+  return list
+end
+
 -- grade_one(spec, trace_fields [, entry]) -> the score entry of that grader on a run.
 local function grade_one(spec, fields, entry, observations)
   local s = assert(check(spec))
@@ -16,7 +29,7 @@ local function grade_one(spec, fields, entry, observations)
   set.observations_of = function() return observations or {} end
   local trace = { trace_id = "trace_001", input = "q", iteration = 0, success = true }
   for k, v in pairs(fields) do trace[k] = v end
-  return set:grade(trace, { entry = entry or { input = "q" } }, fields.duration_ms or 5)[1]
+  return entries(set:grade(trace, { entry = entry or { input = "q" } }, fields.duration_ms or 5))[1]
 end
 
 describe("grade.check", function()
@@ -145,7 +158,8 @@ describe("rule graders", function()
   it("a failed run is a failed grade of every grader, none of them called", function()
     local s = assert(check({ type = "lua", target = "no.such:module" }))
     local set = grade.set({ s, (check({ type = "contains", value = "x" })) }, { entry_asserts = false })
-    local scores = set:grade({ trace_id = "trace_001", success = false, error = { type = "timeout" } }, { entry = {} })
+    local scores = entries(set:grade({ trace_id = "trace_001", success = false, error = { type = "timeout" } },
+      { entry = {} }))
     assert.equal(2, #scores)
     for _, e in ipairs(scores) do
       assert.is_false(e.pass)
@@ -156,7 +170,7 @@ describe("rule graders", function()
   it("adds an input's assert: graders after the config's", function()
     local set = grade.set({ (check({ type = "contains", value = "a" })) }, {})
     local job = { entry = { input = "q", assert = json.array({ { type = "max_length", value = 3 } }) } }
-    local scores = set:grade({ trace_id = "trace_001", success = true, output = "abcd", input = "q" }, job, 1)
+    local scores = entries(set:grade({ trace_id = "trace_001", success = true, output = "abcd", input = "q" }, job, 1))
     assert.equal("contains", scores[1].grader)
     assert.equal("max_length", scores[2].grader)
     assert.is_false(scores[2].pass)

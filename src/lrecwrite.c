@@ -73,10 +73,17 @@ static const char *score_text(lua_State *L, const char *key, size_t *n) {
   return s;
 }
 
-/* The lines of scores.jsonl for trace.scores (at idx): a list of { grader, pass = true |
- * false | nil (the grader failed), score, reason, error, duration_ms }. */
+/* The lines of scores.jsonl for trace.scores (at idx): its field `text` (lines made already,
+ * by the C rules of fluxloop.rules), then a list of { grader, pass = true | false | nil (the
+ * grader failed), score, reason, error, duration_ms }. */
 static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t tid_len) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (lua_getfield(L, idx, "text") == LUA_TSTRING) {
+    size_t len;
+    const char *text = lua_tolstring(L, -1, &len);
+    buf_put(b, text, len);
+  }
+  lua_pop(L, 1);
   for (lua_Integer i = 1; i <= n; i++) {
     score_line sl;
     if (lua_rawgeti(L, idx, i) != LUA_TTABLE) {

@@ -111,17 +111,6 @@ local function entry_graders(summary)
   return entries
 end
 
--- Counts the trace lines the graders will read (damaged ones are skipped, and said).
-local function count_traces(path)
-  local reader, err = require("fluxloop.jsonlread").open(path, { "trace_id" })
-  if not reader then return nil, err end
-  local n = 0
-  while reader:next() do n = n + 1 end
-  local damaged = reader:damaged()
-  reader:close()
-  return n, damaged
-end
-
 -- Grades every trace into DIR/.evaluate/scores.jsonl, then moves it over DIR/scores.jsonl.
 local function grade_all(dir, setup, total, workers, p)
   local scratch = dir .. "/" .. SCRATCH
@@ -139,7 +128,7 @@ local function grade_all(dir, setup, total, workers, p)
   })
   p:update(rec:done(), 0)
   p:finish()
-  local grades = rec:grades()
+  local grades, graded = rec:grades(), rec:stats().count -- traces written (damaged lines are not)
   local closed, cerr = rec:close()
   if not result or not closed then
     fs.remove_files_dir(scratch)
@@ -152,7 +141,7 @@ local function grade_all(dir, setup, total, workers, p)
   local moved, merr = os.rename(scratch .. "/scores.jsonl", dir .. "/scores.jsonl")
   fs.remove_files_dir(scratch)
   if not moved then return nil, merr end
-  return grades
+  return grades, graded
 end
 
 local function critical(msg)
@@ -186,9 +175,10 @@ function M.main(flags)
     return critical(("no graders: add evaluation.graders to the config (%s), or assert: lists to the inputs")
       :format(tostring(summary.config_file)))
   end
-  local total, damaged = count_traces(dir .. "/traces.jsonl")
-  if not total then return critical(damaged) end
-  if damaged > 0 then say(("fluxloop: warning: %s/traces.jsonl: %d damaged line(s) skipped"):format(flags.dir, damaged)) end
+  -- The lines to grade, counted without reading them (damaged ones are found, and skipped, as
+  -- the graders read).
+  local total, cerr = require("fluxloop.jsonlread").count_lines(dir .. "/traces.jsonl")
+  if not total then return critical(cerr) end
   if total == 0 then return critical(("%s/traces.jsonl holds no traces"):format(flags.dir)) end
 
   local grade = require("fluxloop.grade")
@@ -203,10 +193,13 @@ function M.main(flags)
     entries and " and the inputs' assert: lists" or ""))
   local setup = { traces = dir .. "/traces.jsonl", iterations = iterations, grading = grading, entries = entries,
     secret_values = require("fluxloop.grade.config").secret_values(specs) }
-  local grades, gerr, interrupted = grade_all(dir, setup, total, flags.parallel or 1, p)
+  local grades, graded, interrupted = grade_all(dir, setup, total, flags.parallel or 1, p)
   if not grades then
     if interrupted then say("[INFO] Interrupted: scores.jsonl is unchanged") return EXIT_INTERRUPTED end
-    return critical(("grading failed: %s"):format(tostring(gerr)))
+    return critical(("grading failed: %s"):format(tostring(graded)))
+  end
+  if graded < total then
+    say(("fluxloop: warning: %s/traces.jsonl: %d damaged line(s) skipped (not JSON)"):format(flags.dir, total - graded))
   end
   local grade_summary = require("fluxloop.grade.summary")
   summary.scores = grade_summary.scores(grades, specs)
@@ -215,7 +208,7 @@ function M.main(flags)
   if not ok then return critical(("writing %s failed: %s"):format(summary_path, werr)) end
   local lines, missed = grade_summary.lines(summary.scores, iterations)
   if not flags.quiet then
-    say(("[INFO] Done: %d traces graded. Scores: %s/scores.jsonl"):format(total, dir))
+    say(("[INFO] Done: %d traces graded. Scores: %s/scores.jsonl"):format(graded, dir))
     for _, line in ipairs(lines) do say(line) end
   end
   for _, line in ipairs(missed) do say(line) end

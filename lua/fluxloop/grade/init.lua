@@ -109,96 +109,165 @@ View.__index = function(v, key)
   return View[key]
 end
 
--- view(trace, job, load_observations) -> the table grader functions receive: output, text,
--- input, expected, entry, iteration, persona, metadata, duration_ms, trace, observations.
-function M.view(trace, job, load_observations)
-  local entry = job and job.entry or {}
-  return setmetatable({
-    output = trace.output, input = trace.input, expected = entry.expected, entry = entry,
-    iteration = trace.iteration, persona = trace.persona, metadata = trace.metadata,
-    duration_ms = trace.duration_ms, trace = trace, load_observations = load_observations,
-    conversation = trace.shared and trace.shared.conversation, -- a conversation's transcript (multi_turn)
-  }, View)
+local NO_ENTRY = {}
+
+-- view(trace, job, load_observations [, v]) -> the table grader functions receive: output,
+-- text, input, expected, entry, iteration, persona, metadata, duration_ms, trace,
+-- observations, conversation. v: a view to fill again (a set grades run after run with one).
+function M.view(trace, job, load_observations, v)
+  v = v or setmetatable({}, View)
+  local entry = job and job.entry or NO_ENTRY
+  v.output, v.input, v.expected, v.entry = trace.output, trace.input, entry.expected, entry
+  v.iteration, v.persona, v.metadata = trace.iteration, trace.persona, trace.metadata
+  v.duration_ms, v.trace, v.load_observations = trace.duration_ms, trace, load_observations
+  v.conversation = trace.shared and trace.shared.conversation -- a conversation's transcript (multi_turn)
+  v.text, v.observations = nil, nil -- worked out again when asked
+  return v
 end
 
 -- A set of compiled graders: the config's, plus per input those of its `assert:` list.
+-- The rules that only read the output's text run in C (fluxloop.rules: no Lua call per
+-- grader); their lines come first in a trace's scores, then the other graders', each group
+-- in the order the config and the input give.
 local Set = {}
 Set.__index = Set
 
--- compile(specs, env) -> list of { name, fn }. env: { project_dir, cache (judge), ... }.
+-- compile(specs, env) -> { rules = fluxloop.rules set | nil, lua = list of { name, fn },
+-- names = every grader's name in scores order }. env: { project_dir, judge cache, ... }.
 local function compile_all(specs, env)
-  local out = {}
-  for i, spec in ipairs(specs) do
-    out[i] = { name = spec.name, fn = family(spec.type).compile(spec, env) }
+  local rules_mod = require("fluxloop.grade.rules")
+  local g = { lua = {}, names = {} }
+  local later = {}
+  for _, spec in ipairs(specs) do
+    if rules_mod.native(spec) then
+      g.rules = g.rules or require("fluxloop.rules").new()
+      assert(g.rules:add(spec))
+      g.names[#g.names + 1] = spec.name
+    else
+      g.lua[#g.lua + 1] = { name = spec.name, fn = family(spec.type).compile(spec, env) }
+      later[#later + 1] = spec.name
+    end
   end
-  return out
+  table.move(later, 1, #later, #g.names + 1, g.names)
+  return g
 end
 
--- set(specs, env) -> set | nil when there is nothing to grade with and no input could add
--- graders (env.entry_asserts false). specs are normalized specs (check).
+-- set(specs, env) -> a set. specs are normalized specs (check); env.entry_asserts false: the
+-- inputs have no assert: lists to compile.
 function M.set(specs, env)
   env = env or {}
   return setmetatable({ specs = specs or {}, env = env, config = compile_all(specs or {}, env),
-    entry_asserts = env.entry_asserts ~= false }, Set)
+    entry_asserts = env.entry_asserts ~= false, out = {}, view_table = setmetatable({}, View) }, Set)
 end
 
 -- The graders of a job: the config's, then those of its entry's `assert:` (compiled once
--- per input: the runs of an input come together).
+-- per input: the runs of an input come together). -> config group, the input's group | nil
 function Set:for_job(job)
   local asserts = job and job.entry and job.entry.assert
   if not self.entry_asserts or asserts == nil or asserts == json.null then return self.config end
-  if self.job == job then return self.job_graders end
-  local list = { table.unpack(self.config) }
+  if self.job == job then return self.config, self.job_graders end
+  local specs = {}
   for i, raw in ipairs(asserts) do
-    local spec = M.check(raw, function(key, text)
+    specs[i] = M.check(raw, function(key, text)
       error(("assert %d%s: %s"):format(i, key and ("." .. key) or "", text), 0)
     end)
-    list[#list + 1] = { name = spec.name, fn = family(spec.type).compile(spec, self.env) }
   end
-  self.job, self.job_graders = job, list
-  return list
+  self.job, self.job_graders = job, compile_all(specs, self.env)
+  return self.config, self.job_graders
+end
+
+-- Entry i of a score list, filled anew (the list and its entries are reused run after run:
+-- the recorder has written them before the next run is graded).
+local function put(out, i, grader, pass, score, reason, err, ms)
+  local e = out[i]
+  if not e then
+    e = {}
+    out[i] = e
+  end
+  e.grader, e.pass, e.score, e.reason, e.error, e.duration_ms = grader, pass, score, reason, err, ms
+end
+
+local function trim(out, n)
+  for i = #out, n + 1, -1 do out[i] = nil end
+  return out
 end
 
 -- The grade of every grader when the run itself failed: not graded, failed.
-local function run_failed(graders, trace)
-  local e = type(trace.error) == "table" and trace.error or {}
+local function run_failed(out, groups, trace)
+  local e = type(trace.error) == "table" and trace.error or NO_ENTRY
   local reason = ("the run failed (%s)"):format(tostring(e.type or "error"))
-  local out = {}
-  for i, g in ipairs(graders) do
-    out[i] = { grader = g.name, pass = false, score = 0, reason = reason, duration_ms = 0 }
+  local n = 0
+  out.text = nil
+  for _, g in ipairs(groups) do -- natives first, then the others, as a graded run has them
+    for i = 1, g.rules and g.rules:count() or 0 do n = n + 1 put(out, n, g.names[i], false, 0, reason, nil, 0) end
   end
-  return out
+  for _, g in ipairs(groups) do
+    for _, l in ipairs(g.lua) do n = n + 1 put(out, n, l.name, false, 0, reason, nil, 0) end
+  end
+  return trim(out, n)
 end
 
--- One grader on one view -> its score entry. A grader that raises has failed (pass nil).
-local function grade_one(g, view)
-  local t0 = clock.now_ns()
-  local ok, pass, score, reason = pcall(g.fn, view)
-  local ms = (clock.now_ns() - t0) / 1e6
-  if not ok then
-    local msg = type(pass) == "table" and (pass.message or json.encode(pass)) or tostring(pass)
-    return { grader = g.name, pass = nil, error = msg, duration_ms = ms }
-  end
-  if score == nil then score = pass and 1 or 0 end
-  return { grader = g.name, pass = pass and true or false, score = score,
-    reason = reason ~= nil and tostring(reason) or nil, duration_ms = ms }
+local function error_text(e)
+  return type(e) == "table" and tostring(e.message or json.encode(e)) or tostring(e)
 end
 
--- grade(trace, job [, duration_ms]) -> list of score entries (the recorder's trace.scores),
--- one per grader, in grader order. duration_ms: the run's, when the trace has none yet.
+-- Runs the Lua graders of group g on view, into out from n + 1. -> the last index filled
+local function grade_lua(out, n, g, view)
+  local now = clock.now_ns
+  local t = now()
+  for _, l in ipairs(g.lua) do
+    local ok, pass, score, reason = pcall(l.fn, view)
+    local t2 = now()
+    n = n + 1
+    if ok then
+      if score == nil then score = pass and 1 or 0 end
+      put(out, n, l.name, pass and true or false, score, reason ~= nil and tostring(reason) or nil, nil, (t2 - t) / 1e6)
+    else
+      put(out, n, l.name, nil, nil, nil, error_text(pass), (t2 - t) / 1e6)
+    end
+    t = t2
+  end
+  return n
+end
+
+-- grade(trace, job [, duration_ms]) -> list of score entries { grader, pass, score, reason,
+-- error, duration_ms } (the recorder's trace.scores), whose field `text` holds the lines of
+-- the C rules, written before the entries; a grader that raises has failed (pass nil, error
+-- why). duration_ms: the run's, when the trace has none yet. The list is the set's own,
+-- filled again by the next grade.
 function Set:grade(trace, job, duration_ms)
-  local ok, graders = pcall(self.for_job, self, job)
-  if not ok then
-    -- An assert that cannot be compiled here (checked at load, so rare): every grade of
-    -- the run says why, and the run itself is untouched.
-    return { { grader = "assert", pass = nil, error = tostring(graders), duration_ms = 0 } }
+  local out, config, own = self.out, self.config, nil
+  if self.entry_asserts then
+    local ok, c, o = pcall(self.for_job, self, job)
+    if not ok then
+      -- An assert that cannot be compiled here (checked at load, so rare): the grade of the
+      -- run says why, and the run itself is untouched.
+      out.text = nil
+      put(out, 1, "assert", nil, nil, nil, tostring(c), 0)
+      return trim(out, 1)
+    end
+    own = o
   end
-  if not trace.success then return run_failed(graders, trace) end
-  local view = M.view(trace, job, self.observations_of)
-  if duration_ms then view.duration_ms = duration_ms end
-  local out = {}
-  for i, g in ipairs(graders) do out[i] = grade_one(g, view) end
-  return out
+  if not trace.success then return run_failed(out, { config, own }, trace) end
+  local o, ms = trace.output, duration_ms or trace.duration_ms or 0
+  local text = type(o) == "string" and o or (o == nil and "" or json.encode(o)) -- the output as text
+  out.text = config.rules and config.rules:grade(trace.trace_id, text, ms) or nil
+  if own and own.rules then out.text = (out.text or "") .. own.rules:grade(trace.trace_id, text, ms) end
+  local n = 0
+  if #config.lua > 0 or (own and #own.lua > 0) then
+    local view = M.view(trace, job, self.observations_of, self.view_table)
+    view.duration_ms, view.text = ms, text
+    n = grade_lua(out, n, config, view)
+    if own then n = grade_lua(out, n, own, view) end
+  end
+  return trim(out, n)
+end
+
+-- failed(trace, job) -> the scores of a run lost before it could be graded (a crash in an
+-- isolated worker, written by the parent).
+function Set:failed(trace, job)
+  local ok, c, o = pcall(self.for_job, self, job)
+  return run_failed(self.out, { self.config, ok and o or nil }, trace)
 end
 
 -- plan(cfg, has_asserts) -> cfg.grading, or nil when nothing grades: the plain data every
@@ -238,11 +307,6 @@ function M.lost_scores(grading, error_type, job)
   return set:failed({ success = false, error = { type = error_type } }, job)
 end
 
--- failed(trace, job) -> the scores of a run lost before it could be graded (a crash in an
--- isolated worker, written by the parent).
-function Set:failed(trace, job)
-  local ok, graders = pcall(self.for_job, self, job)
-  return run_failed(ok and graders or self.config, trace)
-end
+
 
 return M

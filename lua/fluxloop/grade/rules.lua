@@ -1,7 +1,8 @@
 -- grade/rules.lua - graders that need no model and no code of the user's: the output
 -- compared with a value, matched with a PCRE2 pattern, measured (length, latency, tokens),
 -- or looked for in the run's observations (a tool call). Each gives score 1 or 0 and says
--- why it failed.
+-- why it failed. This file checks them all; those that read only the output's text are
+-- graded in C (src/rules.c, see native), the rest here.
 local json = require("fluxloop.json")
 local util = require("fluxloop.util")
 
@@ -88,18 +89,20 @@ function M.check(spec, out, problem)
     end
     out.value = v
   elseif t == "equals" then
-    if not absent(v) then out.value = v end -- else each input's `expected`
+    if not absent(v) then out.value = type(v) == "table" and v or as_text(v) end -- else each input's `expected`
   end
   return out
 end
 
--- Characters of UTF-8 text; bytes that are not UTF-8 count one each.
-local function length(s)
-  local n = utf8.len(s)
-  if n then return n end
-  local count = 0
-  for _ in s:gmatch("[^\128-\191]") do count = count + 1 end
-  return count
+-- Types that only read the output's text (and the run's duration): graded in C by
+-- fluxloop.rules. equals compares text when its value is text; with a mapping or list, or
+-- with each input's expected, it is graded here.
+local NATIVE = { contains = true, icontains = true, not_contains = true, starts_with = true, regex = true,
+  one_of = true, max_length = true, max_latency_ms = true }
+
+-- native(spec) -> true when fluxloop.rules grades spec.
+function M.native(spec)
+  return NATIVE[spec.type] or (spec.type == "equals" and type(spec.value) == "string")
 end
 
 -- Deep equality of decoded values (an output table against a value from YAML).
@@ -145,56 +148,11 @@ function COMPILE.equals(spec)
   end
 end
 
-function COMPILE.contains(spec)
-  local value = spec.value
-  return function(view)
-    local ok = view.text:find(value, 1, true) ~= nil
-    return ok, nil, not ok and ("output does not contain %s"):format(quote(value)) or nil
-  end
-end
 
-function COMPILE.icontains(spec)
-  local value = spec.value:lower()
-  return function(view)
-    local ok = view.text:lower():find(value, 1, true) ~= nil
-    return ok, nil, not ok and ("output does not contain %s (any case)"):format(quote(spec.value)) or nil
-  end
-end
 
-function COMPILE.not_contains(spec)
-  local value = spec.value
-  return function(view)
-    local at = view.text:find(value, 1, true)
-    return at == nil, nil, at and ("output contains %s at character %d"):format(quote(value),
-      length(view.text:sub(1, at - 1)) + 1) or nil
-  end
-end
 
-function COMPILE.starts_with(spec)
-  local value = spec.value
-  return function(view)
-    local ok = view.text:sub(1, #value) == value
-    return ok, nil, not ok and ("output starts with %s, not %s"):format(quote(view.text:sub(1, #value)), quote(value))
-      or nil
-  end
-end
 
-function COMPILE.regex(spec)
-  local re = assert(require("fluxloop.regex").compile(spec.value, spec.flags))
-  return function(view)
-    local ok = re:test(view.text)
-    return ok, nil, not ok and ("output does not match /%s/%s"):format(spec.value, spec.flags or "") or nil
-  end
-end
 
-function COMPILE.one_of(spec)
-  local set = {}
-  for _, v in ipairs(spec.values) do set[v] = true end
-  return function(view)
-    local ok = set[view.text] == true
-    return ok, nil, not ok and ("output %s is none of the %d values"):format(quote(view.text), #spec.values) or nil
-  end
-end
 
 function COMPILE.is_json()
   return function(view)
@@ -204,20 +162,7 @@ function COMPILE.is_json()
   end
 end
 
-function COMPILE.max_length(spec)
-  return function(view)
-    local n = length(view.text)
-    return n <= spec.value, nil, n > spec.value and ("output is %d characters, more than %s"):format(n, spec.value) or nil
-  end
-end
 
-function COMPILE.max_latency_ms(spec)
-  return function(view)
-    local ms = tonumber(view.duration_ms)
-    if not ms then error("the run has no duration_ms", 0) end
-    return ms <= spec.value, nil, ms > spec.value and ("the run took %.1f ms, more than %s"):format(ms, spec.value) or nil
-  end
-end
 
 function COMPILE.max_tokens(spec)
   return function(view)

@@ -20,23 +20,43 @@ local function decode(text)
   return v
 end
 
--- trace_of(row) -> trace, job, observations (JSON text): a line's fields (row[1] is its line
--- number, then FIELDS) as run_one's trace and job would hold them. entries: the inputs' own
--- graders and expected values by input index (setup.entries).
-function M.trace_of(row, entries, iterations)
-  local metadata = decode(row[9]) or {}
-  local trace = {
-    trace_id = row[2], success = row[3] == true, iteration = row[4], persona = row[5], duration_ms = row[6],
-    input = decode(row[7]), output = decode(row[8]), metadata = metadata, error = decode(row[10]),
-  }
-  local k = tonumber(tostring(row[2]):match("^trace_(%d+)$"))
-  local own = k and entries and entries[tostring((k - 1) // iterations + 1)]
-  local entry = { input = trace.input, expected = metadata.expected }
+-- A trace's fields kept as JSON text are decoded when a grader first reads them: a rule
+-- grader reads only the output, and decoding the rest of a million lines is most of the work.
+local LAZY = { input = 7, metadata = 9, error = 10 }
+local Trace = {}
+Trace.__index = function(t, key)
+  local at = LAZY[key]
+  if not at then return nil end
+  local v = decode(rawget(t, "raw")[at])
+  if key == "metadata" and v == nil then v = {} end
+  rawset(t, key, v)
+  return v
+end
+
+-- The job of a trace: its entry as graders see it (input, expected, its own assert: list).
+local Job = {}
+Job.__index = function(job, key)
+  if key ~= "entry" then return nil end
+  local trace = rawget(job, "trace")
+  local entry = { input = trace.input, expected = trace.metadata.expected }
+  local own = rawget(job, "own")
   if own and own.input_hash == require("fluxloop.stats").hash(json.encode(trace.input)) then
     entry.assert = own.assert
     if own.expected ~= nil then entry.expected = own.expected end
   end
-  return trace, { entry = entry }, row[11]
+  rawset(job, "entry", entry)
+  return entry
+end
+
+-- trace_of(row) -> trace, job, observations (JSON text): a line's fields (row[1] is its line
+-- number, then FIELDS) as run_one's trace and job would hold them. entries: the inputs' own
+-- graders and expected values by input index (setup.entries).
+function M.trace_of(row, entries, iterations)
+  local trace = setmetatable({ trace_id = row[2], success = row[3] == true, iteration = row[4], persona = row[5],
+    duration_ms = row[6], output = decode(row[8]), raw = row }, Trace)
+  local k = entries and tonumber(tostring(row[2]):match("^trace_(%d+)$"))
+  local own = k and entries[tostring((k - 1) // iterations + 1)]
+  return trace, setmetatable({ trace = trace, own = own }, Job), row[11]
 end
 
 -- main(setup_json, index) -> true | nil, message. setup: { traces (path), iterations,
@@ -50,21 +70,28 @@ function M.main(setup_json, index)
   set.observations_of = function() return decode(observations) or {} end
   local reader, err = require("fluxloop.jsonlread").open(setup.traces, M.FIELDS)
   if not reader then return nil, ("grader %d: %s"):format(index, err) end
-  local at = 0 -- valid lines read so far
+  local at, ended = 0, false -- valid lines read so far
   while true do
     local _, seq = pool.next()
     if not seq then break end
     local row
-    while at < seq do
+    while at < seq and not ended do
       row = { reader:next() }
-      if row[1] == nil then reader:close() return nil, ("grader %d: traces.jsonl ended early"):format(index) end
+      ended = row[1] == nil
       at = at + 1
+    end
+    if ended then
+      -- The count was of lines; damaged ones are not traces: the places past the last trace
+      -- hold nothing.
+      rec:skip(seq)
+      goto continue
     end
     local trace, job
     trace, job, observations = M.trace_of(row, setup.entries, setup.iterations)
     local ok, werr = rec:write_scores(seq, trace.trace_id, set:grade(trace, job))
     if not ok then reader:close() return nil, werr end
     pool.completed()
+    ::continue::
   end
   reader:close()
   return true
