@@ -9,6 +9,7 @@
 #include "clock.h"
 #include "frame.h"
 #include "lrecorder.h"
+#include "lrules.h"
 #include "traceline.h"
 
 /* Appends observation i (head + tail) to b. */
@@ -73,11 +74,24 @@ static const char *score_text(lua_State *L, const char *key, size_t *n) {
   return s;
 }
 
-/* The lines of scores.jsonl for trace.scores (at idx): its field `text` (lines made already,
- * by the C rules of fluxloop.rules), then a list of { grader, pass = true | false | nil (the
- * grader failed), score, reason, error, duration_ms }. */
-static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t tid_len) {
+/* The output of a trace as its graders read it: a string as it is, else its JSON. */
+typedef struct out_text {
+  const char *p;
+  size_t n;
+  double ms; /* the run's duration */
+} out_text;
+
+/* The lines of scores.jsonl for trace.scores (at idx): first the C rules' (fluxloop.rules):
+ * the set `rules`, graded here on the output's text and the run's duration (o), then the
+ * lines `text` made already; then a list of { grader, pass = true | false | nil (the grader
+ * failed), score, reason, error, duration_ms }. */
+static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t tid_len, const out_text *o) {
   lua_Integer n = (lua_Integer)lua_rawlen(L, idx);
+  if (lua_getfield(L, idx, "rules") == LUA_TUSERDATA) {
+    rules_t *rs = lrules_to(L, -1);
+    if (rs != NULL && o->p != NULL) rules_grade(rs, b, tid, tid_len, o->p, o->n, o->ms);
+  }
+  lua_pop(L, 1);
   if (lua_getfield(L, idx, "text") == LUA_TSTRING) {
     size_t len;
     const char *text = lua_tolstring(L, -1, &len);
@@ -91,6 +105,7 @@ static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t t
       return -1;
     }
     sl.grader = score_text(L, "grader", &sl.grader_len);
+    sl.grader_json = 0;
     if (sl.grader == NULL) {
       lua_pushfstring(L, "trace.scores[%d].grader must be a string", (int)i);
       return -1;
@@ -268,8 +283,12 @@ int lrecorder_write(lua_State *L) {
   buf_put(tr, sum->data + shared_off, shared_len); /* encoded once (a conversation is long) */
   if (field(L, "extra") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
   PUT_LIT(tr, "}\n");
-  if (field(L, "scores") == LUA_TTABLE && put_scores(L, lua_gettop(L), &r->lines[F_SCORES], tid, tid_len) != 0)
-    goto encode_error;
+  if (field(L, "scores") == LUA_TTABLE) {
+    int at = lua_gettop(L);
+    out_text o = { r->scratch.data + out_off, out_len, ms };
+    if (field(L, "output") == LUA_TSTRING) o.p = lua_tolstring(L, -1, &o.n);
+    if (put_scores(L, at, &r->lines[F_SCORES], tid, tid_len, &o) != 0) goto encode_error;
+  }
   lua_settop(L, top);
 
   if (sum->failed || tr->failed || ob->failed || r->lines[F_SCORES].failed) {
@@ -300,18 +319,20 @@ encode_error:
   return lua_error(L);
 }
 
-/* write_scores(seq, trace_id, scores) -> true | fail, msg, code: only the lines of
- * scores.jsonl for one trace (`evaluate`, which grades a finished experiment and writes
- * nothing else), in the place seq of the files. */
+/* write_scores(seq, trace_id, scores [, output_text, duration_ms]) -> true | fail, msg,
+ * code: only the lines of scores.jsonl for one trace (`evaluate`, which grades a finished
+ * experiment and writes nothing else), in the place seq of the files. */
 int lrecorder_write_scores(lua_State *L) {
   recorder *r = lrecorder_check(L);
   int64_t seq = (int64_t)luaL_checkinteger(L, 2);
   size_t tid_len;
   const char *tid = luaL_checklstring(L, 3, &tid_len);
   buf_t *sc = &r->lines[F_SCORES];
+  out_text o = { NULL, 0, (double)luaL_optnumber(L, 6, 0) };
   luaL_checktype(L, 4, LUA_TTABLE);
+  o.p = luaL_optlstring(L, 5, NULL, &o.n);
   for (int i = 0; i < F_COUNT; i++) buf_reset(&r->lines[i]);
-  if (put_scores(L, 4, sc, tid, tid_len) != 0 || sc->failed) {
+  if (put_scores(L, 4, sc, tid, tid_len, &o) != 0 || sc->failed) {
     if (sc->failed) lua_pushliteral(L, "not enough memory to write the scores");
     buf_reset(sc);
     return lua_error(L);

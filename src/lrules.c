@@ -2,13 +2,14 @@
  * for fluxloop.grade, which keeps the other graders in Lua.
  *   rules.new() -> rs;  rs:add{type=, name=, value=, values=, flags=, limit=} -> true | nil, message
  *   rs:grade(trace_id, text, duration_ms) -> the trace's lines of scores.jsonl (one a rule)
+ * The recorder grades with a set itself when a trace's scores name it (lrules.h).
  *   rs:count() -> rules */
 #include <lauxlib.h>
 #include <lua.h>
 #include <string.h>
 
+#include "lrules.h"
 #include "regex.h"
-#include "rules.h"
 
 #define RULES_MT "fluxloop.Rules"
 
@@ -21,6 +22,20 @@ static const char *const TYPES[] = { "equals", "contains", "icontains", "not_con
                                      "one_of", "max_length", "max_latency_ms", NULL };
 static const int TYPE_IDS[] = { RULE_EQUALS, RULE_CONTAINS, RULE_ICONTAINS, RULE_NOT_CONTAINS, RULE_STARTS_WITH,
                                 RULE_REGEX, RULE_ONE_OF, RULE_MAX_LENGTH, RULE_MAX_LATENCY };
+
+/* The metatable's registry key by address: lrules_to runs for every graded trace, and a
+ * lookup by name would hash the name each time. */
+static const char rules_mt_key = 0;
+
+rules_t *lrules_to(lua_State *L, int idx) {
+  lrules *x = lua_touserdata(L, idx);
+  int same;
+  if (x == NULL || !lua_getmetatable(L, idx)) return NULL;
+  lua_rawgetp(L, LUA_REGISTRYINDEX, &rules_mt_key);
+  same = lua_rawequal(L, -1, -2);
+  lua_pop(L, 2);
+  return same ? x->r : NULL;
+}
 
 static lrules *check_rules(lua_State *L) {
   lrules *x = luaL_checkudata(L, 1, RULES_MT);
@@ -125,6 +140,8 @@ int luaopen_fluxloop_rules(lua_State *L) {
     lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, rules_gc);
     lua_setfield(L, -2, "__gc");
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &rules_mt_key);
   }
   lua_pop(L, 1);
   luaL_newlib(L, rules_funcs);

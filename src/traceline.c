@@ -63,11 +63,25 @@ static void put_text_or_null(buf_t *b, const char *s, size_t n) {
   else jsonenc_string(b, s, n);
 }
 
+static void put_score_fields(buf_t *b, const score_line *s);
+
 void traceline_score(buf_t *b, const char *tid, size_t tid_len, const score_line *s) {
   PUT_LIT(b, "{\"trace_id\":");
   jsonenc_string(b, tid, tid_len);
+  put_score_fields(b, s);
+}
+
+void traceline_score_tid_json(buf_t *b, const char *tid_json, size_t tid_json_len, const score_line *s) {
+  PUT_LIT(b, "{\"trace_id\":");
+  buf_put(b, tid_json, tid_json_len);
+  put_score_fields(b, s);
+}
+
+/* Everything after the trace id. */
+static void put_score_fields(buf_t *b, const score_line *s) {
   PUT_LIT(b, ",\"grader\":");
-  jsonenc_string(b, s->grader, s->grader_len);
+  if (s->grader_json) buf_put(b, s->grader, s->grader_len);
+  else jsonenc_string(b, s->grader, s->grader_len);
   PUT_LIT(b, ",\"pass\":");
   if (s->outcome > 0) PUT_LIT(b, "true");
   else if (s->outcome == 0) PUT_LIT(b, "false");

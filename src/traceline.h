@@ -22,7 +22,8 @@ void traceline_obs_ids(buf_t *b, const char *tid, size_t tid_len, size_t n, int 
 
 /* One grade of a trace, as scores.jsonl holds it. */
 typedef struct score_line {
-  const char *grader; size_t grader_len;
+  const char *grader; size_t grader_len; /* its JSON text, quotes and all, when grader_json */
+  int grader_json;
   int outcome;                          /* 1 pass, 0 fail, -1 the grader failed (pass: null) */
   int has_score; double score;
   const char *reason; size_t reason_len; /* NULL: null */
@@ -32,5 +33,7 @@ typedef struct score_line {
 
 /* {"trace_id":..,"grader":..,"pass":..,"score":..,"reason":..,"error":..,"duration_ms":..}\n */
 void traceline_score(buf_t *b, const char *tid, size_t tid_len, const score_line *s);
+/* The same with the trace id's JSON text given (a trace's graders share it). */
+void traceline_score_tid_json(buf_t *b, const char *tid_json, size_t tid_json_len, const score_line *s);
 
 #endif

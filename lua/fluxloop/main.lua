@@ -205,7 +205,7 @@ function M.prepare(flags)
   end
   local entries, dropped, has_asserts = load_plan(inputs_file, inputs_name, hooks)
   if not entries then return nil, dropped end
-  cfg.grading = require("fluxloop.grade").plan(cfg, has_asserts)
+  cfg.grading = (cfg.evaluation or has_asserts) and require("fluxloop.grade").plan(cfg, has_asserts) or nil
   if cfg.grading then
     for _, key in ipairs(require("fluxloop.grade.config").secret_values(cfg.grading.specs)) do
       cfg.secret_values[#cfg.secret_values + 1] = key

@@ -197,7 +197,7 @@ local function run_failed(out, groups, trace)
   local e = type(trace.error) == "table" and trace.error or NO_ENTRY
   local reason = ("the run failed (%s)"):format(tostring(e.type or "error"))
   local n = 0
-  out.text = nil
+  out.text, out.rules = nil, nil
   for _, g in ipairs(groups) do -- natives first, then the others, as a graded run has them
     for i = 1, g.rules and g.rules:count() or 0 do n = n + 1 put(out, n, g.names[i], false, 0, reason, nil, 0) end
   end
@@ -231,10 +231,11 @@ local function grade_lua(out, n, g, view)
 end
 
 -- grade(trace, job [, duration_ms]) -> list of score entries { grader, pass, score, reason,
--- error, duration_ms } (the recorder's trace.scores), whose field `text` holds the lines of
--- the C rules, written before the entries; a grader that raises has failed (pass nil, error
--- why). duration_ms: the run's, when the trace has none yet. The list is the set's own,
--- filled again by the next grade.
+-- error, duration_ms } (the recorder's trace.scores); its field rules holds the config's C
+-- rules, for the recorder to grade with as it writes, and text the lines of the input's own
+-- C rules, both written before the entries. A grader that raises has failed (pass nil,
+-- error why). duration_ms: the run's, when the trace has none yet. The list is the set's
+-- own, filled again by the next grade.
 function Set:grade(trace, job, duration_ms)
   local out, config, own = self.out, self.config, nil
   if self.entry_asserts then
@@ -242,17 +243,20 @@ function Set:grade(trace, job, duration_ms)
     if not ok then
       -- An assert that cannot be compiled here (checked at load, so rare): the grade of the
       -- run says why, and the run itself is untouched.
-      out.text = nil
+      out.text, out.rules = nil, nil
       put(out, 1, "assert", nil, nil, nil, tostring(c), 0)
       return trim(out, 1)
     end
     own = o
   end
   if not trace.success then return run_failed(out, { config, own }, trace) end
+  -- The config's rules grade as the recorder writes the trace (it has the output's text and
+  -- the run's duration at hand); an input's own rules, which change from input to input, here.
+  out.rules, out.text = config.rules, nil
+  if not own and #config.lua == 0 then return trim(out, 0) end
   local o, ms = trace.output, duration_ms or trace.duration_ms or 0
   local text = type(o) == "string" and o or (o == nil and "" or json.encode(o)) -- the output as text
-  out.text = config.rules and config.rules:grade(trace.trace_id, text, ms) or nil
-  if own and own.rules then out.text = (out.text or "") .. own.rules:grade(trace.trace_id, text, ms) end
+  out.text = own and own.rules and own.rules:grade(trace.trace_id, text, ms) or nil
   local n = 0
   if #config.lua > 0 or (own and #own.lua > 0) then
     local view = M.view(trace, job, self.observations_of, self.view_table)

@@ -88,7 +88,9 @@ function M.main(setup_json, index)
     end
     local trace, job
     trace, job, observations = M.trace_of(row, setup.entries, setup.iterations)
-    local ok, werr = rec:write_scores(seq, trace.trace_id, set:grade(trace, job))
+    local o = trace.output
+    local ok, werr = rec:write_scores(seq, trace.trace_id, set:grade(trace, job),
+      type(o) == "string" and o or (o == nil and "" or json.encode(o)), trace.duration_ms)
     if not ok then reader:close() return nil, werr end
     pool.completed()
     ::continue::
