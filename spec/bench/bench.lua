@@ -579,3 +579,65 @@ multi_turn:
     :format(rss1 / 1024, rss3 / 1024, math.floor(conv.bytes)))
   P.remove(dir)
 end
+
+-- 10. Grading (issue 23). (a) The cost of grading each run as it finishes: the echo
+-- experiment, 100 x 1000, with one rule grader and with three, against none (target: one
+-- costs <= 10% of the runs/s). (b) `evaluate` of 1,000,000 traces with three rule graders:
+-- traces/s of the whole command and its peak RSS (targets >= 200,000 and <= 64 MB). (c) The
+-- judge at --parallel 16 against --parallel 1, a local judge answering in 20 ms (target >= 12x).
+if want("10") then
+  local function graded(name, graders)
+    return ("name: bench\nrunner:\n  target: \"agents.agent:run\"\n  iterations: 1000\nevaluation:\n  graders:\n%s")
+      :format(graders), name
+  end
+  local ONE = "    - {type: contains, value: plus}\n"
+  local THREE = ONE .. "    - {type: regex, value: 'number \\d+'}\n    - {type: max_length, value: 80}\n"
+  local dir = project(1000)
+  P.write(dir, "configs/one.yaml", (graded("one", ONE)))
+  P.write(dir, "configs/three.yaml", (graded("three", THREE)))
+  local plain, one, three = best(dir, { "run experiment --quiet", "run experiment --quiet --config configs/one.yaml",
+    "run experiment --quiet --config configs/three.yaml" })
+  print(("  graded as runs finish, runs/s:      %8.0f none / %.0f one rule grader / %.0f three (one costs %.0f%%, "
+    .. "three %.0f%%; target <= 10%%)"):format(plain.rate, one.rate, three.rate, (1 - one.rate / plain.rate) * 100,
+    (1 - three.rate / plain.rate) * 100))
+  P.remove(dir)
+
+  package.path = "spec/bench/?.lua;" .. package.path
+  local synth = require("synth")
+  dir = P.new()
+  local n = tonumber(os.getenv("BENCH_TRACES")) or 1000000
+  synth.write(dir .. "/exp", { inputs = n // 10, iterations = 10, seed = 3 })
+  P.write(dir, "configs/simulation.yaml", "evaluation:\n  graders:\n" .. THREE)
+  P.write(dir, "exp/summary.json", json.encode({ name = "bench", iterations = 10, inputs = n // 10, total_traces = n,
+    config_file = dir .. "/configs/simulation.yaml" }))
+  local h = io.popen(("%s spec/bench/measure.lua %s"):format(P.quote(interp),
+    P.quote(("%s evaluate experiment %s/exp --quiet"):format(P.quote(bin), P.quote(dir)))))
+  local wall, rss = h:read("a"):match("([%d.]+) (%d+)")
+  h:close()
+  print(("  evaluate, %d traces, 3 rule graders: %8.0f traces/s (the command whole), %.1f MB peak RSS "
+    .. "(targets >= 200,000; <= 64 MB)"):format(n, n / (tonumber(wall) / 1000), tonumber(rss) / 1024))
+  P.remove(dir)
+
+  local server = require("support.mock_server").start(nil, "mock_judge.py")
+  server:control({ latency_ms = 20 })
+  FLUXLOOP_BIN = bin -- P.run's binary
+  local inputs = { "inputs:" }
+  for i = 1, 10 do inputs[#inputs + 1] = ("  - input: question %d"):format(i) end
+  dir = P.project({ iterations = 20, inputs = table.concat(inputs, "\n") .. "\n",
+    agent = "return { run = function(i, ctx) return i .. ' ' .. ctx.iteration end }",
+    config = ("runner:\n  target: agents.agent:run\n  iterations: 20\nevaluation:\n  graders:\n    - {name: judge, "
+      .. "type: llm_judge, rubric: r, model: m, base_url: '%s/v1', api_key: k}\n"):format(server:url()) })
+  P.run(dir, "run experiment --quiet --config configs/simulation.yaml")
+  local exp = P.experiments(dir)[1]
+  local function judged(parallel)
+    local t0 = require("fluxloop.clock").now_ns()
+    local code, _, err = P.run(dir, ("evaluate experiment %s --no-cache --quiet --parallel %d"):format(P.quote(exp), parallel))
+    assert(code == 0, err)
+    return (require("fluxloop.clock").now_ns() - t0) / 1e9
+  end
+  local t1, t16 = judged(1), judged(16)
+  server:stop()
+  P.remove(dir)
+  print(("  llm_judge, 200 traces, 20 ms judge:  %.2f s at --parallel 1, %.2f s at 16: %.1fx (target >= 12x)")
+    :format(t1, t16, t1 / t16))
+end
