@@ -115,13 +115,17 @@ class Handler(BaseHTTPRequestHandler):
                                      "finish_reason": "stop"}], "usage": usage})
 
 
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # 16 workers connect at once: a short backlog drops SYNs (1 s retries)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--lifetime", type=float, default=600)
     args, _ = ap.parse_known_args()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
+    server = Server(("127.0.0.1", 0), Handler)
     tmp = args.port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write("%d\n" % server.server_address[1])
