@@ -31,6 +31,11 @@ end
 
 local CONVERT = { int = int_of, rate = rate_of, choice = choice_of }
 
+-- int(name, value, min [, max]) / rate(name, value) -> number | nil, message: the checks of
+-- an integer flag and of a requests-per-second flag (fluxloop.cli's too).
+function M.int(name, value, min, max) return int_of(name, value, { min = min, max = max }) end
+M.rate = rate_of
+
 -- parse(args, spec, see) -> opts, positional | nil, message
 -- spec maps a flag to its kind: "bool", "string", "list" (repeatable), or a table
 -- { kind = "int", min =, max = } / { kind = "rate" } / { kind = "choice", choices = {...} }.

@@ -256,24 +256,9 @@ local function new_flags()
 end
 
 
-local function parse_int(name, value, min, max)
-  local n = value:match("^%+?%d+$") and math.tointeger(tonumber(value))
-  if not n or n < min or (max and n > max) then
-    local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
-    local what = "expected an integer " .. range
-    return nil, name .. ": " .. what .. ", got '" .. value .. "'"
-  end
-  return n
-end
-
+local parse_int = require("fluxloop.args").int
 -- --rate-limit R: requests per second, a number > 0 (0.5 is one request every 2 s).
-local function parse_rate(name, value)
-  local r = value:match("^%+?%d*%.?%d+$") and tonumber(value)
-  if not r or r <= 0 or r >= 1e9 then
-    return nil, name .. ": expected a number > 0 (requests per second, such as 10 or 0.5), got '" .. value .. "'"
-  end
-  return r
-end
+local parse_rate = require("fluxloop.args").rate
 
 local SEE_RUN = "; see 'fluxloop run experiment --help'"
 

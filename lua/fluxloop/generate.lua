@@ -7,7 +7,6 @@ local clock = require("fluxloop.clock")
 local fs = require("fluxloop.fs")
 local gen_config = require("fluxloop.gen_config")
 local gen_output = require("fluxloop.gen_output")
-local host = require("fluxloop.host")
 local util = require("fluxloop.util")
 
 local M = {}
@@ -78,14 +77,7 @@ end
 
 -- The default prompt: a file of that name on the Lua path wins over the embedded one.
 local function default_prompt()
-  local rel = PROMPT_TEMPLATE:sub(#"lua/" + 1)
-  for entry in package.path:gmatch("[^;]+") do
-    if entry:sub(-5) == "?.lua" then
-      local text = util.read_file(entry:sub(1, -6) .. rel)
-      if text then return text end
-    end
-  end
-  return assert(host.embedded_source(PROMPT_TEMPLATE), "no embedded " .. PROMPT_TEMPLATE)
+  return (assert(require("fluxloop.template").source(PROMPT_TEMPLATE), "no embedded " .. PROMPT_TEMPLATE))
 end
 
 local function describe(item, i, n)

@@ -42,14 +42,7 @@ local MERGED = { [".gitignore"] = "lines", [".env"] = "keep" }
 
 -- A template's text: a file on the Lua path (DIR/fluxloop/templates/...) wins.
 local function template_text(path)
-  local rel = path:sub(#"lua/" + 1)
-  for entry in package.path:gmatch("[^;]+") do
-    if entry:sub(-5) == "?.lua" then
-      local text = util.read_file(entry:sub(1, -6) .. rel)
-      if text then return text end
-    end
-  end
-  return assert(host.embedded_source(path), "no embedded template " .. path)
+  return (assert(require("fluxloop.template").source(path), "no embedded template " .. path))
 end
 
 -- The files of a project: { rel = "configs/input.yaml", template = path } in build order.

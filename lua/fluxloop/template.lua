@@ -10,17 +10,26 @@ Template.__index = Template
 
 local read = require("fluxloop.util").read_file
 
--- find(name) -> text, where: name like "report/page"; searched as fluxloop/<name>.html on package.path.
-local function find(name)
+-- source(path) -> text, where | nil: a file of the source tree ("lua/fluxloop/report/page.html",
+-- "lua/fluxloop/templates/..."): the same file under a folder of package.path (a project's
+-- lua/, --lua-path) wins over the copy embedded in the binary.
+function M.source(path)
+  local rel = path:gsub("^lua/", "")
   for entry in package.path:gmatch("[^;]+") do
     if entry:sub(-5) == "?.lua" then
-      local path = entry:sub(1, -6) .. "fluxloop/" .. name .. ".html"
-      local text = read(path)
-      if text then return text, path end
+      local file = entry:sub(1, -6) .. rel
+      local text = read(file)
+      if text then return text, file end
     end
   end
-  local text = host.embedded_source("fluxloop." .. name:gsub("/", ".") .. ".html")
-  return text, "(embedded)"
+  local text = host.embedded_source(path)
+  if text then return text, "(embedded)" end
+  return nil
+end
+
+-- find(name) -> text, where: name like "report/page" (lua/fluxloop/report/page.html).
+local function find(name)
+  return M.source("lua/fluxloop/" .. name .. ".html")
 end
 
 -- load(name) -> template | raises when there is no such template (a broken install).

@@ -4,11 +4,10 @@
 local mock = require("support.mock_server")
 local P = require("support.project")
 
+local readme = require("support.readme")
+
 local function section()
-  local text = assert(P.read("README.md"))
-  local body = assert(text:match("\n## Grading\n(.-)\n## "), "README.md has no section 'Grading'")
-  local blocks = {}
-  for code in body:gmatch("```sh\n(.-)```") do blocks[#blocks + 1] = code end
+  local blocks, body = readme.sh_blocks("Grading")
   local shown = body:match("```\n(%[INFO%] Done:.-)```")
   return blocks, assert(shown, "the section shows no output")
 end
@@ -18,19 +17,14 @@ describe("README: Grading", function()
     local blocks, shown = section()
     assert.is_true(#blocks >= 2, #blocks)
     local server = mock.start(nil, "mock_judge.py")
-    local dir = P.new()
-    os.execute(("mkdir -p %s/bin && ln -s %s %s/bin/fluxloop"):format(P.quote(dir), P.quote(P.bin()), P.quote(dir)))
-    P.write(dir, "work/script.sh", "set -e\n" .. table.concat(blocks, "\n"))
-    local cmd = ("cd %s/work && PATH=%s/bin:$PATH OPENAI_BASE_URL=%s/v1 OPENAI_API_KEY=sk-readme-spec-000 "
-      .. "FLUXLOOP_LLM_API_KEY= sh script.sh >out 2>err"):format(P.quote(dir), P.quote(dir), server.base)
-    local ok = os.execute(cmd)
-    local err = P.read(dir .. "/work/err") or ""
+    local ok, err, dir = readme.run(blocks, ("OPENAI_BASE_URL=%s/v1 OPENAI_API_KEY=sk-readme-spec-000 "
+      .. "FLUXLOOP_LLM_API_KEY="):format(server.base))
     local requests = server:stats().requests
     server:stop()
     local report = P.read(select(1, (io.popen("ls -d " .. P.quote(dir) .. "/work/graded/experiments/*/"):read("l")))
       .. "report.html")
     P.remove(dir)
-    assert.is_true(ok == true, err)
+    assert.is_true(ok, err)
     for line in shown:gmatch("[^\n]+") do
       if line:find("^  ") then assert.truthy(err:find(line, 1, true), "not printed: " .. line .. "\n" .. err) end
     end

@@ -156,17 +156,27 @@ class Handler(socketserver.StreamRequestHandler):
             with LOCK:
                 STATE["in_flight"] += 1
                 STATE["max_in_flight"] = max(STATE["max_in_flight"], STATE["in_flight"])
+            self.in_flight = True
             try:
                 status = self.route(method, target, headers, body, arrived)
             except (BrokenPipeError, ConnectionResetError):
                 return
             finally:
-                with LOCK:
-                    STATE["in_flight"] -= 1
+                self.done_in_flight()
             if status is None or not self.keep:
                 return
 
     # ---- responses ---------------------------------------------------------------------
+
+    in_flight = False  # this connection's request is counted in STATE["in_flight"]
+
+    def done_in_flight(self):
+        """The request leaves the in-flight count once, before its last bytes go: the client
+        may send its next request as soon as they arrive, before this thread goes on."""
+        if self.in_flight:
+            self.in_flight = False
+            with LOCK:
+                STATE["in_flight"] -= 1
 
     def count(self, status, counted=True):
         """Counts an answer; the control paths' own (counted=False) are left out."""
@@ -190,6 +200,7 @@ class Handler(socketserver.StreamRequestHandler):
         head += ["%s: %s" % kv for kv in extra]
         if not self.keep:
             head.append("Connection: close")
+        self.done_in_flight()
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
         self.count(status, counted)
         return status
@@ -205,6 +216,7 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.flush()
 
     def end_chunked(self, status):
+        self.done_in_flight()
         self.wfile.write(b"0\r\n\r\n")
         self.count(status)
         return status
