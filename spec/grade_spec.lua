@@ -219,3 +219,27 @@ describe("fluxloop.gradestats", function()
     assert.equal(0.25, f.score_sum)
   end)
 end)
+
+describe("grade.judge", function()
+  local judge = require("fluxloop.grade.judge")
+
+  it("asks with the rubric, the input, the expected answer and the output; a conversation whole", function()
+    local text = judge.messages({ rubric = "Says how long." }, { input = "q?", output = "5 days", expected = "5 days" })[2]
+      .content
+    assert.truthy(text:find("Rubric:\nSays how long.", 1, true))
+    assert.truthy(text:find("Input given to the agent:\nq?", 1, true))
+    assert.truthy(text:find("Reference answer (expected):\n5 days", 1, true))
+    assert.truthy(text:find("The agent's answer:\n5 days", 1, true))
+    text = judge.messages({ rubric = "R" }, { input = "bye?", output = "bye", conversation = {
+      { role = "user", content = "hi" }, { role = "assistant", content = "hello" }, { role = "user", content = "bye?" },
+      { role = "assistant", content = "bye" } } })[2].content
+    assert.truthy(text:find("1. User: hi\n2. Assistant: hello\n3. User: bye?\n4. Assistant: bye", 1, true), text)
+  end)
+
+  it("takes the first JSON object of the reply as the verdict", function()
+    assert.same({ true, 0.8, "ok" }, { judge.verdict('Sure! ```json\n{"pass": true, "score": 0.8, "reason": "ok"}\n```') })
+    assert.same({ false, 0.2 }, { judge.verdict('{"score": 0.2}') }) -- under pass_score 0.5
+    assert.has_error(function() judge.verdict("no idea") end)
+    assert.has_error(function() judge.verdict('{"pass": "yes"}') end)
+  end)
+end)

@@ -141,6 +141,33 @@ describe("llm_judge", function()
     assert.is_nil(all_text(exp):find(KEY, 1, true))
   end)
 
+  it("evaluate reads the Python fluxloop's configs/evaluation.yaml: each enabled metric is a judge", function()
+    project()
+    P.run(dir, "run experiment --quiet", ENV)
+    local exp = P.experiments(dir)[1]
+    P.write(dir, "configs/evaluation.yaml", ([[
+evaluation_goal:
+  text: "Customers learn how refunds work."
+metrics:
+  task_completion: {enabled: true, thresholds: {good: 0.8, fair: 0.6}}
+  relevance: {enabled: true, thresholds: {good: 0.9, fair: 0.4}}
+  clarity: {enabled: false}
+advanced:
+  llm_judge: {model: judge-model-x}
+]]))
+    server:reset()
+    local code, _, err = P.run(dir, "evaluate experiment " .. P.quote(exp) .. " --config configs/evaluation.yaml",
+      ENV .. " OPENAI_BASE_URL=" .. server:url() .. "/v1 OPENAI_API_KEY=" .. KEY)
+    -- task_completion: half the answers mention a refund, under its fair threshold 0.6
+    assert.equal(1, code, err)
+    assert.truthy(err:find("grader task_completion: pass rate 50.0% is under its threshold 60.0%", 1, true), err)
+    local s = P.read_json(exp .. "/summary.json").scores
+    assert.same({ 0.6, 0.4 }, { s.task_completion.threshold, s.relevance.threshold })
+    assert.is_nil(s.clarity)
+    assert.is_nil(s.helpful) -- --config names the graders: the run's own are not used
+    assert.equal(4, server:stats().requests) -- 2 distinct answers x 2 metrics
+  end)
+
   it("evaluate --parallel 4 has requests in flight together; --rate-limit paces them", function()
     server:control({ latency_ms = 100 })
     project()

@@ -97,13 +97,27 @@ local function text_of(v, limit)
   return s
 end
 
--- messages(spec, view) -> the chat messages of one judgement.
+-- The transcript of a conversation (multi_turn), one numbered line a turn.
+local function transcript(conversation, limit)
+  local lines = {}
+  for i, turn in ipairs(conversation) do
+    local role = tostring(turn.role or "?")
+    lines[i] = ("%d. %s: %s"):format(i, role:sub(1, 1):upper() .. role:sub(2), text_of(turn.content, limit))
+  end
+  return table.concat(lines, "\n")
+end
+
+-- messages(spec, view) -> the chat messages of one judgement: the rubric, the input (or the
+-- whole conversation), the expected answer when the input has one, and the agent's answer.
 function M.messages(spec, view)
   local limit = spec.max_output_chars or M.MAX_OUTPUT_CHARS
-  local parts = {
-    "Rubric:\n" .. spec.rubric,
-    "Input given to the agent:\n" .. text_of(view.input, limit),
-  }
+  local parts = { "Rubric:\n" .. spec.rubric }
+  local conversation = view.conversation
+  if type(conversation) == "table" and #conversation > 2 then
+    parts[#parts + 1] = "The conversation (the agent's answer below is its last reply):\n" .. transcript(conversation, limit)
+  else
+    parts[#parts + 1] = "Input given to the agent:\n" .. text_of(view.input, limit)
+  end
   if view.expected ~= nil and view.expected ~= json.null then
     parts[#parts + 1] = "Reference answer (expected):\n" .. text_of(view.expected, limit)
   end
