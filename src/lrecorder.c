@@ -16,6 +16,7 @@
 #include "frame.h"
 #include "lgradestats.h"
 #include "lrecorder.h"
+#include "lrules.h"
 #include "lstats.h"
 #include "stats.h"
 #include "traceline.h"
@@ -133,7 +134,7 @@ static void make_current(lua_State *L) {
 }
 
 static recorder *new_recorder(lua_State *L) {
-  recorder *r = lua_newuserdatauv(L, sizeof *r, 2); /* user values: template_checked */
+  recorder *r = lua_newuserdatauv(L, sizeof *r, 3); /* user values: template_checked, rules */
   memset(r, 0, sizeof *r);
   r->closed = 1; /* consistent for __gc until set up */
   luaL_setmetatable(L, RECORDER_MT);
@@ -521,6 +522,22 @@ static int recorder_stats(lua_State *L) {
   return 1;
 }
 
+/* grade_with(rules | nil): the rule graders (a fluxloop.rules set) this recorder applies to
+ * every trace it writes without scores of its own: a run's grades then cost no Lua. A failed
+ * run's lines say "the run failed (TYPE)". */
+static int recorder_grade_with(lua_State *L) {
+  recorder *r = lrecorder_check(L);
+  if (lua_isnoneornil(L, 2)) {
+    r->rules = NULL;
+  } else {
+    r->rules = lrules_to(L, 2);
+    luaL_argcheck(L, r->rules != NULL, 2, "a fluxloop.rules set");
+  }
+  lua_settop(L, 2);
+  lua_setiuservalue(L, 1, 3);
+  return 0;
+}
+
 /* grades() -> the per-grader figures of the score lines written so far (lgradestats.h), or
  * nil when this experiment writes no scores. */
 static int recorder_grades(lua_State *L) {
@@ -563,6 +580,7 @@ static const luaL_Reg recorder_methods[] = {
   { "sink", recorder_sink },
   { "stats", recorder_stats },
   { "grades", recorder_grades },
+  { "grade_with", recorder_grade_with },
   { "close", recorder_close },
   { NULL, NULL }
 };

@@ -54,6 +54,9 @@ typedef struct recorder {
    * passes the same template every run, has its 2 KB scanned once. */
   const char *template_checked[2];
   redact_t redact;    /* secret strings of the config, masked in every line (redact()) */
+  /* grade_with(): rule graders applied to every trace written without scores of its own
+   * (kept alive by the recorder's user value 3). */
+  struct rules *rules;
 } recorder;
 
 /* self (argument 1) must be an open recorder; a half-written observation is undone. */

@@ -141,6 +141,25 @@ static int splice_fields(lua_State *L, buf_t *b) {
   return 0;
 }
 
+/* The recorder's own rule graders (grade_with) on a trace written without scores: its output
+ * as text (a string as it is, else its JSON, in the scratch buffer), or the failed grades of a
+ * run that failed (its error's type at stack slot 8). */
+static void grade_with_rules(lua_State *L, recorder *r, const char *tid, size_t tid_len, size_t out_off,
+                             size_t out_len, double ms, int success) {
+  buf_t *b = &r->lines[F_SCORES];
+  if (success) {
+    const char *text = r->scratch.data + out_off;
+    size_t n = out_len;
+    if (field(L, "output") == LUA_TSTRING) text = lua_tolstring(L, -1, &n);
+    rules_grade(r->rules, b, tid, tid_len, text, n, ms);
+  } else {
+    size_t n = 5;
+    const char *type = "error";
+    if (lua_istable(L, 8) && lua_getfield(L, 8, "type") == LUA_TSTRING) type = lua_tolstring(L, -1, &n);
+    rules_fail(r->rules, b, tid, tid_len, type, n);
+  }
+}
+
 /* write(trace) -> true | fail, msg, code
  * trace = { trace_id, input, output, success, error = {type, message, traceback} | nil,
  *           iteration, persona, metadata, args, args_template = {before, after} (args as
@@ -288,6 +307,8 @@ int lrecorder_write(lua_State *L) {
     out_text o = { r->scratch.data + out_off, out_len, ms };
     if (field(L, "output") == LUA_TSTRING) o.p = lua_tolstring(L, -1, &o.n);
     if (put_scores(L, at, &r->lines[F_SCORES], tid, tid_len, &o) != 0) goto encode_error;
+  } else if (r->rules != NULL) {
+    grade_with_rules(L, r, tid, tid_len, out_off, out_len, ms, success);
   }
   lua_settop(L, top);
 

@@ -324,3 +324,18 @@ void rules_grade(rules_t *r, buf_t *out, const char *tid, size_t tid_len, const 
     t = t2;
   }
 }
+
+void rules_fail(rules_t *r, buf_t *out, const char *tid, size_t tid_len, const char *error_type, size_t type_len) {
+  buf_t *why = &r->reason;
+  buf_reset(why);
+  buf_puts(why, "the run failed (");
+  buf_put(why, error_type, type_len);
+  buf_putc(why, ')');
+  buf_reset(&r->tid);
+  jsonenc_string(&r->tid, tid, tid_len);
+  for (int i = 0; i < r->n; i++) {
+    score_line sl = { .grader = r->list[i].name, .grader_len = r->list[i].name_len, .grader_json = 1, .outcome = 0,
+                      .has_score = 1, .score = 0, .reason = why->data, .reason_len = why->len };
+    traceline_score_tid_json(out, r->tid.data, r->tid.len, &sl);
+  }
+}

@@ -31,4 +31,8 @@ int rules_count(const rules_t *r);
 void rules_grade(rules_t *r, buf_t *out, const char *tid, size_t tid_len, const char *text, size_t n,
                  double duration_ms);
 
+/* The lines of a run that failed before it could be graded: every rule fails, score 0,
+ * reason "the run failed (TYPE)" (error_type, e.g. "timeout"), no rule called. */
+void rules_fail(rules_t *r, buf_t *out, const char *tid, size_t tid_len, const char *error_type, size_t type_len);
+
 #endif

@@ -74,6 +74,23 @@ describe("grading during fluxloop run experiment", function()
     assert.truthy(err:find("mentions_refund%s+3/6 passed %(50.0%%"), err)
   end)
 
+  it("rules alone are graded by the recorder as it writes, at --parallel and --isolate alike", function()
+    dir = graded_project({ inputs = "inputs:\n  - input: \"refund?\"\n  - input: \"hello\"\n" })
+    assert.equal(1, (P.run(dir, "run experiment --quiet"))) -- hello's third run fails
+    P.run(dir, "run experiment --quiet --parallel 3")
+    P.run(dir, "run experiment --quiet --isolate --parallel 2")
+    local exps = P.experiments(dir)
+    local rows = P.read_jsonl(exps[1] .. "/scores.jsonl")
+    assert.equal(12, #rows)
+    assert.same({ "trace_001", "mentions_refund", true, 1 }, { rows[1].trace_id, rows[1].grader, rows[1].pass, rows[1].score })
+    assert.same({ "trace_004", "mentions_refund", false, 'output does not contain "refund"' },
+      { rows[7].trace_id, rows[7].grader, rows[7].pass, rows[7].reason })
+    assert.same({ "trace_006", "regex", false, "the run failed (error)" },
+      { rows[12].trace_id, rows[12].grader, rows[12].pass, rows[12].reason })
+    assert.equal(scores_text(exps[1]), scores_text(exps[2]))
+    assert.equal(scores_text(exps[1]), scores_text(exps[3]))
+  end)
+
   it("a grader under its threshold makes the run exit 1 and names it; above, exit 0", function()
     dir = graded_project({ agent = "return { run = function() return 'a refund in 5 days' end }",
       config = CONFIG:gsub("value: refund}", "value: refund, threshold: 0.9}") })

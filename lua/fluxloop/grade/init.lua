@@ -291,10 +291,15 @@ function M.env_of(grading)
     runner_env = grading.runner_env, entry_asserts = grading.asserts }
 end
 
--- for_state(grading, rec) -> the set a run state grades with; observations come from the
--- recorder (the run's, before they are written).
+-- for_state(grading, rec) -> the set a run state grades with (observations come from the
+-- recorder: the run's, before they are written); nil when the graders are rules the recorder
+-- applies itself as it writes (rec:grade_with: no Lua per run).
 function M.for_state(grading, rec)
   local set = M.set(grading.specs, M.env_of(grading))
+  if not grading.asserts and #set.config.lua == 0 and set.config.rules then
+    rec:grade_with(set.config.rules)
+    return nil
+  end
   set.observations_of = function() return rec:observations() end
   return set
 end
