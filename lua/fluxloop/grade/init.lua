@@ -2,8 +2,10 @@
 -- grading one finished run with every grader that applies to it (the config's
 -- evaluation.graders, then its input's own `assert:` list).
 -- A grader type lives in a family module (rules, script, judge); each exports
---   check(spec, problem) -> normalized spec   (problem(key, text) reports what is wrong)
+--   KEYS[type] (the keys a grader of that type takes besides name, type, threshold)
+--   check(spec, out, problem) -> out, the spec normalized (problem(key, text) says what is wrong)
 --   compile(spec, env) -> fn(view) -> pass, score, reason   (raises when the grader fails)
+-- The rules that read only the output's text are graded in C (fluxloop.rules), the rest in Lua.
 -- Grades never change a run's success; a failed run is a failed grade of every grader.
 local clock = require("fluxloop.clock")
 local json = require("fluxloop.json")
@@ -24,8 +26,7 @@ M.TYPES = {
 M.COMMON_KEYS = { "name", "type", "threshold" }
 
 function M.type_names()
-  local names = util.sorted_keys(M.TYPES)
-  return names
+  return util.sorted_keys(M.TYPES)
 end
 
 local function family(t) return require(M.TYPES[t]) end
