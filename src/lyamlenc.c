@@ -141,7 +141,9 @@ static void emit_value(estate *s, int idx, int depth, int path) {
   lua_Integer len, i;
   switch (lua_type(L, idx)) {
   case LUA_TNIL: check(s, yamlemit_plain(s->e, "null", 4)); return;
-  case LUA_TBOOLEAN: check(s, yamlemit_plain(s->e, lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5)); return;
+  case LUA_TBOOLEAN:
+    check(s, lua_toboolean(L, idx) ? yamlemit_plain(s->e, "true", 4) : yamlemit_plain(s->e, "false", 5));
+    return;
   case LUA_TNUMBER:
     if (lua_isinteger(L, idx)) check(s, yamlemit_integer(s->e, (long long)lua_tointeger(L, idx)));
     else check(s, yamlemit_float(s->e, (double)lua_tonumber(L, idx)));

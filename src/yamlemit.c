@@ -99,10 +99,10 @@ int yamlemit_string(yamlemit_t *e, const char *text, size_t n) {
 int yamlemit_start(yamlemit_t *e, int mapping, int empty) {
   yaml_event_t ev;
   if (mapping)
-    return emit(e, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-                                                           empty ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE));
-  return emit(e, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
-                                                          empty ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE));
+    return emit(e, &ev, yaml_mapping_start_event_initialize(
+                            &ev, NULL, NULL, 1, empty ? YAML_FLOW_MAPPING_STYLE : YAML_BLOCK_MAPPING_STYLE));
+  return emit(e, &ev, yaml_sequence_start_event_initialize(
+                          &ev, NULL, NULL, 1, empty ? YAML_FLOW_SEQUENCE_STYLE : YAML_BLOCK_SEQUENCE_STYLE));
 }
 
 int yamlemit_end(yamlemit_t *e, int mapping) {
