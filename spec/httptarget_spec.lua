@@ -117,6 +117,36 @@ runner:
     assert.matches("configs/simulation.yaml:7:14: runner.http.retries: expected an integer from 0 to 20", err)
   end)
 
+  it("expands ${NAME} in timeout_ms and retries, runner.env first, then the environment", function()
+    local cfg = assert(load([[
+runner:
+  target: "http:POST http://127.0.0.1:8000/chat"
+  http:
+    timeout_ms: "${T_MS}"
+    retries: "${HOME_RETRIES_NOT_SET_123}"
+  env: {T_MS: "2500", HOME_RETRIES_NOT_SET_123: " 2 "}
+]]))
+    assert.are.same({ 2500, 2 }, { cfg.runner.http.timeout_ms, cfg.runner.http.retries })
+    -- From the environment: HOME is set and is no integer.
+    local _, err = load([[
+runner:
+  target: "http:POST http://127.0.0.1:8000/chat"
+  http:
+    timeout_ms: "${NOPE_T_NOT_SET_123}"
+    retries: ${R}
+  env: {R: "21"}
+]])
+    assert.matches("configs/simulation.yaml:4:17: runner.http.timeout_ms: ${NOPE_T_NOT_SET_123} is not set "
+      .. "in runner.env or in the environment", err, 1, true)
+    assert.matches("configs/simulation.yaml:5:14: runner.http.retries: expected an integer from 0 to 20, got "
+      .. "'${R}', which is '21'", err, 1, true)
+    _, err = load('runner:\n  target: "http:GET http://h/"\n  http: {timeout_ms: "${HOME}", retries: "${R}"}\n'
+      .. '  env: {R: "1.5"}\n')
+    assert.matches("runner.http.timeout_ms: expected an integer from 0 to 2147483647 (milliseconds per attempt; "
+      .. "0 = none), got '${HOME}', which is '" .. os.getenv("HOME") .. "'", err, 1, true)
+    assert.matches("runner.http.retries: expected an integer from 0 to 20, got '${R}', which is '1.5'", err, 1, true)
+  end)
+
   it("the repository's configs/http_target.yaml and configs/llm_agent.yaml load clean", function()
     for _, name in ipairs({ "http_target", "llm_agent" }) do
       local cfg, warnings = config.load("configs/" .. name .. ".yaml")

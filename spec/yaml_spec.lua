@@ -37,7 +37,7 @@ describe("yaml.decode", function()
       { "NO", false }, { "off", false }, { "Off", false }, { "OFF", false },
       { "0", 0 }, { "42", 42 }, { "-17", -17 }, { "+5", 5 }, { "1_000", 1000 },
       { "0x1F", 31 }, { "0o17", 15 }, { "0b101", 5 }, { "-0x10", -16 },
-      { "0755", 755 }, -- leading zero: decimal (our choice, see lyaml.c)
+      { "0755", 755 }, -- leading zero: decimal (our choice, see yamlscalar.c)
       { "9223372036854775807", math.maxinteger }, { "-9223372036854775808", math.mininteger },
       { "1.5", 1.5 }, { "-0.25", -0.25 }, { ".5", 0.5 }, { "1.", 1.0 }, { "1e3", 1000.0 },
       { "1.5E-2", 0.015 }, { "1_000.5", 1000.5 }, { ".inf", math.huge }, { "-.Inf", -math.huge },

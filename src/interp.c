@@ -19,6 +19,7 @@ static int pmain(lua_State *L) {
   }
   lua_setglobal(L, "arg");
   if (luaL_loadfile(L, argv[1]) != LUA_OK) return lua_error(L);
+  luaL_checkstack(L, argc, "too many arguments"); /* the script's arguments go on the stack at once */
   for (int i = 2; i < argc; i++) lua_pushstring(L, argv[i]);
   lua_call(L, argc - 2, 1);
   return 1;

@@ -186,15 +186,16 @@ static int finished_count(pool_t *p) {
 /* run{ workers = N, total = runs, ks = {trace numbers} (optional: 1..total), sink = rec:sink(),
  *      setup = string, path = package.path, cpath = package.cpath, module = "fluxloop.worker",
  *      on_progress = function(done, in_flight) end }
- *   -> { left_behind = n, not_started = {messages} } | nil, message
+ *   -> { left_behind = n, not_started = {messages} } | nil, message [, "not_started"]
  * Starts N workers and waits for them, calling on_progress about ten times a second. A
  * worker whose agent does not start takes no run and stops nobody (not_started says why);
- * when none starts, that is the error.
+ * when none starts, that is the error (the first worker's message, and "not_started": no
+ * run ran, which is no failure to write results).
  * After Ctrl-C, workers get the grace period to finish their runs; any still busy a
  * second later is left behind (it is inside native code). */
 static int pool_run(lua_State *L) {
   pool_t *p;
-  int n, left = 0;
+  int n, left = 0, none_started = 0;
   char *first_error = NULL;
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_getfield(L, 1, "workers");
@@ -274,7 +275,10 @@ static int pool_run(lua_State *L) {
     worker_t *w = &p->workers[i];
     if (w->error && !w->not_started && first_error == NULL) first_error = w->error;
   }
-  if (first_error == NULL && !started_any(p)) first_error = p->workers[0].error; /* none started */
+  if (first_error == NULL && !started_any(p)) { /* none started */
+    first_error = p->workers[0].error;
+    none_started = 1;
+  }
   pthread_mutex_unlock(&p->lock);
 
   if (left == 0) {
@@ -282,8 +286,9 @@ static int pool_run(lua_State *L) {
     if (first_error) {
       lua_pushnil(L);
       lua_pushstring(L, first_error);
+      if (none_started) lua_pushliteral(L, "not_started");
       pool_free(p);
-      return 2;
+      return 2 + none_started;
     }
   } else {
     /* Threads still inside native code keep using p; it is left for the process exit. */

@@ -1,22 +1,20 @@
-/* lyaml.c - the fluxloop.yaml module: YAML text <-> Lua values through libyaml, with source marks. */
+/* lyaml.c - the fluxloop.yaml module: YAML text <-> Lua values through libyaml, with source
+ * marks. Here: the module, decode and stream_list; encode is lyamlenc.c (lyaml.h is what
+ * they share). libyaml's parser and emitter as fluxloop uses them are yamlparse.c and
+ * yamlemit.c, what a scalar means yamlscalar.c: plain C. */
 #include <lauxlib.h>
 #include <errno.h>
 #include <lua.h>
 #include <math.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <yaml.h>
 
-#include "buf.h"
 #include "lconv.h"
-#include "utf8.h"
+#include "lyaml.h"
+#include "yamlparse.h"
 #include "yamlscalar.h"
 
 #define PARSER_MT "fluxloop.yaml.parser"
-#define EMITTER_MT "fluxloop.yaml.emitter"
-#define TAG_PREFIX "tag:yaml.org,2002:"
 
 /* ---------------------------------------------------------------- scalars */
 
@@ -66,29 +64,25 @@ static void push_kind(lua_State *L, int k, const char *s, size_t n) {
 
 /* ---------------------------------------------------------------- decoder */
 
-/* The parser and its current event, released by one idempotent close (__gc and __close). */
-typedef struct {
-  yaml_parser_t parser;
-  yaml_event_t event;
-  int parser_ok, has_event;
-  FILE *file; /* stream_list reads the file itself */
-} yparse_t;
-
+/* The parser lives in a userdata, released by one idempotent close (__gc and __close). */
 static int parser_close(lua_State *L) {
-  yparse_t *p = (yparse_t *)luaL_checkudata(L, 1, PARSER_MT);
-  if (p->has_event) yaml_event_delete(&p->event);
-  if (p->parser_ok) yaml_parser_delete(&p->parser);
-  if (p->file) fclose(p->file);
-  p->file = NULL;
-  p->has_event = p->parser_ok = 0;
+  yamlparse_close((yamlparse_t *)luaL_checkudata(L, 1, PARSER_MT));
   return 0;
+}
+
+/* Pushes a closed parser, to be closed with the function's other values (stack index 4). */
+static yamlparse_t *new_parser(lua_State *L) {
+  yamlparse_t *p = (yamlparse_t *)lua_newuserdatauv(L, sizeof *p, 0);
+  memset(p, 0, sizeof *p);
+  luaL_setmetatable(L, PARSER_MT);
+  lua_toclose(L, -1);
+  return p;
 }
 
 typedef struct {
   lua_State *L;
-  yparse_t *p;
-  const char *name, *text;
-  size_t len;
+  yamlparse_t *p;
+  const char *name;
   int marks;            /* building marks? */
   int anchors;          /* stack index: anchor name -> { v=, m=, s= } or false while being built */
   lua_Integer nodes;    /* nodes parsed, bounds the marks that aliases may expand to */
@@ -112,61 +106,15 @@ static void derror(dstate *d, yaml_mark_t m, const char *fmt, ...) {
   lua_error(L);
 }
 
-/* Pushes user text (a value, key or tag) as messages show it, and returns it: one line,
- * control bytes as \n or \xHH, cut after 60 bytes with "...". */
-static const char *push_shown(lua_State *L, const char *s, size_t n) {
-  luaL_Buffer b;
-  size_t i, max = n > 60 ? 60 : n;
-  while (max < n && max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80) max--; /* whole characters */
-  luaL_buffinit(L, &b);
-  for (i = 0; i < max; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c == '\n') {
-      luaL_addstring(&b, "\\n");
-    } else if (c < 0x20 || c == 0x7F) {
-      char e[8];
-      snprintf(e, sizeof e, "\\x%02x", c);
-      luaL_addstring(&b, e);
-    } else {
-      luaL_addchar(&b, (char)c);
-    }
-  }
-  if (max < n) luaL_addstring(&b, "...");
-  luaL_pushresult(&b);
-  return lua_tostring(L, -1);
-}
-
-static void parser_error(dstate *d) {
-  yaml_parser_t *ps = &d->p->parser;
-  yaml_mark_t m = ps->problem_mark;
-  const char *problem = ps->problem ? ps->problem : "cannot parse";
-  if (ps->error == YAML_MEMORY_ERROR) luaL_error(d->L, "%s: out of memory", d->name);
-  if (ps->error == YAML_READER_ERROR) { /* only a byte offset is known: count lines up to it */
-    size_t i, off = ps->problem_offset < d->len ? ps->problem_offset : d->len;
-    memset(&m, 0, sizeof m);
-    for (i = 0; i < off; i++) {
-      if (d->text[i] == '\n') m.line++, m.column = 0;
-      else if (((unsigned char)d->text[i] & 0xC0) != 0x80) m.column++;
-    }
-  }
-  /* libyaml's words for a tab say nothing of tabs: the most common slip in a hand-written file. */
-  if (d->text != NULL && ps->error == YAML_SCANNER_ERROR && m.index < d->len && d->text[m.index] == '\t')
-    derror(d, m, "a tab character; YAML indents with spaces only: replace the tab with spaces");
-  if (ps->context && (ps->context_mark.line != m.line || ps->context_mark.column != m.column))
-    derror(d, m, "%s (%s at %d:%d)", problem, ps->context, (int)ps->context_mark.line + 1,
-           (int)ps->context_mark.column + 1);
-  if (ps->context) derror(d, m, "%s (%s)", problem, ps->context);
-  derror(d, m, "%s", problem);
-}
-
-/* Replaces the current event with the next one. */
+/* Replaces the current event with the next one; raises the parse error there is. */
 static yaml_event_t *next_event(dstate *d) {
-  yparse_t *p = d->p;
-  if (p->has_event) yaml_event_delete(&p->event);
-  p->has_event = 0;
-  if (!yaml_parser_parse(&p->parser, &p->event)) parser_error(d);
-  p->has_event = 1;
-  return &p->event;
+  yaml_event_t *ev = yamlparse_next(d->p);
+  yaml_mark_t m;
+  char msg[512];
+  if (ev) return ev;
+  if (!yamlparse_problem(d->p, &m, msg, sizeof msg)) luaL_error(d->L, "%s: out of memory", d->name);
+  derror(d, m, "%s", msg);
+  return NULL;
 }
 
 static void parse_node(dstate *d, int depth);
@@ -180,49 +128,17 @@ static void new_rec(dstate *d, yaml_mark_t m) {
   lua_setfield(d->L, -2, "col");
 }
 
-static int is_tag(const yaml_char_t *tag, const char *suffix) {
-  size_t n = sizeof TAG_PREFIX - 1;
-  return tag && strncmp((const char *)tag, TAG_PREFIX, n) == 0 &&
-         strcmp((const char *)tag + n, suffix) == 0;
-}
-
-/* How a tag is shown in messages: tag:yaml.org,2002:str -> "!!" "str". */
-static const char *tag_head(const yaml_char_t *tag) {
-  return strncmp((const char *)tag, TAG_PREFIX, sizeof TAG_PREFIX - 1) == 0 ? "!!" : "";
-}
-static const char *tag_tail(const yaml_char_t *tag) {
-  return (const char *)tag + (*tag_head(tag) ? sizeof TAG_PREFIX - 1 : 0);
-}
-static const char *push_shown_tag(lua_State *L, const yaml_char_t *tag) {
-  const char *t = tag_tail(tag);
-  return push_shown(L, t, strlen(t));
-}
-
-/* Pushes the value of the current scalar event: plain untagged scalars are resolved,
- * quoted and block scalars are strings, !!str/!!int/!!float/!!bool/!!null are honoured. */
+/* Pushes the value of the current scalar event (yamlparse_scalar_kind says what it is). */
 static void push_scalar_value(dstate *d) {
   yaml_event_t *ev = &d->p->event;
   const char *s = (const char *)ev->data.scalar.value;
   size_t n = ev->data.scalar.length;
-  const yaml_char_t *tag = ev->data.scalar.tag;
-  int k;
-  if (tag == NULL) {
-    push_kind(d->L, ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? scalar_kind(s, n) : SCALAR_STR, s, n);
-    return;
-  }
-  if (strcmp((const char *)tag, "!") == 0 || is_tag(tag, "str")) { lua_pushlstring(d->L, s, n); return; }
-  k = scalar_kind(s, n);
-  if ((is_tag(tag, "int") && k == SCALAR_INT) || (is_tag(tag, "null") && k == SCALAR_NULL) ||
-      (is_tag(tag, "bool") && (k == SCALAR_TRUE || k == SCALAR_FALSE))) {
-    push_kind(d->L, k, s, n);
-  } else if (is_tag(tag, "float") && (k == SCALAR_INT || k == SCALAR_FLOAT)) {
-    push_kind(d->L, SCALAR_FLOAT, s, n);
-  } else if (is_tag(tag, "int") || is_tag(tag, "null") || is_tag(tag, "bool") || is_tag(tag, "float")) {
-    derror(d, ev->start_mark, "invalid !!%s value '%s'", (const char *)tag + sizeof TAG_PREFIX - 1,
-           push_shown(d->L, s, n));
-  } else {
-    derror(d, ev->start_mark, "unsupported tag '%s%s'", tag_head(tag), push_shown_tag(d->L, tag));
-  }
+  char shown[YAML_SHOWN_MAX];
+  int k = yamlparse_scalar_kind(ev);
+  if (k == YAML_BAD_VALUE)
+    derror(d, ev->start_mark, "invalid !!%s value '%s'", yaml_tag_suffix(ev->data.scalar.tag), yaml_shown(shown, s, n));
+  if (k == YAML_BAD_TAG) derror(d, ev->start_mark, "unsupported tag '%s'", yaml_shown_tag(shown, ev->data.scalar.tag));
+  push_kind(d->L, k, s, n);
 }
 
 /* Anchors: the name is pushed at the start of the node (returns its index, or 0), then
@@ -300,11 +216,11 @@ static void parse_scalar(dstate *d) {
 
 static void check_container(dstate *d, int depth, const yaml_char_t *tag, const char *kind) {
   yaml_mark_t m = d->p->event.start_mark;
+  char shown[YAML_SHOWN_MAX];
   if (depth > LCONV_MAX_DEPTH) derror(d, m, "nested deeper than %d levels", LCONV_MAX_DEPTH);
   if (!lua_checkstack(d->L, 16)) derror(d, m, "out of stack space");
-  if (tag && strcmp((const char *)tag, "!") != 0 && !is_tag(tag, kind))
-    derror(d, m, "unsupported tag '%s%s' on a %s", tag_head(tag), push_shown_tag(d->L, tag),
-           kind[0] == 'm' ? "mapping" : "sequence");
+  if (!yamlparse_container_tag_ok(tag, kind))
+    derror(d, m, "unsupported tag '%s' on a %s", yaml_shown_tag(shown, tag), kind[0] == 'm' ? "mapping" : "sequence");
 }
 
 static void parse_sequence(dstate *d, int depth) {
@@ -352,9 +268,7 @@ static int push_key(dstate *d) {
     parse_scalar(d);
     lua_pop(L, d->marks ? 2 : 1);
   }
-  return is_tag(ev->data.scalar.tag, "merge") ||
-         (ev->data.scalar.tag == NULL && ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-          strcmp((const char *)ev->data.scalar.value, "<<") == 0);
+  return yamlparse_is_merge_key(ev);
 }
 
 /* Stack: value [rec] of a `<<` entry -> (popped), each mapping appended to merges as (t, rec). */
@@ -488,7 +402,8 @@ static void parse_mapping(dstate *d, int depth) {
     if (lua_rawget(L, t) != LUA_TNIL) {
       size_t klen;
       const char *k = lua_tolstring(L, -2, &klen);
-      derror(d, km, "duplicate key '%s'", push_shown(L, k, klen));
+      char shown[YAML_SHOWN_MAX];
+      derror(d, km, "duplicate key '%s'", yaml_shown(shown, k, klen));
     }
     lua_pop(L, 1);
     next_event(d);
@@ -583,21 +498,17 @@ static void flatten(dstate *d, int out, const char *path) {
 /* Protected body of decode: (text, name, want_marks) -> value [, marks]. */
 static int decode_run(lua_State *L) {
   dstate d;
-  yparse_t *p;
+  yamlparse_t *p;
   yaml_event_t *ev;
+  size_t len;
+  const char *text = lua_tolstring(L, 1, &len);
   memset(&d, 0, sizeof d);
   d.L = L;
-  d.text = lua_tolstring(L, 1, &d.len);
   d.name = lua_tostring(L, 2);
   d.marks = lua_toboolean(L, 3);
   lua_settop(L, 3);
-  p = (yparse_t *)lua_newuserdatauv(L, sizeof *p, 0);
-  memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, PARSER_MT);
-  lua_toclose(L, 4);
-  if (!yaml_parser_initialize(&p->parser)) return luaL_error(L, "%s: out of memory", d.name);
-  p->parser_ok = 1;
-  yaml_parser_set_input_string(&p->parser, (const unsigned char *)d.text, d.len);
+  p = new_parser(L);
+  if (yamlparse_open_string(p, text, len) != 0) return luaL_error(L, "%s: out of memory", d.name);
   d.p = p;
   lua_newtable(L);
   d.anchors = lua_gettop(L); /* 5 */
@@ -663,23 +574,18 @@ static int stream_items(dstate *d, int fn) {
 /* Protected body of stream_list: (path, name, fn) -> result, key. */
 static int stream_run(lua_State *L) {
   dstate d;
-  yparse_t *p;
+  yamlparse_t *p;
   yaml_event_t *ev;
   const char *path = lua_tostring(L, 1), *found = NULL;
-  int fn = 3, done = -1, conflict = 0;
+  int fn = 3, done = -1, conflict = 0, opened;
   memset(&d, 0, sizeof d);
   d.L = L;
   d.name = lua_tostring(L, 2);
   lua_settop(L, 3);
-  p = (yparse_t *)lua_newuserdatauv(L, sizeof *p, 0);
-  memset(p, 0, sizeof *p);
-  luaL_setmetatable(L, PARSER_MT);
-  lua_toclose(L, 4);
-  p->file = fopen(path, "rb");
-  if (p->file == NULL) return luaL_error(L, "%s: cannot open: %s", d.name, strerror(errno));
-  if (!yaml_parser_initialize(&p->parser)) return luaL_error(L, "%s: out of memory", d.name);
-  p->parser_ok = 1;
-  yaml_parser_set_input_file(&p->parser, p->file);
+  p = new_parser(L);
+  opened = yamlparse_open_file(p, path);
+  if (opened == -1) return luaL_error(L, "%s: cannot open: %s", d.name, strerror(errno));
+  if (opened != 0) return luaL_error(L, "%s: out of memory", d.name);
   d.p = p;
   lua_newtable(L);
   d.anchors = lua_gettop(L);
@@ -755,300 +661,6 @@ static int yaml_stream_list(lua_State *L) {
   return 2;
 }
 
-/* ---------------------------------------------------------------- encoder */
-
-typedef struct {
-  yaml_emitter_t emitter;
-  buf_t out;
-  int emitter_ok;
-} yemit_t;
-
-static int emitter_close(lua_State *L) {
-  yemit_t *e = (yemit_t *)luaL_checkudata(L, 1, EMITTER_MT);
-  if (e->emitter_ok) yaml_emitter_delete(&e->emitter);
-  e->emitter_ok = 0;
-  buf_free(&e->out);
-  return 0;
-}
-
-static int write_out(void *data, unsigned char *s, size_t n) {
-  buf_t *b = (buf_t *)data;
-  buf_put(b, s, n);
-  return !b->failed;
-}
-
-typedef struct {
-  lua_State *L;
-  yemit_t *e;
-  int order;    /* stack index of opts.order, or 0 */
-  int array_mt; /* stack index */
-} estate;
-
-static void emit(estate *s, yaml_event_t *ev, int ok) {
-  if (!ok) luaL_error(s->L, "yaml.encode: out of memory");
-  if (!yaml_emitter_emit(&s->e->emitter, ev))
-    luaL_error(s->L, "yaml.encode: %s", s->e->emitter.problem ? s->e->emitter.problem : "emitter failed");
-}
-
-/* Pushes s with each byte that is not part of valid UTF-8 replaced by U+FFFD. */
-static void push_utf8_repaired(lua_State *L, const char *s, size_t n) {
-  luaL_Buffer b;
-  const unsigned char *p = (const unsigned char *)s, *end = p + n;
-  luaL_buffinit(L, &b);
-  while (p < end) {
-    size_t w = *p < 0x80 ? 1 : utf8_seq_len(p, end);
-    if (w) luaL_addlstring(&b, (const char *)p, w), p += w;
-    else luaL_addstring(&b, "\xEF\xBF\xBD"), p++;
-  }
-  luaL_pushresult(&b);
-}
-
-static void emit_scalar(estate *s, const char *text, size_t n, yaml_scalar_style_t style) {
-  yaml_event_t ev;
-  if (n > 0x7fffffff) luaL_error(s->L, "yaml.encode: string too long");
-  emit(s, &ev, yaml_scalar_event_initialize(&ev, NULL, NULL, (yaml_char_t *)text, (int)n, 1, 1, style));
-}
-
-static void emit_string(estate *s, const char *text, size_t n) {
-  yaml_scalar_style_t style = YAML_ANY_SCALAR_STYLE;
-  if (!utf8_valid((const unsigned char *)text, n)) {
-    push_utf8_repaired(s->L, text, n);
-    text = lua_tolstring(s->L, -1, &n);
-  }
-  if (scalar_needs_quotes(text, n) || memchr(text, '\r', n)) style = YAML_DOUBLE_QUOTED_SCALAR_STYLE;
-  else if (memchr(text, '\n', n)) style = YAML_LITERAL_SCALAR_STYLE; /* libyaml falls back when unfit */
-  emit_scalar(s, text, n, style);
-}
-
-/* Pushes the text used for table key k (at index idx): strings and numbers only. */
-static void push_key_text(estate *s, int idx) {
-  lua_State *L = s->L;
-  char num[64];
-  switch (lua_type(L, idx)) {
-  case LUA_TSTRING: lua_pushvalue(L, idx); break;
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx)) lua_pushfstring(L, "%I", (LUAI_UACINT)lua_tointeger(L, idx));
-    else lua_pushlstring(L, num, scalar_format_float(num, (double)lua_tonumber(L, idx)));
-    break;
-  case LUA_TBOOLEAN: lua_pushstring(L, lua_toboolean(L, idx) ? "true" : "false"); break;
-  default: luaL_error(L, "yaml.encode: cannot use a %s as a mapping key", luaL_typename(L, idx));
-  }
-}
-
-/* Pushes the path of a child (only when ordering): parent "" -> "k", else "parent.k". */
-static int push_child_path(estate *s, int path, int key) {
-  const char *p, *k;
-  if (!path) return 0;
-  p = lua_tostring(s->L, path);
-  k = lua_tostring(s->L, key);
-  if (*p) lua_pushfstring(s->L, "%s.%s", p, k); else lua_pushstring(s->L, k);
-  return lua_gettop(s->L);
-}
-
-typedef struct { const char *s; size_t n; } kref;
-
-static int kref_cmp(const void *a, const void *b) {
-  const kref *x = (const kref *)a, *y = (const kref *)b;
-  int c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
-  return c ? c : (x->n > y->n) - (x->n < y->n);
-}
-
-static void emit_value(estate *s, int idx, int depth, int path);
-
-/* Emits key text at top (and t[kmap[key]]), once: seen[key] = true.  Pops the key. */
-static void emit_member(estate *s, int t, int kmap, int seen, int depth, int path) {
-  lua_State *L = s->L;
-  int key = lua_gettop(L), cp;
-  size_t n;
-  const char *k = lua_tolstring(L, key, &n);
-  lua_pushvalue(L, key);
-  lua_pushboolean(L, 1);
-  lua_rawset(L, seen);
-  emit_string(s, k, n);
-  lua_settop(L, key);
-  cp = push_child_path(s, path, key);
-  lua_pushvalue(L, key);
-  lua_rawget(L, kmap);
-  lua_rawget(L, t);
-  emit_value(s, lua_gettop(L), depth + 1, cp);
-  lua_settop(L, key - 1);
-}
-
-static void emit_mapping(estate *s, int t, int depth, int path) {
-  lua_State *L = s->L;
-  yaml_event_t ev;
-  int list, kmap, seen;
-  lua_Integer n = 0, i;
-  kref *refs;
-  lua_newtable(L);
-  list = lua_gettop(L);
-  lua_newtable(L);
-  kmap = lua_gettop(L);
-  lua_newtable(L);
-  seen = lua_gettop(L);
-  lua_pushnil(L);
-  while (lua_next(L, t)) { /* k v */
-    push_key_text(s, -2);
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, kmap) != LUA_TNIL)
-      luaL_error(L, "yaml.encode: two keys read as '%s'", lua_tostring(L, -2));
-    lua_pop(L, 1);
-    lua_pushvalue(L, -1);
-    lua_rawseti(L, list, ++n);
-    lua_pushvalue(L, -3);
-    lua_rawset(L, kmap);
-    lua_pop(L, 1);
-  }
-  emit(s, &ev, yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
-                                                   n ? YAML_BLOCK_MAPPING_STYLE : YAML_FLOW_MAPPING_STYLE));
-  if (s->order && path) { /* order[path].keys first */
-    if (lua_getfield(L, s->order, lua_tostring(L, path)) == LUA_TTABLE &&
-        lua_getfield(L, -1, "keys") == LUA_TTABLE) {
-      int keys = lua_gettop(L), known;
-      for (i = 1; lua_rawgeti(L, keys, i) != LUA_TNIL; i++) {
-        if (lua_type(L, -1) == LUA_TSTRING) {
-          lua_pushvalue(L, -1);
-          known = lua_rawget(L, kmap) != LUA_TNIL;
-          lua_pushvalue(L, -2);
-          known = known && lua_rawget(L, seen) == LUA_TNIL;
-          lua_pop(L, 2);
-          if (known) { emit_member(s, t, kmap, seen, depth, path); continue; }
-        }
-        lua_pop(L, 1);
-      }
-    }
-    lua_settop(L, seen);
-  }
-  refs = (kref *)lua_newuserdatauv(L, sizeof(kref) * (size_t)(n ? n : 1), 0);
-  for (i = 1; i <= n; i++) {
-    lua_rawgeti(L, list, i);
-    refs[i - 1].s = lua_tolstring(L, -1, &refs[i - 1].n); /* kept alive by list */
-    lua_pop(L, 1);
-  }
-  qsort(refs, (size_t)n, sizeof *refs, kref_cmp);
-  for (i = 0; i < n; i++) {
-    lua_pushlstring(L, refs[i].s, refs[i].n);
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, seen) == LUA_TNIL) {
-      lua_pop(L, 1);
-      emit_member(s, t, kmap, seen, depth, path);
-    } else {
-      lua_pop(L, 2);
-    }
-  }
-  emit(s, &ev, yaml_mapping_end_event_initialize(&ev));
-  lua_settop(L, list - 1);
-}
-
-/* Length of t as a sequence: array-marked -> its length; else n when the keys are exactly
- * 1..n with n > 0; else -1 (a mapping). */
-static lua_Integer sequence_length(estate *s, int t) {
-  lua_State *L = s->L;
-  lua_Integer n = 0, max = 0;
-  if (lua_getmetatable(L, t)) {
-    int arr = lua_rawequal(L, -1, s->array_mt);
-    lua_pop(L, 1);
-    if (arr) return (lua_Integer)lua_rawlen(L, t);
-  }
-  lua_pushnil(L);
-  while (lua_next(L, t)) {
-    lua_pop(L, 1);
-    if (!lua_isinteger(L, -1) || lua_tointeger(L, -1) < 1) { lua_pop(L, 1); return -1; }
-    if (lua_tointeger(L, -1) > max) max = lua_tointeger(L, -1);
-    n++;
-  }
-  return n > 0 && max == n ? n : -1;
-}
-
-static void emit_value(estate *s, int idx, int depth, int path) {
-  lua_State *L = s->L;
-  yaml_event_t ev;
-  char num[64];
-  size_t n;
-  const char *text;
-  lua_Integer len, i;
-  switch (lua_type(L, idx)) {
-  case LUA_TNIL: emit_scalar(s, "null", 4, YAML_PLAIN_SCALAR_STYLE); return;
-  case LUA_TBOOLEAN:
-    emit_scalar(s, lua_toboolean(L, idx) ? "true" : "false", lua_toboolean(L, idx) ? 4 : 5,
-                YAML_PLAIN_SCALAR_STYLE);
-    return;
-  case LUA_TNUMBER:
-    if (lua_isinteger(L, idx))
-      n = (size_t)snprintf(num, sizeof num, LUA_INTEGER_FMT, (LUAI_UACINT)lua_tointeger(L, idx));
-    else
-      n = scalar_format_float(num, (double)lua_tonumber(L, idx));
-    emit_scalar(s, num, n, YAML_PLAIN_SCALAR_STYLE);
-    return;
-  case LUA_TSTRING:
-    text = lua_tolstring(L, idx, &n);
-    emit_string(s, text, n); /* may leave a repaired copy: callers reset the stack */
-    return;
-  case LUA_TTABLE: break;
-  default:
-    if (lconv_isnull(L, idx)) { emit_scalar(s, "null", 4, YAML_PLAIN_SCALAR_STYLE); return; }
-    text = luaL_tolstring(L, idx, &n);
-    emit_string(s, text, n);
-    return;
-  }
-  if (depth > LCONV_MAX_DEPTH)
-    luaL_error(L, "yaml.encode: nested deeper than %d levels (or a table contains itself)", LCONV_MAX_DEPTH);
-  luaL_checkstack(L, 16, "yaml.encode: nested too deep");
-  len = sequence_length(s, idx);
-  if (len < 0) { emit_mapping(s, idx, depth, path); return; }
-  emit(s, &ev, yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
-                                                    len ? YAML_BLOCK_SEQUENCE_STYLE : YAML_FLOW_SEQUENCE_STYLE));
-  for (i = 1; i <= len; i++) {
-    int top = lua_gettop(L), cp = 0;
-    if (path) {
-      lua_pushinteger(L, i);
-      cp = push_child_path(s, path, lua_gettop(L));
-    }
-    lua_rawgeti(L, idx, i);
-    emit_value(s, lua_gettop(L), depth + 1, cp);
-    lua_settop(L, top);
-  }
-  emit(s, &ev, yaml_sequence_end_event_initialize(&ev));
-}
-
-/* encode(value [, { order = marks }]) -> YAML text (block style, UTF-8). */
-static int yaml_encode(lua_State *L) {
-  estate s;
-  yaml_event_t ev;
-  int path = 0;
-  luaL_checkany(L, 1);
-  if (!lua_isnoneornil(L, 2)) luaL_checktype(L, 2, LUA_TTABLE);
-  lua_settop(L, 2);
-  s.L = L;
-  s.order = 0;
-  if (lua_istable(L, 2) && lua_getfield(L, 2, "order") == LUA_TTABLE) {
-    s.order = lua_gettop(L);
-    lua_pushliteral(L, "");
-    path = lua_gettop(L);
-  }
-  lconv_push_array_mt(L);
-  s.array_mt = lua_gettop(L);
-  s.e = (yemit_t *)lua_newuserdatauv(L, sizeof *s.e, 0);
-  memset(s.e, 0, sizeof *s.e);
-  buf_init(&s.e->out);
-  luaL_setmetatable(L, EMITTER_MT);
-  lua_toclose(L, -1);
-  if (!yaml_emitter_initialize(&s.e->emitter)) return luaL_error(L, "yaml.encode: out of memory");
-  s.e->emitter_ok = 1;
-  yaml_emitter_set_output(&s.e->emitter, write_out, &s.e->out);
-  yaml_emitter_set_unicode(&s.e->emitter, 1);
-  yaml_emitter_set_width(&s.e->emitter, -1); /* never fold long lines */
-  yaml_emitter_set_indent(&s.e->emitter, 2);
-  emit(&s, &ev, yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING));
-  emit(&s, &ev, yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1));
-  emit_value(&s, 1, 1, path); /* the root is level 1, as in decode */
-  emit(&s, &ev, yaml_document_end_event_initialize(&ev, 1));
-  emit(&s, &ev, yaml_stream_end_event_initialize(&ev));
-  if (!yaml_emitter_flush(&s.e->emitter) || s.e->out.failed) return luaL_error(L, "yaml.encode: out of memory");
-  lua_pushlstring(L, s.e->out.data, s.e->out.len);
-  return 1;
-}
-
 /* array(t) -> t, marked so that it encodes as a sequence even when empty. */
 static int yaml_array(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
@@ -1060,7 +672,7 @@ static int yaml_array(lua_State *L) {
 static const luaL_Reg yaml_funcs[] = {
   { "decode", yaml_decode },
   { "stream_list", yaml_stream_list },
-  { "encode", yaml_encode },
+  { "encode", lyaml_encode },
   { "array", yaml_array },
   { NULL, NULL }
 };
@@ -1068,7 +680,7 @@ static const luaL_Reg yaml_funcs[] = {
 int luaopen_fluxloop_yaml(lua_State *L); /* the module's only export */
 int luaopen_fluxloop_yaml(lua_State *L) {
   const char *const mts[] = { PARSER_MT, EMITTER_MT };
-  lua_CFunction fns[] = { parser_close, emitter_close };
+  lua_CFunction fns[] = { parser_close, lyaml_emitter_close };
   int i;
   for (i = 0; i < 2; i++) {
     luaL_newmetatable(L, mts[i]);

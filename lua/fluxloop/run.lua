@@ -266,13 +266,15 @@ end
 
 -- Runs the trace numbers ks (nil: 1..total) with N worker threads (N > 1).
 local function run_parallel(exp, rec, total, ks, workers, p)
-  local result, err = require("fluxloop.pool").run({
+  local result, err, why = require("fluxloop.pool").run({
     workers = workers, total = total, ks = ks, sink = rec:sink(), setup = worker_setup(exp, exp.cfg),
     path = package.path, cpath = package.cpath,
     on_progress = function(done, in_flight) p:update(done, in_flight) end,
   })
-  if not result then return nil, err end
-  for _, why in ipairs(result.not_started) do p:warn("fluxloop: warning: " .. why) end
+  if not result then return nil, why and "no worker started, so no run ran: " .. err or err, why end
+  for _, msg in ipairs(result.not_started) do
+    p:warn("fluxloop: warning: " .. msg:gsub(" did not start: ", " did not start (the others do its runs): ", 1))
+  end
   if result.left_behind > 0 then
     p:warn(("fluxloop: warning: %d run(s) still inside the agent after the grace period were left unfinished")
       :format(result.left_behind))
@@ -317,7 +319,7 @@ local function run_isolated(exp, rec, jobs, total, ks, workers, p)
   })
 end
 
--- execute(exp, rec, jobs, ks, p) -> true | nil, message
+-- execute(exp, rec, jobs, ks, p) -> true | nil, message [, "not_started"]
 -- Runs the trace numbers in ks (a list; nil for all of 1..#jobs*iterations) into rec,
 -- with runner.parallel workers (threads, or processes with isolation: process), showing
 -- progress on p.
@@ -339,17 +341,17 @@ function M.execute(exp, rec, jobs, ks, p)
       .. "--resume %s"):format(exp.results_dir or "<results folder>"))
   end
   p:start(total, workers)
-  local ok, err
+  local ok, err, why -- why: "not_started" when no worker started (no write failed)
   if exp.cfg.runner.isolation == "process" then
     ok, err = run_isolated(exp, rec, jobs, total, ks, workers, p)
   elseif workers > 1 then
-    ok, err = run_parallel(exp, rec, total, ks, workers, p)
+    ok, err, why = run_parallel(exp, rec, total, ks, workers, p)
   else
     ok, err = run_serial(exp, rec, jobs, total, ks, p)
   end
   p:update(rec:done(), 0)
   p:finish()
-  return ok, err
+  return ok, err, why
 end
 
 -- plan_hash(exp) -> what a resume compares: the inputs (after hooks), the iterations and
@@ -443,7 +445,7 @@ function M.experiment(exp)
   local rec, rerr = recorder.open(dir, { scores = cfg.grading ~= nil, iterations = cfg.runner.iterations })
   if not rec then return 2, nil, dir, rerr end
   exp.results_dir = dir
-  local _, io_err = M.execute(exp, rec, jobs, ks, p)
+  local _, io_err, not_started = M.execute(exp, rec, jobs, ks, p)
   local stats, grades = rec:stats(), rec:grades()
   local closed, cerr = rec:close()
   io_err = io_err or (not closed and cerr) or nil
@@ -452,9 +454,7 @@ function M.experiment(exp)
     scores = grades and require("fluxloop.grade.summary").scores(grades, cfg.grading.specs) } }, p)
   local sum_ok, sum_err = output.write_summary(dir .. "/summary.json", summary)
   io_err = io_err or (not sum_ok and sum_err) or nil
-  if io_err then
-    return 2, summary, dir, ("writing results failed: %s"):format(io_err)
-  end
+  if io_err then return 2, summary, dir, not_started and io_err or ("writing results failed: %s"):format(io_err) end
   return code, summary, dir
 end
 

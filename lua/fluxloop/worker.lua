@@ -14,7 +14,7 @@ function M.main(setup_json, index)
     { project_dir = setup.project_dir, runner = setup.runner })
   -- The main state started the agent moments ago: a slot whose own start fails (a worker
   -- process that gives no hello) is said, and the slots that started do every run.
-  if not agent then return false, ("worker %d did not start (the others do its runs): %s"):format(index, info) end
+  if not agent then return false, ("worker %d did not start: %s"):format(index, info) end
   local hooks
   if setup.hooks_file then
     local hooks_mod = require("fluxloop.hooks")

@@ -1,6 +1,7 @@
-/* yaml.c - fuzz target for fluxloop.yaml (src/lyaml.c): decode never raises and its errors
- * carry name:line:col; decoding with marks gives the same value and well-formed marks;
- * decode -> encode -> decode (also with the marks' key order, and through JSON) keeps the value. */
+/* yaml.c - fuzz target for fluxloop.yaml (src/lyaml.c, src/lyamlenc.c and the plain C under
+ * them): decode never raises and its errors carry name:line:col; decoding with marks gives the
+ * same value and well-formed marks; decode -> encode -> decode (also with the marks' key order,
+ * and through JSON) keeps the value. */
 #include "fuzz.h"
 
 static const char driver[] =

@@ -155,12 +155,34 @@ done
 ]])
     local code, err = timed_run(dir, "run experiment --quiet --parallel 2")
     assert.are.equal(0, code, err)
-    assert.truthy(err:find("worker %d did not start"), err)
+    assert.truthy(err:find("worker %d did not start %(the others do its runs%): target 'w:run'"), err)
     assert.truthy(err:find("no licence left", 1, true), err)
     assert.falsy(err:find("writing results failed", 1, true), err)
     assert.are.equal(6, #traces(dir))
     local summary = P.read_json(P.experiments(dir)[1] .. "/summary.json")
     assert.are.same({ 6, false }, { summary.total_traces, summary.interrupted })
+  end)
+
+  it("no slot's worker starts at --parallel 2 (the check's did): said as such, not as a write failure", function()
+    dir = P.project({ iterations = 3, config = "runner:\n  command: [\"sh\", \"worker.sh\"]\n  target: \"w:run\"\n"
+      .. "  iterations: 3\n" })
+    -- Only the first worker started in the folder (the check before any run) says hello.
+    P.write(dir, "worker.sh", [[
+if ! mkdir started 2>/dev/null; then echo "no licence left" >&2; exit 1; fi
+read hello
+echo '{"type":"hello","protocol":1}'
+while read req; do
+  id=$(echo "$req" | sed 's/.*"id":\([0-9]*\),.*/\1/')
+  echo "{\"type\":\"result\",\"id\":$id,\"output\":\"ok\"}"
+done
+]])
+    local code, err = timed_run(dir, "run experiment --quiet --parallel 2")
+    assert.are.equal(2, code, err)
+    assert.truthy(err:find("fluxloop: error: no worker started, so no run ran: worker %d did not start: "), err)
+    assert.truthy(err:find("no licence left", 1, true), err)
+    assert.falsy(err:find("writing results failed", 1, true), err)
+    assert.falsy(err:find("the others do its runs", 1, true), err)
+    assert.are.equal(0, #traces(dir))
   end)
 end)
 

@@ -109,6 +109,27 @@ function Checker:rate_limit()
   return r and { requests_per_second = r, burst = b or 1 } or nil
 end
 
+-- An integer that may be written as ${NAME} (retries: "${RETRIES}"): the name comes from
+-- env (runner.env), then the environment, and what it holds is checked as the integer would be.
+function Checker:expanded_integer(path, env, min, hint, max)
+  local v = self:get(path)
+  if type(v) ~= "string" or not v:find("${", 1, true) then return self:integer(path, min, hint, max) end
+  local text, missing = require("fluxloop.httptarget").expand(v, env)
+  if not text then
+    self:error(path, ("${%s} is not set in runner.env or in the environment"):format(missing))
+    return nil
+  end
+  local digits = text:match("^%s*([+-]?%d+)%s*$")
+  local n = digits and math.tointeger(tonumber(digits))
+  if n == nil or n < min or (max and n > max) then
+    local range = max and ("from %d to %d"):format(min, max) or (">= " .. min)
+    self:error(path, ("expected an integer %s%s, got %s, which is '%s'"):format(range, hint or "", got(v),
+      checker.one_line(text:sub(1, 60))))
+    return nil
+  end
+  return n
+end
+
 -- runner.http: what an http: target sends and keeps; checked with the target itself (a bad
 -- URL or a body template that is not JSON is a config error, before any run).
 function Checker:http_target(target, env)
@@ -121,8 +142,9 @@ function Checker:http_target(target, env)
   local http = {
     body = self:get("runner.http.body") ~= nil and self:string("runner.http.body", "a body template") or nil,
     output = self:string("runner.http.output", "a path such as choices.0.message.content"),
-    timeout_ms = self:integer("runner.http.timeout_ms", 0, " (milliseconds per attempt; 0 = none)", M.MAX_TIMEOUT_MS),
-    retries = self:integer("runner.http.retries", 0, nil, 20),
+    timeout_ms = self:expanded_integer("runner.http.timeout_ms", env, 0, " (milliseconds per attempt; 0 = none)",
+      M.MAX_TIMEOUT_MS),
+    retries = self:expanded_integer("runner.http.retries", env, 0, nil, 20),
   }
   local headers = self:mapping("runner.http.headers", "Name: value lines")
   if headers then
