@@ -43,6 +43,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def send(self, status, body, extra=()):
         data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        with LOCK:  # counted before the bytes go: the client may read the stats at once
+            STATE["statuses"][str(status)] = STATE["statuses"].get(str(status), 0) + 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
@@ -50,8 +52,6 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
-        with LOCK:
-            STATE["statuses"][str(status)] = STATE["statuses"].get(str(status), 0) + 1
 
     def do_GET(self):
         if self.path == "/_stats":

@@ -201,8 +201,8 @@ class Handler(socketserver.StreamRequestHandler):
         if not self.keep:
             head.append("Connection: close")
         self.done_in_flight()
+        self.count(status, counted)  # before the bytes go: the client may read the stats at once
         self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
-        self.count(status, counted)
         return status
 
     def start_chunked(self, status, ctype):
@@ -217,8 +217,8 @@ class Handler(socketserver.StreamRequestHandler):
 
     def end_chunked(self, status):
         self.done_in_flight()
-        self.wfile.write(b"0\r\n\r\n")
         self.count(status)
+        self.wfile.write(b"0\r\n\r\n")
         return status
 
     # ---- routes ------------------------------------------------------------------------
