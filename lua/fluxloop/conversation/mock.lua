@@ -7,6 +7,10 @@ local M = {}
 
 M.DEFAULT_NEXT = "Could you provide a bit more detail about that?"
 
+-- Its decisions take a few table reads and no user code: the loop calls it without a time
+-- limit (conversation/init.lua).
+M.BOUNDED = true
+
 local function fail(message)
   error({ type = "supervisor", message = message, traceback = false }, 0)
 end
