@@ -16,12 +16,17 @@ enum { K_CONTENT, K_METADATA, K_ROLE, K_SOURCE, K_TURN_INDEX, K_COUNT };
 static const char *const ENTRY_KEYS[K_COUNT] = { "content", "metadata", "role", "source", "turn_index" };
 
 /* What the fast path compares with. Short strings are interned, so a key of an entry is
- * the same string object as the name pushed here: its text's address tells which key it
- * is, with no comparison of bytes. */
+ * the same string object as the name pushed here: its address tells which key it is, with
+ * no comparison of bytes. (Were they not, nothing would match and the encoder would write
+ * every entry: slower, the same text.) */
 typedef struct names {
-  const char *key[K_COUNT];
+  const void *key[K_COUNT];
   const char *conversation;
   const void *array_mt;
+  /* A metadata table found empty and unmarked (its text "{}") in this write: most entries
+   * share one. Forgotten whenever the encoder runs, since a __tostring it calls could
+   * change the table. */
+  const void *plain_meta;
 } names;
 
 #define MAX_SHARED 8 /* more members than this: the generic encoder writes them */
@@ -30,45 +35,53 @@ typedef struct names {
 static void push_names(lua_State *L, names *n) {
   for (int i = 0; i < K_COUNT; i++) {
     lua_pushstring(L, ENTRY_KEYS[i]);
-    n->key[i] = lua_tostring(L, -1);
+    n->key[i] = lua_topointer(L, -1);
   }
   lua_pushliteral(L, "conversation");
   n->conversation = lua_tostring(L, -1);
   lconv_push_array_mt(L);
   n->array_mt = lua_topointer(L, -1);
+  n->plain_meta = NULL;
 }
 
-/* Which entry key the string at idx is, or -1. */
+/* Which entry key the value at idx is, or -1. (lua_topointer is NULL for a number, never a
+ * name's address, and converts nothing, which lua_next would not survive.) */
 static int key_of(lua_State *L, int idx, const names *n) {
-  const char *s;
-  if (lua_type(L, idx) != LUA_TSTRING) return -1;
-  s = lua_tostring(L, idx);
+  const void *p = lua_topointer(L, idx);
   for (int i = 0; i < K_COUNT; i++)
-    if (s == n->key[i]) return i;
+    if (p == n->key[i]) return i;
   return -1;
+}
+
+/* The encoder's text of a value `depth` containers deep; forgets plain_meta. */
+static int encode(lua_State *L, int idx, names *n, buf_t *b, int depth) {
+  n->plain_meta = NULL;
+  return lconv_encode_json_in(L, idx, b, depth);
 }
 
 /* Writes the metadata at idx: an empty table without the array mark is "{}" (most
  * entries'), anything else the encoder's text, 3 containers deep as in the whole. */
-static int put_metadata(lua_State *L, int idx, const names *n, buf_t *b) {
-  int empty, top = lua_gettop(L);
-  int array = lua_getmetatable(L, idx) && lua_topointer(L, -1) == n->array_mt;
-  lua_settop(L, top);
-  lua_pushnil(L);
-  empty = !lua_next(L, idx);
-  lua_settop(L, top);
-  if (empty && !array) {
-    PUT_LIT(b, "{}");
-    return 0;
+static int put_metadata(lua_State *L, int idx, names *n, buf_t *b) {
+  const void *p = lua_topointer(L, idx);
+  if (p != n->plain_meta) {
+    int empty, top = lua_gettop(L);
+    int array = lua_getmetatable(L, idx) && lua_topointer(L, -1) == n->array_mt;
+    lua_settop(L, top);
+    lua_pushnil(L);
+    empty = !lua_next(L, idx);
+    lua_settop(L, top);
+    if (!empty || array) return encode(L, idx, n, b, 3);
+    n->plain_meta = p;
   }
-  return lconv_encode_json_in(L, idx, b, 3);
+  PUT_LIT(b, "{}");
+  return 0;
 }
 
 /* Writes the transcript entry at idx when it has the shape of conversation/init.lua's
  * entries: a table without a metatable whose keys are exactly ENTRY_KEYS, with string
  * content, role and source, an integer turn_index and a table metadata. Returns 1 when
  * written, 0 when not of that shape (nothing written), -1 on an encoder error. */
-static int put_entry(lua_State *L, int idx, const names *n, buf_t *b) {
+static int put_entry(lua_State *L, int idx, names *n, buf_t *b) {
   int pos[K_COUNT], seen = 0, top = lua_gettop(L), r;
   size_t len[3];
   const char *text[3];
@@ -76,7 +89,8 @@ static int put_entry(lua_State *L, int idx, const names *n, buf_t *b) {
     lua_settop(L, top);
     return 0;
   }
-  /* Stack: a key/value pair per member; the key is copied for lua_next. */
+  /* Stack: a key/value pair per member (the j-th's value at top + 2 + 2j); the key is
+   * copied for lua_next. */
   lua_pushnil(L);
   while (lua_next(L, idx)) {
     int k = key_of(L, -2, n);
@@ -84,8 +98,7 @@ static int put_entry(lua_State *L, int idx, const names *n, buf_t *b) {
       lua_settop(L, top);
       return 0;
     }
-    pos[k] = lua_gettop(L);
-    seen++;
+    pos[k] = top + 2 + 2 * seen++;
     lua_pushvalue(L, -2);
   }
   if (seen != K_COUNT || lua_type(L, pos[K_CONTENT]) != LUA_TSTRING || lua_type(L, pos[K_ROLE]) != LUA_TSTRING ||
@@ -112,12 +125,12 @@ static int put_entry(lua_State *L, int idx, const names *n, buf_t *b) {
 /* Writes the transcript at idx (shared.conversation): a json.array of entries, each through
  * put_entry or else the encoder (2 containers deep, as in the whole). Anything but a
  * json.array is the encoder's. Returns 0, or -1 with the encoder's message pushed. */
-static int put_transcript(lua_State *L, int idx, const names *n, buf_t *b) {
+static int put_transcript(lua_State *L, int idx, names *n, buf_t *b) {
   lua_Integer count;
   int top = lua_gettop(L);
   int array = lua_getmetatable(L, idx) && lua_topointer(L, -1) == n->array_mt;
   lua_settop(L, top);
-  if (!array) return lconv_encode_json_in(L, idx, b, 1);
+  if (!array) return encode(L, idx, n, b, 1);
   count = (lua_Integer)lua_rawlen(L, idx);
   if (count == 0) {
     PUT_LIT(b, "[]");
@@ -128,7 +141,7 @@ static int put_transcript(lua_State *L, int idx, const names *n, buf_t *b) {
     int r = 0;
     if (i > 1) buf_putc(b, ',');
     if (lua_rawgeti(L, idx, i) == LUA_TTABLE) r = put_entry(L, top + 1, n, b);
-    if (r == 0) r = lconv_encode_json_in(L, top + 1, b, 2) == 0 ? 1 : -1;
+    if (r == 0) r = encode(L, top + 1, n, b, 2) == 0 ? 1 : -1;
     if (r < 0) return -1;
     lua_settop(L, top);
   }
@@ -208,7 +221,7 @@ int lrecorder_splice_shared(lua_State *L, buf_t *b) {
     jsonenc_string(b, m[i].s, m[i].len);
     buf_putc(b, ':');
     if (m[i].s == n.conversation && lua_type(L, m[i].pos) == LUA_TTABLE) r = put_transcript(L, m[i].pos, &n, b);
-    else r = lconv_encode_json_in(L, m[i].pos, b, 1);
+    else r = encode(L, m[i].pos, &n, b, 1);
     if (r != 0) {
       lua_replace(L, idx + 1);
       lua_settop(L, idx + 1);
