@@ -52,8 +52,11 @@ local function converse(C, timeout_ms, agent, input, ctx)
   local first = type(input) == "string" and input or M.text(input) or tostring(input)
   -- The agent and the supervisor read the transcript itself (no copy a turn): it is the
   -- trace's, and read-only to them.
+  -- Slots 2..8 are made empty now, filled as the turns come: no growing of the list at the
+  -- 2nd, 3rd and 5th entries (# is still the entries so far: they have no gaps).
   local transcript = json.array({
-    { turn_index = 1, role = "user", content = first, source = "input", metadata = NO_METADATA } })
+    { turn_index = 1, role = "user", content = first, source = "input", metadata = NO_METADATA },
+    nil, nil, nil, nil, nil, nil, nil })
   local turn, replies, reason, response, logs = 0, 0, nil, nil, nil
   local ok, out, why, sok, d, swhy
   local current, state = input, {}
@@ -66,7 +69,8 @@ local function converse(C, timeout_ms, agent, input, ctx)
     ok, out, why = guard.call(timeout_ms, agent, current, ctx)
     local more = ctx.logs
     if more then logs, ctx.logs = append_logs(logs, more), nil end
-    local content = ok and out ~= nil and VALUE_OUTPUT[type(out)] and (type(out) == "string" and out or M.text(out))
+    local kind = ok and out ~= nil and type(out)
+    local content = VALUE_OUTPUT[kind] and (kind == "string" and out or M.text(out))
     if not content then reason = "agent_error" break end -- the run fails (fluxloop.run's settle)
     replies = replies + 1
     transcript[#transcript + 1] = { turn_index = turn, role = "assistant", content = content, source = "agent",
