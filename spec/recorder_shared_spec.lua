@@ -33,6 +33,8 @@ local function cases()
   with_key.extra = "kept"
   local no_source = entry(1, "user", "a", "input")
   no_source.source = nil
+  local swapped = entry(1, "user", "a", "input") -- five keys, one of them not an entry's
+  swapped.source, swapped.origin = nil, "input"
   local shared_meta = { tag = "same" }
   local list = {
     { "the usual conversation", { conversation = usual(), turn_count = 2, termination_reason = "script_complete" } },
@@ -42,6 +44,7 @@ local function cases()
       entry(1, "assistant", ("long "):rep(40) .. "\1", "agent")) } },
     { "an entry with one more key", { conversation = transcript(with_key, entry(1, "assistant", "b", "agent")) } },
     { "an entry without a key", { conversation = transcript(no_source) } },
+    { "an entry with a key in place of another", { conversation = transcript(swapped) } },
     { "a number content, a float or string turn_index", { conversation = transcript(entry(1, "user", 42, "input"),
       entry(1.0, "assistant", "b", "agent"), entry("2", "user", "c", "supervisor"), entry(2.5, "user", "d", "x")) } },
     { "a role or source that is not a string", { conversation = transcript(entry(1, true, "a", "input"),

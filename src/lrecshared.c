@@ -59,71 +59,73 @@ static int encode(lua_State *L, int idx, names *n, buf_t *b, int depth) {
   return lconv_encode_json_in(L, idx, b, depth);
 }
 
-/* Writes the metadata at idx: an empty table without the array mark is "{}" (most
- * entries'), anything else the encoder's text, 3 containers deep as in the whole. */
-static int put_metadata(lua_State *L, int idx, names *n, buf_t *b) {
+/* Whether the metadata at idx (absolute) is an empty table without the array mark, whose
+ * text is "{}": most entries', which share one table, checked once a write. */
+static int plain_metadata(lua_State *L, int idx, names *n) {
   const void *p = lua_topointer(L, idx);
-  if (p != n->plain_meta) {
-    int empty, top = lua_gettop(L);
-    int array = lua_getmetatable(L, idx) && lua_topointer(L, -1) == n->array_mt;
-    lua_settop(L, top);
-    lua_pushnil(L);
-    empty = !lua_next(L, idx);
-    lua_settop(L, top);
-    if (!empty || array) return encode(L, idx, n, b, 3);
-    n->plain_meta = p;
-  }
-  PUT_LIT(b, "{}");
-  return 0;
+  int empty, array, top;
+  if (p == n->plain_meta) return 1;
+  top = lua_gettop(L);
+  array = lua_getmetatable(L, idx) && lua_topointer(L, -1) == n->array_mt;
+  lua_settop(L, top);
+  lua_pushnil(L);
+  empty = !lua_next(L, idx);
+  lua_settop(L, top);
+  if (!empty || array) return 0;
+  n->plain_meta = p;
+  return 1;
 }
 
-/* Writes the transcript entry at idx when it has the shape of conversation/init.lua's
- * entries: a table without a metatable whose keys are exactly ENTRY_KEYS, with string
- * content, role and source, an integer turn_index and a table metadata. Returns 1 when
- * written, 0 when not of that shape (nothing written), -1 on an encoder error. */
+/* Whether the value on top of the stack suits entry key k; reads it into text/len/turn. */
+static int read_value(lua_State *L, int k, names *n, const char **text, size_t *len, lua_Integer *turn) {
+  switch (k) {
+  case K_METADATA:
+    return lua_type(L, -1) == LUA_TTABLE && plain_metadata(L, lua_gettop(L), n);
+  case K_TURN_INDEX:
+    if (!lua_isinteger(L, -1)) return 0;
+    *turn = lua_tointeger(L, -1);
+    return 1;
+  case K_CONTENT: case K_ROLE: case K_SOURCE:
+    if (lua_type(L, -1) != LUA_TSTRING) return 0;
+    text[k] = lua_tolstring(L, -1, &len[k]);
+    return 1;
+  default:
+    return 0;
+  }
+}
+
+/* Writes the transcript entry at idx when it has the usual shape (conversation/init.lua's):
+ * a table without a metatable whose keys are exactly ENTRY_KEYS, with string content, role
+ * and source, an integer turn_index and an empty, unmarked metadata table. Returns 1 when
+ * written, 0 when not (nothing written; the encoder writes it). The strings read stay put:
+ * the entry holds them, and no Lua code runs in between. */
 static int put_entry(lua_State *L, int idx, names *n, buf_t *b) {
-  int pos[K_COUNT], seen = 0, top = lua_gettop(L), r;
-  size_t len[3];
-  const char *text[3];
+  const char *text[K_COUNT];
+  size_t len[K_COUNT];
+  lua_Integer turn = 0;
+  int seen = 0, top = lua_gettop(L);
   if (lua_getmetatable(L, idx)) {
     lua_settop(L, top);
     return 0;
   }
-  /* Stack: a key/value pair per member (the j-th's value at top + 2 + 2j); the key is
-   * copied for lua_next. */
   lua_pushnil(L);
-  while (lua_next(L, idx)) {
-    int k = key_of(L, -2, n);
-    if (k < 0) {
+  while (lua_next(L, idx)) { /* key, value */
+    if (!read_value(L, key_of(L, -2, n), n, text, len, &turn)) {
       lua_settop(L, top);
       return 0;
     }
-    pos[k] = top + 2 + 2 * seen++;
-    lua_pushvalue(L, -2);
+    seen++;
+    lua_pop(L, 1); /* the key stays, for lua_next */
   }
-  if (seen != K_COUNT || lua_type(L, pos[K_CONTENT]) != LUA_TSTRING || lua_type(L, pos[K_ROLE]) != LUA_TSTRING ||
-      lua_type(L, pos[K_SOURCE]) != LUA_TSTRING || !lua_isinteger(L, pos[K_TURN_INDEX]) ||
-      lua_type(L, pos[K_METADATA]) != LUA_TTABLE) {
-    lua_settop(L, top);
-    return 0;
-  }
-  text[0] = lua_tolstring(L, pos[K_CONTENT], &len[0]);
-  text[1] = lua_tolstring(L, pos[K_ROLE], &len[1]);
-  text[2] = lua_tolstring(L, pos[K_SOURCE], &len[2]);
-  traceline_turn_head(b, text[0], len[0]);
-  r = put_metadata(L, pos[K_METADATA], n, b);
-  if (r != 0) {
-    lua_replace(L, top + 1); /* the encoder's message */
-    lua_settop(L, top + 1);
-    return -1;
-  }
-  traceline_turn_tail(b, text[1], len[1], text[2], len[2], (long long)lua_tointeger(L, pos[K_TURN_INDEX]));
-  lua_settop(L, top);
+  if (seen != K_COUNT) return 0;
+  traceline_turn(b, text[K_CONTENT], len[K_CONTENT], text[K_ROLE], len[K_ROLE], text[K_SOURCE], len[K_SOURCE],
+                 (long long)turn);
   return 1;
 }
 
 /* Writes the transcript at idx (shared.conversation): a json.array of entries, each through
- * put_entry or else the encoder (2 containers deep, as in the whole). Anything but a
+ * put_entry or else the encoder (2 containers deep, as in the whole: the depth limit and
+ * its errors are the same). Anything but a
  * json.array is the encoder's. Returns 0, or -1 with the encoder's message pushed. */
 static int put_transcript(lua_State *L, int idx, names *n, buf_t *b) {
   lua_Integer count;
@@ -138,11 +140,9 @@ static int put_transcript(lua_State *L, int idx, names *n, buf_t *b) {
   }
   buf_putc(b, '[');
   for (lua_Integer i = 1; i <= count; i++) {
-    int r = 0;
     if (i > 1) buf_putc(b, ',');
-    if (lua_rawgeti(L, idx, i) == LUA_TTABLE) r = put_entry(L, top + 1, n, b);
-    if (r == 0) r = encode(L, top + 1, n, b, 2) == 0 ? 1 : -1;
-    if (r < 0) return -1;
+    if (!(lua_rawgeti(L, idx, i) == LUA_TTABLE && put_entry(L, top + 1, n, b)) && encode(L, top + 1, n, b, 2) != 0)
+      return -1;
     lua_settop(L, top);
   }
   buf_putc(b, ']');
