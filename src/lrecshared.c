@@ -1,7 +1,7 @@
 /* lrecshared.c - the fields both lines of a trace share (trace.shared: a conversation's
  * transcript, turn count and termination reason), spliced into each line by write()
  * (lrecwrite.c). The text is the generic encoder's (lconv.c), byte for byte; but an entry of
- * the transcript in the shape conversation/init.lua makes goes to traceline_turn_*: no
+ * the transcript in the shape conversation/init.lua makes goes to traceline_turn: no
  * sorting or escaping of its keys, no dispatch per value. A 3-turn conversation writes six
  * entries or more a run, and the generic object path was a third of its cost. */
 #include <lauxlib.h>
@@ -124,9 +124,9 @@ static int put_entry(lua_State *L, int idx, names *n, buf_t *b) {
 }
 
 /* Writes the transcript at idx (shared.conversation): a json.array of entries, each through
- * put_entry or else the encoder (2 containers deep, as in the whole: the depth limit and
- * its errors are the same). Anything but a
- * json.array is the encoder's. Returns 0, or -1 with the encoder's message pushed. */
+ * put_entry or else the encoder, 2 containers deep as in the whole (so the depth limit and
+ * its errors are the same). Anything but a json.array is the encoder's. Returns 0, or -1
+ * with the encoder's message pushed. */
 static int put_transcript(lua_State *L, int idx, names *n, buf_t *b) {
   lua_Integer count;
   int top = lua_gettop(L);
