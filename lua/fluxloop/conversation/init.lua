@@ -41,6 +41,13 @@ local function supervisor_error(err, why)
   return { type = kind, message = message, traceback = e.traceback }
 end
 
+-- The message handler of an unguarded supervisor call: its own errors are tables, kept as
+-- they are; anything else (a bug) gets the traceback guard.call would have given it.
+local function with_traceback(err)
+  if type(err) == "table" then return err end
+  return { message = tostring(err), traceback = debug.traceback(tostring(err), 2) }
+end
+
 -- Calls the agent once per turn and the supervisor between turns. Returns what guard.call
 -- returns (ok, output | error, why) for the conversation; its fields go to ctx.shared (both
 -- trace files) and ctx.extra (traces.jsonl). Every turn costs: the entries are built in
@@ -79,7 +86,7 @@ local function converse(C, timeout_ms, agent, input, ctx)
     if guarded then
       sok, d, swhy = guard.call(timeout_ms, decide, transcript, ctx, state)
     else
-      sok, d = pcall(decide, transcript, ctx, state)
+      sok, d = xpcall(decide, with_traceback, transcript, ctx, state)
     end
     if not sok then
       ok, out, why, reason = false, supervisor_error(d, swhy), swhy, "supervisor_error"
