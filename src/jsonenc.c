@@ -110,6 +110,9 @@ static void put_escape(buf_t *b, unsigned c) {
    ((((w) ^ (ONES * '"')) - ONES) & ~((w) ^ (ONES * '"')) & HIGHS) | \
    ((((w) ^ (ONES * '\\')) - ONES) & ~((w) ^ (ONES * '\\')) & HIGHS))
 
+/* A byte copied as it is: printable ASCII other than '"' and '\\'. */
+#define PLAIN(c) ((c) >= 0x20 && (c) < 0x80 && (c) != '"' && (c) != '\\')
+
 #ifdef __SSE2__
 #include <emmintrin.h>
 /* Skips 16-byte blocks of plain printable ASCII without '"' or '\\' (SSE2, which every
@@ -149,12 +152,11 @@ void jsonenc_string(buf_t *b, const char *s, size_t n) {
       if (HAS_SPECIAL(w)) break;
       p += 8;
     }
+    /* The last few bytes, or those before the special one in this word: a byte at a time
+     * here, not through the block loops again (short keys and values are all tail). */
+    while (p < end && PLAIN(*p)) p++;
     if (p >= end) break;
     c = *p;
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      p++;
-      continue;
-    }
     if (c >= 0x80 && (k = utf8_seq_len(p, end)) != 0) {
       p += k;
       continue;

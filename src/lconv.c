@@ -358,7 +358,7 @@ static int enc_value(enc_t *e, int idx) {
   }
 }
 
-int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
+static int encode_at(lua_State *L, int idx, buf_t *b, int indent, int depth) {
   enc_t e;
   int top, r;
   size_t len0 = b->len;
@@ -368,7 +368,7 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
   e.b = b;
   e.indent = indent;
   e.array_mt = NULL;
-  e.depth = 0;
+  e.depth = depth;
   e.key = NULL;
   e.key_len = 0;
   r = enc_value(&e, idx);
@@ -382,6 +382,14 @@ int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
   }
   lua_settop(L, top);
   return 0;
+}
+
+int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent) {
+  return encode_at(L, idx, b, indent, 0);
+}
+
+int lconv_encode_json_in(lua_State *L, int idx, buf_t *b, int depth) {
+  return encode_at(L, idx, b, -1, depth);
 }
 
 /* ---- decoder ---------------------------------------------------------- */

@@ -34,6 +34,11 @@ void lconv_push_function_names(lua_State *L);
  * Returns 0, or -1 with a message pushed on the stack (depth exceeded, OOM). */
 int lconv_encode_json(lua_State *L, int idx, buf_t *b, int indent);
 
+/* The same, one line, for a value that another writer puts `depth` containers deep into
+ * its own text (the recorder's trace lines): the depth limit counts those containers too,
+ * so the text and the errors are those of encoding the whole. */
+int lconv_encode_json_in(lua_State *L, int idx, buf_t *b, int depth);
+
 /* Appends s (n bytes) as a JSON string literal, quotes included, with the same
  * UTF-8 repair as above. */
 void lconv_put_json_string(buf_t *b, const char *s, size_t n);

@@ -1,5 +1,6 @@
-/* lrecorder.h - what the two files of fluxloop.recorder share (private to them): the
- * recorder's state, lrecorder.c (open, runs, observations, figures) and lrecwrite.c (write). */
+/* lrecorder.h - what the three files of fluxloop.recorder share (private to them): the
+ * recorder's state, lrecorder.c (open, runs, observations, figures), lrecwrite.c (write) and
+ * lrecshared.c (the fields both trace lines share). */
 #ifndef FLUXLOOP_LRECORDER_H
 #define FLUXLOOP_LRECORDER_H
 
@@ -67,6 +68,13 @@ int lrecorder_push_sink_error(lua_State *L, recorder *r);
 /* write(trace) and write_scores(seq, trace_id, scores): the methods of lrecwrite.c. */
 int lrecorder_write(lua_State *L);
 int lrecorder_write_scores(lua_State *L);
+
+/* The members of the table on top of the stack, spliced into the object being written to b
+ * (its fields so far, without the closing brace) as the encoder writes them: shared's with a
+ * conversation's transcript written fast (lrecshared.c), any table's. 0, or -1 with the
+ * encoder's message pushed. */
+int lrecorder_splice_shared(lua_State *L, buf_t *b);
+int lrecorder_splice_fields(lua_State *L, buf_t *b);
 
 /* Encodes the value at idx (none/nil -> null); on failure -1 with the message pushed. */
 static inline int lrecorder_put_value(lua_State *L, int idx, buf_t *b) {

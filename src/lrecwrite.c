@@ -126,21 +126,6 @@ static int put_scores(lua_State *L, int idx, buf_t *b, const char *tid, size_t t
   return 0;
 }
 
-/* Splices the members of the table on top of the stack into the object being written to
- * b (its fields so far, without the closing brace): encoded as an object whose braces are
- * dropped. Pops nothing; returns -1 when the encoder failed (its message on the stack). */
-static int splice_fields(lua_State *L, buf_t *b) {
-  size_t start = b->len;
-  if (lconv_encode_json(L, -1, b, -1) != 0) return -1;
-  if (b->len - start > 2) {
-    b->data[start] = ','; /* "{...}" -> ",..." */
-    b->len--;             /* drop "}" */
-  } else {
-    b->len = start;       /* "{}" adds nothing */
-  }
-  return 0;
-}
-
 /* The recorder's own rule graders (grade_with) on a trace written without scores: its output
  * as text (a string as it is, else its JSON, in the scratch buffer), or the failed grades of a
  * run that failed (its error's type at stack slot 8). */
@@ -219,7 +204,7 @@ int lrecorder_write(lua_State *L) {
   }
   if (field(L, "shared") == LUA_TTABLE) {
     shared_off = sum->len;
-    if (splice_fields(L, sum) != 0) goto encode_error;
+    if (lrecorder_splice_shared(L, sum) != 0) goto encode_error;
     shared_len = sum->len - shared_off;
   }
   lua_settop(L, top);
@@ -300,7 +285,7 @@ int lrecorder_write(lua_State *L) {
   /* More top-level fields (a conversation's, a process agent's logs, a script's). */
   lua_settop(L, top);
   buf_put(tr, sum->data + shared_off, shared_len); /* encoded once (a conversation is long) */
-  if (field(L, "extra") == LUA_TTABLE && splice_fields(L, tr) != 0) goto encode_error;
+  if (field(L, "extra") == LUA_TTABLE && lrecorder_splice_fields(L, tr) != 0) goto encode_error;
   PUT_LIT(tr, "}\n");
   if (field(L, "scores") == LUA_TTABLE) {
     int at = lua_gettop(L);

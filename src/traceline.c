@@ -104,3 +104,16 @@ static void put_score_fields(buf_t *b, const score_line *s) {
   traceline_ms(b, s->ms);
   PUT_LIT(b, "}\n");
 }
+
+void traceline_turn(buf_t *b, const char *content, size_t content_len, const char *role, size_t role_len,
+                    const char *source, size_t source_len, long long turn_index) {
+  PUT_LIT(b, "{\"content\":");
+  jsonenc_string(b, content, content_len);
+  PUT_LIT(b, ",\"metadata\":{},\"role\":");
+  jsonenc_string(b, role, role_len);
+  PUT_LIT(b, ",\"source\":");
+  jsonenc_string(b, source, source_len);
+  PUT_LIT(b, ",\"turn_index\":");
+  traceline_int(b, turn_index);
+  buf_putc(b, '}');
+}

@@ -36,4 +36,10 @@ void traceline_score(buf_t *b, const char *tid, size_t tid_len, const score_line
 /* The same with the trace id's JSON text given (a trace's graders share it). */
 void traceline_score_tid_json(buf_t *b, const char *tid_json, size_t tid_json_len, const score_line *s);
 
+/* One entry of a conversation's transcript with no metadata, as the Lua encoder writes the
+ * table {turn_index, role, content, source, metadata = {}} (keys sorted):
+ * {"content":C,"metadata":{},"role":R,"source":S,"turn_index":N} */
+void traceline_turn(buf_t *b, const char *content, size_t content_len, const char *role, size_t role_len,
+                    const char *source, size_t source_len, long long turn_index);
+
 #endif

@@ -26,12 +26,7 @@ local NO_METADATA = setmetatable({}, { __newindex = function()
   error("a conversation entry's metadata cannot be changed (ctx.conversation is read-only)", 2)
 end })
 
-local function entry(turn, role, content, source, metadata)
-  return { turn_index = turn, role = role, content = content, source = source, metadata = metadata or NO_METADATA }
-end
-
 local function append_logs(logs, more)
-  if not more then return logs end
   if not logs then return more end
   for _, line in ipairs(more) do logs[#logs + 1] = line end
   return logs
@@ -46,17 +41,31 @@ local function supervisor_error(err, why)
   return { type = kind, message = message, traceback = e.traceback }
 end
 
+-- The message handler of an unguarded supervisor call: its own errors are tables, kept as
+-- they are; anything else (a bug) gets the traceback guard.call would have given it.
+local function with_traceback(err)
+  if type(err) == "table" then return err end
+  return { message = tostring(err), traceback = debug.traceback(tostring(err), 2) }
+end
+
 -- Calls the agent once per turn and the supervisor between turns. Returns what guard.call
 -- returns (ok, output | error, why) for the conversation; its fields go to ctx.shared (both
--- trace files) and ctx.extra (traces.jsonl).
+-- trace files) and ctx.extra (traces.jsonl). Every turn costs: the entries are built in
+-- place (no call each) and the recorder writes them without its generic encoder
+-- (src/lrecshared.c, which knows their five keys).
 local function converse(C, timeout_ms, agent, input, ctx)
-  local rec, decide, max_turns, on_turn, turn_of = C.rec, C.decide, C.max_turns, C.on_turn, C.turn_of
-  local first = M.text(input) or tostring(input)
+  local rec, decide, max_turns, on_turn, turn_of, guarded = C.rec, C.decide, C.max_turns, C.on_turn, C.turn_of,
+    C.guarded
+  local first = type(input) == "string" and input or M.text(input) or tostring(input)
   -- The agent and the supervisor read the transcript itself (no copy a turn): it is the
   -- trace's, and read-only to them.
-  local transcript = json.array({ entry(1, "user", first, "input") })
+  -- Slots 2..8 are made empty now, filled as the turns come: no growing of the list at the
+  -- 2nd, 3rd and 5th entries (# is still the entries so far: they have no gaps).
+  local transcript = json.array({
+    { turn_index = 1, role = "user", content = first, source = "input", metadata = NO_METADATA },
+    nil, nil, nil, nil, nil, nil, nil })
   local turn, replies, reason, response, logs = 0, 0, nil, nil, nil
-  local ok, out, why
+  local ok, out, why, sok, d, swhy
   local current, state = input, {}
   ctx.conversation, ctx.max_turns = transcript, max_turns
   while true do
@@ -65,13 +74,20 @@ local function converse(C, timeout_ms, agent, input, ctx)
     if on_turn then on_turn(turn, max_turns) end
     ctx.turn_index = turn
     ok, out, why = guard.call(timeout_ms, agent, current, ctx)
-    logs, ctx.logs = append_logs(logs, ctx.logs), nil
-    local content = ok and out ~= nil and VALUE_OUTPUT[type(out)] and M.text(out)
+    local more = ctx.logs
+    if more then logs, ctx.logs = append_logs(logs, more), nil end
+    local kind = ok and out ~= nil and type(out)
+    local content = VALUE_OUTPUT[kind] and (kind == "string" and out or M.text(out))
     if not content then reason = "agent_error" break end -- the run fails (fluxloop.run's settle)
     replies = replies + 1
-    transcript[#transcript + 1] = entry(turn, "assistant", content, "agent")
+    transcript[#transcript + 1] = { turn_index = turn, role = "assistant", content = content, source = "agent",
+      metadata = NO_METADATA }
     if turn >= max_turns then reason = "max_turns_reached" break end
-    local sok, d, swhy = guard.call(timeout_ms, decide, transcript, ctx, state)
+    if guarded then
+      sok, d, swhy = guard.call(timeout_ms, decide, transcript, ctx, state)
+    else
+      sok, d = xpcall(decide, with_traceback, transcript, ctx, state)
+    end
     if not sok then
       ok, out, why, reason = false, supervisor_error(d, swhy), swhy, "supervisor_error"
       break
@@ -80,12 +96,14 @@ local function converse(C, timeout_ms, agent, input, ctx)
     if d.decision == "terminate" then
       reason = d.reason or "supervisor_terminate"
       if d.closing then
-        transcript[#transcript + 1] = entry(turn + 1, "user", d.closing, "supervisor", { closing = true })
+        transcript[#transcript + 1] = { turn_index = turn + 1, role = "user", content = d.closing,
+          source = "supervisor", metadata = { closing = true } }
       end
       break
     end
     current = d.message
-    transcript[#transcript + 1] = entry(turn + 1, "user", current, "supervisor")
+    transcript[#transcript + 1] = { turn_index = turn + 1, role = "user", content = current, source = "supervisor",
+      metadata = NO_METADATA }
   end
   turn_of(rec, 0)
   ctx.conversation = nil
@@ -101,8 +119,12 @@ end
 function M.caller(mt, rec, opts)
   opts = opts or {}
   local sup = mt.supervisor or { provider = "mock" }
-  local decide = require(PROVIDERS[sup.provider] or PROVIDERS.mock).new(sup, { rec = rec, env = opts.env })
-  local C = { rec = rec, decide = decide, max_turns = mt.max_turns or 8, on_turn = opts.on_turn, turn_of = rec.turn }
+  local provider = require(PROVIDERS[sup.provider] or PROVIDERS.mock)
+  local decide = provider.new(sup, { rec = rec, env = opts.env })
+  -- A supervisor of our own that cannot hang (the mock) is called without guard.call's time
+  -- limit: under its count hook every Lua instruction of the call costs several.
+  local C = { rec = rec, decide = decide, max_turns = mt.max_turns or 8, on_turn = opts.on_turn, turn_of = rec.turn,
+    guarded = not provider.BOUNDED }
   return function(timeout_ms, agent, input, ctx) return converse(C, timeout_ms, agent, input, ctx) end
 end
 

@@ -7,17 +7,26 @@ local M = {}
 
 M.DEFAULT_NEXT = "Could you provide a bit more detail about that?"
 
+-- Its decisions take a few table reads and no user code: the loop calls it without a time
+-- limit (conversation/init.lua).
+M.BOUNDED = true
+
 local function fail(message)
   error({ type = "supervisor", message = message, traceback = false }, 0)
 end
 
 -- The input row's own scripted_questions (at its top level or in its metadata), which
 -- replace the config's for that row's conversations.
+-- (A list's field is nil, so is_mapping is asked only about a metadata that holds one.)
 local function row_script(entry)
   if type(entry) ~= "table" then return nil end
   local v = entry.scripted_questions
-  if v == nil and util.is_mapping(entry.metadata) then v = entry.metadata.scripted_questions end
-  if v == nil then return nil end
+  if v == nil then
+    local md = entry.metadata
+    if type(md) ~= "table" then return nil end
+    v = md.scripted_questions
+    if v == nil or not util.is_mapping(md) then return nil end
+  end
   local ok = type(v) == "table" and (util.is_array(v) or next(v) == nil)
   for _, q in ipairs(ok and v or {}) do
     if type(q) ~= "string" then ok = false end
@@ -33,7 +42,7 @@ local function scripted(script, i, sup)
 end
 
 -- new(sup) -> decide(conversation, ctx, state): state (one a conversation) keeps the
--- script's place. Decisions that do not depend on the input are made once: the loop reads
+-- row's script (read once) and the place in the script. Decisions that do not depend on the input are made once: the loop reads
 -- them and never changes them. (The mock has no response worth keeping: supervisor_response
 -- is the model's, openai.lua's.)
 function M.new(sup)
@@ -43,7 +52,11 @@ function M.new(sup)
     and { decision = "terminate", reason = sup.mock_reason or "supervisor_terminate", closing = sup.mock_closing }
     or { decision = "continue", message = sup.mock_next_user_message or M.DEFAULT_NEXT }
   return function(_, ctx, state)
-    local own = row_script(ctx.entry)
+    local own = state.own
+    if own == nil then
+      own = row_script(ctx.entry) or false
+      state.own = own
+    end
     local questions = own or script
     if not questions then return unscripted end
     local i = (state.script_index or 0) + 1
