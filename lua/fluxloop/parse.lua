@@ -23,10 +23,23 @@ local function yaml_scalar(v)
   return tostring(v)
 end
 
+-- A value of a trace line too long to hold (jsonlread's max_line) stays in traces.jsonl as a span;
+-- parse writes it from there piece by piece. M.max_line: the longest line parse holds whole.
+M.max_line = 4 * 1024 * 1024
+
+local is_span = require("fluxloop.jsonlread").is_span
+
+-- A piece of a line that is a span's text, written as mode says (see span:write).
+local function span_piece(span, mode) return { span = span, mode = mode } end
+
 local function fenced(lines, lang, text)
   -- A fence longer than any run of backticks inside, so the block cannot end early.
   local longest = 2
-  for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  if type(text) == "table" then
+    longest = math.max(longest, assert(text.span:longest_run("`", text.mode)))
+  else
+    for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  end
   local fence = string.rep("`", longest + 1)
   lines[#lines + 1] = fence .. lang
   lines[#lines + 1] = text
@@ -35,6 +48,7 @@ end
 
 local function pretty(v)
   if v == nil then v = null end
+  if is_span(v) then return span_piece(v, "json") end -- a string: its JSON text is the pretty one
   return json.encode(v, { indent = 2 })
 end
 
@@ -83,7 +97,8 @@ function M.markdown(trace, steps)
   return table.concat(l, "\n")
 end
 
--- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one).
+-- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one). A
+-- string input or output may be a span (see M.max_line): its line is then a table of pieces.
 function M.markdown_lines(trace, steps)
   local l = {}
   local duration = tonumber(trace.duration_ms) or 0
@@ -116,6 +131,10 @@ function M.markdown_lines(trace, steps)
   l[#l + 1] = "## Conversation"
   l[#l + 1] = ""
   local function turn(role, v, source)
+    if is_span(v) then
+      l[#l + 1] = { ("- **%s**: "):format(role), span_piece(v, "line"), (" _(source=%s)_"):format(source) }
+      return
+    end
     local text = type(v) == "string" and v or json.encode(v)
     l[#l + 1] = ("- **%s**: %s _(source=%s)_"):format(role, text:gsub("\n", " "), source)
   end
@@ -179,24 +198,30 @@ local function or_null(v) return v or "null" end
 
 -- record_parts(f, steps_json, n) -> the pieces of the per_trace.jsonl line of one trace, to be
 -- written one after the other (a 200 MB output appears four times in it: never concatenated).
--- f: the raw fields (by name); keys as the Python tool's record (summary is the trace_summary row).
+-- f: the raw fields (by name), each JSON text or a span (see M.max_line); keys as the Python
+-- tool's record (summary is the trace_summary row).
 function M.record_parts(f, steps_json, n)
   local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
     or_null(f.output)
   local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
-  return {
+  local parts = {
     '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
     ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
     ',"metadata":', f.metadata or "{}",
     ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
     ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
-    ',"timeline":', steps_json, ',"conversation":', f.conversation or table.concat({
-      '[{"turn_index":1,"role":"user","content":', input, ',"source":"input","metadata":{}}',
-      out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
-      "]" }),
-    f.turn_count and (',"turn_count":' .. f.turn_count .. ',"termination_reason":' .. or_null(f.termination_reason)) or "",
-    ',"metrics":{"observation_count":', n, '}}',
+    ',"timeline":', steps_json, ',"conversation":',
   }
+  local function add(...) for _, p in ipairs({ ... }) do parts[#parts + 1] = p end end
+  if f.conversation then add(f.conversation)
+  else
+    add('[{"turn_index":1,"role":"user","content":', input, ',"source":"input","metadata":{}}')
+    if out ~= "null" then add(',{"turn_index":1,"role":"assistant","content":', out, ',"source":"agent","metadata":{}}') end
+    add("]")
+  end
+  if f.turn_count then add(',"turn_count":', f.turn_count, ',"termination_reason":', or_null(f.termination_reason)) end
+  add(',"metrics":{"observation_count":', n, '}}')
+  return parts
 end
 
 -- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace, as one string.
@@ -210,6 +235,26 @@ function M.record(trace, steps)
   local f = {}
   for _, k in ipairs(RAW_KEYS) do f[k:sub(2)] = raw(trace[k:sub(2)]) end
   return json.decode(M.record_line(f, json.encode(steps), #steps))
+end
+
+-- The raw fields parse reads (not only writes): whole even when they are left in the file.
+local WHOLE_KEYS = { "trace_id", "success", "observations", "turn_count" }
+
+-- whole(v) -> the JSON text of a raw field, read back when it is a span.
+function M.whole(v)
+  if not is_span(v) then return v end
+  return assert(v:read())
+end
+
+-- decoded(r) -> the trace of the line r last read, decoded; with a string input or output that was
+-- left in the file (a line past M.max_line) as a span, the rest read back whole.
+function M.decoded(r)
+  local trace = json.decode((r:line()))
+  for key, span in pairs(r:spans()) do
+    if (key == "input" or key == "output") and span:kind() == "string" then trace[key] = span
+    else trace[key] = json.decode(M.whole(span)) end
+  end
+  return trace
 end
 
 local function trace_number(id)
@@ -247,13 +292,27 @@ function M.observations_join(path)
   return join, r
 end
 
+-- write_piece(f, piece) -> true | nil, message. piece: a string, a span (its JSON text), a
+-- span_piece, or a list of pieces.
+local function write_piece(f, piece)
+  if type(piece) == "string" or type(piece) == "number" then return f:write(piece) end
+  if is_span(piece) then return piece:write(f) end
+  if piece.span then return piece.span:write(f, piece.mode) end
+  for _, p in ipairs(piece) do
+    local ok, err = write_piece(f, p)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 -- write_lines(path, lines): the lines, each ended by a newline, without joining them first.
 local function write_lines(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
   local ok, werr = true, nil
   for _, piece in ipairs(text) do
-    ok, werr = f:write(piece, "\n")
+    ok, werr = write_piece(f, piece)
+    if ok then ok, werr = f:write("\n") end
     if not ok then break end
   end
   local closed, cerr = f:close()
@@ -282,7 +341,7 @@ function M.main(flags)
     joined, obs_reader = M.observations_join(exp.dir .. "/observations.jsonl")
     if not joined then say("fluxloop: note: ", obs_reader, ": the timelines are empty") end
   end
-  local r, rerr = exp:reader(RAW_KEYS)
+  local r, rerr = exp:reader(RAW_KEYS, { max_line = M.max_line })
   if not r then say("fluxloop: error: ", rerr) return 2 end
   local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
   if not jsonl then say("fluxloop: error: ", jerr) return 2 end
@@ -299,6 +358,7 @@ function M.main(flags)
     end
     count = count + 1
     local steps, steps_json, n
+    for _, k in ipairs(WHOLE_KEYS) do f[k] = M.whole(f[k]) end
     local observations = f.observations
     if joined then
       local list = joined(json.decode(f.trace_id))
@@ -312,18 +372,14 @@ function M.main(flags)
       steps_json, n = json.encode(steps), #steps
     end
     if md then
-      local trace = json.decode((r:line()))
+      local trace = M.decoded(r)
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
       local ok, werr = write_lines(out .. "/" .. name, M.markdown_lines(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
     local parts = M.record_parts(f, steps_json, n)
     parts[#parts + 1] = "\n"
-    local wrote, werr
-    for _, piece in ipairs(parts) do
-      wrote, werr = jsonl:write(piece)
-      if not wrote then break end
-    end
+    local wrote, werr = write_piece(jsonl, parts)
     if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)
