@@ -269,9 +269,10 @@ static int reader_next(lua_State *L) {
 }
 
 /* r:spans() -> { key = span } for the top-level values of the last line left in the file (a
- * line longer than max_line; its r:line() text has null in their place). */
+ * line longer than max_line; its r:line() text has null in their place) | nil when none were. */
 static int reader_spans(lua_State *L) {
   reader_t *x = check_reader(L);
+  if (x->line == NULL || x->r.nrefs == 0) return 0;
   lua_createtable(L, 0, (int)x->r.nrefs);
   for (size_t k = 0; x->line != NULL && k < x->r.nrefs; k++) {
     const jr_ref *ref = &x->r.refs[k];

@@ -212,15 +212,23 @@ function M.record_parts(f, steps_json, n)
     ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
     ',"timeline":', steps_json, ',"conversation":',
   }
-  local function add(...) for _, p in ipairs({ ... }) do parts[#parts + 1] = p end end
-  if f.conversation then add(f.conversation)
+  local k = #parts
+  if f.conversation then
+    parts[k + 1], k = f.conversation, k + 1
   else
-    add('[{"turn_index":1,"role":"user","content":', input, ',"source":"input","metadata":{}}')
-    if out ~= "null" then add(',{"turn_index":1,"role":"assistant","content":', out, ',"source":"agent","metadata":{}}') end
-    add("]")
+    parts[k + 1], parts[k + 2], parts[k + 3], k = '[{"turn_index":1,"role":"user","content":', input,
+      ',"source":"input","metadata":{}}', k + 3
+    if out ~= "null" then
+      parts[k + 1], parts[k + 2], parts[k + 3], k = ',{"turn_index":1,"role":"assistant","content":', out,
+        ',"source":"agent","metadata":{}}', k + 3
+    end
+    parts[k + 1], k = "]", k + 1
   end
-  if f.turn_count then add(',"turn_count":', f.turn_count, ',"termination_reason":', or_null(f.termination_reason)) end
-  add(',"metrics":{"observation_count":', n, '}}')
+  if f.turn_count then
+    parts[k + 1], parts[k + 2], parts[k + 3], parts[k + 4], k = ',"turn_count":', f.turn_count,
+      ',"termination_reason":', or_null(f.termination_reason), k + 4
+  end
+  parts[k + 1], parts[k + 2], parts[k + 3] = ',"metrics":{"observation_count":', n, '}}'
   return parts
 end
 
@@ -246,11 +254,12 @@ function M.whole(v)
   return assert(v:read())
 end
 
--- decoded(r) -> the trace of the line r last read, decoded; with a string input or output that was
--- left in the file (a line past M.max_line) as a span, the rest read back whole.
-function M.decoded(r)
+-- decoded(r, spans) -> the trace of the line r last read, decoded; of its values left in the file
+-- (spans: r:spans() of a line past M.max_line), a string input or output stays a span, the rest is
+-- read back whole.
+function M.decoded(r, spans)
   local trace = json.decode((r:line()))
-  for key, span in pairs(r:spans()) do
+  for key, span in pairs(spans or {}) do
     if (key == "input" or key == "output") and span:kind() == "string" then trace[key] = span
     else trace[key] = json.decode(M.whole(span)) end
   end
@@ -358,7 +367,8 @@ function M.main(flags)
     end
     count = count + 1
     local steps, steps_json, n
-    for _, k in ipairs(WHOLE_KEYS) do f[k] = M.whole(f[k]) end
+    local spans = r:spans() -- nil but for a line past M.max_line
+    if spans then for _, k in ipairs(WHOLE_KEYS) do f[k] = M.whole(f[k]) end end
     local observations = f.observations
     if joined then
       local list = joined(json.decode(f.trace_id))
@@ -372,14 +382,16 @@ function M.main(flags)
       steps_json, n = json.encode(steps), #steps
     end
     if md then
-      local trace = M.decoded(r)
+      local trace = M.decoded(r, spans)
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
       local ok, werr = write_lines(out .. "/" .. name, M.markdown_lines(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
     end
     local parts = M.record_parts(f, steps_json, n)
     parts[#parts + 1] = "\n"
-    local wrote, werr = write_piece(jsonl, parts)
+    local wrote, werr
+    if spans then wrote, werr = write_piece(jsonl, parts)
+    else wrote, werr = jsonl:write(table.unpack(parts)) end -- all strings: one call
     if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)
