@@ -81,12 +81,19 @@ describe("fluxloop.parse of lines longer than its max_line", function()
     return list
   end
 
+  -- parse.main with parse.max_line = max_line; checks that its trace reader got that limit.
   local function parse_with(max_line, out, format)
-    local saved = parse.max_line
+    local jl = require("fluxloop.jsonlread")
+    local saved, open, limits = parse.max_line, jl.open, {}
     parse.max_line = max_line
+    jl.open = function(path, keys, opts)
+      if path:find("traces.jsonl$") then limits[#limits + 1] = opts and opts.max_line end
+      return open(path, keys, opts)
+    end
     local code = parse.main({ dir = exp, output = out, format = format, overwrite = true, quiet = true })
-    parse.max_line = saved
+    parse.max_line, jl.open = saved, open
     assert.are.equal(0, code)
+    assert.are.same({ max_line }, limits)
     return exp .. "/" .. out
   end
 
