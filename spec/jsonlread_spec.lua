@@ -128,6 +128,18 @@ describe("fluxloop.jsonlread", function()
     assert.has_error(function() spans.out:read() end, "jsonlread: the span's reader is closed")
   end)
 
+  it("says so when a span's file changed under it (nil, message naming the file)", function()
+    local r, path = open('{"out":"' .. string.rep("z", 200) .. '"}\n', { "=out" }, { max_line = 64 })
+    local _, span = r:next()
+    assert(io.open(path, "wb")):close()
+    local text, err = span:read()
+    assert.is_nil(text)
+    assert.are.equal(path .. ": the file ends before byte 209: it changed while it was read", err)
+    local f = assert(io.open(path .. ".out", "wb"))
+    assert.are.same({ nil, err }, { span:write(f, "json") })
+    f:close()
+  end)
+
   it("writes a string span decoded, as JSON again or with newlines as spaces, the same as whole", function()
     local body = string.rep('a\\nb\\"\\u00e9\\ud83d\\ude00\\ud800 \xc3\xa9\xf0\x9f\x98\x80\xff\xe2\x82 `\\u0060`\\/', 300)
     local text = '{"out":"' .. body .. '"}\n'

@@ -12,13 +12,13 @@
 
 #define CARRY 16 /* room for an escape cut by a piece's end (12 bytes at most) */
 
-/* n bytes at off: 0, -1 (errno), or -2 when the file is shorter. */
+/* n bytes at off: 0, JSPAN_EREAD or JSPAN_ESHORT. */
 static int read_at(int fd, char *p, size_t n, long long off) {
   while (n > 0) {
     ssize_t got = pread(fd, p, n, (off_t)off);
     if (got < 0 && errno == EINTR) continue;
-    if (got < 0) return -1;
-    if (got == 0) return -2;
+    if (got < 0) return JSPAN_EREAD;
+    if (got == 0) return JSPAN_ESHORT;
     p += got;
     n -= (size_t)got;
     off += got;
@@ -29,11 +29,11 @@ static int read_at(int fd, char *p, size_t n, long long off) {
 static int copy_raw(int fd, long long off, long long len, size_t piece, jspan_sink sink, void *ctx) {
   char *b = malloc(piece);
   int rc = 0;
-  if (b == NULL) { errno = ENOMEM; return -1; }
+  if (b == NULL) { errno = ENOMEM; return JSPAN_ESINK; }
   while (len > 0 && rc == 0) {
     size_t n = len < (long long)piece ? (size_t)len : piece;
     rc = read_at(fd, b, n, off);
-    if (rc == 0) rc = sink(ctx, b, n);
+    if (rc == 0 && sink(ctx, b, n) != 0) rc = JSPAN_ESINK;
     off += (long long)n;
     len -= (long long)n;
   }
@@ -62,15 +62,15 @@ static int put_decoded(buf_t *dec, buf_t *out, int mode, int final, jspan_sink s
       for (char *q = dec->data; (q = memchr(q, '\n', dec->len - (size_t)(q - dec->data))) != NULL; q++) *q = ' ';
     rc = dec->len > 0 ? sink(ctx, dec->data, dec->len) : 0;
     dec->len = 0;
-    return rc;
+    return rc != 0 ? JSPAN_ESINK : 0;
   }
   size_t k = final ? dec->len : utf8_cut(dec->data, dec->len);
   buf_reset(out);
   jsonenc_string_body(out, dec->data, k);
-  if (out->failed) { errno = ENOMEM; return -1; }
+  if (out->failed) { errno = ENOMEM; return JSPAN_ESINK; }
   memmove(dec->data, dec->data + k, dec->len - k);
   dec->len -= k;
-  return out->len > 0 ? sink(ctx, out->data, out->len) : 0;
+  return out->len > 0 && sink(ctx, out->data, out->len) != 0 ? JSPAN_ESINK : 0;
 }
 
 /* A string's text between its quotes, decoded (and encoded again for JSON) piece by piece. */
@@ -78,8 +78,8 @@ static int copy_string(int fd, long long off, long long len, int mode, size_t pi
   char *raw = malloc(piece + CARRY);
   buf_t dec = BUF_INIT, out = BUF_INIT;
   size_t carry = 0;
-  int rc = raw == NULL ? (errno = ENOMEM, -1) : 0;
-  if (rc == 0 && mode == JSPAN_JSON) rc = sink(ctx, "\"", 1);
+  int rc = raw == NULL ? (errno = ENOMEM, JSPAN_ESINK) : 0;
+  if (rc == 0 && mode == JSPAN_JSON && sink(ctx, "\"", 1) != 0) rc = JSPAN_ESINK;
   off++;
   len -= 2;
   while (rc == 0) {
@@ -91,11 +91,11 @@ static int copy_string(int fd, long long off, long long len, int mode, size_t pi
     used = jv_unescape_some(raw, carry + n, final, &dec);
     carry = carry + n - used;
     memmove(raw, raw + used, carry);
-    if (dec.failed) { errno = ENOMEM; rc = -1; break; }
+    if (dec.failed) { errno = ENOMEM; rc = JSPAN_ESINK; break; }
     rc = put_decoded(&dec, &out, mode, final, sink, ctx);
     if (final) break;
   }
-  if (rc == 0 && mode == JSPAN_JSON) rc = sink(ctx, "\"", 1);
+  if (rc == 0 && mode == JSPAN_JSON && sink(ctx, "\"", 1) != 0) rc = JSPAN_ESINK;
   free(raw);
   buf_free(&dec);
   buf_free(&out);
@@ -105,7 +105,7 @@ static int copy_string(int fd, long long off, long long len, int mode, size_t pi
 int jspan_copy(int fd, long long off, long long len, int mode, size_t piece, jspan_sink sink, void *ctx) {
   if (piece < CARRY * 4) piece = CARRY * 4;
   if (mode == JSPAN_RAW) return copy_raw(fd, off, len, piece, sink, ctx);
-  if (len < 2) { errno = EINVAL; return -1; }
+  if (len < 2) { errno = EINVAL; return JSPAN_EREAD; }
   return copy_string(fd, off, len, mode, piece, sink, ctx);
 }
 

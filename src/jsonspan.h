@@ -19,7 +19,9 @@ enum {
 typedef int (*jspan_sink)(void *ctx, const char *p, size_t n);
 
 /* Reads len bytes at off of fd and hands them to sink in pieces of about `piece` bytes, as mode
- * says. Returns 0, -1 with errno set (read or sink failure), or -2 when the file ends early. */
+ * says. Returns 0; JSPAN_EREAD (errno set), JSPAN_ESHORT (the file ends early: it changed), or
+ * JSPAN_ESINK (the sink failed, errno set). */
+enum { JSPAN_EREAD = -1, JSPAN_ESHORT = -2, JSPAN_ESINK = -3 };
 int jspan_copy(int fd, long long off, long long len, int mode, size_t piece, jspan_sink sink, void *ctx);
 
 /* Sinks: ctx a FILE *; a buf_t *; a jspan_run (the longest run of one byte, as for a fence). */

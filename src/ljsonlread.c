@@ -103,6 +103,8 @@ static int jl_open(lua_State *L) {
     x->keylens[i] = n;
     lua_rawseti(L, -2, i + 1);
   }
+  lua_pushvalue(L, 1);
+  lua_setfield(L, -2, "path"); /* named when a span cannot be read back */
   lua_setiuservalue(L, -2, 1);
   x->nkeys = nkeys;
   buf_init(&x->tmp);
@@ -161,17 +163,18 @@ static void push_ref(lua_State *L, const jr_ref *ref) {
 }
 
 /* Field i was left in the file and is wanted decoded, hashed or counted: it is read back into
- * x->big (memory as before the limit, for the fields a caller needs whole). */
-static void read_back(lua_State *L, reader_t *x, int i) {
+ * x->big (memory as before the limit, for the fields a caller needs whole). 0 or JSPAN_E*. */
+static int read_back(reader_t *x, int i) {
   const jr_ref *ref = &x->r.refs[x->ref[i]];
   jv_span *v = &x->spans[i];
   buf_reset(&x->big);
-  if (jspan_copy(x->r.fd, ref->off, ref->len, JSPAN_RAW, piece_of(x), jspan_to_buf, &x->big) != 0)
-    luaL_error(L, "jsonlread: line %I: cannot read a field back: %s", (lua_Integer)x->r.lineno, strerror(errno));
+  int rc = jspan_copy(x->r.fd, ref->off, ref->len, JSPAN_RAW, piece_of(x), jspan_to_buf, &x->big);
+  if (rc != 0) return rc;
   v->type = type_of(ref->first);
   v->escaped = ref->escaped;
   v->p = x->big.data + (v->type == JV_STRING);
   v->n = x->big.len - (v->type == JV_STRING ? 2 : 0);
+  return 0;
 }
 
 /* Which fields of the line handed out are placeholders of values left in the file. */
@@ -183,26 +186,28 @@ static void find_refs(reader_t *x) {
   }
 }
 
-static void push_span(lua_State *L, reader_t *x, int i) {
+/* Pushes field i; returns 0, or JSPAN_E* (nothing pushed) when it could not be read back. */
+static int push_span(lua_State *L, reader_t *x, int i) {
   const jv_span *v = &x->spans[i];
   const char *p;
   size_t n;
   if (x->ref[i] >= 0) {
-    if (x->mode[i] == AS_RAW) { push_ref(L, &x->r.refs[x->ref[i]]); return; }
-    read_back(L, x, i);
+    int rc;
+    if (x->mode[i] == AS_RAW) { push_ref(L, &x->r.refs[x->ref[i]]); return 0; }
+    if ((rc = read_back(x, i)) != 0) return rc;
   }
-  if (v->type == JV_ABSENT) { lua_pushnil(L); return; }
+  if (v->type == JV_ABSENT) { lua_pushnil(L); return 0; }
   if (x->mode[i] == AS_COUNT) {
     long long count = jv_count(v);
     if (count < 0) lua_pushnil(L);
     else lua_pushinteger(L, (lua_Integer)count);
-    return;
+    return 0;
   }
   if (x->mode[i] != AS_VALUE) {
     jv_raw(v, &p, &n);
     if (x->mode[i] == AS_HASH) lua_pushinteger(L, (lua_Integer)jv_hash(p, n));
     else lua_pushlstring(L, p, n);
-    return;
+    return 0;
   }
   switch (v->type) {
   case JV_NULL: lua_pushnil(L); break;
@@ -230,6 +235,7 @@ static void push_span(lua_State *L, reader_t *x, int i) {
   default: /* objects and arrays: their JSON text, for json.decode when wanted */
     lua_pushlstring(L, v->p, v->n);
   }
+  return 0;
 }
 
 /* r:next() -> lineno, field values... | nil at the end | nil, message on a read error. Damaged
@@ -263,7 +269,15 @@ static int reader_next(lua_State *L) {
     find_refs(x);
     luaL_checkstack(L, x->nkeys + 1, "too many fields");
     lua_pushinteger(L, (lua_Integer)x->r.lineno);
-    for (int i = 0; i < x->nkeys; i++) push_span(L, x, i);
+    for (int i = 0; i < x->nkeys; i++) {
+      int failed = push_span(L, x, i);
+      if (failed != 0) { /* the file changed under the reader (or memory ran out): said, like a read error */
+        lua_pushnil(L);
+        lua_pushfstring(L, "line %I: cannot read a field back: %s", (lua_Integer)x->r.lineno,
+                        failed == JSPAN_ESHORT ? "the file ends early (it changed while it was read)" : strerror(errno));
+        return 2;
+      }
+    }
     return x->nkeys + 1;
   }
 }
@@ -406,10 +420,22 @@ static int check_mode(lua_State *L, int i, const span_t *sp) {
   return mode;
 }
 
+/* nil and what went wrong: the output's failure (the caller names it), or the file's, named. */
 static int span_fail(lua_State *L, const span_t *sp, int rc) {
+  const char *err = strerror(errno);
+  if (rc == JSPAN_ESINK) {
+    lua_pushstring(L, err);
+  } else {
+    lua_getiuservalue(L, 1, 1); /* the reader, then its keys table with the path */
+    lua_getiuservalue(L, -1, 1);
+    lua_getfield(L, -1, "path");
+    if (rc == JSPAN_ESHORT)
+      lua_pushfstring(L, "%s: the file ends before byte %I: it changed while it was read", lua_tostring(L, -1),
+                      (lua_Integer)(sp->off + sp->len));
+    else lua_pushfstring(L, "%s: read error: %s", lua_tostring(L, -1), err);
+  }
   lua_pushnil(L);
-  if (rc == -2) lua_pushfstring(L, "the file ends before byte %I: it changed while it was read", (lua_Integer)(sp->off + sp->len));
-  else lua_pushstring(L, strerror(errno));
+  lua_insert(L, -2); /* nil, message */
   return 2;
 }
 

@@ -248,10 +248,13 @@ end
 -- The raw fields parse reads (not only writes): whole even when they are left in the file.
 local WHOLE_KEYS = { "trace_id", "success", "observations", "turn_count" }
 
--- whole(v) -> the JSON text of a raw field, read back when it is a span.
+-- whole(v) -> the JSON text of a raw field, read back when it is a span. A failed read (the file
+-- changed under parse) is raised as { parse_error = message }: main says it and exits 2.
 function M.whole(v)
   if not is_span(v) then return v end
-  return assert(v:read())
+  local text, err = v:read()
+  if not text then error({ parse_error = err }) end
+  return text
 end
 
 -- decoded(r, spans) -> the trace of the line r last read, decoded; of its values left in the file
@@ -331,6 +334,17 @@ end
 
 -- main(flags) -> exit status. flags: dir, output, format ("md" | "jsonl"), overwrite, quiet.
 function M.main(flags)
+  local ok, code = xpcall(M.parse, function(e)
+    if type(e) == "table" and e.parse_error then return e end
+    return debug.traceback(e, 2) -- a bug: its traceback goes on with the error
+  end, flags)
+  if ok then return code end
+  if type(code) == "table" and code.parse_error then say("fluxloop: error: ", code.parse_error) return 2 end
+  error(code, 0)
+end
+
+-- parse(flags) -> exit status: main without the handling of a span that cannot be read back.
+function M.parse(flags)
   local cwd = util.getcwd()
   local dir = util.abspath(flags.dir, cwd)
   local exp, err = results.open(dir, flags.dir)
