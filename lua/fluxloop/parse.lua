@@ -36,7 +36,9 @@ local function fenced(lines, lang, text)
   -- A fence longer than any run of backticks inside, so the block cannot end early.
   local longest = 2
   if type(text) == "table" then
-    longest = math.max(longest, assert(text.span:longest_run("`", text.mode)))
+    local run, err = text.span:longest_run("`", text.mode)
+    if not run then error({ parse_error = err }) end -- see M.whole
+    longest = math.max(longest, run)
   else
     for run in text:gmatch("`+") do if #run > longest then longest = #run end end
   end
