@@ -264,7 +264,8 @@ end
 -- read back whole.
 function M.decoded(r, spans)
   local trace = json.decode((r:line()))
-  for key, span in pairs(spans or {}) do
+  if not spans then return trace end
+  for key, span in pairs(spans) do
     if (key == "input" or key == "output") and span:kind() == "string" then trace[key] = span
     else trace[key] = json.decode(M.whole(span)) end
   end
@@ -325,8 +326,11 @@ local function write_lines(path, text)
   if not f then return nil, err end
   local ok, werr = true, nil
   for _, piece in ipairs(text) do
-    ok, werr = write_piece(f, piece)
-    if ok then ok, werr = f:write("\n") end
+    if type(piece) == "string" then ok, werr = f:write(piece, "\n")
+    else
+      ok, werr = write_piece(f, piece)
+      if ok then ok, werr = f:write("\n") end
+    end
     if not ok then break end
   end
   local closed, cerr = f:close()
