@@ -102,7 +102,7 @@ $(BUILD)/examples/lib%.so: examples/native/%.c include/fluxloop/agent.h
 # under libFuzzer for FUZZ_SECONDS, at most FUZZ_JOBS at once; `make test` replays the kept
 # corpus through the same harnesses built with $(CC) and a plain main (no clang needed).
 .PHONY: fuzz fuzz-bin fuzz-replay
-FUZZ_TARGETS := json yaml config inputs recording
+FUZZ_TARGETS := json yaml config inputs recording jsonl
 FUZZ_SECONDS ?= 600
 FUZZ_JOBS ?= 2
 FUZZ_MAIN ?= spec/fuzz/replay_main.c

@@ -1,6 +1,6 @@
 -- fuzz_corpus_spec.lua - replays the fuzz corpus (spec/fuzz/corpus/<target>/ and seeds/<target>/)
 -- through each harness of spec/fuzz/, built with the normal compiler (`make fuzz-bin`).
-local TARGETS = { "json", "yaml", "config", "inputs", "recording" }
+local TARGETS = { "json", "yaml", "config", "inputs", "recording", "jsonl" }
 
 describe("fuzz corpus", function()
   for _, t in ipairs(TARGETS) do

@@ -138,9 +138,14 @@ static const unsigned char *skip_plain16(const unsigned char *p, const unsigned 
 #endif
 
 void jsonenc_string(buf_t *b, const char *s, size_t n) {
-  const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
   if (buf_reserve(b, n + 2) != 0) return;
   b->data[b->len++] = '"';
+  jsonenc_string_body(b, s, n);
+  buf_putc(b, '"');
+}
+
+void jsonenc_string_body(buf_t *b, const char *s, size_t n) {
+  const unsigned char *p = (const unsigned char *)s, *end = p + n, *run = p;
   while (p < end) {
     unsigned c;
     size_t k;
@@ -167,6 +172,5 @@ void jsonenc_string(buf_t *b, const char *s, size_t n) {
     run = ++p;
   }
   if (p > run) buf_put(b, run, (size_t)(p - run));
-  buf_putc(b, '"');
 }
 

@@ -19,5 +19,8 @@ size_t jsonenc_float(char *out, double d);
 /* Appends s (n bytes) as a JSON string literal, quotes included. Bytes that are not valid
  * UTF-8 become U+FFFD each; control characters are escaped. */
 void jsonenc_string(buf_t *b, const char *s, size_t n);
+/* The same without the quotes: a long string encoded piece by piece (cut between UTF-8
+ * sequences, or a cut one would become U+FFFD). */
+void jsonenc_string_body(buf_t *b, const char *s, size_t n);
 
 #endif

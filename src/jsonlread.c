@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "jsonpush.h"
+
 #define JR_CHUNK (256 * 1024)
 #define JV_MAX_DEPTH 128
 
@@ -30,6 +32,21 @@ void jr_close(jr_reader *r) {
   r->fd = -1;
   free(r->buf);
   r->buf = NULL;
+  buf_free(&r->kept);
+  free(r->refs);
+  r->refs = NULL;
+}
+
+int jr_limit(jr_reader *r, size_t limit) {
+  if (limit < 64) limit = 64;
+  r->limit = limit;
+  if (limit < r->cap) { /* a buffer no bigger than the limit: a longer line never fits */
+    char *smaller = realloc(r->buf, limit);
+    if (smaller == NULL) { errno = ENOMEM; return -1; }
+    r->buf = smaller;
+    r->cap = limit;
+  }
+  return 0;
 }
 
 /* Moves the pending bytes to the front and reads more; grows the buffer only for a line
@@ -54,9 +71,110 @@ static ssize_t fill(jr_reader *r) {
   return got;
 }
 
+/* The long line being read: what is kept of it, and the top-level value under way. */
+typedef struct longline {
+  jr_reader *r;
+  long long line_off, pos; /* file offset of the line; line bytes before the current piece */
+  size_t from;             /* bytes of the piece already kept or dropped */
+  int in_value, spilled;
+  size_t value_at, key_at, key_n;
+  long long value_off;
+  char first;
+} longline_t;
+
+static int add_ref(longline_t *l, long long end, int escaped) {
+  jr_reader *r = l->r;
+  if (r->nrefs == r->refcap) {
+    size_t cap = r->refcap ? r->refcap * 2 : 8;
+    jr_ref *more = realloc(r->refs, cap * sizeof *more);
+    if (more == NULL) return -1;
+    r->refs = more;
+    r->refcap = cap;
+  }
+  r->refs[r->nrefs++] = (jr_ref){ l->value_off, end - l->value_off, l->value_at, l->key_at, l->key_n, l->first, escaped };
+  buf_put(&r->kept, "null", 4);
+  return 0;
+}
+
+/* Keeps p[from..to) unless it belongs to a value that is left in the file, or would take the
+ * kept line past the limit (then the value is left in the file from now on). */
+static void keep(longline_t *l, const char *p, size_t to) {
+  buf_t *k = &l->r->kept;
+  if (l->in_value && !l->spilled && k->len + (to - l->from) > l->r->limit) {
+    l->spilled = 1;
+    k->len = l->value_at;
+  }
+  if (!(l->in_value && l->spilled)) buf_put(k, p + l->from, to - l->from);
+  l->from = to;
+}
+
+/* Feeds one piece of the line p[0..n) to the checker s. Returns 0, or -1 (ENOMEM). */
+static int long_piece(longline_t *l, jp_state *s, const char *p, size_t n) {
+  size_t i = 0;
+  l->from = 0;
+  while (i < n && l->r->why == NULL) {
+    size_t used;
+    int ev = jp_feed(s, p + i, n - i, &used);
+    i += used;
+    switch (ev) {
+    case JP_ERROR:
+      l->r->why = s->why;
+      l->r->where = (size_t)(l->pos + (long long)i);
+      break;
+    case JP_KEY_START: l->key_at = l->r->kept.len + (i - 1 - l->from); break;
+    case JP_KEY_END: l->key_n = l->r->kept.len + (i - 1 - l->from) - l->key_at - 1; l->key_at++; break;
+    case JP_VALUE_START:
+      keep(l, p, i - 1);
+      l->in_value = 1;
+      l->spilled = 0;
+      l->value_at = l->r->kept.len;
+      l->value_off = l->line_off + l->pos + (long long)(i - 1);
+      l->first = p[i - 1];
+      break;
+    case JP_VALUE_END:
+      keep(l, p, i);
+      if (l->spilled && add_ref(l, l->line_off + l->pos + (long long)i, s->escaped) != 0) return -1;
+      l->in_value = 0;
+      break;
+    }
+  }
+  if (l->r->why == NULL) keep(l, p, n);
+  l->pos += (long long)n;
+  return l->r->kept.failed ? -1 : 0;
+}
+
+/* A line longer than the limit, from buf[start]: read to its newline piece by piece. */
+static int long_line(jr_reader *r, const char **line, size_t *len, int *complete) {
+  longline_t l = { r, r->consumed + (long long)r->start, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+  jp_state s;
+  jp_init(&s);
+  buf_reset(&r->kept);
+  r->nrefs = 0;
+  r->why = NULL;
+  for (;;) {
+    char *p = r->buf + r->start, *nl = memchr(p, '\n', r->end - r->start);
+    size_t n = nl != NULL ? (size_t)(nl - p) : r->end - r->start;
+    if (long_piece(&l, &s, p, n) != 0) { errno = ENOMEM; return -1; }
+    r->start += n;
+    if (nl != NULL) { r->start++; *complete = 1; break; }
+    if (r->eof) { *complete = 0; break; }
+    ssize_t got = fill(r);
+    if (got < 0) return -1;
+    if (got == 0) r->eof = 1;
+  }
+  if (r->why == NULL && jp_finish(&s) != 0) { r->why = s.why; r->where = (size_t)l.pos; }
+  r->offset = l.line_off;
+  r->lineno++;
+  *line = r->kept.data != NULL ? r->kept.data : "";
+  *len = r->kept.len;
+  return 1;
+}
+
 int jr_next(jr_reader *r, const char **line, size_t *len, int *complete) {
   size_t scanned = r->start;
   if (r->buf == NULL) return 0;
+  r->nrefs = 0;
+  r->why = NULL;
   for (;;) {
     char *nl = memchr(r->buf + scanned, '\n', r->end - scanned);
     if (nl != NULL) {
@@ -79,6 +197,7 @@ int jr_next(jr_reader *r, const char **line, size_t *len, int *complete) {
       r->lineno++;
       return 1;
     }
+    if (r->limit > 0 && r->end - r->start >= r->limit) return long_line(r, line, len, complete);
     scanned = r->end - r->start; /* relative: fill() moves the pending bytes to the front */
     ssize_t got = fill(r);
     if (got < 0) return -1;
@@ -303,11 +422,24 @@ static void put_utf8(buf_t *out, unsigned cp) {
 }
 
 void jv_unescape(const jv_span *v, buf_t *out) {
-  const char *p = v->p, *end = v->p + v->n;
+  jv_unescape_some(v->p, v->n, 1, out);
+}
+
+/* The bytes an escape at q needs (12 for a high surrogate, which may pair with the next one). */
+static size_t escape_len(const char *q, const char *end) {
+  if (q[1] != 'u') return 2;
+  if (end - q < 6) return 6;
+  unsigned cp = hex4(q + 2);
+  return cp >= 0xD800 && cp < 0xDC00 ? 12 : 6;
+}
+
+size_t jv_unescape_some(const char *s, size_t n, int final, buf_t *out) {
+  const char *p = s, *end = s + n;
   while (p < end) {
     const char *q = memchr(p, '\\', (size_t)(end - p));
-    if (q == NULL) { buf_put(out, p, (size_t)(end - p)); return; }
+    if (q == NULL) { buf_put(out, p, (size_t)(end - p)); return n; }
     buf_put(out, p, (size_t)(q - p));
+    if (!final && (end - q < 2 || (size_t)(end - q) < escape_len(q, end))) return (size_t)(q - s);
     switch (q[1]) {
     case 'b': buf_putc(out, '\b'); break;
     case 'f': buf_putc(out, '\f'); break;
@@ -332,6 +464,7 @@ void jv_unescape(const jv_span *v, buf_t *out) {
     }
     p = q + 2;
   }
+  return n;
 }
 
 uint64_t jv_hash(const char *p, size_t n) {

@@ -8,6 +8,15 @@
 
 #include "buf.h"
 
+/* A top-level value of a long line that was left in the file (see jr_limit). */
+typedef struct jr_ref {
+  long long off, len;   /* where its JSON text is in the file */
+  size_t at;            /* where its placeholder (null) is in the line handed out */
+  size_t key_at, key_n; /* its key (the text between the quotes) in that line */
+  char first;           /* the first byte of its text: its type */
+  int escaped;          /* a string with backslash escapes */
+} jr_ref;
+
 typedef struct jr_reader {
   int fd;
   char *buf;            /* [start, end) holds bytes not yet handed out */
@@ -16,10 +25,20 @@ typedef struct jr_reader {
   long long offset;     /* file offset of the last line returned */
   long long consumed;   /* file offset of buf[start] */
   int eof;
+  size_t limit;         /* 0, or the longest line held whole (jr_limit) */
+  buf_t kept;           /* a long line as handed out */
+  jr_ref *refs;         /* the values of the last line left in the file */
+  size_t nrefs, refcap;
+  const char *why;      /* the last line was long and bad JSON: why, and where (byte offset) */
+  size_t where;
 } jr_reader;
 
 /* Opens path for reading; returns 0, or -1 with errno set. */
 int jr_open(jr_reader *r, const char *path);
+/* Lines longer than limit bytes are not held whole: each is checked as it streams by, and handed
+ * out with every top-level value that would take it past the limit replaced by null and listed
+ * in r->refs (its place in the file). A bad long line sets r->why. Returns 0, or -1 (ENOMEM). */
+int jr_limit(jr_reader *r, size_t limit);
 /* The next line without its '\n'. Returns 1 (a line; *complete is 0 when the file ended
  * without a newline, as a line still being written does), 0 at the end, -1 on a read or
  * memory error (errno set). The line stays valid until the next call. */
@@ -47,6 +66,9 @@ long long jv_count(const jv_span *v);
 void jv_raw(const jv_span *v, const char **p, size_t *n);
 /* Appends the decoded contents of a string span to out (\u escapes to UTF-8). */
 void jv_unescape(const jv_span *v, buf_t *out);
+/* The same for the text of a string in pieces: decodes s[0..n) up to an escape that may go on
+ * past n (unless final) and returns the bytes used; the caller keeps the rest for the next piece. */
+size_t jv_unescape_some(const char *s, size_t n, int final, buf_t *out);
 /* 64-bit FNV-1a of n bytes: equal values have equal hashes. */
 uint64_t jv_hash(const char *p, size_t n);
 

@@ -23,10 +23,25 @@ local function yaml_scalar(v)
   return tostring(v)
 end
 
+-- A value of a trace line too long to hold (jsonlread's max_line) stays in traces.jsonl as a span;
+-- parse writes it from there piece by piece. M.max_line: the longest line parse holds whole.
+M.max_line = 4 * 1024 * 1024
+
+local is_span = require("fluxloop.jsonlread").is_span
+
+-- A piece of a line that is a span's text, written as mode says (see span:write).
+local function span_piece(span, mode) return { span = span, mode = mode } end
+
 local function fenced(lines, lang, text)
   -- A fence longer than any run of backticks inside, so the block cannot end early.
   local longest = 2
-  for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  if type(text) == "table" then
+    local run, err = text.span:longest_run("`", text.mode)
+    if not run then error({ parse_error = err }) end -- see M.whole
+    longest = math.max(longest, run)
+  else
+    for run in text:gmatch("`+") do if #run > longest then longest = #run end end
+  end
   local fence = string.rep("`", longest + 1)
   lines[#lines + 1] = fence .. lang
   lines[#lines + 1] = text
@@ -35,6 +50,7 @@ end
 
 local function pretty(v)
   if v == nil then v = null end
+  if is_span(v) then return span_piece(v, "json") end -- a string: its JSON text is the pretty one
   return json.encode(v, { indent = 2 })
 end
 
@@ -83,7 +99,8 @@ function M.markdown(trace, steps)
   return table.concat(l, "\n")
 end
 
--- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one).
+-- markdown_lines(trace, steps) -> the lines of one trace's file (parse writes them one by one). A
+-- string input or output may be a span (see M.max_line): its line is then a table of pieces.
 function M.markdown_lines(trace, steps)
   local l = {}
   local duration = tonumber(trace.duration_ms) or 0
@@ -116,6 +133,10 @@ function M.markdown_lines(trace, steps)
   l[#l + 1] = "## Conversation"
   l[#l + 1] = ""
   local function turn(role, v, source)
+    if is_span(v) then
+      l[#l + 1] = { ("- **%s**: "):format(role), span_piece(v, "line"), (" _(source=%s)_"):format(source) }
+      return
+    end
     local text = type(v) == "string" and v or json.encode(v)
     l[#l + 1] = ("- **%s**: %s _(source=%s)_"):format(role, text:gsub("\n", " "), source)
   end
@@ -179,24 +200,38 @@ local function or_null(v) return v or "null" end
 
 -- record_parts(f, steps_json, n) -> the pieces of the per_trace.jsonl line of one trace, to be
 -- written one after the other (a 200 MB output appears four times in it: never concatenated).
--- f: the raw fields (by name); keys as the Python tool's record (summary is the trace_summary row).
+-- f: the raw fields (by name), each JSON text or a span (see M.max_line); keys as the Python
+-- tool's record (summary is the trace_summary row).
 function M.record_parts(f, steps_json, n)
   local tid, it, persona, input, out = or_null(f.trace_id), or_null(f.iteration), or_null(f.persona), or_null(f.input),
     or_null(f.output)
   local dur, ok, err = or_null(f.duration_ms), f.success == "true" and "true" or "false", or_null(f.error)
-  return {
+  local parts = {
     '{"trace_id":', tid, ',"iteration":', it, ',"persona":', persona, ',"input":', input, ',"output":', out,
     ',"final_output":', out, ',"duration_ms":', dur, ',"success":', ok, ',"error":', err,
     ',"metadata":', f.metadata or "{}",
     ',"summary":{"trace_id":', tid, ',"input":', input, ',"output":', out, ',"duration_ms":', dur, ',"iteration":', it,
     ',"persona":', persona, ',"success":', ok, ',"error":', err, '}',
-    ',"timeline":', steps_json, ',"conversation":', f.conversation or table.concat({
-      '[{"turn_index":1,"role":"user","content":', input, ',"source":"input","metadata":{}}',
-      out ~= "null" and (',{"turn_index":1,"role":"assistant","content":' .. out .. ',"source":"agent","metadata":{}}') or "",
-      "]" }),
-    f.turn_count and (',"turn_count":' .. f.turn_count .. ',"termination_reason":' .. or_null(f.termination_reason)) or "",
-    ',"metrics":{"observation_count":', n, '}}',
+    ',"timeline":', steps_json, ',"conversation":',
   }
+  local k = #parts
+  if f.conversation then
+    parts[k + 1], k = f.conversation, k + 1
+  else
+    parts[k + 1], parts[k + 2], parts[k + 3], k = '[{"turn_index":1,"role":"user","content":', input,
+      ',"source":"input","metadata":{}}', k + 3
+    if out ~= "null" then
+      parts[k + 1], parts[k + 2], parts[k + 3], k = ',{"turn_index":1,"role":"assistant","content":', out,
+        ',"source":"agent","metadata":{}}', k + 3
+    end
+    parts[k + 1], k = "]", k + 1
+  end
+  if f.turn_count then
+    parts[k + 1], parts[k + 2], parts[k + 3], parts[k + 4], k = ',"turn_count":', f.turn_count,
+      ',"termination_reason":', or_null(f.termination_reason), k + 4
+  end
+  parts[k + 1], parts[k + 2], parts[k + 3] = ',"metrics":{"observation_count":', n, '}}'
+  return parts
 end
 
 -- record_line(f, steps_json, n) -> the per_trace.jsonl line of one trace, as one string.
@@ -210,6 +245,31 @@ function M.record(trace, steps)
   local f = {}
   for _, k in ipairs(RAW_KEYS) do f[k:sub(2)] = raw(trace[k:sub(2)]) end
   return json.decode(M.record_line(f, json.encode(steps), #steps))
+end
+
+-- The raw fields parse reads (not only writes): whole even when they are left in the file.
+local WHOLE_KEYS = { "trace_id", "success", "observations", "turn_count" }
+
+-- whole(v) -> the JSON text of a raw field, read back when it is a span. A failed read (the file
+-- changed under parse) is raised as { parse_error = message }: main says it and exits 2.
+function M.whole(v)
+  if not is_span(v) then return v end
+  local text, err = v:read()
+  if not text then error({ parse_error = err }) end
+  return text
+end
+
+-- decoded(r, spans) -> the trace of the line r last read, decoded; of its values left in the file
+-- (spans: r:spans() of a line past M.max_line), a string input or output stays a span, the rest is
+-- read back whole.
+function M.decoded(r, spans)
+  local trace = json.decode((r:line()))
+  if not spans then return trace end
+  for key, span in pairs(spans) do
+    if (key == "input" or key == "output") and span:kind() == "string" then trace[key] = span
+    else trace[key] = json.decode(M.whole(span)) end
+  end
+  return trace
 end
 
 local function trace_number(id)
@@ -247,13 +307,30 @@ function M.observations_join(path)
   return join, r
 end
 
+-- write_piece(f, piece) -> true | nil, message. piece: a string, a span (its JSON text), a
+-- span_piece, or a list of pieces.
+local function write_piece(f, piece)
+  if type(piece) == "string" or type(piece) == "number" then return f:write(piece) end
+  if is_span(piece) then return piece:write(f) end
+  if piece.span then return piece.span:write(f, piece.mode) end
+  for _, p in ipairs(piece) do
+    local ok, err = write_piece(f, p)
+    if not ok then return nil, err end
+  end
+  return true
+end
+
 -- write_lines(path, lines): the lines, each ended by a newline, without joining them first.
 local function write_lines(path, text)
   local f, err = io.open(path, "wb")
   if not f then return nil, err end
   local ok, werr = true, nil
   for _, piece in ipairs(text) do
-    ok, werr = f:write(piece, "\n")
+    if type(piece) == "string" then ok, werr = f:write(piece, "\n")
+    else
+      ok, werr = write_piece(f, piece)
+      if ok then ok, werr = f:write("\n") end
+    end
     if not ok then break end
   end
   local closed, cerr = f:close()
@@ -263,6 +340,17 @@ end
 
 -- main(flags) -> exit status. flags: dir, output, format ("md" | "jsonl"), overwrite, quiet.
 function M.main(flags)
+  local ok, code = xpcall(M.parse, function(e)
+    if type(e) == "table" and e.parse_error then return e end
+    return debug.traceback(e, 2) -- a bug: its traceback goes on with the error
+  end, flags)
+  if ok then return code end
+  if type(code) == "table" and code.parse_error then say("fluxloop: error: ", code.parse_error) return 2 end
+  error(code, 0)
+end
+
+-- parse(flags) -> exit status: main without the handling of a span that cannot be read back.
+function M.parse(flags)
   local cwd = util.getcwd()
   local dir = util.abspath(flags.dir, cwd)
   local exp, err = results.open(dir, flags.dir)
@@ -282,7 +370,7 @@ function M.main(flags)
     joined, obs_reader = M.observations_join(exp.dir .. "/observations.jsonl")
     if not joined then say("fluxloop: note: ", obs_reader, ": the timelines are empty") end
   end
-  local r, rerr = exp:reader(RAW_KEYS)
+  local r, rerr = exp:reader(RAW_KEYS, { max_line = M.max_line })
   if not r then say("fluxloop: error: ", rerr) return 2 end
   local jsonl, jerr = io.open(out .. "/per_trace.jsonl", "wb")
   if not jsonl then say("fluxloop: error: ", jerr) return 2 end
@@ -299,6 +387,8 @@ function M.main(flags)
     end
     count = count + 1
     local steps, steps_json, n
+    local spans = r:spans() -- nil but for a line past M.max_line
+    if spans then for _, k in ipairs(WHOLE_KEYS) do f[k] = M.whole(f[k]) end end
     local observations = f.observations
     if joined then
       local list = joined(json.decode(f.trace_id))
@@ -312,7 +402,7 @@ function M.main(flags)
       steps_json, n = json.encode(steps), #steps
     end
     if md then
-      local trace = json.decode((r:line()))
+      local trace = M.decoded(r, spans)
       local name = ("%02d_%s.md"):format(math.tointeger(trace.iteration) or 0, slug(trace.trace_id))
       local ok, werr = write_lines(out .. "/" .. name, M.markdown_lines(trace, steps))
       if not ok then say("fluxloop: error: ", werr) return 2 end
@@ -320,10 +410,8 @@ function M.main(flags)
     local parts = M.record_parts(f, steps_json, n)
     parts[#parts + 1] = "\n"
     local wrote, werr
-    for _, piece in ipairs(parts) do
-      wrote, werr = jsonl:write(piece)
-      if not wrote then break end
-    end
+    if spans then wrote, werr = write_piece(jsonl, parts)
+    else wrote, werr = jsonl:write(table.unpack(parts)) end -- all strings: one call
     if not wrote then say("fluxloop: error: ", out, "/per_trace.jsonl: ", tostring(werr)) return 2 end
   end
   local damaged, lines = exp:damage(r)

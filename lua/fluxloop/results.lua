@@ -68,9 +68,9 @@ function Exp:note(count)
   return nil
 end
 
--- reader(keys) -> a fluxloop.jsonlread reader over the trace file (see jsonlread.open).
-function Exp:reader(keys)
-  local r, err = jsonlread.open(self.file, keys)
+-- reader(keys [, opts]) -> a fluxloop.jsonlread reader over the trace file (see jsonlread.open).
+function Exp:reader(keys, opts)
+  local r, err = jsonlread.open(self.file, keys, opts)
   if not r then return nil, err end
   return r
 end
