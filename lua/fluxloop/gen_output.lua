@@ -61,18 +61,7 @@ end
 function M.write(path, text)
   local ok, err = fs.mkdirs(util.dirname(path))
   if not ok then return nil, err end
-  local tmp = path .. ".tmp"
-  local f, ferr = io.open(tmp, "wb")
-  if not f then return nil, ferr end
-  local wok, werr = f:write(text)
-  local cok, cerr = f:close()
-  if not wok or not cok then
-    os.remove(tmp)
-    return nil, ("%s: %s"):format(tmp, tostring(werr or cerr))
-  end
-  local rok, rerr = os.rename(tmp, path)
-  if not rok then os.remove(tmp) return nil, rerr end
-  return true
+  return require("fluxloop.output").write_file(path, text)
 end
 
 return M
