@@ -68,11 +68,8 @@ function M.check(spec, out, problem)
     local ok, why = require("fluxloop.http").check_url(url .. "/chat/completions")
     if not ok then problem("base_url", ("invalid URL '%s': %s"):format(url, why)) return nil end
   end
-  local t = spec.temperature
-  if not absent(t) then
-    if type(t) ~= "number" or t < 0 or t > 2 then problem("temperature", "expected a number from 0 to 2") return nil end
-    out.temperature = t
-  end
+  local number_key = require("fluxloop.grade.script").number_key
+  if not number_key(spec, out, "temperature", 0, 2, problem, "a number from 0 to 2") then return nil end
   for _, k in ipairs({ "timeout_ms", "max_output_chars" }) do
     local v = spec[k]
     if not absent(v) then
@@ -80,11 +77,7 @@ function M.check(spec, out, problem)
       out[k] = v
     end
   end
-  local ps = spec.pass_score
-  if not absent(ps) then
-    if type(ps) ~= "number" or ps < 0 or ps > 1 then problem("pass_score", "expected a score from 0 to 1") return nil end
-    out.pass_score = ps
-  end
+  if not number_key(spec, out, "pass_score", 0, 1, problem, "a score from 0 to 1") then return nil end
   return out
 end
 

@@ -23,16 +23,23 @@ function M.check(spec, out, problem)
     return nil
   end
   out.target = target
-  local ps = spec.pass_score
-  if not absent(ps) then
-    if type(ps) ~= "number" or ps < 0 or ps > 1 then
-      problem("pass_score", "expected a score from 0 to 1 (a returned score at or above it passes), got " .. tostring(ps))
-      return nil
-    end
-    out.pass_score = ps
-  end
+  if not M.number_key(spec, out, "pass_score", 0, 1, problem,
+    "a score from 0 to 1 (a returned score at or above it passes)") then return nil end
   if out.type == "python" and not absent(spec.python) then out.python = tostring(spec.python) end
   return out
+end
+
+-- number_key(spec, out, key, lo, hi, problem, what) -> true | nil: spec[key], when given, is a
+-- number from lo to hi, copied to out; else problem(key, ...) and nil. (The judge's keys too.)
+function M.number_key(spec, out, key, lo, hi, problem, what)
+  local v = spec[key]
+  if absent(v) then return true end
+  if type(v) ~= "number" or v ~= v or v < lo or v > hi then
+    problem(key, ("expected %s, got %s"):format(what, tostring(v)))
+    return nil
+  end
+  out[key] = v
+  return true
 end
 
 -- verdict(value, pass_score) -> pass, score, reason: what a grader function returned.
